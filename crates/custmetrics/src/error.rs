@@ -1,0 +1,165 @@
+//! The one error type of the library.
+//!
+//! Each variant is one thing a user must fix and carries what they need to fix it (file, line, column,
+//! value, candidates). Messages are lowercase, without a trailing period, and name the library
+//! *setting* involved; the CLI adds the matching flag as a hint.
+
+use std::path::PathBuf;
+
+/// `Result` with the library's [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in custmetrics.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input file is not in a format custmetrics can read, or is damaged.
+    #[error("{}: {message}", path.display())]
+    Format {
+        /// The file involved.
+        path: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A glob or path pattern matched no file.
+    #[error("no file matches {pattern:?}")]
+    NoMatch {
+        /// The pattern as given.
+        pattern: String,
+    },
+    /// A table needs a column for a role and none was found.
+    #[error("{table}: no column for the {role} (looked for {looked_for}; columns are: {columns})")]
+    MissingColumn {
+        /// Which table (transactions, interactions, customers).
+        table: String,
+        /// The role (for example "customer id").
+        role: String,
+        /// The header names that would have been recognised.
+        looked_for: String,
+        /// The columns the file has.
+        columns: String,
+    },
+    /// Several columns could play the same role; custmetrics refuses to guess.
+    #[error("{table}: several columns could be the {role}: {}; choose one with the `{setting}` setting", candidates.join(", "))]
+    AmbiguousColumn {
+        /// Which table.
+        table: String,
+        /// The role.
+        role: String,
+        /// The candidate column names.
+        candidates: Vec<String>,
+        /// The mapping setting that resolves it (for example `customer_col`).
+        setting: String,
+    },
+    /// A column named in the mapping does not exist.
+    #[error(
+        "{table}: column {column:?} given for the {role} does not exist (columns are: {columns})"
+    )]
+    UnknownColumn {
+        /// Which table.
+        table: String,
+        /// The role it was given for.
+        role: String,
+        /// The name given.
+        column: String,
+        /// The columns the file has.
+        columns: String,
+    },
+    /// A date column reads equally well day-first and month-first.
+    #[error("{table}: column {column:?} could be day-first (DD/MM/YYYY) or month-first (MM/DD/YYYY), e.g. {}; set `date_format`", examples.join(", "))]
+    AmbiguousDateFormat {
+        /// Which table.
+        table: String,
+        /// The column.
+        column: String,
+        /// Values that read both ways.
+        examples: Vec<String>,
+    },
+    /// A column that should hold dates (or numbers) mostly does not.
+    #[error("{table}: column {column:?} does not look like {expected} (e.g. {})", examples.join(", "))]
+    UnrecognisedValues {
+        /// Which table.
+        table: String,
+        /// The column.
+        column: String,
+        /// What was expected ("dates", "amounts").
+        expected: String,
+        /// Some values that did not parse.
+        examples: Vec<String>,
+    },
+    /// A single value could not be used and strict mode is on.
+    #[error("{}:{line}: column {column:?}: {reason}: {value:?}", path.display())]
+    RejectedRow {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number of the record in the file.
+        line: u64,
+        /// The column of the offending value.
+        column: String,
+        /// The offending value.
+        value: String,
+        /// Why the row was rejected.
+        reason: String,
+    },
+    /// An option has an invalid value.
+    #[error("invalid {setting}: {message}")]
+    InvalidSetting {
+        /// The setting (for example `date_format`).
+        setting: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The configuration file could not be parsed.
+    #[error("{}: {message}", path.display())]
+    Config {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// There is not enough data to compute something.
+    #[error("not enough data for {what}: {message}")]
+    InsufficientData {
+        /// The metric or model.
+        what: String,
+        /// What is missing.
+        message: String,
+    },
+    /// A model fit did not converge; the result is not presented.
+    #[error("{model} did not converge after {iterations} iterations: {message}")]
+    ModelDidNotConverge {
+        /// The model.
+        model: String,
+        /// Iterations run.
+        iterations: u64,
+        /// Why, and what to try.
+        message: String,
+    },
+    /// Writing an output would overwrite one of the inputs.
+    #[error("refusing to write {}: it is one of the input files", path.display())]
+    OutputIsInput {
+        /// The output path.
+        path: PathBuf,
+    },
+    /// An error from polars while running a query.
+    #[error("query failed: {0}")]
+    Polars(#[from] polars::error::PolarsError),
+}
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

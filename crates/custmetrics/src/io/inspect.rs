@@ -1,0 +1,166 @@
+//! `inspect`: what custmetrics sees in a file, before any metric is computed.
+
+use std::fmt::Write as _;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::load::{
+    Accounting, FileReport, LoadOptions, Rejection, col, date_from_days, load_inputs,
+};
+use super::read::InputPath;
+use super::schema::TableKind;
+use crate::{Error, Result};
+
+/// What a file holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inspection {
+    /// The table kind the file was read as.
+    pub table: TableKind,
+    /// Format, delimiter, columns by role, date formats.
+    pub file: FileReport,
+    /// Row accounting.
+    pub accounting: Accounting,
+    /// Distinct customers among the used rows.
+    pub customers: u64,
+    /// First date among the used rows.
+    pub first_date: Option<String>,
+    /// Last date among the used rows.
+    pub last_date: Option<String>,
+    /// The first rejected rows.
+    pub problems: Vec<Rejection>,
+}
+
+/// Inspects one input. Without `kind`, the file is tried as transactions, then interactions,
+/// then customers, and the first that fits is reported.
+///
+/// # Errors
+/// The error of the last kind tried when none fits.
+pub fn inspect(
+    input: &InputPath,
+    kind: Option<TableKind>,
+    options: &LoadOptions,
+) -> Result<Inspection> {
+    let kinds = match kind {
+        Some(k) => vec![k],
+        None => vec![
+            TableKind::Transactions,
+            TableKind::Interactions,
+            TableKind::Customers,
+        ],
+    };
+    let mut last_err = None;
+    for k in kinds {
+        match load_inputs(k, std::slice::from_ref(input), options) {
+            Ok(t) => {
+                let date_col = if k == TableKind::Customers {
+                    col::SIGNUP_DATE
+                } else {
+                    col::DATE
+                };
+                let names = t.frame.get_column_names_owned();
+                let has = |c: &str| names.iter().any(|n| n.as_str() == c);
+                let mut aggs = vec![
+                    col(col::CUSTOMER_ID)
+                        .n_unique()
+                        .cast(DataType::UInt64)
+                        .alias("customers"),
+                ];
+                if has(date_col) {
+                    aggs.push(col(date_col).cast(DataType::Int32).min().alias("first"));
+                    aggs.push(col(date_col).cast(DataType::Int32).max().alias("last"));
+                }
+                let df = t.frame.clone().lazy().select(aggs).collect()?;
+                let get_date = |name: &str| -> Option<String> {
+                    let c = df.column(name).ok()?;
+                    let v = c.i32().ok()?.get(0)?;
+                    Some(date_from_days(v).to_string())
+                };
+                let customers = df
+                    .column("customers")
+                    .ok()
+                    .and_then(|c| c.u64().ok()?.get(0))
+                    .unwrap_or(0);
+                let file = t
+                    .files
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| Error::InsufficientData {
+                        what: "inspect".into(),
+                        message: "no file was read".into(),
+                    })?;
+                return Ok(Inspection {
+                    table: k,
+                    file,
+                    accounting: t.accounting,
+                    customers,
+                    first_date: get_date("first"),
+                    last_date: get_date("last"),
+                    problems: t.rejections.into_iter().take(10).collect(),
+                });
+            }
+            Err(e @ (Error::Io { .. } | Error::Format { .. } | Error::NoMatch { .. })) => {
+                return Err(e);
+            }
+            Err(e) => last_err = Some(e),
+        }
+    }
+    Err(last_err.unwrap_or(Error::InsufficientData {
+        what: "inspect".into(),
+        message: "nothing to inspect".into(),
+    }))
+}
+
+impl Inspection {
+    /// A plain-text description for the terminal.
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        let f = &self.file;
+        let _ = writeln!(s, "{}", f.file);
+        let _ = writeln!(s, "  format      {}", f.format.name());
+        if let Some(d) = &f.delimiter {
+            let _ = writeln!(s, "  delimiter   {d}");
+        }
+        let _ = writeln!(s, "  read as     {}", self.table);
+        let _ = writeln!(
+            s,
+            "  rows        {} read, {} used, {} rejected",
+            self.accounting.rows_read, self.accounting.rows_used, self.accounting.rows_rejected
+        );
+        let _ = writeln!(s, "  customers   {}", self.customers);
+        if let (Some(a), Some(b)) = (&self.first_date, &self.last_date) {
+            let _ = writeln!(s, "  dates       {a} to {b}");
+        }
+        let _ = writeln!(s, "  columns");
+        for (role, column) in &f.columns.roles {
+            let mut extra = String::new();
+            if let Some(fmt) = f.date_formats.get(column) {
+                extra = format!(" ({fmt})");
+            }
+            if let Some(d) = f.decimal_separators.get(column) {
+                extra = format!(
+                    " (decimal {})",
+                    if *d == super::DecimalSeparator::Comma {
+                        "comma"
+                    } else {
+                        "point"
+                    }
+                );
+            }
+            let _ = writeln!(s, "    {column:<24} {}{extra}", role.describe());
+        }
+        for d in &f.columns.dimensions {
+            let _ = writeln!(s, "    {d:<24} dimension");
+        }
+        if !self.accounting.rejected_by_reason.is_empty() {
+            let _ = writeln!(s, "  problems");
+            for (k, v) in &self.accounting.rejected_by_reason {
+                let _ = writeln!(s, "    {k}: {v} rows");
+            }
+            for p in &self.problems {
+                let _ = writeln!(s, "    {p}");
+            }
+        }
+        s
+    }
+}

@@ -1,0 +1,759 @@
+//! Loading a table: open its files, map columns to roles, parse values, account for every row.
+//!
+//! The result is a canonical [`Table`]: fixed column names (see [`col`]), typed values, one row per
+//! order for transactions, plus the segment dimensions, and an [`Accounting`] that says where
+//! every input row went.
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::parse::{
+    self, DateDetection, DateFormat, DecimalSeparator, RejectReason, detect_date_format,
+    detect_decimal_separator,
+};
+use super::read::{self, FileFormat, InputPath, OpenedFile, ROW};
+use super::schema::{ColumnMapping, ResolvedColumns, Role, TableKind, resolve_columns};
+use crate::{Error, Result};
+
+/// Canonical column names of loaded tables.
+pub mod col {
+    /// Customer id (String).
+    pub const CUSTOMER_ID: &str = "customer_id";
+    /// Transaction or interaction date (Date).
+    pub const DATE: &str = "date";
+    /// Revenue (Float64), refunds negative.
+    pub const AMOUNT: &str = "amount";
+    /// Order id (String), when the export has one.
+    pub const ORDER_ID: &str = "order_id";
+    /// Cost of goods (Float64), when given.
+    pub const COST: &str = "cost";
+    /// Currency code (String), when given.
+    pub const CURRENCY: &str = "currency";
+    /// Interaction channel (String).
+    pub const CHANNEL: &str = "channel";
+    /// Interaction kind (String).
+    pub const KIND: &str = "kind";
+    /// NPS answer 0-10 (Int32, null when not asked).
+    pub const NPS: &str = "nps";
+    /// CSAT answer 1..=scale (Int32, null when not asked).
+    pub const CSAT: &str = "csat";
+    /// Signup / acquisition date (Date).
+    pub const SIGNUP_DATE: &str = "signup_date";
+    /// Cancellation date (Date, null while a customer).
+    pub const END_DATE: &str = "end_date";
+    /// Acquisition cost (Float64).
+    pub const ACQUISITION_COST: &str = "acquisition_cost";
+}
+
+/// How to read one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Explicit column choices; detection for the rest.
+    pub mapping: ColumnMapping,
+    /// Date format for every date column; detected per column when `None`.
+    pub date_format: Option<DateFormat>,
+    /// Decimal separator for amounts; detected per column when `None`.
+    pub decimal: Option<DecimalSeparator>,
+    /// Top of the CSAT scale (answers are 1..=scale).
+    pub csat_scale: u8,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions {
+            mapping: ColumnMapping::default(),
+            date_format: None,
+            decimal: None,
+            csat_scale: 5,
+        }
+    }
+}
+
+/// Where the rows of one table went.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Accounting {
+    /// Data rows read from all files (header lines excluded).
+    pub rows_read: u64,
+    /// Rows that went into the metrics.
+    pub rows_used: u64,
+    /// Rows left out, each with a reason.
+    pub rows_rejected: u64,
+    /// Rejected rows by reason key (`unparsable_date`, ...).
+    pub rejected_by_reason: BTreeMap<String, u64>,
+}
+
+/// One rejected input row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    /// The file, as named by the user.
+    pub file: String,
+    /// 1-based line in a CSV file (accounts for quoted newlines); `None` for Parquet/IPC.
+    pub line: Option<u64>,
+    /// 1-based data row in the file.
+    pub row: u64,
+    /// The column holding the offending value.
+    pub column: String,
+    /// The offending value as written.
+    pub value: String,
+    /// Why the row was not used.
+    pub reason: RejectReason,
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file)?,
+            None => write!(f, "{} row {}", self.file, self.row)?,
+        }
+        write!(
+            f,
+            ": column {:?}: {}: {:?}",
+            self.column, self.reason, self.value
+        )
+    }
+}
+
+/// What was learned about one input file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileReport {
+    /// The file as named by the user.
+    pub file: String,
+    /// Its format.
+    pub format: FileFormat,
+    /// CSV delimiter, as a string.
+    pub delimiter: Option<String>,
+    /// Columns by role, and dimensions.
+    pub columns: ResolvedColumns,
+    /// Date format used, per date column.
+    pub date_formats: BTreeMap<String, String>,
+    /// Decimal separator used, per amount column.
+    pub decimal_separators: BTreeMap<String, DecimalSeparator>,
+    /// Data rows in the file.
+    pub rows: u64,
+}
+
+/// A loaded canonical table.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Which table.
+    pub kind: TableKind,
+    /// Canonical columns plus dimensions; transactions are one row per order.
+    pub frame: DataFrame,
+    /// Row accounting over all files.
+    pub accounting: Accounting,
+    /// All rejected rows, in file order.
+    pub rejections: Vec<Rejection>,
+    /// Per-file details.
+    pub files: Vec<FileReport>,
+    /// Segment dimension columns present in `frame`.
+    pub dimensions: Vec<String>,
+    /// Paths of the input files on disk (outputs must never overwrite them).
+    pub input_paths: Vec<PathBuf>,
+}
+
+/// Loads a table from files, globs or `-` (stdin).
+///
+/// # Errors
+/// Any [`Error`] about files, columns or formats. Bad *values* are not errors: they are
+/// rejections, counted in [`Table::accounting`].
+pub fn load_table<S: AsRef<str>>(
+    kind: TableKind,
+    inputs: &[S],
+    options: &LoadOptions,
+) -> Result<Table> {
+    let inputs = read::expand_inputs(inputs)?;
+    load_inputs(kind, &inputs, options)
+}
+
+/// Like [`load_table`] for already expanded inputs.
+///
+/// # Errors
+/// See [`load_table`].
+pub fn load_inputs(kind: TableKind, inputs: &[InputPath], options: &LoadOptions) -> Result<Table> {
+    let mut frames = Vec::new();
+    let mut accounting = Accounting::default();
+    let mut rejections = Vec::new();
+    let mut files = Vec::new();
+    let mut input_paths = Vec::new();
+    let mut dimensions: Vec<String> = Vec::new();
+    for input in inputs {
+        let opened = read::open(input)?;
+        if let Some(p) = &opened.source_path {
+            input_paths.push(p.clone());
+        }
+        let parsed = parse_file(kind, &opened, options)?;
+        accounting.rows_read += parsed.report.rows;
+        rejections.extend(parsed.rejections);
+        for d in &parsed.report.columns.dimensions {
+            if !dimensions.contains(d) {
+                dimensions.push(d.clone());
+            }
+        }
+        files.push(parsed.report);
+        frames.push(parsed.frame);
+    }
+    let mut frame = concat_frames(frames)?;
+    if kind == TableKind::Transactions
+        && frame
+            .get_column_names()
+            .iter()
+            .any(|c| c.as_str() == col::ORDER_ID)
+    {
+        frame = merge_order_lines(frame, &dimensions)?;
+    }
+    if kind == TableKind::Customers {
+        frame = frame
+            .lazy()
+            .unique_stable(Some(cols([col::CUSTOMER_ID])), UniqueKeepStrategy::First)
+            .collect()?;
+    }
+    for r in &rejections {
+        *accounting
+            .rejected_by_reason
+            .entry(r.reason.key().to_string())
+            .or_default() += 1;
+    }
+    accounting.rows_rejected = rejections.len() as u64;
+    accounting.rows_used = accounting.rows_read - accounting.rows_rejected;
+    Ok(Table {
+        kind,
+        frame,
+        accounting,
+        rejections,
+        files,
+        dimensions,
+        input_paths,
+    })
+}
+
+fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
+    if frames.len() == 1 {
+        return Ok(frames.into_iter().next().unwrap_or_default());
+    }
+    // Monthly exports may differ in their extra columns: align them (missing = null) first.
+    let mut names: Vec<(PlSmallStr, DataType)> = Vec::new();
+    for f in &frames {
+        for c in f.columns() {
+            if !names.iter().any(|(n, _)| n == c.name()) {
+                names.push((c.name().clone(), c.dtype().clone()));
+            }
+        }
+    }
+    let lazy: Vec<LazyFrame> = frames
+        .into_iter()
+        .map(|f| {
+            let exprs: Vec<Expr> = names
+                .iter()
+                .map(|(n, dt)| {
+                    if f.get_column_names().contains(&n) {
+                        col(n.clone()).cast(dt.clone())
+                    } else {
+                        lit(NULL).cast(dt.clone()).alias(n.clone())
+                    }
+                })
+                .collect();
+            f.lazy().select(exprs)
+        })
+        .collect();
+    Ok(concat(lazy, UnionArgs::default())?.collect()?)
+}
+
+/// Lines of one order become one transaction: amounts summed, the earliest date, the first
+/// customer and dimension values. Line-item exports (Shopify, UCI Online Retail) need this so that
+/// "number of purchases" counts orders, not items.
+fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
+    let mut aggs = vec![
+        col(col::CUSTOMER_ID).first(),
+        col(col::DATE).min(),
+        crate::metrics::summary::exact_sum(col(col::AMOUNT)).alias(col::AMOUNT),
+    ];
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for optional in [col::COST] {
+        if names.iter().any(|n| n == optional) {
+            aggs.push(crate::metrics::summary::exact_sum(col(optional)).alias(optional));
+        }
+    }
+    for keep in [col::CURRENCY]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(dimensions.iter().cloned())
+    {
+        if names.contains(&keep) {
+            aggs.push(col(keep.as_str()).first());
+        }
+    }
+    Ok(frame
+        .lazy()
+        .group_by_stable([col(col::ORDER_ID)])
+        .agg(aggs)
+        .collect()?)
+}
+
+struct ParsedFile {
+    frame: DataFrame,
+    rejections: Vec<Rejection>,
+    report: FileReport,
+}
+
+/// Per-row first rejection, as we parse column after column.
+struct RowStatus {
+    reasons: Vec<Option<(RejectReason, usize)>>,
+}
+
+impl RowStatus {
+    fn reject(&mut self, row: usize, reason: RejectReason, column: usize) {
+        if let Some(slot) = self.reasons.get_mut(row) {
+            if slot.is_none() {
+                *slot = Some((reason, column));
+            }
+        }
+    }
+}
+
+fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Result<ParsedFile> {
+    let resolved = resolve_columns(kind, &opened.columns, &options.mapping)?;
+    let mut wanted: Vec<String> = resolved.roles.values().cloned().collect();
+    wanted.extend(resolved.dimensions.iter().cloned());
+    wanted.sort();
+    wanted.dedup();
+    let mut select: Vec<Expr> = vec![col(ROW)];
+    select.extend(wanted.iter().map(|c| col(c.as_str())));
+    let shown = PathBuf::from(&opened.display);
+    let raw = opened
+        .frame
+        .clone()
+        .select(select)
+        .collect_with_engine(Engine::Streaming)
+        .map(|r| r.unwrap_single())
+        .map_err(|e| Error::Format {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
+    let n = raw.height();
+    let table = kind.name().to_string();
+    let mut status = RowStatus {
+        reasons: vec![None; n],
+    };
+    // Columns whose values are quoted in rejections, by index into `sources`.
+    let mut sources: Vec<(String, Series)> = Vec::new();
+    let mut out: Vec<Column> = Vec::new();
+    let mut date_formats = BTreeMap::new();
+    let mut decimal_separators = BTreeMap::new();
+    let source =
+        |name: &str| -> Result<Series> { Ok(raw.column(name)?.as_materialized_series().clone()) };
+
+    // Customer id: required, trimmed text.
+    if let Some(name) = resolved.column(Role::CustomerId) {
+        let s = source(name)?.cast(&DataType::String)?;
+        let idx = sources.len();
+        let ca = s.str()?;
+        let ids: StringChunked = ca
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v.map(str::trim) {
+                Some(t) if !t.is_empty() => Some(t.to_string()),
+                _ => {
+                    status.reject(i, RejectReason::MissingCustomerId, idx);
+                    None
+                }
+            })
+            .collect();
+        sources.push((name.to_string(), s));
+        out.push(ids.with_name(col::CUSTOMER_ID.into()).into_series().into());
+    }
+
+    let date_roles: &[(Role, &str, bool)] = match kind {
+        TableKind::Customers => &[
+            (Role::SignupDate, col::SIGNUP_DATE, false),
+            (Role::EndDate, col::END_DATE, false),
+        ],
+        _ => &[(Role::Date, col::DATE, true)],
+    };
+    for &(role, canonical, required) in date_roles {
+        let Some(name) = resolved.column(role) else {
+            continue;
+        };
+        let s = source(name)?;
+        let idx = sources.len();
+        let dates: Series = match s.dtype() {
+            DataType::Date => s.clone(),
+            DataType::Datetime(_, _) => s.cast(&DataType::Date)?,
+            _ => {
+                let text = s.cast(&DataType::String)?;
+                let ca = text.str()?;
+                let format = match &options.date_format {
+                    Some(f) => f.clone(),
+                    None => match detect_date_format(ca.iter().flatten().take(5000)) {
+                        DateDetection::Format(f) => f,
+                        DateDetection::Empty => DateFormat::YearMonthDay,
+                        DateDetection::Ambiguous(examples) => {
+                            return Err(Error::AmbiguousDateFormat {
+                                table,
+                                column: name.into(),
+                                examples,
+                            });
+                        }
+                        DateDetection::NotDates(examples) => {
+                            return Err(Error::UnrecognisedValues {
+                                table,
+                                column: name.into(),
+                                expected: "dates".into(),
+                                examples,
+                            });
+                        }
+                    },
+                };
+                date_formats.insert(name.to_string(), format.label());
+                let days: Int32Chunked = ca
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| match parse::parse_date(v.unwrap_or(""), &format) {
+                        Ok(d) => Some(days_since_epoch(d)),
+                        Err(RejectReason::MissingDate) if !required => None,
+                        Err(reason) => {
+                            status.reject(i, reason, idx);
+                            None
+                        }
+                    })
+                    .collect();
+                days.into_series().cast(&DataType::Date)?
+            }
+        };
+        if required {
+            // Typed inputs can hold nulls too.
+            if let Ok(ca) = dates.date() {
+                for (i, v) in ca.physical().iter().enumerate() {
+                    if v.is_none() {
+                        status.reject(i, RejectReason::MissingDate, idx);
+                    }
+                }
+            }
+        }
+        sources.push((name.to_string(), s));
+        out.push(dates.with_name(canonical.into()).into());
+    }
+
+    // Numbers: amount (required for transactions unless quantity × unit price), cost, acquisition cost.
+    let numeric = |role: Role| -> Option<&str> { resolved.column(role) };
+    let mut parse_numeric = |name: &str,
+                             required: bool,
+                             status: &mut RowStatus,
+                             sources: &mut Vec<(String, Series)>|
+     -> Result<Float64Chunked> {
+        let s = source(name)?;
+        let idx = sources.len();
+        let values: Float64Chunked = if s.dtype().is_primitive_numeric() {
+            let f = s.cast(&DataType::Float64)?;
+            let ca = f.f64()?.clone();
+            ca.iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Some(x) if x.is_finite() => Some(x),
+                    Some(_) => {
+                        status.reject(i, RejectReason::NonFiniteAmount, idx);
+                        None
+                    }
+                    None if required => {
+                        status.reject(i, RejectReason::MissingAmount, idx);
+                        None
+                    }
+                    None => None,
+                })
+                .collect()
+        } else {
+            let text = s.cast(&DataType::String)?;
+            let ca = text.str()?;
+            let decimal = options
+                .decimal
+                .unwrap_or_else(|| detect_decimal_separator(ca.iter().flatten().take(5000)));
+            decimal_separators.insert(name.to_string(), decimal);
+            ca.iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    let v = v.unwrap_or("");
+                    let parsed = if required {
+                        parse::parse_amount(v, decimal).map(Some)
+                    } else {
+                        parse::parse_number(v, decimal)
+                    };
+                    match parsed {
+                        Ok(x) => x,
+                        Err(reason) => {
+                            status.reject(i, reason, idx);
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        sources.push((name.to_string(), s));
+        Ok(values)
+    };
+
+    if kind == TableKind::Transactions {
+        let amount = match numeric(Role::Amount) {
+            Some(name) => parse_numeric(name, true, &mut status, &mut sources)?,
+            None => {
+                // Retail line items: amount = quantity × unit price.
+                let (Some(q), Some(p)) = (numeric(Role::Quantity), numeric(Role::UnitPrice)) else {
+                    return Err(Error::MissingColumn {
+                        table,
+                        role: "amount".into(),
+                        looked_for: "an amount column, or quantity and unit price".into(),
+                        columns: opened.columns.join(", "),
+                    });
+                };
+                let q = parse_numeric(q, true, &mut status, &mut sources)?;
+                let p = parse_numeric(p, true, &mut status, &mut sources)?;
+                &q * &p
+            }
+        };
+        let mut amount = amount;
+        // UCI Online Retail marks cancellations with invoice numbers starting with "C": they are refunds.
+        if let Some(order) = resolved.column(Role::OrderId) {
+            let ids = source(order)?.cast(&DataType::String)?;
+            let ids = ids.str()?;
+            amount = amount
+                .iter()
+                .zip(ids.iter())
+                .map(|(a, id)| match (a, id) {
+                    (Some(a), Some(id)) if is_cancellation_invoice(id) => Some(-a.abs()),
+                    (a, _) => a,
+                })
+                .collect();
+        }
+        out.push(amount.with_name(col::AMOUNT.into()).into_series().into());
+        if let Some(name) = numeric(Role::Cost) {
+            let cost = parse_numeric(name, false, &mut status, &mut sources)?;
+            out.push(cost.with_name(col::COST.into()).into_series().into());
+        }
+    }
+    if kind == TableKind::Customers {
+        if let Some(name) = numeric(Role::AcquisitionCost) {
+            let cost = parse_numeric(name, false, &mut status, &mut sources)?;
+            out.push(
+                cost.with_name(col::ACQUISITION_COST.into())
+                    .into_series()
+                    .into(),
+            );
+        }
+    }
+
+    // Scores.
+    for (role, canonical) in [(Role::Nps, col::NPS), (Role::Csat, col::CSAT)] {
+        if kind != TableKind::Interactions {
+            break;
+        }
+        let Some(name) = resolved.column(role) else {
+            continue;
+        };
+        let s = source(name)?;
+        let idx = sources.len();
+        let text = s.cast(&DataType::String)?;
+        let scores: Int32Chunked = text
+            .str()?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let v = v.unwrap_or("");
+                let parsed = if role == Role::Nps {
+                    parse::parse_nps(v)
+                } else {
+                    parse::parse_csat(v, options.csat_scale)
+                };
+                match parsed {
+                    Ok(x) => x.map(i32::from),
+                    Err(reason) => {
+                        status.reject(i, reason, idx);
+                        None
+                    }
+                }
+            })
+            .collect();
+        sources.push((name.to_string(), s));
+        out.push(scores.with_name(canonical.into()).into_series().into());
+    }
+
+    // Text roles and dimensions, kept as trimmed strings (blank = null).
+    let mut text_roles = vec![];
+    match kind {
+        TableKind::Transactions => {
+            text_roles.push((Role::OrderId, col::ORDER_ID));
+            text_roles.push((Role::Currency, col::CURRENCY));
+        }
+        TableKind::Interactions => {
+            text_roles.push((Role::Channel, col::CHANNEL));
+            text_roles.push((Role::Kind, col::KIND));
+        }
+        TableKind::Customers => {}
+    }
+    let mut text_columns: Vec<(String, String)> = text_roles
+        .into_iter()
+        .filter_map(|(role, canonical)| {
+            resolved
+                .column(role)
+                .map(|n| (n.to_string(), canonical.to_string()))
+        })
+        .collect();
+    let reserved = [
+        col::CUSTOMER_ID,
+        col::DATE,
+        col::AMOUNT,
+        col::ORDER_ID,
+        col::COST,
+        col::CURRENCY,
+        col::CHANNEL,
+        col::KIND,
+        col::NPS,
+        col::CSAT,
+        col::SIGNUP_DATE,
+        col::END_DATE,
+        col::ACQUISITION_COST,
+    ];
+    let mut dimensions = Vec::new();
+    for d in &resolved.dimensions {
+        // A dimension may not shadow a canonical column.
+        let name = if reserved.contains(&d.as_str()) {
+            format!("{d}_dim")
+        } else {
+            d.clone()
+        };
+        dimensions.push(name.clone());
+        text_columns.push((d.clone(), name));
+    }
+    for (name, canonical) in &text_columns {
+        let s = source(name)?.cast(&DataType::String)?;
+        let ca: StringChunked = s
+            .str()?
+            .iter()
+            .map(|v| {
+                v.map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(str::to_string)
+            })
+            .collect();
+        out.push(ca.with_name(canonical.as_str().into()).into_series().into());
+    }
+
+    // Exact repeats of a row of the same order (overlapping monthly exports) are duplicates.
+    if kind == TableKind::Transactions && resolved.column(Role::OrderId).is_some() {
+        let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let cols: Vec<StringChunked> = names
+            .iter()
+            .map(|n| -> Result<StringChunked> {
+                Ok(source(n)?.cast(&DataType::String)?.str()?.clone())
+            })
+            .collect::<Result<_>>()?;
+        let mut seen = HashSet::with_capacity(n);
+        let mut iters: Vec<_> = cols.iter().map(|c| c.iter()).collect();
+        for i in 0..n {
+            let (mut h1, mut h2) = (
+                std::hash::DefaultHasher::new(),
+                std::hash::DefaultHasher::new(),
+            );
+            1u8.hash(&mut h2);
+            for it in iters.iter_mut() {
+                let v = it.next().flatten();
+                v.hash(&mut h1);
+                v.hash(&mut h2);
+            }
+            let key = (h1.finish(), h2.finish());
+            if !seen.insert(key) {
+                status.reject(i, RejectReason::DuplicateRow, usize::MAX);
+            }
+        }
+    }
+
+    // Split used and rejected rows.
+    let keep: BooleanChunked = status.reasons.iter().map(|r| Some(r.is_none())).collect();
+    let frame = DataFrame::new_infer_height(out)?.filter(&keep)?;
+    let row_ids = raw
+        .column(ROW)?
+        .as_materialized_series()
+        .cast(&DataType::UInt64)?;
+    let row_ids = row_ids.u64()?;
+    let mut rejections = Vec::new();
+    let mut rows = Vec::new();
+    for (i, r) in status.reasons.iter().enumerate() {
+        let Some((reason, idx)) = r else { continue };
+        let row = row_ids.get(i).unwrap_or(i as u64);
+        let (column, value) = match sources.get(*idx) {
+            Some((name, s)) => (
+                name.clone(),
+                s.get(i).map(|v| any_to_string(&v)).unwrap_or_default(),
+            ),
+            None => ("(row)".to_string(), String::new()),
+        };
+        rows.push(row);
+        rejections.push(Rejection {
+            file: opened.display.clone(),
+            line: None,
+            row: row + 1,
+            column,
+            value,
+            reason: *reason,
+        });
+    }
+    if let (Some(path), Some(delim)) = (&opened.csv_path, opened.delimiter) {
+        for (r, line) in rejections
+            .iter_mut()
+            .zip(read::csv_lines(path, delim, &rows))
+        {
+            r.line = line;
+        }
+    }
+    let report = FileReport {
+        file: opened.display.clone(),
+        format: opened.format,
+        delimiter: opened.delimiter.map(|d| match d {
+            b'\t' => "\\t".to_string(),
+            other => (other as char).to_string(),
+        }),
+        columns: ResolvedColumns {
+            roles: resolved.roles.clone(),
+            dimensions,
+        },
+        date_formats,
+        decimal_separators,
+        rows: n as u64,
+    };
+    Ok(ParsedFile {
+        frame,
+        rejections,
+        report,
+    })
+}
+
+fn is_cancellation_invoice(id: &str) -> bool {
+    let mut chars = id.trim().chars();
+    chars.next() == Some('C') && chars.next().is_some_and(|c| c.is_ascii_digit())
+}
+
+fn any_to_string(v: &AnyValue<'_>) -> String {
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => (*s).to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// Days since 1970-01-01, polars' physical Date.
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::default()).num_days() as i32
+}
+
+/// The date of a polars physical Date value.
+pub(crate) fn date_from_days(days: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(i64::from(days))
+}

@@ -1,0 +1,20 @@
+//! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, stdin) to canonical, typed tables.
+//!
+//! The flow is `read` (find and open files lazily) → `schema` (which column plays which role) →
+//! `parse` (values, with a reason for every rejected row) → `load` (the canonical [`Table`]).
+
+pub mod config;
+pub mod dataset;
+pub mod inspect;
+pub mod load;
+pub mod parse;
+pub mod read;
+pub mod schema;
+
+pub use dataset::{Dataset, DatasetSpec};
+pub use load::{
+    Accounting, FileReport, LoadOptions, Rejection, Table, col, load_inputs, load_table,
+};
+pub use parse::{DateFormat, DecimalSeparator, RejectReason};
+pub use read::{FileFormat, InputPath, expand_inputs};
+pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind};

@@ -1,0 +1,502 @@
+//! Finding and opening input files: globs, stdin, format and delimiter sniffing, gzip.
+//!
+//! Every file becomes a lazy polars scan with a `__row` index column (0-based data row), so that
+//! only the columns a job needs are read and every rejected value can be traced back to its row.
+//! CSV is scanned with every column as text: parsing is ours (see [`super::parse`]), so that each
+//! bad value is counted with a reason instead of becoming a silent null.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::{Error, Result};
+
+/// Name of the row-index column added to every scan.
+pub(crate) const ROW: &str = "__row";
+
+/// The file formats custmetrics reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    /// Delimited text.
+    Csv,
+    /// Gzip-compressed delimited text.
+    CsvGzip,
+    /// Apache Parquet.
+    Parquet,
+    /// Arrow IPC / Feather v2.
+    Ipc,
+}
+
+impl FileFormat {
+    /// Name for messages and `inspect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FileFormat::Csv => "csv",
+            FileFormat::CsvGzip => "csv (gzip)",
+            FileFormat::Parquet => "parquet",
+            FileFormat::Ipc => "arrow ipc",
+        }
+    }
+}
+
+/// One input as the user named it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputPath {
+    /// A file on disk.
+    File(PathBuf),
+    /// Standard input (`-`), read as CSV.
+    Stdin,
+}
+
+impl InputPath {
+    /// How the input is named in messages.
+    pub fn display(&self) -> String {
+        match self {
+            InputPath::File(p) => p.display().to_string(),
+            InputPath::Stdin => "<stdin>".into(),
+        }
+    }
+}
+
+/// Expands user arguments (paths, globs such as `exports/orders-*.csv`, or `-`) into inputs.
+///
+/// Glob matches are sorted so that runs are deterministic.
+///
+/// # Errors
+/// [`Error::NoMatch`] for a glob matching nothing, [`Error::Io`] for a missing path,
+/// [`Error::Format`] for a directory.
+pub fn expand_inputs<S: AsRef<str>>(patterns: &[S]) -> Result<Vec<InputPath>> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let pattern = pattern.as_ref();
+        if pattern == "-" {
+            out.push(InputPath::Stdin);
+            continue;
+        }
+        if pattern.contains(['*', '?', '[']) && !Path::new(pattern).exists() {
+            let paths = glob::glob(pattern).map_err(|e| Error::InvalidSetting {
+                setting: "input pattern".into(),
+                message: format!("{pattern:?}: {e}"),
+            })?;
+            let mut matched: Vec<PathBuf> = paths
+                .filter_map(|p| p.ok())
+                .filter(|p| p.is_file())
+                .collect();
+            if matched.is_empty() {
+                return Err(Error::NoMatch {
+                    pattern: pattern.into(),
+                });
+            }
+            matched.sort();
+            out.extend(matched.into_iter().map(InputPath::File));
+            continue;
+        }
+        let path = PathBuf::from(pattern);
+        let meta = std::fs::metadata(&path).map_err(|e| Error::io(&path, e))?;
+        if meta.is_dir() {
+            return Err(Error::Format {
+                path,
+                message: "is a directory, expected a file".into(),
+            });
+        }
+        out.push(InputPath::File(path));
+    }
+    Ok(out)
+}
+
+/// An opened input: a lazy scan plus what was learned while sniffing it.
+pub(crate) struct OpenedFile {
+    /// The name used in messages (the user's path, or `<stdin>`).
+    pub display: String,
+    /// The original path on disk, if any (to refuse writing over it).
+    pub source_path: Option<PathBuf>,
+    /// The plain CSV file actually scanned (a temporary copy for stdin and gzip), for line numbers.
+    pub csv_path: Option<PathBuf>,
+    pub format: FileFormat,
+    /// The CSV delimiter found.
+    pub delimiter: Option<u8>,
+    /// Column names as in the file (BOM removed), without `__row`.
+    pub columns: Vec<String>,
+    /// The scan, with `__row`.
+    pub frame: LazyFrame,
+    /// Keeps a temporary decompressed copy alive as long as the scan.
+    _temp: Option<tempfile::TempPath>,
+}
+
+impl std::fmt::Debug for OpenedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedFile")
+            .field("display", &self.display)
+            .field("format", &self.format)
+            .finish()
+    }
+}
+
+const SNIFF_BYTES: usize = 64 * 1024;
+
+/// Opens one input lazily.
+pub(crate) fn open(input: &InputPath) -> Result<OpenedFile> {
+    match input {
+        InputPath::Stdin => {
+            let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io("<stdin>", e))?;
+            std::io::copy(&mut std::io::stdin().lock(), temp.as_file_mut())
+                .map_err(|e| Error::io("<stdin>", e))?;
+            let temp = temp.into_temp_path();
+            open_csv(
+                "<stdin>".into(),
+                None,
+                temp.to_path_buf(),
+                FileFormat::Csv,
+                Some(temp),
+            )
+        }
+        InputPath::File(path) => {
+            let display = path.display().to_string();
+            let mut head = [0u8; 8];
+            let n = File::open(path)
+                .and_then(|mut f| read_up_to(&mut f, &mut head))
+                .map_err(|e| Error::io(path, e))?;
+            let head = head.get(..n).unwrap_or(&[]);
+            if head.starts_with(b"PAR1") {
+                let lf = LazyFrame::scan_parquet(
+                    PlRefPath::try_from_path(path)?,
+                    ScanArgsParquet::default(),
+                )
+                .map_err(|e| format_error(path, e))?;
+                open_typed(display, path, FileFormat::Parquet, lf)
+            } else if head.starts_with(b"ARROW1") {
+                let lf = LazyFrame::scan_ipc(
+                    PlRefPath::try_from_path(path)?,
+                    IpcScanOptions::default(),
+                    UnifiedScanArgs::default(),
+                )
+                .map_err(|e| format_error(path, e))?;
+                open_typed(display, path, FileFormat::Ipc, lf)
+            } else if head.starts_with(&[0x1f, 0x8b]) {
+                let temp = decompress_gzip(path)?;
+                open_csv(
+                    display,
+                    Some(path.clone()),
+                    temp.to_path_buf(),
+                    FileFormat::CsvGzip,
+                    Some(temp),
+                )
+            } else {
+                open_csv(
+                    display,
+                    Some(path.clone()),
+                    path.clone(),
+                    FileFormat::Csv,
+                    None,
+                )
+            }
+        }
+    }
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        let Some(rest) = buf.get_mut(filled..) else {
+            break;
+        };
+        match r.read(rest)? {
+            0 => break,
+            n => filled += n,
+        }
+    }
+    Ok(filled)
+}
+
+fn format_error(path: &Path, e: PolarsError) -> Error {
+    Error::Format {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn decompress_gzip(path: &Path) -> Result<tempfile::TempPath> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
+    let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(path, e))?;
+    std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        message: format!("cannot decompress gzip: {e} (is the file truncated?)"),
+    })?;
+    temp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
+    Ok(temp.into_temp_path())
+}
+
+fn open_typed(
+    display: String,
+    path: &Path,
+    format: FileFormat,
+    lf: LazyFrame,
+) -> Result<OpenedFile> {
+    let mut lf = lf;
+    let schema = lf.collect_schema().map_err(|e| format_error(path, e))?;
+    let columns = schema.iter_names().map(|n| n.to_string()).collect();
+    Ok(OpenedFile {
+        display,
+        source_path: Some(path.to_path_buf()),
+        csv_path: None,
+        format,
+        delimiter: None,
+        columns,
+        frame: lf.with_row_index(ROW, None),
+        _temp: None,
+    })
+}
+
+fn open_csv(
+    display: String,
+    source_path: Option<PathBuf>,
+    csv_path: PathBuf,
+    format: FileFormat,
+    temp: Option<tempfile::TempPath>,
+) -> Result<OpenedFile> {
+    let shown = PathBuf::from(&display);
+    let mut sample = vec![0u8; SNIFF_BYTES];
+    let n = File::open(&csv_path)
+        .and_then(|mut f| read_up_to(&mut f, &mut sample))
+        .map_err(|e| Error::io(&shown, e))?;
+    sample.truncate(n);
+    let has_bom = sample.starts_with(&[0xef, 0xbb, 0xbf]);
+    let text_bytes = if has_bom {
+        sample.get(3..).unwrap_or(&[])
+    } else {
+        &sample[..]
+    };
+    if text_bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(Error::Format {
+            path: shown,
+            message: "file is empty (expected a header line)".into(),
+        });
+    }
+    let text = match std::str::from_utf8(text_bytes) {
+        Ok(t) => t,
+        // The sample may end in the middle of a multi-byte character.
+        Err(e) if e.error_len().is_none() => {
+            std::str::from_utf8(text_bytes.get(..e.valid_up_to()).unwrap_or(&[])).unwrap_or("")
+        }
+        Err(e) => {
+            let line = text_bytes
+                .get(..e.valid_up_to())
+                .unwrap_or(&[])
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
+            return Err(Error::Format {
+                path: shown,
+                message: format!(
+                    "line {line}: not UTF-8 text (an Excel export in Windows-1252?); re-save the file as UTF-8"
+                ),
+            });
+        }
+    };
+    let delimiter = sniff_delimiter(text);
+    let lf = LazyCsvReader::new(PlRefPath::try_from_path(&csv_path)?)
+        .with_has_header(true)
+        .with_separator(delimiter)
+        .with_infer_schema_length(Some(0))
+        .with_row_index(Some(RowIndex {
+            name: ROW.into(),
+            offset: 0,
+        }))
+        .with_missing_is_null(true)
+        .with_raise_if_empty(true)
+        .finish()
+        .map_err(|e| format_error(&shown, e))?;
+    let mut lf = lf;
+    let schema = lf.collect_schema().map_err(|e| format_error(&shown, e))?;
+    let raw: Vec<String> = schema
+        .iter_names()
+        .map(|n| n.to_string())
+        .filter(|n| n != ROW)
+        .collect();
+    let mut columns = raw.clone();
+    if let Some(first) = columns.first_mut() {
+        if let Some(stripped) = first.strip_prefix('\u{feff}') {
+            *first = stripped.to_string();
+        }
+    }
+    for (i, c) in columns.iter().enumerate() {
+        if c.trim().is_empty() {
+            return Err(Error::Format {
+                path: shown,
+                message: format!("line 1: column {} has an empty header name", i + 1),
+            });
+        }
+        if columns.iter().take(i).any(|p| p == c) {
+            return Err(Error::Format {
+                path: shown,
+                message: format!("line 1: header {c:?} appears twice"),
+            });
+        }
+    }
+    if raw != columns {
+        lf = lf.rename(raw, columns.clone(), true);
+    }
+    Ok(OpenedFile {
+        display,
+        source_path,
+        csv_path: Some(csv_path),
+        format,
+        delimiter: Some(delimiter),
+        columns,
+        frame: lf,
+        _temp: temp,
+    })
+}
+
+/// Picks the delimiter among `,` `;` tab `|` that splits the first lines into the same,
+/// largest number of fields; quoted fields are skipped. Falls back to `,`.
+pub(crate) fn sniff_delimiter(text: &str) -> u8 {
+    let lines = logical_lines(text, 20);
+    let mut best = (b',', 0usize, false);
+    for cand in [b',', b';', b'\t', b'|'] {
+        let counts: Vec<usize> = lines.iter().map(|l| count_unquoted(l, cand)).collect();
+        let Some(&first) = counts.first() else {
+            continue;
+        };
+        let consistent = counts.iter().all(|&c| c == first);
+        let better = match (consistent, best.2) {
+            (true, false) => first > 0,
+            (true, true) | (false, false) => first > best.1,
+            (false, true) => false,
+        };
+        if better {
+            best = (cand, first, consistent);
+        }
+    }
+    best.0
+}
+
+/// Splits text into records, keeping quoted newlines inside a record; drops a trailing partial one.
+fn logical_lines(text: &str, max: usize) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut in_quotes = false;
+    let mut start = 0;
+    for (i, b) in text.bytes().enumerate() {
+        match b {
+            b'"' => in_quotes = !in_quotes,
+            b'\n' if !in_quotes => {
+                if let Some(line) = text.get(start..i) {
+                    let line = line.trim_end_matches('\r');
+                    if !line.is_empty() {
+                        out.push(line);
+                    }
+                }
+                start = i + 1;
+                if out.len() >= max {
+                    return out;
+                }
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        if let Some(rest) = text.get(start..) {
+            out.push(rest.trim_end());
+        }
+    }
+    out
+}
+
+fn count_unquoted(line: &str, delim: u8) -> usize {
+    let mut in_quotes = false;
+    let mut n = 0;
+    for b in line.bytes() {
+        if b == b'"' {
+            in_quotes = !in_quotes;
+        } else if b == delim && !in_quotes {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// Maps 0-based data-row indices of a CSV file to 1-based line numbers, counting line breaks
+/// outside quoted fields, so that quoted fields spanning lines still give the right line.
+/// (The csv crate's record positions were off by one on CRLF files.)
+pub(crate) fn csv_lines(path: &Path, _delimiter: u8, rows: &[u64]) -> Vec<Option<u64>> {
+    let Some(&max) = rows.iter().max() else {
+        return Vec::new();
+    };
+    let mut starts: Vec<u64> = Vec::new();
+    if let Ok(file) = File::open(path) {
+        let mut reader = BufReader::with_capacity(1 << 16, file);
+        let (mut line, mut in_quotes, mut record_started) = (1u64, false, false);
+        let mut record_start_line = 1u64;
+        let mut buf = [0u8; 1 << 16];
+        let mut header_done = false;
+        'outer: loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            for &b in buf.get(..n).unwrap_or(&[]) {
+                if !record_started && b != b'\n' && b != b'\r' {
+                    record_started = true;
+                    record_start_line = line;
+                }
+                match b {
+                    b'"' => in_quotes = !in_quotes,
+                    b'\n' => {
+                        if !in_quotes && record_started {
+                            if header_done {
+                                starts.push(record_start_line);
+                                if starts.len() as u64 > max {
+                                    break 'outer;
+                                }
+                            }
+                            header_done = true;
+                            record_started = false;
+                        }
+                        line += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if record_started && header_done {
+            starts.push(record_start_line);
+        }
+    }
+    rows.iter()
+        .map(|&r| usize::try_from(r).ok().and_then(|r| starts.get(r)).copied())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_common_delimiters() {
+        assert_eq!(sniff_delimiter("a,b,c\n1,2,3\n"), b',');
+        assert_eq!(sniff_delimiter("a;b;c\n1,5;2;3\n"), b';');
+        assert_eq!(sniff_delimiter("a\tb\n1\t2\n"), b'\t');
+        assert_eq!(sniff_delimiter("a|b\n1|2\n"), b'|');
+        // A comma inside quotes does not count.
+        assert_eq!(sniff_delimiter("name;note\n\"x\";\"a, b, c\"\n"), b';');
+        // A quoted newline does not break the record.
+        assert_eq!(sniff_delimiter("a;b\n\"line\none\";2\n"), b';');
+    }
+
+    #[test]
+    fn lines_of_records_with_quoted_newlines_and_crlf() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "a,b\r\n1,\"two\r\nlines\"\r\n3,4\r\n\r\n5,6").unwrap();
+        assert_eq!(
+            csv_lines(&p, b',', &[0, 1, 2]),
+            vec![Some(2), Some(4), Some(6)]
+        );
+    }
+}

@@ -1,0 +1,388 @@
+//! Retention: period-over-period customer retention, cohort triangles, and revenue retention.
+//!
+//! **Definitions** (A_p = customers with a purchase in period p):
+//! - S = |A_{p−1}| (customers at the start), E = |A_p| (at the end), N = customers whose first
+//!   purchase (or acquisition) is in p, R = |A_p ∩ A_{p−1}| (retained).
+//! - CRR = (E − N) / S, the textbook customer retention rate (Kumar & Reinartz, *Customer
+//!   Relationship Management*, 2018, ch. 5). It counts reactivated customers as retained and can
+//!   therefore exceed 1.
+//! - retention_rate = R / S and churn_rate = (S − R) / S: computed from the same active sets, so
+//!   retention + churn = 1 exactly; on a closed population (no new or returning customers)
+//!   retention_rate = CRR.
+//! - Cohort triangle (classic / "N-day" retention in Amplitude's terms): cohort = period of the
+//!   first purchase (or of the acquisition date from the customers table); for offset k, active =
+//!   |cohort ∩ A_{cohort+k}|, rate = active / cohort size. Unbounded ("on or after") retention:
+//!   customers of the cohort active in cohort+k or any later period. Revenue retention:
+//!   revenue of the cohort in cohort+k / revenue in cohort+0.
+//! - NRR_p = Σ_{c∈A_{p−1}} rev_p(c) / Σ_{c∈A_{p−1}} rev_{p−1}(c); GRR_p the same with
+//!   rev_p(c) capped at rev_{p−1}(c) (expansion excluded), as in SaaS reporting (e.g. the
+//!   KeyBanc SaaS survey definitions).
+//!
+//! **Edge cases**: the first period has no S and no rates (null); offsets past the observation end
+//! are not reported (they would read as 0% retention); cohorts with zero first-period revenue have
+//! no revenue retention (null).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::summary::Summaries;
+
+/// One period's retention figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PeriodRetention {
+    /// Period label (`2024-03`).
+    pub period: String,
+    /// Segment value when split by a dimension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// S: customers active in the previous period.
+    pub customers_start: u64,
+    /// E: customers active in this period.
+    pub customers_end: u64,
+    /// N: new customers in this period.
+    pub new_customers: u64,
+    /// R: customers active in both periods.
+    pub retained: u64,
+    /// Customers active now and earlier, but not in the previous period.
+    pub reactivated: u64,
+    /// (E − N) / S.
+    pub crr: Option<f64>,
+    /// R / S.
+    pub retention_rate: Option<f64>,
+    /// (S − R) / S = 1 − retention_rate.
+    pub churn_rate: Option<f64>,
+    /// Net revenue retention.
+    pub nrr: Option<f64>,
+    /// Gross revenue retention.
+    pub grr: Option<f64>,
+}
+
+/// One cell of a cohort triangle.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortCell {
+    /// Cohort label (period of first purchase).
+    pub cohort: String,
+    /// Segment value when split by a dimension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
+    /// Periods since the cohort period.
+    pub offset: u32,
+    /// Cohort size.
+    pub customers: u64,
+    /// Customers of the cohort active in cohort + offset.
+    pub active: u64,
+    /// active / customers.
+    pub rate: f64,
+    /// Customers active in cohort + offset or later, / customers.
+    pub unbounded_rate: f64,
+    /// Cohort revenue in cohort + offset.
+    pub revenue: f64,
+    /// revenue / revenue at offset 0.
+    pub revenue_retention: Option<f64>,
+}
+
+/// Retention results.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Retention {
+    /// The period length.
+    pub period: String,
+    /// Per-period figures, oldest first (all customers, then per segment when split).
+    pub periods: Vec<PeriodRetention>,
+    /// The cohort triangle, by cohort then offset.
+    pub cohorts: Vec<CohortCell>,
+}
+
+/// Computes retention from the stage-1 summaries.
+///
+/// `cohort_of` gives a customer's acquisition period when known (from the customers table);
+/// otherwise the period of the first purchase is used. When the summaries were built with `by`
+/// dimensions, the first one splits the figures.
+pub fn retention(s: &Summaries, cohort_of: &HashMap<String, i32>) -> Retention {
+    let end = s.as_of_period();
+    let cohorts: Vec<i32> = s
+        .customers
+        .iter()
+        .map(|c| {
+            cohort_of
+                .get(&c.customer_id)
+                .copied()
+                .unwrap_or_else(|| s.period.index(crate::io::load::date_from_days(c.first_day)))
+        })
+        .collect();
+    let segment_of = |i: usize| -> Option<String> {
+        s.customers
+            .get(i)
+            .and_then(|c| c.segments.first().cloned().flatten())
+    };
+    let mut periods = compute_periods(s, &cohorts, end, None, |_| true);
+    let mut cells = compute_triangle(s, &cohorts, end, None, |_| true);
+    if !s.by.is_empty() {
+        let mut values: Vec<String> = (0..s.customers.len()).filter_map(segment_of).collect();
+        values.sort();
+        values.dedup();
+        for v in values {
+            let keep = |i: usize| segment_of(i).as_deref() == Some(v.as_str());
+            periods.extend(compute_periods(s, &cohorts, end, Some(&v), keep));
+            cells.extend(compute_triangle(s, &cohorts, end, Some(&v), keep));
+        }
+    }
+    Retention {
+        period: s.period.name().into(),
+        periods,
+        cohorts: cells,
+    }
+}
+
+fn compute_periods(
+    s: &Summaries,
+    cohorts: &[i32],
+    end: i32,
+    segment: Option<&str>,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<PeriodRetention> {
+    // Per period: E, R, N, and revenue sums for NRR/GRR. Activity is sorted by customer, period.
+    #[derive(Default, Clone, Copy)]
+    struct Acc {
+        active: u64,
+        retained: u64,
+        new: u64,
+        prev_revenue: f64,
+        kept_revenue: f64,
+        kept_revenue_capped: f64,
+    }
+    let mut acc: BTreeMap<i32, Acc> = BTreeMap::new();
+    let mut prev: Option<(u32, i32, f64)> = None;
+    // Revenue of customers active in p−1 that is carried into p (for NRR/GRR) is only known when
+    // we see period p, so "start" revenue is added on the p−1 row itself.
+    for a in &s.activity {
+        if a.period > end || !keep(a.customer as usize) {
+            prev = None;
+            continue;
+        }
+        let e = acc.entry(a.period).or_default();
+        e.active += 1;
+        if cohorts.get(a.customer as usize) == Some(&a.period) {
+            e.new += 1;
+        }
+        if let Some((c, p, rev)) = prev {
+            if c == a.customer && p + 1 == a.period {
+                e.retained += 1;
+                e.kept_revenue += a.revenue;
+                e.kept_revenue_capped += a.revenue.min(rev).max(0.0);
+            }
+        }
+        if a.period < end {
+            acc.entry(a.period + 1).or_default().prev_revenue += a.revenue;
+        }
+        prev = Some((a.customer, a.period, a.revenue));
+    }
+    let Some(&first) = acc.keys().next() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in first..=end {
+        let e = acc.get(&p).copied().unwrap_or_default();
+        let start = if p == first {
+            None
+        } else {
+            Some(acc.get(&(p - 1)).map_or(0, |x| x.active))
+        };
+        let ratio = |num: f64, den: f64| if den > 0.0 { Some(num / den) } else { None };
+        let s_count = start.unwrap_or(0);
+        let rev_ratio = |num: f64| {
+            if e.prev_revenue > 0.0 {
+                Some(num / e.prev_revenue)
+            } else {
+                None
+            }
+        };
+        out.push(PeriodRetention {
+            period: s.period.label(p),
+            segment: segment.map(str::to_string),
+            customers_start: s_count,
+            customers_end: e.active,
+            new_customers: e.new,
+            retained: e.retained,
+            reactivated: e.active - e.new - e.retained,
+            crr: start.and_then(|st| ratio(e.active as f64 - e.new as f64, st as f64)),
+            retention_rate: start.and_then(|st| ratio(e.retained as f64, st as f64)),
+            churn_rate: start.and_then(|st| ratio((st - e.retained) as f64, st as f64)),
+            nrr: start.and_then(|_| rev_ratio(e.kept_revenue)),
+            grr: start.and_then(|_| rev_ratio(e.kept_revenue_capped)),
+        });
+    }
+    out
+}
+
+fn compute_triangle(
+    s: &Summaries,
+    cohorts: &[i32],
+    end: i32,
+    segment: Option<&str>,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<CohortCell> {
+    let mut size: BTreeMap<i32, u64> = BTreeMap::new();
+    for (i, &c) in cohorts.iter().enumerate() {
+        if c <= end && keep(i) {
+            *size.entry(c).or_default() += 1;
+        }
+    }
+    // (cohort, offset) → (active, revenue); and per customer the last active offset.
+    let mut cells: HashMap<(i32, u32), (u64, f64)> = HashMap::new();
+    let mut last_offset: HashMap<u32, u32> = HashMap::new();
+    for a in &s.activity {
+        let Some(&cohort) = cohorts.get(a.customer as usize) else {
+            continue;
+        };
+        // Activity before an acquisition date from the customers table is not cohort activity.
+        if a.period > end || a.period < cohort || !keep(a.customer as usize) {
+            continue;
+        }
+        let k = (a.period - cohort) as u32;
+        let cell = cells.entry((cohort, k)).or_default();
+        cell.0 += 1;
+        cell.1 += a.revenue;
+        let lo = last_offset.entry(a.customer).or_default();
+        *lo = (*lo).max(k);
+    }
+    // Unbounded: customers whose last active offset ≥ k.
+    let mut reach: HashMap<(i32, u32), u64> = HashMap::new();
+    for (&customer, &k) in &last_offset {
+        if let Some(&cohort) = cohorts.get(customer as usize) {
+            *reach.entry((cohort, k)).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
+    for (&cohort, &n) in &size {
+        let max_k = (end - cohort) as u32;
+        let base_revenue = cells.get(&(cohort, 0)).map_or(0.0, |c| c.1);
+        let mut reached: Vec<u64> = (0..=max_k)
+            .map(|k| reach.get(&(cohort, k)).copied().unwrap_or(0))
+            .collect();
+        // Suffix sums: reached[k] = customers active at offset k or later.
+        for k in (0..max_k as usize).rev() {
+            let next = reached.get(k + 1).copied().unwrap_or(0);
+            if let Some(r) = reached.get_mut(k) {
+                *r += next;
+            }
+        }
+        for k in 0..=max_k {
+            let (active, revenue) = cells.get(&(cohort, k)).copied().unwrap_or((0, 0.0));
+            out.push(CohortCell {
+                cohort: s.period.label(cohort),
+                segment: segment.map(str::to_string),
+                offset: k,
+                customers: n,
+                active,
+                rate: active as f64 / n as f64,
+                unbounded_rate: reached.get(k as usize).copied().unwrap_or(0) as f64 / n as f64,
+                revenue,
+                revenue_retention: if base_revenue > 0.0 {
+                    Some(revenue / base_revenue)
+                } else {
+                    None
+                },
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::metrics::summary::{ActivityRow, CustomerRow};
+    use crate::period::Period;
+    use chrono::NaiveDate;
+
+    /// Four customers, months 0..=2 of 2024 (index m = 2024·12 + month0):
+    /// a: Jan, Feb, Mar   b: Jan, Mar   c: Jan   d: Feb (new in Feb)
+    pub(crate) fn fixture() -> Summaries {
+        let jan = 2024 * 12;
+        let rows = [
+            ("a", vec![0, 1, 2]),
+            ("b", vec![0, 2]),
+            ("c", vec![0]),
+            ("d", vec![1]),
+        ];
+        let mut customers = Vec::new();
+        let mut activity = Vec::new();
+        for (i, (id, months)) in rows.iter().enumerate() {
+            let first = Period::Month.start(jan + months[0]);
+            let last = Period::Month.start(jan + months[months.len() - 1]);
+            let day = |d: NaiveDate| crate::io::load::days_since_epoch(d);
+            customers.push(CustomerRow {
+                customer_id: id.to_string(),
+                first_day: day(first),
+                last_day: day(last),
+                orders: months.len() as u32,
+                purchase_days: months.len() as u32,
+                revenue: 10.0 * months.len() as f64,
+                first_day_revenue: 10.0,
+                segments: vec![],
+            });
+            for &m in months {
+                activity.push(ActivityRow {
+                    customer: i as u32,
+                    period: jan + m,
+                    revenue: 10.0,
+                    orders: 1,
+                });
+            }
+        }
+        Summaries {
+            customers,
+            activity,
+            gaps: vec![],
+            period: Period::Month,
+            as_of: NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+            by: vec![],
+        }
+    }
+
+    #[test]
+    fn period_retention_by_hand() {
+        let r = retention(&fixture(), &HashMap::new());
+        let feb = &r.periods[1];
+        // Jan active {a,b,c} = S 3; Feb active {a,d} = E 2; new {d} = N 1; retained {a} = 1.
+        assert_eq!(
+            (
+                feb.customers_start,
+                feb.customers_end,
+                feb.new_customers,
+                feb.retained
+            ),
+            (3, 2, 1, 1)
+        );
+        assert_eq!(feb.crr, Some(1.0 / 3.0));
+        assert_eq!(feb.retention_rate, Some(1.0 / 3.0));
+        assert_eq!(feb.churn_rate, Some(2.0 / 3.0));
+        // NRR: Jan revenue of {a,b,c} = 30, of which a brings 10 into Feb.
+        assert_eq!(feb.nrr, Some(10.0 / 30.0));
+        let mar = &r.periods[2];
+        // Feb {a,d} → Mar {a,b}: retained a; b is reactivated; CRR = (2 − 0)/2 = 1 > retention 0.5.
+        assert_eq!((mar.retained, mar.reactivated), (1, 1));
+        assert_eq!(mar.crr, Some(1.0));
+        assert_eq!(mar.retention_rate, Some(0.5));
+        assert_eq!(r.periods[0].crr, None);
+    }
+
+    #[test]
+    fn triangle_by_hand() {
+        let r = retention(&fixture(), &HashMap::new());
+        let jan: Vec<&CohortCell> = r.cohorts.iter().filter(|c| c.cohort == "2024-01").collect();
+        // Jan cohort {a,b,c}: offset 1 active {a} = 1/3, offset 2 active {a,b} = 2/3.
+        assert_eq!(
+            jan.iter().map(|c| c.active).collect::<Vec<_>>(),
+            vec![3, 1, 2]
+        );
+        // Unbounded: offset 1 → active in Feb or later {a,b} = 2/3.
+        assert_eq!(jan[1].unbounded_rate, 2.0 / 3.0);
+        assert_eq!(jan[2].revenue_retention, Some(20.0 / 30.0));
+        // Feb cohort {d}: offsets 0 and 1 only (March is the last period).
+        let feb: Vec<&CohortCell> = r.cohorts.iter().filter(|c| c.cohort == "2024-02").collect();
+        assert_eq!(feb.len(), 2);
+        assert_eq!(feb[1].rate, 0.0);
+    }
+}

@@ -1,0 +1,181 @@
+//! RFM: the per-customer summary the CLV models use, RFM scores and named segments.
+//!
+//! **Model convention** (lifetimes' `summary_data_from_transaction_data`, BTYD's `elog2cbs`):
+//! purchases on the same day are one purchase occasion; frequency = occasions − 1 (repeat
+//! purchases); recency = time from the first to the last occasion; T = time from the first
+//! occasion to the observation end; monetary_value = mean revenue of the repeat occasions (0 when
+//! there are none). Times are in `time_unit_days` days (1 = days, 7 = weeks).
+//!
+//! **Scores** (Hughes, *Strategic Database Marketing*, 1994): quintiles 1–5 of recency (days since
+//! the last purchase, fewer is better), frequency (orders) and monetary (revenue to date); ties
+//! share the lower score, so scores do not depend on row order.
+//!
+//! **Segments** from R and F scores (a simplified version of the common 11-segment RFM map):
+//! new (one order, R ≥ 4), champions (R ≥ 4, F ≥ 4), loyal (R ≥ 3, F ≥ 3), potential_loyalists
+//! (R ≥ 4), at_risk (R ≤ 2, F ≥ 3), hibernating (R = 2, F ≤ 2), lost (R = 1, F ≤ 2),
+//! needs_attention (the rest).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::summary::Summaries;
+
+/// One customer's RFM figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RfmRow {
+    /// Customer id.
+    pub customer_id: String,
+    /// Repeat purchase occasions.
+    pub frequency: u32,
+    /// First to last purchase, in time units.
+    pub recency: f64,
+    /// First purchase to observation end, in time units.
+    #[serde(rename = "T")]
+    pub t: f64,
+    /// Mean revenue of repeat occasions.
+    pub monetary_value: f64,
+    /// Days since the last purchase.
+    pub days_since_last: u32,
+    /// Orders to date.
+    pub orders: u32,
+    /// Revenue to date.
+    pub revenue: f64,
+    /// Recency score 1–5 (5 = most recent).
+    pub r_score: u8,
+    /// Frequency score 1–5.
+    pub f_score: u8,
+    /// Monetary score 1–5.
+    pub m_score: u8,
+    /// Named segment.
+    pub segment: String,
+}
+
+/// RFM table plus segment sizes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Rfm {
+    /// Days per time unit of recency and T.
+    pub time_unit_days: u32,
+    /// One row per customer, by customer id.
+    pub customers: Vec<RfmRow>,
+    /// Customers per segment.
+    pub segments: BTreeMap<String, u64>,
+}
+
+/// Quintile scores 1–5 of `values` where higher is better; ties share the lower score.
+fn quintiles(values: &[f64]) -> Vec<u8> {
+    let n = values.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| {
+        values
+            .get(a)
+            .unwrap_or(&0.0)
+            .total_cmp(values.get(b).unwrap_or(&0.0))
+    });
+    let mut scores = vec![1u8; n];
+    let mut first_of_tie = 0usize;
+    for (pos, &i) in order.iter().enumerate() {
+        if pos > 0 {
+            let prev = order.get(pos - 1).and_then(|&j| values.get(j));
+            if prev != values.get(i) {
+                first_of_tie = pos;
+            }
+        }
+        if let Some(s) = scores.get_mut(i) {
+            *s = 1 + (first_of_tie * 5 / n.max(1)) as u8;
+        }
+    }
+    scores
+}
+
+fn segment(r: u8, f: u8, orders: u32) -> &'static str {
+    match (r, f) {
+        _ if orders <= 1 && r >= 4 => "new",
+        (4..=5, 4..=5) => "champions",
+        (3..=5, 3..=5) => "loyal",
+        (4..=5, _) => "potential_loyalists",
+        (1..=2, 3..=5) => "at_risk",
+        (2, _) => "hibernating",
+        (1, _) => "lost",
+        _ => "needs_attention",
+    }
+}
+
+/// Computes the RFM table from the summaries.
+pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
+    let unit = f64::from(time_unit_days.max(1));
+    let end = s.as_of_day();
+    let since: Vec<f64> = s
+        .customers
+        .iter()
+        .map(|c| -f64::from(end - c.last_day))
+        .collect();
+    let orders: Vec<f64> = s.customers.iter().map(|c| f64::from(c.orders)).collect();
+    let revenue: Vec<f64> = s.customers.iter().map(|c| c.revenue).collect();
+    let (rs, fs, ms) = (quintiles(&since), quintiles(&orders), quintiles(&revenue));
+    let mut segments = BTreeMap::new();
+    let customers = s
+        .customers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let frequency = c.purchase_days.saturating_sub(1);
+            let (r, f, m) = (
+                rs.get(i).copied().unwrap_or(1),
+                fs.get(i).copied().unwrap_or(1),
+                ms.get(i).copied().unwrap_or(1),
+            );
+            let seg = segment(r, f, c.orders);
+            *segments.entry(seg.to_string()).or_insert(0u64) += 1;
+            RfmRow {
+                customer_id: c.customer_id.clone(),
+                frequency,
+                recency: f64::from(c.last_day - c.first_day) / unit,
+                t: f64::from(end - c.first_day) / unit,
+                monetary_value: if frequency > 0 {
+                    (c.revenue - c.first_day_revenue) / f64::from(frequency)
+                } else {
+                    0.0
+                },
+                days_since_last: (end - c.last_day).max(0) as u32,
+                orders: c.orders,
+                revenue: c.revenue,
+                r_score: r,
+                f_score: f,
+                m_score: m,
+                segment: seg.into(),
+            }
+        })
+        .collect();
+    Rfm {
+        time_unit_days,
+        customers,
+        segments,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::retention::tests::fixture;
+
+    #[test]
+    fn model_convention_by_hand() {
+        // Customer a: purchases Jan 1, Feb 1, Mar 1 2024 (10 each), as of Mar 31.
+        let r = rfm(&fixture(), 1);
+        let a = &r.customers[0];
+        assert_eq!(a.frequency, 2);
+        assert_eq!(a.recency, 60.0); // Jan 1 → Mar 1 (leap year)
+        assert_eq!(a.t, 90.0);
+        assert_eq!(a.monetary_value, 10.0);
+        let c = &r.customers[2];
+        assert_eq!((c.frequency, c.monetary_value), (0, 0.0));
+        assert_eq!(r.segments.values().sum::<u64>(), 4);
+    }
+
+    #[test]
+    fn quintiles_share_ties() {
+        assert_eq!(quintiles(&[1.0, 1.0, 1.0, 5.0, 9.0]), vec![1, 1, 1, 4, 5]);
+        assert_eq!(quintiles(&[3.0, 1.0, 2.0, 5.0, 4.0]), vec![3, 1, 2, 5, 4]);
+    }
+}

@@ -1,0 +1,584 @@
+//! The report laid out as titled blocks of key figures and tables of formatted text, shared by the
+//! terminal, Markdown and CSV renderers so that they show the same numbers the same way.
+//! Formatting (rounding, percent signs) happens here; no metric is computed.
+
+use super::{Report, Section};
+
+/// A block of the laid-out report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// A section heading.
+    Heading(String),
+    /// Label/value pairs.
+    Figures(Vec<(String, String)>),
+    /// A table.
+    Table(TextTable),
+    /// A sentence.
+    Note(String),
+}
+
+/// A table of formatted cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextTable {
+    /// A file-name-friendly name (`retention_cohorts`), used by the CSV renderer.
+    pub name: String,
+    /// Column headers.
+    pub headers: Vec<String>,
+    /// Rows of cells.
+    pub rows: Vec<Vec<String>>,
+    /// Which columns are numeric (right-aligned).
+    pub numeric: Vec<bool>,
+}
+
+/// Formats a fraction as a percentage with one decimal.
+pub fn pct(x: f64) -> String {
+    format!("{:.1}%", x * 100.0)
+}
+
+fn opt_pct(x: Option<f64>) -> String {
+    x.map(pct).unwrap_or_else(|| "–".into())
+}
+
+/// Formats money with two decimals and thousands separators.
+pub fn money(x: f64) -> String {
+    let s = format!("{:.2}", x.abs());
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let mut grouped = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{}{grouped}.{frac}", if x < 0.0 { "-" } else { "" })
+}
+
+fn num(x: f64, decimals: usize) -> String {
+    format!("{x:.decimals$}")
+}
+
+fn table(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {
+    Block::Table(TextTable {
+        name: name.into(),
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        rows,
+        numeric: numeric.to_vec(),
+    })
+}
+
+/// Lays out the report.
+pub fn layout(r: &Report) -> Vec<Block> {
+    let mut out = Vec::new();
+    let f = |pairs: &[(&str, String)]| {
+        Block::Figures(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
+    };
+    if let Some(o) = &r.overview {
+        out.push(Block::Heading("Overview".into()));
+        let mut pairs = vec![
+            ("Customers", o.customers.to_string()),
+            ("Transactions", o.transactions.to_string()),
+            ("Revenue", money(o.revenue)),
+            (
+                "First date",
+                o.first_date.clone().unwrap_or_else(|| "–".into()),
+            ),
+            (
+                "Last date",
+                o.last_date.clone().unwrap_or_else(|| "–".into()),
+            ),
+        ];
+        if let Some(i) = o.interactions {
+            pairs.push(("Interactions", i.to_string()));
+        }
+        pairs.push(("Period", r.settings.period.clone()));
+        if let Some(a) = &r.settings.as_of {
+            pairs.push(("As of", a.clone()));
+        }
+        out.push(f(&pairs));
+        if !o.interactions_by_channel.is_empty() {
+            out.push(table(
+                "interactions_by_channel",
+                &["channel", "interactions", "customers"],
+                &[false, true, true],
+                o.interactions_by_channel
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.channel.clone(),
+                            c.interactions.to_string(),
+                            c.customers.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    if !r.accounting.is_empty() {
+        out.push(Block::Heading("Data quality".into()));
+        let rows = r
+            .accounting
+            .iter()
+            .map(|(t, a)| {
+                let reasons = a
+                    .rejected_by_reason
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                vec![
+                    t.clone(),
+                    a.rows_read.to_string(),
+                    a.rows_used.to_string(),
+                    a.rows_rejected.to_string(),
+                    reasons,
+                ]
+            })
+            .collect();
+        out.push(table(
+            "accounting",
+            &[
+                "table",
+                "rows read",
+                "used",
+                "rejected",
+                "rejected by reason",
+            ],
+            &[false, true, true, true, false],
+            rows,
+        ));
+    }
+    if let Some(ret) = &r.retention {
+        out.push(Block::Heading(format!("Retention by {}", ret.period)));
+        let rows = ret
+            .periods
+            .iter()
+            .map(|p| {
+                let mut row = vec![p.period.clone()];
+                if !r.settings.by.is_empty() {
+                    row.push(p.segment.clone().unwrap_or_else(|| "all".into()));
+                }
+                row.extend([
+                    p.customers_start.to_string(),
+                    p.customers_end.to_string(),
+                    p.new_customers.to_string(),
+                    p.retained.to_string(),
+                    p.reactivated.to_string(),
+                    opt_pct(p.crr),
+                    opt_pct(p.retention_rate),
+                    opt_pct(p.churn_rate),
+                    opt_pct(p.nrr),
+                    opt_pct(p.grr),
+                ]);
+                row
+            })
+            .collect();
+        let mut headers = vec!["period"];
+        if !r.settings.by.is_empty() {
+            headers.push("segment");
+        }
+        headers.extend([
+            "start",
+            "end",
+            "new",
+            "retained",
+            "reactivated",
+            "CRR",
+            "retention",
+            "churn",
+            "NRR",
+            "GRR",
+        ]);
+        let mut numeric = vec![false; headers.len() - 10];
+        numeric.extend([true; 10]);
+        out.push(table("retention_periods", &headers, &numeric, rows));
+        out.push(Block::Note(
+            "CRR = (end − new) / start counts reactivated customers; retention = retained / start, churn = 1 − retention."
+                .into(),
+        ));
+        // The triangle as a matrix: one row per cohort, one column per offset.
+        let all: Vec<_> = ret.cohorts.iter().filter(|c| c.segment.is_none()).collect();
+        let max_offset = all.iter().map(|c| c.offset).max().unwrap_or(0);
+        let mut headers: Vec<String> = vec!["cohort".into(), "customers".into()];
+        headers.extend((0..=max_offset).map(|k| format!("+{k}")));
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        for c in &all {
+            if c.offset == 0 {
+                rows.push(vec![c.cohort.clone(), c.customers.to_string()]);
+            }
+            if let Some(row) = rows.last_mut() {
+                row.push(pct(c.rate));
+            }
+        }
+        for row in &mut rows {
+            row.resize(headers.len(), String::new());
+        }
+        let mut numeric = vec![false];
+        numeric.extend(std::iter::repeat_n(true, headers.len() - 1));
+        out.push(Block::Heading(format!(
+            "Cohort retention (share of each cohort active k {}s later)",
+            ret.period
+        )));
+        out.push(Block::Table(TextTable {
+            name: "retention_cohorts".into(),
+            headers,
+            rows,
+            numeric,
+        }));
+    }
+    if let Some(c) = &r.churn {
+        out.push(Block::Heading(format!(
+            "Churn (inactive for {} days)",
+            c.inactive_after_days
+        )));
+        let g = &c.inter_purchase_days;
+        let days = |x: Option<f64>| {
+            x.map(|v| format!("{v:.0} days"))
+                .unwrap_or_else(|| "–".into())
+        };
+        out.push(f(&[
+            (
+                "Churned customers",
+                format!("{} of {}", c.churned_customers, c.customers),
+            ),
+            ("Gap between purchases p50", days(g.p50)),
+            ("p75", days(g.p75)),
+            ("p90", days(g.p90)),
+            ("p95", days(g.p95)),
+        ]));
+        out.push(table(
+            "churn_periods",
+            &["period", "customers at start", "churned", "churn rate"],
+            &[false, true, true, true],
+            c.periods
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.period.clone(),
+                        p.customers_start.to_string(),
+                        p.churned.to_string(),
+                        opt_pct(p.churn_rate),
+                    ]
+                })
+                .collect(),
+        ));
+        if !c.at_risk.is_empty() {
+            out.push(Block::Heading(
+                "At-risk customers (past their usual purchase cycle)".into(),
+            ));
+            out.push(table(
+                "at_risk",
+                &[
+                    "customer",
+                    "last purchase",
+                    "days since",
+                    "usual gap (days)",
+                    "revenue",
+                ],
+                &[false, false, true, true, true],
+                c.at_risk
+                    .iter()
+                    .map(|a| {
+                        vec![
+                            a.customer_id.clone(),
+                            a.last_purchase.clone(),
+                            a.days_since_last.to_string(),
+                            num(a.usual_gap_days, 1),
+                            money(a.revenue),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    if let Some(cc) = &r.contractual_churn {
+        out.push(Block::Heading("Contractual churn (cancellations)".into()));
+        out.push(table(
+            "contractual_churn",
+            &[
+                "period",
+                "customers at start",
+                "cancelled",
+                "churn rate",
+                "revenue churn",
+            ],
+            &[false, true, true, true, true],
+            cc.iter()
+                .map(|p| {
+                    vec![
+                        p.period.clone(),
+                        p.customers_start.to_string(),
+                        p.churned.to_string(),
+                        opt_pct(p.churn_rate),
+                        opt_pct(p.revenue_churn_rate),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    if let Some(s) = &r.survival {
+        out.push(Block::Heading(format!(
+            "Survival (Kaplan–Meier, {} lifetimes)",
+            s.definition
+        )));
+        let d = |x: Option<u32>| {
+            x.map(|v| format!("{v} days"))
+                .unwrap_or_else(|| "not reached".into())
+        };
+        out.push(f(&[
+            ("Lifetimes", s.customers.to_string()),
+            ("Ended", s.events.to_string()),
+            ("Median lifetime", d(s.median_days)),
+            (
+                "95% CI",
+                format!("{} – {}", d(s.median_ci_low), d(s.median_ci_high)),
+            ),
+        ]));
+        // A readable subset of the curve: the survival at fixed horizons.
+        let horizons = [30u32, 90, 180, 365, 730];
+        let rows = horizons
+            .iter()
+            .filter_map(|&h| {
+                let p = s.curve.iter().take_while(|p| p.days <= h).last()?;
+                Some(vec![
+                    format!("{h} days"),
+                    pct(p.survival),
+                    format!("{} – {}", pct(p.ci_low), pct(p.ci_high)),
+                    p.at_risk.to_string(),
+                ])
+            })
+            .collect();
+        out.push(table(
+            "survival",
+            &["horizon", "surviving", "95% CI", "at risk"],
+            &[false, true, true, true],
+            rows,
+        ));
+    }
+    if let Some(n) = &r.nps {
+        out.push(Block::Heading("Net Promoter Score".into()));
+        let o = &n.overall;
+        out.push(f(&[
+            ("NPS", format!("{:.1}", o.score)),
+            ("95% CI", format!("{:.1} – {:.1}", o.ci_low, o.ci_high)),
+            (
+                "Promoters / passives / detractors",
+                format!("{} / {} / {}", o.promoters, o.passives, o.detractors),
+            ),
+            ("Responses", o.responses.to_string()),
+        ]));
+        let rows =
+            n.by.iter()
+                .map(|x| {
+                    vec![
+                        x.period.clone().unwrap_or_default(),
+                        x.segment.clone().unwrap_or_else(|| "all".into()),
+                        format!("{:.1}", x.score),
+                        format!("{:.1} – {:.1}", x.ci_low, x.ci_high),
+                        x.responses.to_string(),
+                        if x.low_sample {
+                            "too few answers".into()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect();
+        out.push(table(
+            "nps",
+            &["period", "segment", "NPS", "95% CI", "responses", "flag"],
+            &[false, false, true, true, true, false],
+            rows,
+        ));
+        out.push(Block::Note(format!(
+            "Flagged: fewer than {} answers; the 95% interval is then wider than about ±30 points.",
+            n.min_responses
+        )));
+    }
+    if let Some(c) = &r.csat {
+        out.push(Block::Heading(format!(
+            "CSAT ({}–{} of 1–{} is satisfied)",
+            c.satisfied_from, c.scale, c.scale
+        )));
+        let o = &c.overall;
+        out.push(f(&[
+            ("CSAT", pct(o.score)),
+            (
+                "95% CI (Wilson)",
+                format!("{} – {}", pct(o.ci_low), pct(o.ci_high)),
+            ),
+            ("Mean score", num(o.mean, 2)),
+            ("Responses", o.responses.to_string()),
+        ]));
+        let rows =
+            c.by.iter()
+                .map(|x| {
+                    vec![
+                        x.period.clone().unwrap_or_default(),
+                        x.segment.clone().unwrap_or_else(|| "all".into()),
+                        pct(x.score),
+                        format!("{} – {}", pct(x.ci_low), pct(x.ci_high)),
+                        num(x.mean, 2),
+                        x.responses.to_string(),
+                        if x.low_sample {
+                            "too few answers".into()
+                        } else {
+                            String::new()
+                        },
+                    ]
+                })
+                .collect();
+        out.push(table(
+            "csat",
+            &[
+                "period",
+                "segment",
+                "CSAT",
+                "95% CI",
+                "mean",
+                "responses",
+                "flag",
+            ],
+            &[false, false, true, true, true, true, false],
+            rows,
+        ));
+    }
+    if let Some(rfm) = &r.rfm {
+        out.push(Block::Heading("RFM segments".into()));
+        let total: u64 = rfm.segments.values().sum();
+        out.push(table(
+            "rfm_segments",
+            &["segment", "customers", "share"],
+            &[false, true, true],
+            rfm.segments
+                .iter()
+                .map(|(k, v)| {
+                    vec![
+                        k.clone(),
+                        v.to_string(),
+                        pct(*v as f64 / total.max(1) as f64),
+                    ]
+                })
+                .collect(),
+        ));
+        if !rfm.customers.is_empty() {
+            out.push(table(
+                "rfm_customers",
+                &[
+                    "customer_id",
+                    "frequency",
+                    "recency",
+                    "T",
+                    "monetary_value",
+                    "r",
+                    "f",
+                    "m",
+                    "segment",
+                ],
+                &[false, true, true, true, true, true, true, true, false],
+                rfm.customers
+                    .iter()
+                    .map(|c| {
+                        vec![
+                            c.customer_id.clone(),
+                            c.frequency.to_string(),
+                            num(c.recency, 2),
+                            num(c.t, 2),
+                            num(c.monetary_value, 2),
+                            c.r_score.to_string(),
+                            c.f_score.to_string(),
+                            c.m_score.to_string(),
+                            c.segment.clone(),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
+    }
+    if let Some(s) = &r.supporting {
+        out.push(Block::Heading("Purchasing".into()));
+        out.push(f(&[
+            ("Average order value", money(s.average_order_value)),
+            ("Orders per customer", num(s.purchase_frequency, 2)),
+            ("Repeat purchase rate", pct(s.repeat_purchase_rate)),
+            (
+                "Historical CLV (revenue per customer)",
+                money(s.historical_clv),
+            ),
+        ]));
+        out.push(table(
+            "lifecycle",
+            &["stage", "customers"],
+            &[false, true],
+            s.lifecycle
+                .iter()
+                .map(|(k, v)| vec![k.clone(), v.to_string()])
+                .collect(),
+        ));
+        out.push(table(
+            "cohort_value",
+            &[
+                "cohort",
+                "customers",
+                "revenue",
+                "historical CLV",
+                "CAC",
+                "CLV:CAC",
+            ],
+            &[false, true, true, true, true, true],
+            s.by_cohort
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.cohort.clone(),
+                        c.customers.to_string(),
+                        money(c.revenue),
+                        money(c.historical_clv),
+                        c.cac.map(money).unwrap_or_else(|| "–".into()),
+                        c.clv_to_cac
+                            .map(|x| num(x, 2))
+                            .unwrap_or_else(|| "–".into()),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    for s in &r.skipped {
+        out.push(Block::Note(format!(
+            "Skipped {}: {}",
+            section_name(s.section),
+            s.reason
+        )));
+    }
+    out
+}
+
+fn section_name(s: Section) -> &'static str {
+    match s {
+        Section::Overview => "overview",
+        Section::Retention => "retention",
+        Section::Churn => "churn",
+        Section::Survival => "survival",
+        Section::Nps => "NPS",
+        Section::Csat => "CSAT",
+        Section::Rfm => "RFM",
+        Section::Supporting => "purchasing figures",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_groups_thousands() {
+        assert_eq!(money(1234567.891), "1,234,567.89");
+        assert_eq!(money(-12.5), "-12.50");
+        assert_eq!(money(0.0), "0.00");
+        assert_eq!(pct(0.1234), "12.3%");
+    }
+}

@@ -1,0 +1,761 @@
+//! The report: one typed, serialisable value built from whatever tables were given, and the
+//! renderers that turn it into text. Renderers never compute a metric.
+
+pub mod layout;
+pub mod render;
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+
+use crate::Result;
+use crate::io::load::{date_from_days, days_since_epoch};
+use crate::io::{Accounting, Table, TableKind, col};
+use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
+use crate::metrics::retention::{self, Retention};
+use crate::metrics::rfm::{self, Rfm};
+use crate::metrics::scores::{self, Csat, Nps, ScoreOptions};
+use crate::metrics::summary::{self, Summaries};
+use crate::period::Period;
+
+/// Version of the JSON schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+pub use crate::io::Dataset;
+
+/// A report section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Section {
+    /// Data overview and accounting.
+    Overview,
+    /// Retention and cohorts.
+    Retention,
+    /// Churn and at-risk customers.
+    Churn,
+    /// Kaplan–Meier survival.
+    Survival,
+    /// NPS.
+    Nps,
+    /// CSAT.
+    Csat,
+    /// RFM segments.
+    Rfm,
+    /// AOV, purchase frequency, historical CLV, lifecycle stages.
+    Supporting,
+}
+
+impl Section {
+    /// Every section, in report order.
+    pub const ALL: [Section; 8] = [
+        Section::Overview,
+        Section::Retention,
+        Section::Churn,
+        Section::Survival,
+        Section::Nps,
+        Section::Csat,
+        Section::Rfm,
+        Section::Supporting,
+    ];
+}
+
+/// What to compute.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct ReportOptions {
+    /// Reporting period.
+    pub period: Period,
+    /// Observation end; defaults to the last transaction date.
+    pub as_of: Option<NaiveDate>,
+    /// Ignore transactions before this date.
+    pub from: Option<NaiveDate>,
+    /// Segment dimensions (the first one splits the figures).
+    pub by: Vec<String>,
+    /// Days without purchase after which a customer is churned.
+    pub inactive_after_days: u32,
+    /// Answers below this count are flagged as too few to read.
+    pub min_responses: u64,
+    /// Top of the CSAT scale.
+    pub csat_scale: u8,
+    /// Lowest satisfied CSAT answer.
+    pub csat_satisfied_from: u8,
+    /// Days per RFM time unit.
+    pub time_unit_days: u32,
+    /// Sections to build.
+    pub sections: Vec<Section>,
+    /// At-risk customers listed.
+    pub at_risk_limit: usize,
+    /// Include the per-customer RFM table.
+    pub rfm_customers: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            period: Period::Month,
+            as_of: None,
+            from: None,
+            by: Vec::new(),
+            inactive_after_days: 90,
+            min_responses: 30,
+            csat_scale: 5,
+            csat_satisfied_from: 4,
+            time_unit_days: 1,
+            sections: Section::ALL.to_vec(),
+            at_risk_limit: 20,
+            rfm_customers: false,
+        }
+    }
+}
+
+/// Headline figures of the data.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overview {
+    /// Distinct customers with a transaction.
+    pub customers: u64,
+    /// Transactions (orders).
+    pub transactions: u64,
+    /// Revenue (refunds subtracted).
+    pub revenue: f64,
+    /// First transaction date.
+    pub first_date: Option<String>,
+    /// Last transaction date.
+    pub last_date: Option<String>,
+    /// Interactions, when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub interactions: Option<u64>,
+    /// Interactions per channel.
+    pub interactions_by_channel: Vec<ChannelCount>,
+}
+
+/// Interactions in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelCount {
+    /// Channel (`(none)` when blank).
+    pub channel: String,
+    /// Interactions.
+    pub interactions: u64,
+    /// Distinct customers.
+    pub customers: u64,
+}
+
+/// NPS section: the overall figure and the splits.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct NpsSection {
+    /// Overall.
+    #[serde(flatten)]
+    pub overall: Nps,
+    /// By period and/or segment.
+    pub by: Vec<Nps>,
+    /// The small-sample threshold.
+    pub min_responses: u64,
+}
+
+/// CSAT section.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CsatSection {
+    /// Overall.
+    #[serde(flatten)]
+    pub overall: Csat,
+    /// By period and/or segment.
+    pub by: Vec<Csat>,
+    /// Top of the scale.
+    pub scale: u8,
+    /// Lowest satisfied answer.
+    pub satisfied_from: u8,
+    /// The small-sample threshold.
+    pub min_responses: u64,
+}
+
+/// Historical value of one acquisition cohort.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CohortValue {
+    /// Cohort label.
+    pub cohort: String,
+    /// Customers.
+    pub customers: u64,
+    /// Revenue to date.
+    pub revenue: f64,
+    /// Revenue to date per customer (historical CLV).
+    pub historical_clv: f64,
+    /// Mean acquisition cost, when known.
+    pub cac: Option<f64>,
+    /// historical_clv / cac.
+    pub clv_to_cac: Option<f64>,
+}
+
+/// Supporting figures.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Supporting {
+    /// Average order value = revenue / orders.
+    pub average_order_value: f64,
+    /// Purchase frequency = orders / customers.
+    pub purchase_frequency: f64,
+    /// Share of customers with more than one purchase day.
+    pub repeat_purchase_rate: f64,
+    /// Historical CLV = revenue to date / customers.
+    pub historical_clv: f64,
+    /// Historical CLV by acquisition cohort.
+    pub by_cohort: Vec<CohortValue>,
+    /// Customers per lifecycle stage at the observation end.
+    pub lifecycle: BTreeMap<String, u64>,
+}
+
+/// A section left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The section.
+    pub section: Section,
+    /// Why.
+    pub reason: String,
+}
+
+/// Settings echoed in the report so that a reader knows what the numbers mean.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReportSettings {
+    /// Period.
+    pub period: String,
+    /// Observation end.
+    pub as_of: Option<String>,
+    /// Start of the window.
+    pub from: Option<String>,
+    /// Segment dimensions.
+    pub by: Vec<String>,
+    /// Inactivity threshold.
+    pub inactive_after_days: u32,
+    /// Small-sample threshold.
+    pub min_responses: u64,
+}
+
+/// The report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// JSON schema version.
+    pub schema_version: u32,
+    /// The settings used.
+    pub settings: ReportSettings,
+    /// Data overview.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub overview: Option<Overview>,
+    /// Row accounting per input table.
+    pub accounting: BTreeMap<String, Accounting>,
+    /// Retention.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Non-contractual churn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub churn: Option<Churn>,
+    /// Contractual churn per period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contractual_churn: Option<Vec<PeriodChurn>>,
+    /// Survival.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub survival: Option<Survival>,
+    /// NPS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nps: Option<NpsSection>,
+    /// CSAT.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csat: Option<CsatSection>,
+    /// RFM.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rfm: Option<Rfm>,
+    /// Supporting figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supporting: Option<Supporting>,
+    /// Sections left out.
+    pub skipped: Vec<Skipped>,
+}
+
+impl Report {
+    /// Builds the report from the dataset.
+    ///
+    /// # Errors
+    /// Errors from the metrics (unknown `by` column, failing queries).
+    pub fn build(data: &Dataset, options: &ReportOptions) -> Result<Report> {
+        let wants = |s: Section| options.sections.contains(&s);
+        let mut skipped = Vec::new();
+        let mut skip = |section: Section, reason: &str| {
+            if options.sections.contains(&section) {
+                skipped.push(Skipped {
+                    section,
+                    reason: reason.into(),
+                });
+            }
+        };
+        let mut accounting = BTreeMap::new();
+        for t in [&data.transactions, &data.interactions, &data.customers]
+            .into_iter()
+            .flatten()
+        {
+            accounting.insert(t.kind.name().to_string(), t.accounting.clone());
+        }
+        let customers_frame = data.customers.as_ref().map(|t| t.frame.clone());
+        let by_tx: Vec<String> = match &data.transactions {
+            Some(t) => options
+                .by
+                .iter()
+                .filter(|b| {
+                    t.frame
+                        .get_column_names()
+                        .iter()
+                        .any(|c| c.as_str() == b.as_str())
+                })
+                .cloned()
+                .collect(),
+            None => vec![],
+        };
+        // Stage 1, once for all transaction sections.
+        let summaries = match &data.transactions {
+            Some(t) if t.frame.height() > 0 => {
+                let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
+                let lf =
+                    with_customer_dimensions(lf, customers_frame.as_ref(), &options.by, &by_tx)?;
+                // Dimensions of the transactions, or customer attributes joined onto them.
+                let by: Vec<String> = options
+                    .by
+                    .iter()
+                    .filter(|b| by_tx.contains(b) || customer_has(customers_frame.as_ref(), b))
+                    .cloned()
+                    .collect();
+                Some(summary::summarise(lf, options.period, options.as_of, &by)?)
+            }
+            _ => None,
+        };
+        let as_of = summaries.as_ref().map(|s| s.as_of).or(options.as_of);
+        let no_tx = if data.transactions.is_some() {
+            "no usable transactions"
+        } else {
+            "no transactions table given (--transactions)"
+        };
+
+        let overview = if wants(Section::Overview) {
+            Some(overview(data, summaries.as_ref())?)
+        } else {
+            None
+        };
+
+        let cohort_of = match (&data.customers, &summaries) {
+            (Some(c), Some(s)) => signup_periods(&c.frame, s.period)?,
+            _ => HashMap::new(),
+        };
+        let retention = match &summaries {
+            Some(s) if wants(Section::Retention) => Some(retention::retention(s, &cohort_of)),
+            _ => {
+                skip(Section::Retention, no_tx);
+                None
+            }
+        };
+        let churn = match &summaries {
+            Some(s) if wants(Section::Churn) => {
+                let mut c = churn::inactivity_churn(s, options.inactive_after_days);
+                c.at_risk.truncate(options.at_risk_limit);
+                Some(c)
+            }
+            _ => {
+                skip(Section::Churn, no_tx);
+                None
+            }
+        };
+        let contracts = match &data.customers {
+            Some(c) => contracts(&c.frame)?,
+            None => None,
+        };
+        let contractual_churn = match (&contracts, as_of) {
+            (Some(cs), Some(a)) if wants(Section::Churn) => Some(churn::contractual_churn(
+                cs,
+                options.period,
+                days_since_epoch(a),
+                summaries.as_ref(),
+            )),
+            _ => None,
+        };
+        let survival = if wants(Section::Survival) {
+            match (&contracts, as_of, &summaries) {
+                (Some(cs), Some(a), _) => Some(churn::kaplan_meier(
+                    "contractual",
+                    &churn::contract_lifetimes(cs, days_since_epoch(a)),
+                )),
+                (None, _, Some(s)) => Some(churn::kaplan_meier(
+                    "inactivity",
+                    &churn::inactivity_lifetimes(s, options.inactive_after_days),
+                )),
+                _ => {
+                    skip(
+                        Section::Survival,
+                        "needs transactions or customers with end dates",
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+
+        let (mut nps, mut csat) = (None, None);
+        if wants(Section::Nps) || wants(Section::Csat) {
+            match &data.interactions {
+                Some(t) => {
+                    let by = options
+                        .by
+                        .iter()
+                        .find(|b| {
+                            t.frame
+                                .get_column_names()
+                                .iter()
+                                .any(|c| c.as_str() == b.as_str())
+                        })
+                        .cloned();
+                    let so = ScoreOptions {
+                        period: Some(options.period),
+                        by,
+                        csat_scale: options.csat_scale,
+                        csat_satisfied_from: options.csat_satisfied_from,
+                        min_responses: options.min_responses,
+                    };
+                    let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, as_of);
+                    let s = scores::survey_scores(lf, &so)?;
+                    if wants(Section::Nps) {
+                        match s.nps {
+                            Some(overall) => {
+                                nps = Some(NpsSection {
+                                    overall,
+                                    by: s.nps_by,
+                                    min_responses: options.min_responses,
+                                })
+                            }
+                            None => skip(Section::Nps, "no NPS answers in the interactions"),
+                        }
+                    }
+                    if wants(Section::Csat) {
+                        match s.csat {
+                            Some(overall) => {
+                                csat = Some(CsatSection {
+                                    overall,
+                                    by: s.csat_by,
+                                    scale: options.csat_scale,
+                                    satisfied_from: options.csat_satisfied_from,
+                                    min_responses: options.min_responses,
+                                })
+                            }
+                            None => skip(Section::Csat, "no CSAT answers in the interactions"),
+                        }
+                    }
+                }
+                None => {
+                    skip(Section::Nps, "no interactions table given (--interactions)");
+                    skip(
+                        Section::Csat,
+                        "no interactions table given (--interactions)",
+                    );
+                }
+            }
+        }
+        let rfm = match &summaries {
+            Some(s) if wants(Section::Rfm) => {
+                let mut r = rfm::rfm(s, options.time_unit_days);
+                if !options.rfm_customers {
+                    r.customers.clear();
+                }
+                Some(r)
+            }
+            _ => {
+                skip(Section::Rfm, no_tx);
+                None
+            }
+        };
+        let supporting = match &summaries {
+            Some(s) if wants(Section::Supporting) => {
+                Some(supporting(s, &cohort_of, data.customers.as_ref(), options)?)
+            }
+            _ => {
+                skip(Section::Supporting, no_tx);
+                None
+            }
+        };
+        Ok(Report {
+            schema_version: SCHEMA_VERSION,
+            settings: ReportSettings {
+                period: options.period.name().into(),
+                as_of: as_of.map(|d| d.to_string()),
+                from: options.from.map(|d| d.to_string()),
+                by: options.by.clone(),
+                inactive_after_days: options.inactive_after_days,
+                min_responses: options.min_responses,
+            },
+            overview,
+            accounting,
+            retention,
+            churn,
+            contractual_churn,
+            survival,
+            nps,
+            csat,
+            rfm,
+            supporting,
+            skipped,
+        })
+    }
+}
+
+fn customer_has(frame: Option<&DataFrame>, column: &str) -> bool {
+    frame.is_some_and(|f| f.get_column_names().iter().any(|c| c.as_str() == column))
+}
+
+/// Brings customer attributes (plan, region, ...) named in `by` onto the transactions, so that
+/// every metric can be split by them.
+fn with_customer_dimensions(
+    tx: LazyFrame,
+    customers: Option<&DataFrame>,
+    by: &[String],
+    by_tx: &[String],
+) -> Result<LazyFrame> {
+    let Some(c) = customers else { return Ok(tx) };
+    let wanted: Vec<Expr> = by
+        .iter()
+        .filter(|b| !by_tx.contains(b) && customer_has(Some(c), b))
+        .map(|b| col(b.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(tx);
+    }
+    let mut select = vec![col(col::CUSTOMER_ID)];
+    select.extend(wanted);
+    Ok(tx.left_join(
+        c.clone().lazy().select(select),
+        col(col::CUSTOMER_ID),
+        col(col::CUSTOMER_ID),
+    ))
+}
+
+fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
+    let (mut customers, mut transactions, mut revenue, mut first, mut last) =
+        (0, 0, 0.0, None, None);
+    if let Some(t) = &data.transactions {
+        transactions = t.frame.height() as u64;
+        if let Some(s) = s {
+            customers = s.customers.len() as u64;
+            revenue = s.customers.iter().map(|c| c.revenue).sum();
+            first = s
+                .customers
+                .iter()
+                .map(|c| c.first_day)
+                .min()
+                .map(|d| date_from_days(d).to_string());
+            last = s
+                .customers
+                .iter()
+                .map(|c| c.last_day)
+                .max()
+                .map(|d| date_from_days(d).to_string());
+        }
+    }
+    let mut interactions = None;
+    let mut by_channel = Vec::new();
+    if let Some(t) = &data.interactions {
+        interactions = Some(t.frame.height() as u64);
+        if t.frame
+            .get_column_names()
+            .iter()
+            .any(|c| c.as_str() == col::CHANNEL)
+        {
+            let df = t
+                .frame
+                .clone()
+                .lazy()
+                .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
+                .agg([
+                    len().cast(DataType::UInt64).alias("n"),
+                    col(col::CUSTOMER_ID)
+                        .n_unique()
+                        .cast(DataType::UInt64)
+                        .alias("customers"),
+                ])
+                .sort([col::CHANNEL], SortMultipleOptions::default())
+                .collect()?;
+            let ch = df.column(col::CHANNEL)?.str()?;
+            let n = df.column("n")?.u64()?;
+            let cu = df.column("customers")?.u64()?;
+            for i in 0..df.height() {
+                by_channel.push(ChannelCount {
+                    channel: ch.get(i).unwrap_or("(none)").to_string(),
+                    interactions: n.get(i).unwrap_or(0),
+                    customers: cu.get(i).unwrap_or(0),
+                });
+            }
+        }
+    }
+    Ok(Overview {
+        customers,
+        transactions,
+        revenue,
+        first_date: first,
+        last_date: last,
+        interactions,
+        interactions_by_channel: by_channel,
+    })
+}
+
+/// Acquisition period per customer from the customers table's signup dates.
+fn signup_periods(customers: &DataFrame, period: Period) -> Result<HashMap<String, i32>> {
+    let mut out = HashMap::new();
+    if !customer_has(Some(customers), col::SIGNUP_DATE) {
+        return Ok(out);
+    }
+    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
+    let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
+    let days = days.i32()?;
+    for (id, d) in ids.iter().zip(days.iter()) {
+        if let (Some(id), Some(d)) = (id, d) {
+            out.insert(id.to_string(), period.index(date_from_days(d)));
+        }
+    }
+    Ok(out)
+}
+
+/// Contracts from the customers table, when it has signup and end dates.
+fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
+    if !customer_has(Some(customers), col::SIGNUP_DATE)
+        || !customer_has(Some(customers), col::END_DATE)
+    {
+        return Ok(None);
+    }
+    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
+    let start = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
+    let end = customers.column(col::END_DATE)?.cast(&DataType::Int32)?;
+    let (start, end) = (start.i32()?, end.i32()?);
+    let mut out = Vec::new();
+    for i in 0..customers.height() {
+        if let (Some(id), Some(s)) = (ids.get(i), start.get(i)) {
+            out.push(Contract {
+                customer_id: id.to_string(),
+                start_day: s,
+                end_day: end.get(i),
+            });
+        }
+    }
+    Ok(Some(out))
+}
+
+fn supporting(
+    s: &Summaries,
+    cohort_of: &HashMap<String, i32>,
+    customers: Option<&Table>,
+    options: &ReportOptions,
+) -> Result<Supporting> {
+    let n = s.customers.len().max(1) as f64;
+    let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
+    let revenue: f64 = s.customers.iter().map(|c| c.revenue).sum();
+    let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
+    let cac: HashMap<String, f64> = match customers {
+        Some(t) if customer_has(Some(&t.frame), col::ACQUISITION_COST) => {
+            let ids = t.frame.column(col::CUSTOMER_ID)?.str()?;
+            let cost = t.frame.column(col::ACQUISITION_COST)?.f64()?;
+            ids.iter()
+                .zip(cost.iter())
+                .filter_map(|(i, c)| Some((i?.to_string(), c?)))
+                .collect()
+        }
+        _ => HashMap::new(),
+    };
+    let mut cohorts: BTreeMap<i32, (u64, f64, f64, u64)> = BTreeMap::new();
+    for c in &s.customers {
+        let k = cohort_of
+            .get(&c.customer_id)
+            .copied()
+            .unwrap_or_else(|| s.period.index(date_from_days(c.first_day)));
+        let e = cohorts.entry(k).or_default();
+        e.0 += 1;
+        e.1 += c.revenue;
+        if let Some(cost) = cac.get(&c.customer_id) {
+            e.2 += cost;
+            e.3 += 1;
+        }
+    }
+    let by_cohort = cohorts
+        .into_iter()
+        .map(|(k, (n, rev, cost, with_cost))| {
+            let clv = rev / n as f64;
+            let cac = (with_cost > 0).then(|| cost / with_cost as f64);
+            CohortValue {
+                cohort: s.period.label(k),
+                customers: n,
+                revenue: rev,
+                historical_clv: clv,
+                cac,
+                clv_to_cac: cac.filter(|&c| c > 0.0).map(|c| clv / c),
+            }
+        })
+        .collect();
+    // Lifecycle at the observation end (first matching stage wins):
+    // churned: no purchase for inactive_after days; new: first purchase in the last period;
+    // at_risk: past the usual cycle (see churn); reactivated: came back after a gap longer than
+    // inactive_after; active: the rest.
+    let churn = churn::inactivity_churn(s, options.inactive_after_days);
+    let at_risk: std::collections::HashSet<&str> = churn
+        .at_risk
+        .iter()
+        .map(|a| a.customer_id.as_str())
+        .collect();
+    let end_day = s.as_of_day();
+    let current = s.as_of_period();
+    let w = options.inactive_after_days;
+    let max_gap = max_gap_by_customer(s);
+    let mut lifecycle: BTreeMap<String, u64> =
+        ["new", "active", "at_risk", "churned", "reactivated"]
+            .iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
+    for (i, c) in s.customers.iter().enumerate() {
+        let stage = if c.last_day + w as i32 <= end_day {
+            "churned"
+        } else if s.period.index(date_from_days(c.first_day)) == current {
+            "new"
+        } else if at_risk.contains(c.customer_id.as_str()) {
+            "at_risk"
+        } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
+            "reactivated"
+        } else {
+            "active"
+        };
+        *lifecycle.entry(stage.into()).or_default() += 1;
+    }
+    Ok(Supporting {
+        average_order_value: if orders > 0.0 { revenue / orders } else { 0.0 },
+        purchase_frequency: orders / n,
+        repeat_purchase_rate: repeaters / n,
+        historical_clv: revenue / n,
+        by_cohort,
+        lifecycle,
+    })
+}
+
+/// Longest gap between consecutive active periods' first days, per customer, approximated at the
+/// period level (activity is per period): gap = (periods between activity − 1) × period length.
+fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
+    let mut out = vec![0i32; s.customers.len()];
+    let mut prev: Option<(u32, i32)> = None;
+    for a in &s.activity {
+        if let Some((c, p)) = prev {
+            if c == a.customer && a.period > p + 1 {
+                let gap = crate::io::load::days_since_epoch(s.period.start(a.period))
+                    - crate::io::load::days_since_epoch(s.period.end(p));
+                if let Some(slot) = out.get_mut(a.customer as usize) {
+                    *slot = (*slot).max(gap);
+                }
+            }
+        }
+        prev = Some((a.customer, a.period));
+    }
+    out
+}
+
+/// Which table kinds a set of sections needs (for messages).
+pub fn needs(section: Section) -> &'static [TableKind] {
+    match section {
+        Section::Nps | Section::Csat => &[TableKind::Interactions],
+        _ => &[TableKind::Transactions],
+    }
+}

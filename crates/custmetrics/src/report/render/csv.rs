@@ -1,0 +1,71 @@
+//! CSV: one file per table (`--output-dir`), or all tables to one stream separated by a
+//! `# table: NAME` line. Cells that come from input data and start with `=`, `+`, `-`, `@`, tab or
+//! carriage return are prefixed with `'` (OWASP "CSV injection" guidance) unless they are numbers.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::report::Report;
+use crate::report::layout::{Block, TextTable, layout};
+
+fn neutralise(cell: &str) -> String {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() && !cell.trim_end_matches('%').parse::<f64>().is_ok() {
+        format!("'{cell}")
+    } else {
+        cell.to_string()
+    }
+}
+
+fn write_table(t: &TextTable, out: &mut dyn Write) -> io::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record(&t.headers)?;
+    for row in &t.rows {
+        w.write_record(row.iter().map(|c| neutralise(c)))?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+pub(super) fn render_stream(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for block in layout(report) {
+        if let Block::Table(t) = block {
+            writeln!(out, "# table: {}", t.name)?;
+            write_table(&t, out)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes one `NAME.csv` per table into `dir` (created if missing), each atomically; returns the
+/// files written.
+///
+/// # Errors
+/// [`crate::Error::Io`].
+pub fn write_csv_dir(report: &Report, dir: &Path) -> crate::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
+    let mut written = Vec::new();
+    for block in layout(report) {
+        if let Block::Table(t) = block {
+            let path = dir.join(format!("{}.csv", t.name));
+            super::write_atomically(&path, |w| write_table(&t, w))?;
+            written.push(path);
+        }
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_injection_is_neutralised() {
+        assert_eq!(neutralise("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(neutralise("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(neutralise("-12.50"), "-12.50");
+        assert_eq!(neutralise("-5.0%"), "-5.0%");
+        assert_eq!(neutralise("plain"), "plain");
+    }
+}

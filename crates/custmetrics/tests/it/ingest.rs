@@ -1,0 +1,286 @@
+use custmetrics::io::{LoadOptions, RejectReason, Role, TableKind, col, load_table};
+use polars::prelude::*;
+
+use crate::testdata;
+
+fn amounts(t: &custmetrics::io::Table) -> Vec<f64> {
+    t.frame
+        .column(col::AMOUNT)
+        .unwrap()
+        .f64()
+        .unwrap()
+        .iter()
+        .map(|v| v.unwrap())
+        .collect()
+}
+
+#[test]
+fn semicolon_decimal_comma_day_first() {
+    let t = load_table(
+        TableKind::Transactions,
+        &[testdata("formats/semicolon_decimal_comma_dmy.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let f = &t.files[0];
+    assert_eq!(f.delimiter.as_deref(), Some(";"));
+    assert_eq!(f.columns.column(Role::CustomerId), Some("Kundennummer"));
+    assert_eq!(
+        f.date_formats.get("Datum").map(String::as_str),
+        Some("DD/MM/YYYY")
+    );
+    assert_eq!(amounts(&t), vec![1234.5, 12.0, 99.9, -5.0]);
+    assert_eq!(t.accounting.rows_rejected, 0);
+    assert_eq!(t.dimensions, vec!["Kanal".to_string()]);
+}
+
+#[test]
+fn uci_online_retail_lines_become_orders() {
+    let t = load_table(
+        TableKind::Transactions,
+        &[testdata("formats/uci_online_retail.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    // 9 lines: one exact duplicate line and one line without CustomerID are rejected.
+    assert_eq!(t.accounting.rows_read, 9);
+    assert_eq!(t.accounting.rows_rejected, 2);
+    assert_eq!(
+        t.accounting.rejected_by_reason.get("duplicate_row"),
+        Some(&1)
+    );
+    assert_eq!(
+        t.accounting.rejected_by_reason.get("missing_customer_id"),
+        Some(&1)
+    );
+    assert_eq!(
+        t.accounting.rows_used + t.accounting.rows_rejected,
+        t.accounting.rows_read
+    );
+    // Orders: 536365 (2 lines: 6×2.55 + 6×3.39 = 35.64), 536366, 536367, C536379 (refund), 536520, 537626.
+    assert_eq!(t.frame.height(), 6);
+    let a = amounts(&t);
+    assert!((a[0] - 35.64).abs() < 1e-9, "{a:?}");
+    assert!(
+        (a[3] + 27.5).abs() < 1e-9,
+        "cancellation is a refund: {a:?}"
+    );
+    // The duplicate row is reported with its CSV line (header = line 1, CRLF endings).
+    let dup = t
+        .rejections
+        .iter()
+        .find(|r| r.reason == RejectReason::DuplicateRow)
+        .unwrap();
+    assert_eq!(dup.line, Some(6));
+    let missing = t
+        .rejections
+        .iter()
+        .find(|r| r.reason == RejectReason::MissingCustomerId)
+        .unwrap();
+    assert_eq!((missing.line, missing.row), (Some(7), 6));
+}
+
+#[test]
+fn other_crm_headers() {
+    let shopify = load_table(
+        TableKind::Transactions,
+        &[testdata("formats/shopify_orders.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(shopify.files[0].columns.column(Role::Amount), Some("Total"));
+    assert_eq!(amounts(&shopify), vec![45.0, 1210.0, -20.0]);
+    let stripe = load_table(
+        TableKind::Transactions,
+        &[testdata("formats/stripe_charges.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    // UTF-8 BOM and CRLF: the first header is still "id".
+    assert_eq!(
+        stripe.files[0].columns.column(Role::CustomerId),
+        Some("Customer ID")
+    );
+    assert_eq!(amounts(&stripe), vec![19.99, 5.0, 19.99]);
+    let zendesk = load_table(
+        TableKind::Interactions,
+        &[testdata("formats/zendesk_satisfaction.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let csat: Vec<Option<i32>> = zendesk
+        .frame
+        .column(col::CSAT)
+        .unwrap()
+        .i32()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(csat, vec![Some(5), Some(1), None, Some(5)]);
+}
+
+#[test]
+fn every_rejection_reason_is_counted() {
+    let t = load_table(
+        TableKind::Transactions,
+        &[testdata("bad/bad_values.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let a = &t.accounting;
+    assert_eq!((a.rows_read, a.rows_used, a.rows_rejected), (9, 2, 7));
+    for reason in [
+        "missing_customer_id",
+        "unparsable_date",
+        "invalid_date",
+        "date_out_of_range",
+        "unparsable_amount",
+        "missing_amount",
+        "non_finite_amount",
+    ] {
+        assert_eq!(
+            a.rejected_by_reason.get(reason),
+            Some(&1),
+            "{reason}: {a:?}"
+        );
+    }
+    let invalid = t
+        .rejections
+        .iter()
+        .find(|r| r.reason == RejectReason::InvalidDate)
+        .unwrap();
+    assert_eq!(
+        (
+            invalid.line,
+            invalid.column.as_str(),
+            invalid.value.as_str()
+        ),
+        (Some(5), "order_date", "2023-02-30")
+    );
+    let scores = load_table(
+        TableKind::Interactions,
+        &[testdata("bad/bad_scores.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let r = &scores.accounting.rejected_by_reason;
+    assert_eq!(r.get("nps_out_of_range"), Some(&3));
+    assert_eq!(r.get("csat_out_of_range"), Some(&2));
+    assert_eq!(r.get("unparsable_score"), Some(&1));
+    assert_eq!(scores.accounting.rows_used, 1);
+}
+
+#[test]
+fn ambiguous_dates_and_missing_columns_are_errors() {
+    let err = load_table(
+        TableKind::Transactions,
+        &[testdata("bad/dates_ambiguous_dmy_mdy.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("day-first"), "{err}");
+    let err = load_table(
+        TableKind::Transactions,
+        &[testdata("bad/missing_customer_column.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("no column for the customer id"),
+        "{err}"
+    );
+    let err = load_table(
+        TableKind::Transactions,
+        &[testdata("bad/empty.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+    let t = load_table(
+        TableKind::Transactions,
+        &[testdata("bad/header_only.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(t.accounting.rows_read, 0);
+}
+
+#[test]
+fn several_files_equal_one() {
+    let one = load_table(
+        TableKind::Transactions,
+        &[testdata("fixtures/retention_small.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(testdata("fixtures/retention_small.csv")).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let rows: Vec<&str> = lines.collect();
+    let (a, b) = rows.split_at(3);
+    std::fs::write(
+        dir.path().join("part-1.csv"),
+        format!("{header}\n{}\n", a.join("\n")),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("part-2.csv"),
+        format!("{header}\n{}\n", b.join("\n")),
+    )
+    .unwrap();
+    let glob = dir.path().join("part-*.csv").to_string_lossy().into_owned();
+    let two = load_table(TableKind::Transactions, &[glob], &LoadOptions::default()).unwrap();
+    assert_eq!(one.frame, two.frame);
+    assert_eq!(two.files.len(), 2);
+}
+
+#[test]
+fn parquet_ipc_and_gzip_read_like_csv() {
+    let csv = load_table(
+        TableKind::Transactions,
+        &[testdata("fixtures/retention_small.csv")],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A typed copy: dates as Date, amounts as Float64.
+    let mut df = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(testdata("fixtures/retention_small.csv").into()))
+        .unwrap()
+        .finish()
+        .unwrap()
+        .lazy()
+        .with_column(col("order_date").str().to_date(StrptimeOptions::default()))
+        .collect()
+        .unwrap();
+    let pq = dir.path().join("t.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let ipc = dir.path().join("t.arrow");
+    IpcWriter::new(std::fs::File::create(&ipc).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let gz = dir.path().join("t.csv.gz");
+    {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::default(),
+        );
+        e.write_all(&std::fs::read(testdata("fixtures/retention_small.csv")).unwrap())
+            .unwrap();
+        e.finish().unwrap();
+    }
+    for p in [&pq, &ipc, &gz] {
+        let t = load_table(
+            TableKind::Transactions,
+            &[p.to_string_lossy()],
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(t.frame, csv.frame, "{}", p.display());
+    }
+}

@@ -1,0 +1,16 @@
+//! Integration tests through the public API (one test binary: polars links slowly).
+
+/// Loading exports: formats, column mapping, value parsing, row accounting.
+mod ingest;
+/// Metrics on small hand-computed fixtures and their invariants.
+mod metrics;
+
+use std::path::PathBuf;
+
+/// A file under `testdata/`.
+pub fn testdata(rel: &str) -> String {
+    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "testdata", rel]
+        .iter()
+        .collect();
+    p.to_string_lossy().into_owned()
+}

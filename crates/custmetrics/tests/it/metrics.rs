@@ -1,0 +1,131 @@
+use custmetrics::io::{Dataset, DatasetSpec};
+use custmetrics::report::{Report, ReportOptions};
+use proptest::prelude::*;
+
+use crate::testdata;
+
+fn report(tx: &str, ix: Option<&str>) -> Report {
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata(tx)];
+    if let Some(ix) = ix {
+        spec.interactions = vec![testdata(ix)];
+    }
+    let data = Dataset::load(&spec).unwrap();
+    Report::build(&data, &ReportOptions::default()).unwrap()
+}
+
+#[test]
+fn retention_and_churn_by_hand() {
+    // a: Jan Feb Mar; b: Jan Mar; c: Jan; d: Feb (2024). As of Mar 9 (last date).
+    let r = report("fixtures/retention_small.csv", None);
+    let ret = r.retention.unwrap();
+    let feb = &ret.periods[1];
+    // S = 3 (a,b,c), E = 2 (a,d), N = 1 (d), R = 1 (a): CRR = 1/3, churn = 2/3.
+    assert_eq!(
+        (
+            feb.customers_start,
+            feb.customers_end,
+            feb.new_customers,
+            feb.retained
+        ),
+        (3, 2, 1, 1)
+    );
+    assert_eq!(feb.crr, Some(1.0 / 3.0));
+    assert_eq!(feb.churn_rate, Some(2.0 / 3.0));
+    let jan_cohort: Vec<u64> = ret
+        .cohorts
+        .iter()
+        .filter(|c| c.cohort == "2024-01")
+        .map(|c| c.active)
+        .collect();
+    assert_eq!(jan_cohort, vec![3, 1, 2]);
+    let o = r.overview.unwrap();
+    assert_eq!((o.customers, o.transactions, o.revenue), (4, 7, 70.0));
+    assert_eq!(o.last_date.as_deref(), Some("2024-03-09"));
+    // RFM segments cover every customer.
+    assert_eq!(r.rfm.unwrap().segments.values().sum::<u64>(), 4);
+}
+
+#[test]
+fn nps_and_csat_by_hand() {
+    let r = report(
+        "fixtures/retention_small.csv",
+        Some("fixtures/surveys_small.csv"),
+    );
+    let n = r.nps.unwrap();
+    // NPS answers 9,9,10,10,10,7,8,8,0,6: 5 promoters, 2 detractors of 10 → 30.
+    assert_eq!(
+        (
+            n.overall.promoters,
+            n.overall.passives,
+            n.overall.detractors
+        ),
+        (5, 3, 2)
+    );
+    assert!((n.overall.score - 30.0).abs() < 1e-12);
+    let c = r.csat.unwrap();
+    // CSAT answers 5,4,4,3,2,1,5,5,4,4: 7 of 10 are 4 or 5.
+    assert_eq!((c.overall.satisfied, c.overall.responses), (7, 10));
+    // Split by period: January has 5 NPS answers, February 5.
+    assert_eq!(
+        n.by.iter().map(|x| x.responses).collect::<Vec<_>>(),
+        vec![5, 5]
+    );
+    assert!(n.by.iter().all(|x| x.low_sample));
+}
+
+/// Random transactions: (customer 0..20, day offset 0..400, amount cents).
+fn tx_rows() -> impl Strategy<Value = Vec<(u8, u16, u32)>> {
+    proptest::collection::vec((0u8..20, 0u16..400, 1u32..100_000), 1..80)
+}
+
+fn write_csv(dir: &std::path::Path, name: &str, rows: &[(u8, u16, u32)]) -> String {
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+    let mut s = String::from("customer_id,date,amount\n");
+    for (c, d, a) in rows {
+        let date = start + chrono::Duration::days(i64::from(*d));
+        s.push_str(&format!("c{c},{date},{}.{:02}\n", a / 100, a % 100));
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, s).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+fn build(files: Vec<String>) -> Report {
+    let mut spec = DatasetSpec::default();
+    spec.transactions = files;
+    Report::build(&Dataset::load(&spec).unwrap(), &ReportOptions::default()).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn order_and_file_split_do_not_matter(rows in tx_rows(), split in 0usize..80) {
+        let dir = tempfile::tempdir().unwrap();
+        let whole = build(vec![write_csv(dir.path(), "all.csv", &rows)]);
+        let mut reversed = rows.clone();
+        reversed.reverse();
+        let k = split.min(reversed.len());
+        let parts = build(vec![
+            write_csv(dir.path(), "p1.csv", &reversed[..k]),
+            write_csv(dir.path(), "p2.csv", &reversed[k..]),
+        ]);
+        prop_assert_eq!(&whole.retention, &parts.retention);
+        prop_assert_eq!(&whole.churn, &parts.churn);
+        prop_assert_eq!(&whole.rfm, &parts.rfm);
+        let ret = whole.retention.unwrap();
+        for p in &ret.periods {
+            for rate in [p.retention_rate, p.churn_rate].into_iter().flatten() {
+                prop_assert!((0.0..=1.0).contains(&rate));
+            }
+            if let (Some(r), Some(c)) = (p.retention_rate, p.churn_rate) {
+                prop_assert!((r + c - 1.0).abs() < 1e-12);
+            }
+        }
+        for c in &ret.cohorts {
+            prop_assert!((0.0..=1.0).contains(&c.rate) && c.unbounded_rate >= c.rate);
+        }
+        prop_assert_eq!(whole.accounting["transactions"].rows_read, rows.len() as u64);
+    }
+}
