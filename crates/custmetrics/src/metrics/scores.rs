@@ -187,9 +187,9 @@ pub struct SurveyScores {
     pub nps: Option<Nps>,
     /// Overall CSAT, if there are CSAT answers.
     pub csat: Option<Csat>,
-    /// NPS by period (and segment).
+    /// NPS by period, then by segment.
     pub nps_by: Vec<Nps>,
-    /// CSAT by period (and segment).
+    /// CSAT by period, then by segment.
     pub csat_by: Vec<Csat>,
     /// The answers threshold used for `low_sample`.
     pub min_responses: u64,
@@ -267,7 +267,21 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
         by: None,
         ..options.clone()
     };
-    let split = options.period.is_some() || options.by.is_some();
+    // Splits reported: by period (all segments), then by segment (all periods). The cross
+    // product would mostly be cells too small to read.
+    let mut splits = Vec::new();
+    if options.period.is_some() {
+        splits.push(ScoreOptions {
+            by: None,
+            ..options.clone()
+        });
+    }
+    if options.by.is_some() {
+        splits.push(ScoreOptions {
+            period: None,
+            ..options.clone()
+        });
+    }
     let mut result = SurveyScores {
         nps: None,
         csat: None,
@@ -288,8 +302,8 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
             .values()
             .next()
             .and_then(to_nps);
-        if split {
-            for ((p, seg), counts) in score_counts(lf.clone(), col::NPS, options)? {
+        for split in &splits {
+            for ((p, seg), counts) in score_counts(lf.clone(), col::NPS, split)? {
                 if let Some(mut n) = to_nps(&counts) {
                     n.period = label(p);
                     n.segment = seg;
@@ -311,8 +325,8 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
             .values()
             .next()
             .and_then(to_csat);
-        if split {
-            for ((p, seg), counts) in score_counts(lf.clone(), col::CSAT, options)? {
+        for split in &splits {
+            for ((p, seg), counts) in score_counts(lf.clone(), col::CSAT, split)? {
                 if let Some(mut c) = to_csat(&counts) {
                     c.period = label(p);
                     c.segment = seg;

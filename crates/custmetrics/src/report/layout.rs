@@ -66,8 +66,12 @@ fn table(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>)
     })
 }
 
-/// Lays out the report.
-pub fn layout(r: &Report) -> Vec<Block> {
+/// Offsets shown in the cohort triangle for reading (terminal, Markdown); CSV and JSON have all.
+pub const READABLE_OFFSETS: u32 = 12;
+
+/// Lays out the report. `full` keeps every cohort offset (CSV); otherwise the triangle stops at
+/// [`READABLE_OFFSETS`] so that it fits a screen.
+pub fn layout(r: &Report, full: bool) -> Vec<Block> {
     let mut out = Vec::new();
     let f = |pairs: &[(&str, String)]| {
         Block::Figures(
@@ -201,8 +205,14 @@ pub fn layout(r: &Report) -> Vec<Block> {
                 .into(),
         ));
         // The triangle as a matrix: one row per cohort, one column per offset.
-        let all: Vec<_> = ret.cohorts.iter().filter(|c| c.segment.is_none()).collect();
+        let limit = if full { u32::MAX } else { READABLE_OFFSETS };
+        let all: Vec<_> = ret
+            .cohorts
+            .iter()
+            .filter(|c| c.segment.is_none() && c.offset <= limit)
+            .collect();
         let max_offset = all.iter().map(|c| c.offset).max().unwrap_or(0);
+        let truncated = ret.cohorts.iter().any(|c| c.offset > limit);
         let mut headers: Vec<String> = vec!["cohort".into(), "customers".into()];
         headers.extend((0..=max_offset).map(|k| format!("+{k}")));
         let mut rows: Vec<Vec<String>> = Vec::new();
@@ -229,6 +239,11 @@ pub fn layout(r: &Report) -> Vec<Block> {
             rows,
             numeric,
         }));
+        if truncated {
+            out.push(Block::Note(format!(
+                "Offsets up to +{READABLE_OFFSETS} shown; JSON and CSV outputs have the whole triangle."
+            )));
+        }
     }
     if let Some(c) = &r.churn {
         out.push(Block::Heading(format!(

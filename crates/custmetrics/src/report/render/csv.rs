@@ -28,7 +28,7 @@ fn write_table(t: &TextTable, out: &mut dyn Write) -> io::Result<()> {
 }
 
 pub(super) fn render_stream(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    for block in layout(report) {
+    for block in layout(report, true) {
         if let Block::Table(t) = block {
             writeln!(out, "# table: {}", t.name)?;
             write_table(&t, out)?;
@@ -46,7 +46,7 @@ pub(super) fn render_stream(report: &Report, out: &mut dyn Write) -> io::Result<
 pub fn write_csv_dir(report: &Report, dir: &Path) -> crate::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| crate::Error::io(dir, e))?;
     let mut written = Vec::new();
-    for block in layout(report) {
+    for block in layout(report, true) {
         if let Block::Table(t) = block {
             let path = dir.join(format!("{}.csv", t.name));
             super::write_atomically(&path, |w| write_table(&t, w))?;

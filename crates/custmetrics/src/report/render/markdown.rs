@@ -11,7 +11,7 @@ fn escape(cell: &str) -> String {
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "# Customer metrics report")?;
-    for block in layout(report) {
+    for block in layout(report, false) {
         match block {
             Block::Heading(h) => write!(out, "\n## {}\n\n", escape(&h))?,
             Block::Figures(pairs) => {

@@ -76,6 +76,7 @@ pub fn write_atomically(
             .and_then(|()| w.flush())
             .map_err(|e| crate::Error::io(path, e))?;
     }
+    readable_by_all(temp.path());
     temp.persist(path)
         .map_err(|e| crate::Error::io(path, e.error))?;
     Ok(())
@@ -95,4 +96,16 @@ pub fn refuse_inputs(output: &Path, inputs: &[std::path::PathBuf]) -> crate::Res
         }
     }
     Ok(())
+}
+
+/// Temporary files are created private (0600); outputs get the usual 0644 before the rename.
+pub(crate) fn readable_by_all(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // Best effort: a file we cannot chmod is still a correct output.
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
+    }
+    #[cfg(not(unix))]
+    let _ = path;
 }

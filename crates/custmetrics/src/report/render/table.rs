@@ -27,7 +27,7 @@ pub(super) fn render(
             s.to_string()
         }
     };
-    for block in layout(report) {
+    for block in layout(report, false) {
         match block {
             Block::Heading(h) => write!(out, "\n{}\n", bold(&h))?,
             Block::Figures(pairs) => {

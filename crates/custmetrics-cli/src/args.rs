@@ -1,0 +1,243 @@
+//! Command-line arguments. The doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Customer metrics (retention, churn, CLV, NPS, CSAT) from CRM, shop and survey exports.
+#[derive(Debug, Parser)]
+#[command(
+    name = "custmetrics",
+    version,
+    after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Print the cause chain of errors.
+    #[arg(long, short = 'v', global = true)]
+    pub verbose: bool,
+    /// No progress or accounting summary on stderr.
+    #[arg(long, short = 'q', global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The full report: overview, data quality, retention, churn, survival, NPS, CSAT, RFM, purchasing.
+    Report(MetricCommand),
+    /// Period retention (CRR, retention, churn, NRR/GRR) and the cohort triangle.
+    Retention(MetricCommand),
+    /// Churn by inactivity (and by cancellation with a customers table), at-risk customers, survival.
+    Churn(MetricCommand),
+    /// Net Promoter Score overall, per period and per --by group, with 95% intervals.
+    Nps(MetricCommand),
+    /// CSAT (share satisfied) with Wilson intervals and the mean score.
+    Csat(MetricCommand),
+    /// Per-customer RFM summary (frequency, recency, T, monetary value), scores and segments.
+    Rfm(MetricCommand),
+    /// Show what custmetrics reads in files: format, delimiter, column roles, rows, dates, problems.
+    Inspect(InspectArgs),
+    /// Write a realistic, deterministic synthetic CRM dataset (transactions, interactions, customers).
+    Generate(GenerateArgs),
+}
+
+/// Table inputs and column mapping, shared by every command that reads data.
+#[derive(Debug, Args, Clone, Default)]
+pub struct InputArgs {
+    /// Transactions (orders, invoices, charges): files, globs, or - for stdin. Repeatable.
+    #[arg(long, short = 't', num_args = 1.., value_name = "FILE")]
+    pub transactions: Vec<String>,
+    /// Interactions (surveys, tickets) with NPS/CSAT answers and channels. Repeatable.
+    #[arg(long, short = 'i', num_args = 1.., value_name = "FILE")]
+    pub interactions: Vec<String>,
+    /// Customers (signup and cancellation dates, acquisition cost, plan). Repeatable.
+    #[arg(long, short = 'c', num_args = 1.., value_name = "FILE")]
+    pub customers: Vec<String>,
+    /// Config file naming inputs, mapping and report settings (default: ./custmetrics.toml if present).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Customer id column. `NAME` applies to every table that has it; `TABLE:NAME` to one table.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub customer_col: Vec<String>,
+    /// Date column (transaction or interaction date).
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub date_col: Vec<String>,
+    /// Amount (revenue) column; without one, quantity × unit price.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub amount_col: Vec<String>,
+    /// Order id column; lines of one order count as one purchase.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub order_col: Vec<String>,
+    /// Quantity column.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub quantity_col: Vec<String>,
+    /// Unit price column.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub unit_price_col: Vec<String>,
+    /// NPS answer column (0-10).
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub nps_col: Vec<String>,
+    /// CSAT answer column (1..=scale).
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub csat_col: Vec<String>,
+    /// Interaction channel column.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub channel_col: Vec<String>,
+    /// Signup / acquisition date column (customers).
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub signup_col: Vec<String>,
+    /// Cancellation / end date column (customers).
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub end_col: Vec<String>,
+    /// Date format of every date column: ymd (ISO), mdy (US), dmy (European) or a chrono pattern
+    /// such as %d.%m.%Y. Default: detected per column; day-first vs month-first ambiguity is an error.
+    #[arg(long, value_name = "FORMAT")]
+    pub date_format: Option<String>,
+    /// Decimal separator of amounts. Default: detected per column.
+    #[arg(long, value_enum)]
+    pub decimal: Option<DecimalArg>,
+    /// Top of the CSAT scale (answers 1..=N).
+    #[arg(long, default_value_t = 5)]
+    pub csat_scale: u8,
+    /// Write every rejected row (file, line, column, value, reason) to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// Fail (exit 1) on the first rejected row instead of counting it.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DecimalArg {
+    /// 1,234.50
+    Point,
+    /// 1.234,50
+    Comma,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricCommand {
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[command(flatten)]
+    pub metrics: MetricArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct MetricArgs {
+    /// Reporting period: day, week (ISO), month, quarter or year. Default month.
+    #[arg(long, value_name = "PERIOD")]
+    pub period: Option<String>,
+    /// Ignore data before this date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub from: Option<String>,
+    /// Ignore data after this date; an alias of --as-of.
+    #[arg(long, value_name = "DATE")]
+    pub to: Option<String>,
+    /// Observation end (YYYY-MM-DD). Default: the last transaction date.
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+    /// Split metrics by a dimension column (channel, plan, region, ...). Repeatable; the first splits.
+    #[arg(long, value_name = "COLUMN")]
+    pub by: Vec<String>,
+    /// Days without a purchase after which a customer is churned. Default 90; see the reported
+    /// inter-purchase percentiles to choose.
+    #[arg(long, value_name = "DAYS")]
+    pub inactive_after: Option<u32>,
+    /// Flag NPS/CSAT figures resting on fewer answers than this.
+    #[arg(long, default_value_t = 30)]
+    pub min_responses: u64,
+    /// Lowest CSAT answer counted as satisfied. Default: scale − 1 (4 and 5 on 1-5).
+    #[arg(long, value_name = "SCORE")]
+    pub csat_satisfied: Option<u8>,
+    /// Time unit of RFM recency and T: days or weeks.
+    #[arg(long, value_enum, default_value_t = TimeUnit::Days)]
+    pub time_unit: TimeUnit,
+    /// At-risk customers listed in the report.
+    #[arg(long, default_value_t = 20)]
+    pub at_risk_limit: usize,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum TimeUnit {
+    Days,
+    Weeks,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<FormatArg>,
+    /// Write to this file (atomically) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// With --format csv: write one CSV file per table into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub output_dir: Option<PathBuf>,
+    /// Colours in terminal tables: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    pub color: ColorArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    Table,
+    Markdown,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Files to inspect (globs and - accepted).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Read the files as this table instead of trying transactions, interactions, customers.
+    #[arg(long = "as", value_enum)]
+    pub table: Option<TableArg>,
+    /// Output format: table (text) or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table)]
+    pub format: FormatArg,
+    #[command(flatten)]
+    pub input: InputArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TableArg {
+    Transactions,
+    Interactions,
+    Customers,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Directory to write transactions, interactions and customers into (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Number of customers.
+    #[arg(long, default_value_t = 2000)]
+    pub customers: usize,
+    /// Random seed; the same seed gives byte-identical files.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// File format.
+    #[arg(long, value_enum, default_value_t = GenFormat::Csv)]
+    pub format: GenFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GenFormat {
+    Csv,
+    Parquet,
+}

@@ -1,0 +1,139 @@
+//! `custmetrics report` and the single-metric commands, which are the report limited to sections.
+
+use std::io::Write;
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use custmetrics::io::Dataset;
+use custmetrics::period::Period;
+use custmetrics::report::render::{self, Format, RenderOptions};
+use custmetrics::report::{Report, ReportOptions, Section};
+
+use crate::args::{FormatArg, MetricCommand, TimeUnit};
+use crate::exit::ExitStatus;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Report,
+    Retention,
+    Churn,
+    Nps,
+    Csat,
+    Rfm,
+}
+
+fn date(flag: &str, v: &Option<String>) -> Result<Option<NaiveDate>> {
+    v.as_deref()
+        .map(|s| {
+            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .with_context(|| format!("{flag} {s:?}: expected YYYY-MM-DD"))
+        })
+        .transpose()
+}
+
+pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
+    let config = super::load_config(&cmd.input)?;
+    let spec = super::dataset_spec(&cmd.input, config.as_ref())?;
+    if spec.transactions.is_empty() && spec.interactions.is_empty() && spec.customers.is_empty() {
+        bail!(
+            "no input: pass --transactions FILE (and/or --interactions, --customers), or --config custmetrics.toml"
+        );
+    }
+    let report_config = config
+        .as_ref()
+        .and_then(|c| c.report.clone())
+        .unwrap_or_default();
+    let m = &cmd.metrics;
+    let mut options = ReportOptions::default();
+    if let Some(p) = m.period.as_ref().or(report_config.period.as_ref()) {
+        options.period = Period::from_setting(p)?;
+    }
+    options.from = date("--from", &m.from)?;
+    options.as_of = match (date("--as-of", &m.as_of)?, date("--to", &m.to)?) {
+        (Some(a), _) | (None, Some(a)) => Some(a),
+        (None, None) => date("as_of", &report_config.as_of)?,
+    };
+    options.by = if m.by.is_empty() {
+        report_config.by.clone()
+    } else {
+        m.by.clone()
+    };
+    options.inactive_after_days = m
+        .inactive_after
+        .or(report_config.inactive_after)
+        .unwrap_or(90);
+    options.min_responses = m.min_responses;
+    options.csat_scale = spec.interactions_options.csat_scale;
+    options.csat_satisfied_from = m
+        .csat_satisfied
+        .unwrap_or(options.csat_scale.saturating_sub(1).max(1));
+    options.time_unit_days = if m.time_unit == TimeUnit::Weeks { 7 } else { 1 };
+    options.at_risk_limit = m.at_risk_limit;
+    options.sections = match kind {
+        Kind::Report => Section::ALL.to_vec(),
+        Kind::Retention => vec![Section::Retention],
+        Kind::Churn => vec![Section::Churn, Section::Survival],
+        Kind::Nps => vec![Section::Nps],
+        Kind::Csat => vec![Section::Csat],
+        Kind::Rfm => vec![Section::Rfm],
+    };
+    options.rfm_customers = kind == Kind::Rfm;
+
+    let data = Dataset::load(&spec)?;
+    super::account(&data, &cmd.input, quiet)?;
+    let report = Report::build(&data, &options)?;
+
+    let out = &cmd.output;
+    let format = match out
+        .format
+        .or_else(|| report_config.format.as_deref().and_then(parse_format))
+    {
+        Some(FormatArg::Table) | None => Format::Table,
+        Some(FormatArg::Markdown) => Format::Markdown,
+        Some(FormatArg::Json) => Format::Json,
+        Some(FormatArg::Csv) => Format::Csv,
+    };
+    let inputs = data.input_paths();
+    if let Some(dir) = &out.output_dir {
+        if format != Format::Csv {
+            bail!("--output-dir is for --format csv; use --output FILE for other formats");
+        }
+        for f in render::write_csv_dir(&report, dir)? {
+            render::refuse_inputs(&f, &inputs)?;
+        }
+        return Ok(ExitStatus::Success);
+    }
+    let render_options = {
+        let mut o = RenderOptions::default();
+        o.color = out.output.is_none() && super::stdout_color(out.color);
+        o
+    };
+    let output_path = out
+        .output
+        .clone()
+        .or_else(|| report_config.output.as_ref().map(Into::into));
+    match output_path {
+        Some(path) => {
+            render::refuse_inputs(&path, &inputs)?;
+            render::write_atomically(&path, |w| {
+                render::render(&report, format, &render_options, w)
+            })?;
+        }
+        None => {
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            render::render(&report, format, &render_options, &mut stdout)?;
+            stdout.flush()?;
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn parse_format(s: &str) -> Option<FormatArg> {
+    match s {
+        "table" => Some(FormatArg::Table),
+        "markdown" | "md" => Some(FormatArg::Markdown),
+        "json" => Some(FormatArg::Json),
+        "csv" => Some(FormatArg::Csv),
+        _ => None,
+    }
+}

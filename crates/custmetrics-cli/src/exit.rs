@@ -1,0 +1,44 @@
+//! Exit codes and hints that turn library settings into flags.
+
+use std::process::ExitCode;
+
+use custmetrics::Error;
+
+/// The process exit codes, documented in `--help` and the README.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// 0: success.
+    Success,
+    /// 1: an error in the data or the run.
+    Error,
+    // 2 is clap's usage error.
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> ExitCode {
+        match s {
+            ExitStatus::Success => ExitCode::SUCCESS,
+            ExitStatus::Error => ExitCode::from(1),
+        }
+    }
+}
+
+/// A hint naming the flag that fixes a library error.
+pub fn hint(err: &anyhow::Error) -> Option<String> {
+    let e = err.downcast_ref::<Error>()?;
+    let flag = |setting: &str| format!("--{}", setting.replace('_', "-"));
+    Some(match e {
+        Error::AmbiguousColumn { setting, candidates, table, .. } => format!(
+            "choose one with {} {table}:{:?} (or in custmetrics.toml)",
+            flag(setting),
+            candidates.first().cloned().unwrap_or_default()
+        ),
+        Error::MissingColumn { .. } => "name the column with --customer-col, --date-col, --amount-col, ... (run `custmetrics inspect FILE` to see the columns)".into(),
+        Error::AmbiguousDateFormat { .. } => "pass --date-format dmy (day first) or --date-format mdy (month first)".into(),
+        Error::UnrecognisedValues { .. } => "check the column mapping with `custmetrics inspect FILE`, or pass --date-format".into(),
+        Error::InvalidSetting { setting, .. } if setting == "date_format" => "use --date-format ymd, mdy, dmy or a chrono pattern like %d.%m.%Y".into(),
+        Error::RejectedRow { .. } => "drop --strict to skip such rows (they are counted), or --rejects FILE to list them all".into(),
+        Error::OutputIsInput { .. } => "write the output somewhere else".into(),
+        _ => return None,
+    })
+}

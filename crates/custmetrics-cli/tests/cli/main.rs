@@ -1,0 +1,50 @@
+//! Tests that run the real `custmetrics` binary (one test binary: polars links slowly).
+
+/// Reading exports through the CLI: formats, mappings, rejections, exit codes.
+mod ingest;
+/// Report and metric commands: JSON schema, renderers (snapshots), outputs.
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+
+/// A file under `testdata/`.
+pub fn testdata(rel: &str) -> String {
+    let p: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "testdata", rel]
+        .iter()
+        .collect();
+    p.to_string_lossy().into_owned()
+}
+
+/// Runs custmetrics with `args` in `dir`.
+pub fn run(dir: &Path, args: &[&str]) -> Output {
+    let mut cmd = Command::cargo_bin("custmetrics").expect("binary");
+    cmd.current_dir(dir).args(args).env("NO_COLOR", "1");
+    cmd.output().expect("run custmetrics")
+}
+
+/// Asserts the exit code, showing stdout and stderr on failure.
+pub fn assert_code(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{}\n--- stderr\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    assert_code(out, 0);
+    serde_json::from_slice(&out.stdout).expect("JSON on stdout")
+}

@@ -1,0 +1,182 @@
+use crate::{assert_code, json, run, stderr, stdout, testdata};
+
+#[test]
+fn nps_and_csat_json_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let i = testdata("fixtures/surveys_small.csv");
+    let v = json(&run(
+        dir.path(),
+        &["nps", "-i", &i, "--by", "channel", "--format", "json"],
+    ));
+    assert_eq!(v["schema_version"], 1);
+    let n = &v["nps"];
+    assert_eq!(
+        (
+            n["score"].as_f64(),
+            n["promoters"].as_u64(),
+            n["passives"].as_u64(),
+            n["detractors"].as_u64(),
+            n["responses"].as_u64()
+        ),
+        (Some(30.0), Some(5), Some(3), Some(2), Some(10))
+    );
+    assert!(n["ci_low"].as_f64().unwrap() < 30.0 && n["ci_high"].as_f64().unwrap() > 30.0);
+    let groups = n["by"].as_array().unwrap();
+    assert!(groups.iter().any(|g| g["segment"] == "email"), "{groups:?}");
+    let v = json(&run(dir.path(), &["csat", "-i", &i, "--format", "json"]));
+    let c = &v["csat"];
+    assert_eq!(
+        (c["score"].as_f64(), c["responses"].as_u64()),
+        (Some(0.7), Some(10))
+    );
+    assert!(
+        c["mean"].as_f64().is_some()
+            && c["ci_low"].as_f64().is_some()
+            && c["ci_high"].as_f64().is_some()
+    );
+}
+
+#[test]
+fn retention_json_has_cohorts() {
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(&run(
+        dir.path(),
+        &[
+            "retention",
+            "-t",
+            &testdata("fixtures/retention_small.csv"),
+            "--format",
+            "json",
+        ],
+    ));
+    let cohorts = v["retention"]["cohorts"].as_array().unwrap();
+    let first = &cohorts[0];
+    assert_eq!(
+        (
+            first["cohort"].as_str(),
+            first["offset"].as_u64(),
+            first["customers"].as_u64(),
+            first["active"].as_u64(),
+            first["rate"].as_f64()
+        ),
+        (Some("2024-01"), Some(0), Some(3), Some(3), Some(1.0))
+    );
+    assert!(v.get("nps").is_none());
+}
+
+#[test]
+fn output_is_atomic_and_never_over_an_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("orders.csv");
+    std::fs::copy(testdata("fixtures/retention_small.csv"), &src).unwrap();
+    let before = std::fs::read(&src).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            "orders.csv",
+            "--output",
+            "orders.csv",
+            "--format",
+            "json",
+        ],
+    );
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("it is one of the input files"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(&src).unwrap(), before);
+    assert_code(
+        &run(
+            dir.path(),
+            &[
+                "report",
+                "-t",
+                "orders.csv",
+                "--output",
+                "r.md",
+                "--format",
+                "markdown",
+            ],
+        ),
+        0,
+    );
+    assert!(
+        std::fs::read_to_string(dir.path().join("r.md"))
+            .unwrap()
+            .starts_with("# Customer metrics report")
+    );
+    assert_code(
+        &run(
+            dir.path(),
+            &[
+                "report",
+                "-t",
+                "orders.csv",
+                "--format",
+                "csv",
+                "--output-dir",
+                "tables",
+            ],
+        ),
+        0,
+    );
+    let cohorts = std::fs::read_to_string(dir.path().join("tables/retention_cohorts.csv")).unwrap();
+    assert!(
+        cohorts.starts_with("cohort,customers,+0,+1,+2\n2024-01,3,100.0%,33.3%,66.7%"),
+        "{cohorts}"
+    );
+    // Only the outputs are left: no temporary files.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["orders.csv", "r.md", "tables"]);
+}
+
+#[test]
+fn demo_report_snapshots() {
+    // The README's first command, on the committed demo data, in every renderer.
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let i = testdata("demo/interactions.csv");
+    let c = testdata("demo/customers.csv");
+    for (format, name) in [
+        ("markdown", "demo_markdown"),
+        ("table", "demo_table"),
+        ("json", "demo_json"),
+    ] {
+        let out = run(
+            dir.path(),
+            &[
+                "report", "-t", &t, "-i", &i, "-c", &c, "--format", format, "--quiet",
+            ],
+        );
+        assert_code(&out, 0);
+        insta::assert_snapshot!(name, stdout(&out));
+    }
+    let out = run(
+        dir.path(),
+        &[
+            "report", "-t", &t, "-i", &i, "-c", &c, "--format", "json", "--quiet",
+        ],
+    );
+    let v = json(&out);
+    for section in [
+        "overview",
+        "accounting",
+        "retention",
+        "churn",
+        "survival",
+        "nps",
+        "csat",
+        "rfm",
+        "supporting",
+    ] {
+        assert!(v.get(section).is_some(), "missing {section}");
+    }
+}
