@@ -425,7 +425,7 @@ impl Sink {
                     self.csv = Some(
                         CsvWriter::new(file()?)
                             .include_header(true)
-                            .batched(&df.schema())?,
+                            .batched(df.schema())?,
                     );
                 }
                 if let Some(w) = self.csv.as_mut() {
@@ -434,7 +434,7 @@ impl Sink {
             }
             GenerateFormat::Parquet => {
                 if self.parquet.is_none() {
-                    self.parquet = Some(ParquetWriter::new(file()?).batched(&df.schema())?);
+                    self.parquet = Some(ParquetWriter::new(file()?).batched(df.schema())?);
                 }
                 if let Some(w) = self.parquet.as_mut() {
                     w.write_batch(df)?;

@@ -138,17 +138,17 @@ pub fn account(data: &custmetrics::io::Dataset, input: &InputArgs, quiet: bool) 
         let mut err = std::io::stderr().lock();
         write!(err, "{}", data.accounting_summary(3)).ok();
     }
-    if input.strict {
-        if let Some(r) = data.first_rejection() {
-            return Err(custmetrics::Error::RejectedRow {
-                path: r.file.clone().into(),
-                line: r.line.unwrap_or(r.row),
-                column: r.column.clone(),
-                value: r.value.clone(),
-                reason: r.reason.to_string(),
-            }
-            .into());
+    if input.strict
+        && let Some(r) = data.first_rejection()
+    {
+        return Err(custmetrics::Error::RejectedRow {
+            path: r.file.clone().into(),
+            line: r.line.unwrap_or(r.row),
+            column: r.column.clone(),
+            value: r.value.clone(),
+            reason: r.reason.to_string(),
         }
+        .into());
     }
     Ok(())
 }

@@ -312,10 +312,10 @@ struct RowStatus {
 
 impl RowStatus {
     fn reject(&mut self, row: usize, reason: RejectReason, column: usize) {
-        if let Some(slot) = self.reasons.get_mut(row) {
-            if slot.is_none() {
-                *slot = Some((reason, column));
-            }
+        if let Some(slot) = self.reasons.get_mut(row)
+            && slot.is_none()
+        {
+            *slot = Some((reason, column));
         }
     }
 }
@@ -538,15 +538,15 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
             out.push(cost.with_name(col::COST.into()).into_series().into());
         }
     }
-    if kind == TableKind::Customers {
-        if let Some(name) = numeric(Role::AcquisitionCost) {
-            let cost = parse_numeric(name, false, &mut status, &mut sources)?;
-            out.push(
-                cost.with_name(col::ACQUISITION_COST.into())
-                    .into_series()
-                    .into(),
-            );
-        }
+    if kind == TableKind::Customers
+        && let Some(name) = numeric(Role::AcquisitionCost)
+    {
+        let cost = parse_numeric(name, false, &mut status, &mut sources)?;
+        out.push(
+            cost.with_name(col::ACQUISITION_COST.into())
+                .into_series()
+                .into(),
+        );
     }
 
     // Scores.

@@ -320,10 +320,10 @@ fn open_csv(
         .filter(|n| n != ROW)
         .collect();
     let mut columns = raw.clone();
-    if let Some(first) = columns.first_mut() {
-        if let Some(stripped) = first.strip_prefix('\u{feff}') {
-            *first = stripped.to_string();
-        }
+    if let Some(first) = columns.first_mut()
+        && let Some(stripped) = first.strip_prefix('\u{feff}')
+    {
+        *first = stripped.to_string();
     }
     for (i, c) in columns.iter().enumerate() {
         if c.trim().is_empty() {
@@ -400,10 +400,10 @@ fn logical_lines(text: &str, max: usize) -> Vec<&str> {
             _ => {}
         }
     }
-    if out.is_empty() {
-        if let Some(rest) = text.get(start..) {
-            out.push(rest.trim_end());
-        }
+    if out.is_empty()
+        && let Some(rest) = text.get(start..)
+    {
+        out.push(rest.trim_end());
     }
     out
 }

@@ -153,16 +153,16 @@ pub fn inactivity_churn(s: &Summaries, inactive_after_days: u32) -> Churn {
         } else {
             median_gap
         };
-        if let Some(usual) = usual {
-            if f64::from(since) > usual {
-                at_risk.push(AtRiskCustomer {
-                    customer_id: c.customer_id.clone(),
-                    last_purchase: date_from_days(c.last_day).to_string(),
-                    days_since_last: since as u32,
-                    usual_gap_days: usual,
-                    revenue: c.revenue,
-                });
-            }
+        if let Some(usual) = usual
+            && f64::from(since) > usual
+        {
+            at_risk.push(AtRiskCustomer {
+                customer_id: c.customer_id.clone(),
+                last_purchase: date_from_days(c.last_day).to_string(),
+                days_since_last: since as u32,
+                usual_gap_days: usual,
+                revenue: c.revenue,
+            });
         }
     }
     at_risk.sort_by(|a, b| {

@@ -165,12 +165,13 @@ fn compute_periods(
         if cohorts.get(a.customer as usize) == Some(&a.period) {
             e.new += 1;
         }
-        if let Some((c, p, rev)) = prev {
-            if c == a.customer && p + 1 == a.period {
-                e.retained += 1;
-                e.kept_revenue += a.revenue;
-                e.kept_revenue_capped += a.revenue.min(rev).max(0.0);
-            }
+        if let Some((c, p, rev)) = prev
+            && c == a.customer
+            && p + 1 == a.period
+        {
+            e.retained += 1;
+            e.kept_revenue += a.revenue;
+            e.kept_revenue_capped += a.revenue.min(rev).max(0.0);
         }
         if a.period < end {
             acc.entry(a.period + 1).or_default().prev_revenue += a.revenue;

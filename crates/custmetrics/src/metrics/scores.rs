@@ -195,12 +195,15 @@ pub struct SurveyScores {
     pub min_responses: u64,
 }
 
+/// Answer counts (index = score) per (period index, segment value).
+type ScoreCounts = BTreeMap<(Option<i32>, Option<String>), Vec<u64>>;
+
 /// Stage 1 for scores: counts per (period, segment, score), a tiny table.
 fn score_counts(
     interactions: LazyFrame,
     score: &str,
     options: &ScoreOptions,
-) -> Result<BTreeMap<(Option<i32>, Option<String>), Vec<u64>>> {
+) -> Result<ScoreCounts> {
     let mut keys = vec![col(score).alias("score")];
     if let Some(p) = options.period {
         keys.push(p.index_expr(col(col::DATE)).alias("period"));
@@ -225,17 +228,17 @@ fn score_counts(
         Err(_) => None,
     };
     let width = usize::from(options.csat_scale.max(10)) + 1;
-    let mut out: BTreeMap<(Option<i32>, Option<String>), Vec<u64>> = BTreeMap::new();
+    let mut out: ScoreCounts = BTreeMap::new();
     for i in 0..df.height() {
         let key = (
             periods.as_ref().and_then(|p| p.get(i)),
             segments.as_ref().and_then(|s| s.get(i).map(str::to_string)),
         );
         let counts = out.entry(key).or_insert_with(|| vec![0; width]);
-        if let (Some(s), Some(c)) = (scores.get(i), n.get(i)) {
-            if let Some(slot) = usize::try_from(s).ok().and_then(|s| counts.get_mut(s)) {
-                *slot += c;
-            }
+        if let (Some(s), Some(c)) = (scores.get(i), n.get(i))
+            && let Some(slot) = usize::try_from(s).ok().and_then(|s| counts.get_mut(s))
+        {
+            *slot += c;
         }
     }
     Ok(out)
@@ -248,19 +251,19 @@ fn score_counts(
 pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<SurveyScores> {
     let mut lf = interactions;
     let schema = lf.collect_schema()?;
-    if let Some(b) = &options.by {
-        if schema.get(b.as_str()).is_none() {
-            return Err(Error::UnknownColumn {
-                table: "interactions".into(),
-                role: "segment (--by)".into(),
-                column: b.clone(),
-                columns: schema
-                    .iter_names()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+    if let Some(b) = &options.by
+        && schema.get(b.as_str()).is_none()
+    {
+        return Err(Error::UnknownColumn {
+            table: "interactions".into(),
+            role: "segment (--by)".into(),
+            column: b.clone(),
+            columns: schema
+                .iter_names()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
     }
     let overall = ScoreOptions {
         period: None,

@@ -738,13 +738,14 @@ fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
     let mut out = vec![0i32; s.customers.len()];
     let mut prev: Option<(u32, i32)> = None;
     for a in &s.activity {
-        if let Some((c, p)) = prev {
-            if c == a.customer && a.period > p + 1 {
-                let gap = crate::io::load::days_since_epoch(s.period.start(a.period))
-                    - crate::io::load::days_since_epoch(s.period.end(p));
-                if let Some(slot) = out.get_mut(a.customer as usize) {
-                    *slot = (*slot).max(gap);
-                }
+        if let Some((c, p)) = prev
+            && c == a.customer
+            && a.period > p + 1
+        {
+            let gap = crate::io::load::days_since_epoch(s.period.start(a.period))
+                - crate::io::load::days_since_epoch(s.period.end(p));
+            if let Some(slot) = out.get_mut(a.customer as usize) {
+                *slot = (*slot).max(gap);
             }
         }
         prev = Some((a.customer, a.period));

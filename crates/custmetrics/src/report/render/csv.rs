@@ -10,7 +10,7 @@ use crate::report::layout::{Block, TextTable, layout};
 
 fn neutralise(cell: &str) -> String {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.parse::<f64>().is_err() && !cell.trim_end_matches('%').parse::<f64>().is_ok() {
+    if risky && cell.parse::<f64>().is_err() && cell.trim_end_matches('%').parse::<f64>().is_err() {
         format!("'{cell}")
     } else {
         cell.to_string()

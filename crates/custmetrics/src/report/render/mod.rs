@@ -88,12 +88,12 @@ pub fn write_atomically(
 /// [`crate::Error::OutputIsInput`].
 pub fn refuse_inputs(output: &Path, inputs: &[std::path::PathBuf]) -> crate::Result<()> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    if let Some(out) = canon(output) {
-        if inputs.iter().any(|i| canon(i).as_ref() == Some(&out)) {
-            return Err(crate::Error::OutputIsInput {
-                path: output.to_path_buf(),
-            });
-        }
+    if let Some(out) = canon(output)
+        && inputs.iter().any(|i| canon(i).as_ref() == Some(&out))
+    {
+        return Err(crate::Error::OutputIsInput {
+            path: output.to_path_buf(),
+        });
     }
     Ok(())
 }
