@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "custmetrics",
     version,
-    after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage."
+    after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage, 3 a --fail-if threshold was crossed (the report is still written)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -178,6 +178,16 @@ pub struct OutputArgs {
     /// With --format csv: write one CSV file per table into this directory.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Add month-over-month changes against a previous JSON report (`--format json` output).
+    #[arg(long, value_name = "PREVIOUS.json")]
+    pub compare: Option<PathBuf>,
+    /// Exit with code 3 (after writing the report) when a headline figure crosses a threshold,
+    /// e.g. "churn_rate > 0.05", "nps < 20", "csat < 80%". Repeatable. Figures: customers,
+    /// transactions, revenue, average_order_value, repeat_purchase_rate, historical_clv,
+    /// retention_rate, crr, nrr, grr, churn_rate, contractual_churn_rate, median_lifetime_days,
+    /// nps, csat, csat_mean, rows_rejected.
+    #[arg(long, value_name = "EXPR")]
+    pub fail_if: Vec<String>,
     /// Colours in terminal tables: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,
@@ -189,6 +199,8 @@ pub enum FormatArg {
     Markdown,
     Json,
     Csv,
+    /// Self-contained HTML page with charts (use with --output report.html).
+    Html,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -12,6 +12,8 @@ pub enum ExitStatus {
     /// 1: an error in the data or the run.
     Error,
     // 2 is clap's usage error.
+    /// 3: a `--fail-if` threshold was crossed; the report was written.
+    ThresholdCrossed,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -19,6 +21,7 @@ impl From<ExitStatus> for ExitCode {
         match s {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Error => ExitCode::from(1),
+            ExitStatus::ThresholdCrossed => ExitCode::from(3),
         }
     }
 }

@@ -162,3 +162,34 @@ pub fn stdout_color(choice: crate::args::ColorArg) -> bool {
         ColorArg::Auto => std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     }
 }
+
+/// A spinner on stderr while a phase runs, only on a terminal and without --quiet. polars has no
+/// progress hooks, so the spinner ticks from its own thread and names the phase.
+pub struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    pub fn start(quiet: bool, message: &'static str) -> Progress {
+        if quiet || !std::io::stderr().is_terminal() {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
+            bar.set_style(style);
+        }
+        bar.set_message(message);
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Progress(Some(bar))
+    }
+
+    pub fn set(&self, message: &'static str) {
+        if let Some(b) = &self.0 {
+            b.set_message(message);
+        }
+    }
+
+    pub fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}

@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::io::Dataset;
 use custmetrics::period::Period;
+use custmetrics::report::headline::Threshold;
 use custmetrics::report::render::{self, Format, RenderOptions};
 use custmetrics::report::{Report, ReportOptions, Section};
 
@@ -79,9 +80,28 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     };
     options.rfm_customers = kind == Kind::Rfm;
 
+    // Parse thresholds before the (possibly long) run, so a typo fails fast.
+    let thresholds = cmd
+        .output
+        .fail_if
+        .iter()
+        .map(|t| Threshold::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let previous = match &cmd.output.compare {
+        Some(p) => {
+            Some(std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?)
+        }
+        None => None,
+    };
+    let progress = super::Progress::start(quiet, "reading inputs");
     let data = Dataset::load(&spec)?;
+    progress.set("computing metrics");
+    let mut report = Report::build(&data, &options)?;
+    progress.finish();
     super::account(&data, &cmd.input, quiet)?;
-    let report = Report::build(&data, &options)?;
+    if let Some(previous) = &previous {
+        report.compare_with(previous)?;
+    }
 
     let out = &cmd.output;
     let format = match out
@@ -92,16 +112,16 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         Some(FormatArg::Markdown) => Format::Markdown,
         Some(FormatArg::Json) => Format::Json,
         Some(FormatArg::Csv) => Format::Csv,
+        Some(FormatArg::Html) => Format::Html,
     };
     let inputs = data.input_paths();
     if let Some(dir) = &out.output_dir {
         if format != Format::Csv {
             bail!("--output-dir is for --format csv; use --output FILE for other formats");
         }
-        for f in render::write_csv_dir(&report, dir)? {
-            render::refuse_inputs(&f, &inputs)?;
-        }
-        return Ok(ExitStatus::Success);
+        render::refuse_inputs(dir, &inputs)?;
+        render::write_csv_dir(&report, dir)?;
+        return Ok(check_thresholds(&report, &thresholds));
     }
     let render_options = {
         let mut o = RenderOptions::default();
@@ -125,7 +145,29 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
             stdout.flush()?;
         }
     }
-    Ok(ExitStatus::Success)
+    Ok(check_thresholds(&report, &thresholds))
+}
+
+/// Reports crossed thresholds on stderr; the report has already been written.
+fn check_thresholds(report: &Report, thresholds: &[Threshold]) -> ExitStatus {
+    let mut crossed = false;
+    let mut err = std::io::stderr().lock();
+    for t in thresholds {
+        if let Some(v) = t.is_crossed(&report.headlines) {
+            crossed = true;
+            writeln!(
+                err,
+                "custmetrics: threshold crossed: {} (value {v})",
+                t.text
+            )
+            .ok();
+        }
+    }
+    if crossed {
+        ExitStatus::ThresholdCrossed
+    } else {
+        ExitStatus::Success
+    }
 }
 
 fn parse_format(s: &str) -> Option<FormatArg> {
@@ -134,6 +176,7 @@ fn parse_format(s: &str) -> Option<FormatArg> {
         "markdown" | "md" => Some(FormatArg::Markdown),
         "json" => Some(FormatArg::Json),
         "csv" => Some(FormatArg::Csv),
+        "html" => Some(FormatArg::Html),
         _ => None,
     }
 }

@@ -180,3 +180,175 @@ fn demo_report_snapshots() {
         assert!(v.get(section).is_some(), "missing {section}");
     }
 }
+
+#[test]
+fn compare_and_fail_if_exit_codes() {
+    // Issue 5: month-over-month deltas and thresholds, through the real binary.
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let i = testdata("demo/interactions.csv");
+    let prev = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            &t,
+            "-i",
+            &i,
+            "--as-of",
+            "2024-11-30",
+            "-f",
+            "json",
+            "-o",
+            "prev.json",
+            "-q",
+        ],
+    );
+    assert_code(&prev, 0);
+    let out = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            &t,
+            "-i",
+            &i,
+            "-f",
+            "markdown",
+            "--compare",
+            "prev.json",
+            "--fail-if",
+            "nps < 100",
+            "--fail-if",
+            "churn_rate > 2",
+            "-o",
+            "now.md",
+            "-q",
+        ],
+    );
+    assert_code(&out, 3);
+    assert!(
+        stderr(&out).contains("threshold crossed: nps < 100"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("churn_rate > 2"), "{}", stderr(&out));
+    let md = std::fs::read_to_string(dir.path().join("now.md")).unwrap();
+    assert!(
+        md.contains("| figure | value | previous | change |"),
+        "{md}"
+    );
+    let json_out = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            &t,
+            "-f",
+            "json",
+            "--compare",
+            "prev.json",
+            "-q",
+        ],
+    );
+    let v = json(&json_out);
+    let customers = v["headlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["key"] == "customers")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        customers["delta"].as_f64(),
+        Some(customers["value"].as_f64().unwrap() - customers["previous"].as_f64().unwrap())
+    );
+    assert_code(
+        &run(
+            dir.path(),
+            &[
+                "report",
+                "-t",
+                &t,
+                "--fail-if",
+                "nps > 100",
+                "-q",
+                "-f",
+                "json",
+            ],
+        ),
+        0,
+    );
+    // A typo in a threshold fails before anything is written.
+    let bad = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            &t,
+            "--fail-if",
+            "happiness < 3",
+            "-o",
+            "never.json",
+            "-f",
+            "json",
+        ],
+    );
+    assert_code(&bad, 1);
+    assert!(
+        stderr(&bad).contains("unknown figure \"happiness\""),
+        "{}",
+        stderr(&bad)
+    );
+    assert!(!dir.path().join("never.json").exists());
+}
+
+#[test]
+fn html_is_self_contained_and_escapes_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("t.csv"),
+        "customer_id,date,amount,channel\na,2024-01-02,10,<img src=x onerror=alert(1)>\nb,2024-02-03,20,web\na,2024-03-04,5,<img src=x onerror=alert(1)>\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "report", "-t", "t.csv", "--by", "channel", "-f", "html", "-o", "r.html", "-q",
+        ],
+    );
+    assert_code(&out, 0);
+    let html = std::fs::read_to_string(dir.path().join("r.html")).unwrap();
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(
+        !html.contains("<script")
+            && !html.contains("<img")
+            && !html.contains(" src=\"")
+            && !html.contains("<link")
+    );
+    assert!(html.contains("&lt;img src=x onerror=alert(1)&gt;"));
+    let demo = run(
+        dir.path(),
+        &[
+            "report",
+            "-t",
+            &testdata("demo/transactions.csv"),
+            "-i",
+            &testdata("demo/interactions.csv"),
+            "-c",
+            &testdata("demo/customers.csv"),
+            "-f",
+            "html",
+            "-q",
+        ],
+    );
+    assert_code(&demo, 0);
+    let page = stdout(&demo);
+    assert!(
+        page.matches("<svg").count() >= 8,
+        "charts: {}",
+        page.matches("<svg").count()
+    );
+    assert!(page.contains("class=\"heat\""));
+    insta::assert_snapshot!("demo_html", page);
+}

@@ -605,24 +605,33 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
                 .map(|n| (n.to_string(), canonical.to_string()))
         })
         .collect();
-    let reserved = [
-        col::CUSTOMER_ID,
-        col::DATE,
-        col::AMOUNT,
-        col::ORDER_ID,
-        col::COST,
-        col::CURRENCY,
-        col::CHANNEL,
-        col::KIND,
-        col::NPS,
-        col::CSAT,
-        col::SIGNUP_DATE,
-        col::END_DATE,
-        col::ACQUISITION_COST,
-    ];
+    // A dimension may not shadow a canonical column of this table.
+    let reserved: &[&str] = match kind {
+        TableKind::Transactions => &[
+            col::CUSTOMER_ID,
+            col::DATE,
+            col::AMOUNT,
+            col::ORDER_ID,
+            col::COST,
+            col::CURRENCY,
+        ],
+        TableKind::Interactions => &[
+            col::CUSTOMER_ID,
+            col::DATE,
+            col::CHANNEL,
+            col::KIND,
+            col::NPS,
+            col::CSAT,
+        ],
+        TableKind::Customers => &[
+            col::CUSTOMER_ID,
+            col::SIGNUP_DATE,
+            col::END_DATE,
+            col::ACQUISITION_COST,
+        ],
+    };
     let mut dimensions = Vec::new();
     for d in &resolved.dimensions {
-        // A dimension may not shadow a canonical column.
         let name = if reserved.contains(&d.as_str()) {
             format!("{d}_dim")
         } else {

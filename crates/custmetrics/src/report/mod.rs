@@ -1,6 +1,7 @@
 //! The report: one typed, serialisable value built from whatever tables were given, and the
 //! renderers that turn it into text. Renderers never compute a metric.
 
+pub mod headline;
 pub mod layout;
 pub mod render;
 
@@ -267,6 +268,8 @@ pub struct Report {
     pub supporting: Option<Supporting>,
     /// Sections left out.
     pub skipped: Vec<Skipped>,
+    /// Headline figures (with deltas after [`Report::compare_with`]).
+    pub headlines: Vec<headline::Headline>,
 }
 
 impl Report {
@@ -293,6 +296,30 @@ impl Report {
             accounting.insert(t.kind.name().to_string(), t.accounting.clone());
         }
         let customers_frame = data.customers.as_ref().map(|t| t.frame.clone());
+        for b in &options.by {
+            let known = data.tables().any(|t| {
+                t.frame
+                    .get_column_names()
+                    .iter()
+                    .any(|c| c.as_str() == b.as_str())
+            });
+            if !known {
+                let columns: Vec<String> = data
+                    .tables()
+                    .flat_map(|t| t.dimensions.iter().cloned())
+                    .collect();
+                return Err(crate::Error::UnknownColumn {
+                    table: data
+                        .tables()
+                        .map(|t| t.kind.name())
+                        .collect::<Vec<_>>()
+                        .join("/"),
+                    role: "segment (by)".into(),
+                    column: b.clone(),
+                    columns: columns.join(", "),
+                });
+            }
+        }
         let by_tx: Vec<String> = match &data.transactions {
             Some(t) => options
                 .by
@@ -496,7 +523,22 @@ impl Report {
             rfm,
             supporting,
             skipped,
-        })
+            headlines: Vec::new(),
+        }
+        .with_headlines())
+    }
+
+    fn with_headlines(mut self) -> Report {
+        self.headlines = headline::headlines(&self);
+        self
+    }
+
+    /// Adds month-over-month deltas against a previous report's JSON (`--compare`).
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidSetting`] when the JSON is not a custmetrics report of this schema.
+    pub fn compare_with(&mut self, previous_json: &str) -> Result<()> {
+        headline::compare(&mut self.headlines, previous_json)
     }
 }
 
@@ -533,9 +575,10 @@ fn with_customer_dimensions(
 fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
     let (mut customers, mut transactions, mut revenue, mut first, mut last) =
         (0, 0, 0.0, None, None);
-    if let Some(t) = &data.transactions {
-        transactions = t.frame.height() as u64;
+    if data.transactions.is_some() {
         if let Some(s) = s {
+            // Orders inside the observation window (the table may hold later ones).
+            transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
             customers = s.customers.len() as u64;
             revenue = s.customers.iter().map(|c| c.revenue).sum();
             first = s

@@ -1,8 +1,10 @@
 //! Renderers: each turns a [`Report`] into one format, with the same signature.
 
 mod csv;
+mod html;
 mod json;
 mod markdown;
+pub mod svg;
 mod table;
 
 use std::io::{self, Write};
@@ -26,6 +28,8 @@ pub enum Format {
     Json,
     /// One CSV file per table, into a directory.
     Csv,
+    /// A self-contained HTML page with charts.
+    Html,
 }
 
 /// How to render.
@@ -53,6 +57,7 @@ pub fn render(
         Format::Markdown => markdown::render(report, out),
         Format::Json => json::render(report, out),
         Format::Csv => csv::render_stream(report, out),
+        Format::Html => html::render(report, out),
     }
 }
 
