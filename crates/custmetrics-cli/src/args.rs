@@ -188,6 +188,9 @@ pub struct OutputArgs {
     /// nps, csat, csat_mean, rows_rejected.
     #[arg(long, value_name = "EXPR")]
     pub fail_if: Vec<String>,
+    /// Add the generation time to the report (off by default so reruns are byte-identical).
+    #[arg(long)]
+    pub stamp: bool,
     /// Colours in terminal tables: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
     #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
     pub color: ColorArg,

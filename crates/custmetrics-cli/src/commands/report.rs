@@ -71,6 +71,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     options.time_unit_days = if m.time_unit == TimeUnit::Weeks { 7 } else { 1 };
     options.at_risk_limit = m.at_risk_limit;
     options.sections = match kind {
+        Kind::Report if !report_config.sections.is_empty() => report_config.sections.clone(),
         Kind::Report => Section::ALL.to_vec(),
         Kind::Retention => vec![Section::Retention],
         Kind::Churn => vec![Section::Churn, Section::Survival],
@@ -101,6 +102,10 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     super::account(&data, &cmd.input, quiet)?;
     if let Some(previous) = &previous {
         report.compare_with(previous)?;
+    }
+    if cmd.output.stamp {
+        let now = chrono::DateTime::<chrono::Utc>::from(std::time::SystemTime::now());
+        report.generated_at = Some(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     }
 
     let out = &cmd.output;

@@ -126,7 +126,9 @@ fn output_is_atomic_and_never_over_an_input() {
     );
     let cohorts = std::fs::read_to_string(dir.path().join("tables/retention_cohorts.csv")).unwrap();
     assert!(
-        cohorts.starts_with("cohort,customers,+0,+1,+2\n2024-01,3,100.0%,33.3%,66.7%"),
+        cohorts.starts_with(
+            "cohort,customers,+0,+1,+2\n2024-01,3,1,0.3333333333333333,0.6666666666666666"
+        ),
         "{cohorts}"
     );
     // Only the outputs are left: no temporary files.
@@ -351,4 +353,66 @@ fn html_is_self_contained_and_escapes_data() {
     );
     assert!(page.contains("class=\"heat\""));
     insta::assert_snapshot!("demo_html", page);
+}
+
+#[test]
+fn deterministic_output_and_stamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "report",
+        "-t",
+        &testdata("demo/transactions.csv"),
+        "-i",
+        &testdata("demo/interactions.csv"),
+        "-f",
+        "json",
+        "-q",
+    ];
+    let a = run(dir.path(), &args);
+    let b = run(dir.path(), &args);
+    assert_code(&a, 0);
+    assert_eq!(a.stdout, b.stdout, "same inputs, byte-identical output");
+    assert!(!stdout(&a).contains("generated_at"));
+    let mut stamped = args.to_vec();
+    stamped.push("--stamp");
+    let v = json(&run(dir.path(), &stamped));
+    assert!(v["generated_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn example_config_runs_with_its_sections() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}/../../examples/custmetrics.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let out = run(
+        dir.path(),
+        &["report", "--config", &config, "-f", "json", "-q"],
+    );
+    let v = json(&out);
+    assert_eq!(v["settings"]["by"][0], "plan");
+    assert!(v.get("retention").is_some() && v.get("nps").is_some());
+    assert!(v.get("rfm").is_none() && v.get("survival").is_none());
+    // Split by plan, a customers-table attribute joined onto the transactions.
+    let periods = v["retention"]["periods"].as_array().unwrap();
+    assert!(periods.iter().any(|p| p["segment"] == "pro"));
+}
+
+#[test]
+fn csv_renderer_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "retention",
+            "-t",
+            &testdata("fixtures/retention_small.csv"),
+            "-f",
+            "csv",
+            "-q",
+        ],
+    );
+    assert_code(&out, 0);
+    insta::assert_snapshot!("fixture_retention_csv", stdout(&out));
 }

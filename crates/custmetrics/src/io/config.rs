@@ -82,6 +82,10 @@ pub struct ReportConfig {
     pub as_of: Option<String>,
     /// Days without a purchase after which a customer counts as churned.
     pub inactive_after: Option<u32>,
+    /// Sections to include (`overview`, `retention`, `churn`, `survival`, `nps`, `csat`, `rfm`,
+    /// `supporting`); all when empty.
+    #[serde(default)]
+    pub sections: Vec<crate::report::Section>,
     /// Output format.
     pub format: Option<String>,
     /// Output file.

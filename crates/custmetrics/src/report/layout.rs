@@ -35,10 +35,6 @@ pub fn pct(x: f64) -> String {
     format!("{:.1}%", x * 100.0)
 }
 
-fn opt_pct(x: Option<f64>) -> String {
-    x.map(pct).unwrap_or_else(|| "–".into())
-}
-
 /// Formats money with two decimals and thousands separators.
 pub fn money(x: f64) -> String {
     let s = format!("{:.2}", x.abs());
@@ -57,6 +53,42 @@ fn num(x: f64, decimals: usize) -> String {
     format!("{x:.decimals$}")
 }
 
+/// Number formatting for display (rounded, grouped, `%`) or for data files (plain numbers).
+#[derive(Clone, Copy)]
+struct Fmt {
+    data: bool,
+}
+
+impl Fmt {
+    fn pct(self, x: f64) -> String {
+        if self.data { format!("{x}") } else { pct(x) }
+    }
+    fn opt_pct(self, x: Option<f64>) -> String {
+        x.map(|v| self.pct(v)).unwrap_or_else(|| self.dash())
+    }
+    fn money(self, x: f64) -> String {
+        if self.data {
+            format!("{x:.2}")
+        } else {
+            money(x)
+        }
+    }
+    fn num(self, x: f64, decimals: usize) -> String {
+        if self.data {
+            format!("{x}")
+        } else {
+            num(x, decimals)
+        }
+    }
+    fn dash(self) -> String {
+        if self.data {
+            String::new()
+        } else {
+            "–".into()
+        }
+    }
+}
+
 fn table(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {
     Block::Table(TextTable {
         name: name.into(),
@@ -72,6 +104,8 @@ pub const READABLE_OFFSETS: u32 = 12;
 /// Lays out the report. `full` keeps every cohort offset (CSV); otherwise the triangle stops at
 /// [`READABLE_OFFSETS`] so that it fits a screen.
 pub fn layout(r: &Report, full: bool) -> Vec<Block> {
+    // CSV (full) gets plain numbers a spreadsheet can read; screens get rounded, grouped text.
+    let fm = Fmt { data: full };
     let mut out = Vec::new();
     let f = |pairs: &[(&str, String)]| {
         Block::Figures(
@@ -86,14 +120,14 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         let mut pairs = vec![
             ("Customers", o.customers.to_string()),
             ("Transactions", o.transactions.to_string()),
-            ("Revenue", money(o.revenue)),
+            ("Revenue", fm.money(o.revenue)),
             (
                 "First date",
-                o.first_date.clone().unwrap_or_else(|| "–".into()),
+                o.first_date.clone().unwrap_or_else(|| fm.dash()),
             ),
             (
                 "Last date",
-                o.last_date.clone().unwrap_or_else(|| "–".into()),
+                o.last_date.clone().unwrap_or_else(|| fm.dash()),
             ),
         ];
         if let Some(i) = o.interactions {
@@ -102,6 +136,9 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         pairs.push(("Period", r.settings.period.clone()));
         if let Some(a) = &r.settings.as_of {
             pairs.push(("As of", a.clone()));
+        }
+        if let Some(t) = &r.generated_at {
+            pairs.push(("Generated", t.clone()));
         }
         out.push(f(&pairs));
         if !o.interactions_by_channel.is_empty() {
@@ -127,11 +164,11 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         let compared = shown.iter().any(|h| h.previous.is_some());
         out.push(Block::Heading("Headlines".into()));
         let fmt = |unit: &str, v: f64| match unit {
-            "money" => money(v),
-            "rate" => pct(v),
+            "money" => fm.money(v),
+            "rate" => fm.pct(v),
             "count" => format!("{v:.0}"),
             "days" => format!("{v:.0} days"),
-            _ => num(v, 1),
+            _ => fm.num(v, 1),
         };
         let delta = |unit: &str, d: f64| {
             let sign = if d > 0.0 { "+" } else { "" };
@@ -152,12 +189,12 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     row.push(
                         h.previous
                             .map(|v| fmt(&h.unit, v))
-                            .unwrap_or_else(|| "–".into()),
+                            .unwrap_or_else(|| fm.dash()),
                     );
                     row.push(
                         h.delta
                             .map(|d| delta(&h.unit, d))
-                            .unwrap_or_else(|| "–".into()),
+                            .unwrap_or_else(|| fm.dash()),
                     );
                 }
                 row
@@ -223,11 +260,11 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     p.new_customers.to_string(),
                     p.retained.to_string(),
                     p.reactivated.to_string(),
-                    opt_pct(p.crr),
-                    opt_pct(p.retention_rate),
-                    opt_pct(p.churn_rate),
-                    opt_pct(p.nrr),
-                    opt_pct(p.grr),
+                    fm.opt_pct(p.crr),
+                    fm.opt_pct(p.retention_rate),
+                    fm.opt_pct(p.churn_rate),
+                    fm.opt_pct(p.nrr),
+                    fm.opt_pct(p.grr),
                 ]);
                 row
             })
@@ -272,7 +309,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 rows.push(vec![c.cohort.clone(), c.customers.to_string()]);
             }
             if let Some(row) = rows.last_mut() {
-                row.push(pct(c.rate));
+                row.push(fm.pct(c.rate));
             }
         }
         for row in &mut rows {
@@ -304,7 +341,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         let g = &c.inter_purchase_days;
         let days = |x: Option<f64>| {
             x.map(|v| format!("{v:.0} days"))
-                .unwrap_or_else(|| "–".into())
+                .unwrap_or_else(|| fm.dash())
         };
         out.push(f(&[
             (
@@ -327,7 +364,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                         p.period.clone(),
                         p.customers_start.to_string(),
                         p.churned.to_string(),
-                        opt_pct(p.churn_rate),
+                        fm.opt_pct(p.churn_rate),
                     ]
                 })
                 .collect(),
@@ -353,8 +390,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                             a.customer_id.clone(),
                             a.last_purchase.clone(),
                             a.days_since_last.to_string(),
-                            num(a.usual_gap_days, 1),
-                            money(a.revenue),
+                            fm.num(a.usual_gap_days, 1),
+                            fm.money(a.revenue),
                         ]
                     })
                     .collect(),
@@ -379,8 +416,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                         p.period.clone(),
                         p.customers_start.to_string(),
                         p.churned.to_string(),
-                        opt_pct(p.churn_rate),
-                        opt_pct(p.revenue_churn_rate),
+                        fm.opt_pct(p.churn_rate),
+                        fm.opt_pct(p.revenue_churn_rate),
                     ]
                 })
                 .collect(),
@@ -412,8 +449,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 let p = s.curve.iter().take_while(|p| p.days <= h).last()?;
                 Some(vec![
                     format!("{h} days"),
-                    pct(p.survival),
-                    format!("{} – {}", pct(p.ci_low), pct(p.ci_high)),
+                    fm.pct(p.survival),
+                    format!("{} – {}", fm.pct(p.ci_low), fm.pct(p.ci_high)),
                     p.at_risk.to_string(),
                 ])
             })
@@ -472,12 +509,12 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         )));
         let o = &c.overall;
         out.push(f(&[
-            ("CSAT", pct(o.score)),
+            ("CSAT", fm.pct(o.score)),
             (
                 "95% CI (Wilson)",
-                format!("{} – {}", pct(o.ci_low), pct(o.ci_high)),
+                format!("{} – {}", fm.pct(o.ci_low), fm.pct(o.ci_high)),
             ),
-            ("Mean score", num(o.mean, 2)),
+            ("Mean score", fm.num(o.mean, 2)),
             ("Responses", o.responses.to_string()),
         ]));
         let rows =
@@ -486,9 +523,9 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     vec![
                         x.period.clone().unwrap_or_default(),
                         x.segment.clone().unwrap_or_else(|| "all".into()),
-                        pct(x.score),
-                        format!("{} – {}", pct(x.ci_low), pct(x.ci_high)),
-                        num(x.mean, 2),
+                        fm.pct(x.score),
+                        format!("{} – {}", fm.pct(x.ci_low), fm.pct(x.ci_high)),
+                        fm.num(x.mean, 2),
                         x.responses.to_string(),
                         if x.low_sample {
                             "too few answers".into()
@@ -526,7 +563,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     vec![
                         k.clone(),
                         v.to_string(),
-                        pct(*v as f64 / total.max(1) as f64),
+                        fm.pct(*v as f64 / total.max(1) as f64),
                     ]
                 })
                 .collect(),
@@ -552,9 +589,9 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                         vec![
                             c.customer_id.clone(),
                             c.frequency.to_string(),
-                            num(c.recency, 2),
-                            num(c.t, 2),
-                            num(c.monetary_value, 2),
+                            fm.num(c.recency, 2),
+                            fm.num(c.t, 2),
+                            fm.num(c.monetary_value, 2),
                             c.r_score.to_string(),
                             c.f_score.to_string(),
                             c.m_score.to_string(),
@@ -568,12 +605,12 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
     if let Some(s) = &r.supporting {
         out.push(Block::Heading("Purchasing".into()));
         out.push(f(&[
-            ("Average order value", money(s.average_order_value)),
-            ("Orders per customer", num(s.purchase_frequency, 2)),
-            ("Repeat purchase rate", pct(s.repeat_purchase_rate)),
+            ("Average order value", fm.money(s.average_order_value)),
+            ("Orders per customer", fm.num(s.purchase_frequency, 2)),
+            ("Repeat purchase rate", fm.pct(s.repeat_purchase_rate)),
             (
                 "Historical CLV (revenue per customer)",
-                money(s.historical_clv),
+                fm.money(s.historical_clv),
             ),
         ]));
         out.push(table(
@@ -602,12 +639,12 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     vec![
                         c.cohort.clone(),
                         c.customers.to_string(),
-                        money(c.revenue),
-                        money(c.historical_clv),
-                        c.cac.map(money).unwrap_or_else(|| "–".into()),
+                        fm.money(c.revenue),
+                        fm.money(c.historical_clv),
+                        c.cac.map(|x| fm.money(x)).unwrap_or_else(|| fm.dash()),
                         c.clv_to_cac
-                            .map(|x| num(x, 2))
-                            .unwrap_or_else(|| "–".into()),
+                            .map(|x| fm.num(x, 2))
+                            .unwrap_or_else(|| fm.dash()),
                     ]
                 })
                 .collect(),

@@ -27,7 +27,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub use crate::io::Dataset;
 
 /// A report section.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Section {
     /// Data overview and accounting.
@@ -270,6 +272,10 @@ pub struct Report {
     pub skipped: Vec<Skipped>,
     /// Headline figures (with deltas after [`Report::compare_with`]).
     pub headlines: Vec<headline::Headline>,
+    /// When the report was made; only set on request (`--stamp`), so that the same inputs give
+    /// byte-identical output by default. The library never reads the clock.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generated_at: Option<String>,
 }
 
 impl Report {
@@ -524,6 +530,7 @@ impl Report {
             supporting,
             skipped,
             headlines: Vec::new(),
+            generated_at: None,
         }
         .with_headlines())
     }

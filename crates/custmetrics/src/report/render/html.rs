@@ -17,6 +17,7 @@ h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:28px 0 8px;border-bott
 .grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:16px}
 figure{margin:0;padding:8px;border:1px solid var(--line);border-radius:6px;break-inside:avoid}
 figure h3{font-size:14px;margin:0 0 4px}
+figure figure{border:0;padding:0}
 svg.chart{width:100%;height:auto;display:block}
 svg .grid{stroke:#eef1f4}svg .tick{font-size:11px;fill:var(--muted)}
 .legend{font-size:12px;color:var(--muted);display:flex;flex-wrap:wrap;gap:10px;margin-top:4px}
@@ -383,6 +384,14 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             }
         }
     }
-    s.push_str("\n<p class=\"note\">Made by custmetrics. Definitions: docs/metrics.md.</p></body></html>\n");
+    let stamp = report
+        .generated_at
+        .as_ref()
+        .map(|t| format!(" on {}", esc(t)))
+        .unwrap_or_default();
+    let _ = write!(
+        s,
+        "\n<p class=\"note\">Made by custmetrics{stamp}. Definitions: docs/metrics.md.</p></body></html>\n"
+    );
     out.write_all(s.as_bytes())
 }

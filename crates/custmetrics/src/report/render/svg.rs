@@ -120,7 +120,8 @@ pub fn line_chart(
     }
     let every = n.div_ceil(12).max(1);
     for (i, label) in x_labels.iter().enumerate() {
-        if i % every == 0 || i + 1 == n {
+        // The last label only when it does not collide with the previous one.
+        if i % every == 0 || (i + 1 == n && i % every >= every.div_ceil(2)) {
             let _ = write!(
                 s,
                 r#"<text x="{xx:.1}" y="{yy}" class="tick" text-anchor="middle">{l}</text>"#,
