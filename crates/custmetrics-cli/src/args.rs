@@ -36,6 +36,9 @@ pub enum Command {
     Csat(MetricCommand),
     /// Per-customer RFM summary (frequency, recency, T, monetary value), scores and segments.
     Rfm(MetricCommand),
+    /// Predictive CLV: fit BG/NBD and Gamma-Gamma, then rank every customer by discounted CLV,
+    /// P(alive) and expected purchases.
+    Clv(MetricCommand),
     /// Show what custmetrics reads in files: format, delimiter, column roles, rows, dates, problems.
     Inspect(InspectArgs),
     /// Write a realistic, deterministic synthetic CRM dataset (transactions, interactions, customers).
@@ -153,9 +156,19 @@ pub struct MetricArgs {
     /// Lowest CSAT answer counted as satisfied. Default: scale − 1 (4 and 5 on 1-5).
     #[arg(long, value_name = "SCORE")]
     pub csat_satisfied: Option<u8>,
-    /// Time unit of RFM recency and T: days or weeks.
-    #[arg(long, value_enum, default_value_t = TimeUnit::Days)]
-    pub time_unit: TimeUnit,
+    /// Time unit of recency and T: days or weeks. Default: days for RFM, weeks for the CLV models
+    /// (the papers' unit); --horizon counts this unit.
+    #[arg(long, value_enum)]
+    pub time_unit: Option<TimeUnit>,
+    /// CLV horizon in model time units (default 52, a year of weeks).
+    #[arg(long, value_name = "UNITS")]
+    pub horizon: Option<u32>,
+    /// Yearly discount rate for CLV (0.10 = 10 %), converted to the model time unit.
+    #[arg(long, value_name = "RATE", default_value_t = 0.10)]
+    pub discount_rate: f64,
+    /// L2 penalizer for the model fits (try 0.001 when a fit does not converge).
+    #[arg(long, value_name = "COEF", default_value_t = 0.0)]
+    pub penalizer: f64,
     /// At-risk customers listed in the report.
     #[arg(long, default_value_t = 20)]
     pub at_risk_limit: usize,

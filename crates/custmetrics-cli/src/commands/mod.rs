@@ -26,6 +26,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Nps(c) => report::run(c, report::Kind::Nps, quiet),
         Command::Csat(c) => report::run(c, report::Kind::Csat, quiet),
         Command::Rfm(c) => report::run(c, report::Kind::Rfm, quiet),
+        Command::Clv(c) => report::run(c, report::Kind::Clv, quiet),
         Command::Inspect(a) => inspect::run(a),
         Command::Generate(a) => generate::run(a, quiet),
     }

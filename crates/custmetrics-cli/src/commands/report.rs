@@ -21,6 +21,7 @@ pub enum Kind {
     Nps,
     Csat,
     Rfm,
+    Clv,
 }
 
 fn date(flag: &str, v: &Option<String>) -> Result<Option<NaiveDate>> {
@@ -68,7 +69,22 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     options.csat_satisfied_from = m
         .csat_satisfied
         .unwrap_or(options.csat_scale.saturating_sub(1).max(1));
-    options.time_unit_days = if m.time_unit == TimeUnit::Weeks { 7 } else { 1 };
+    let unit_days = |u: TimeUnit| if u == TimeUnit::Weeks { 7 } else { 1 };
+    options.time_unit_days = m.time_unit.map_or(1, unit_days);
+    let mut clv = custmetrics::models::clv::ClvOptions::default();
+    clv.time_unit_days = m.time_unit.map_or(7, unit_days);
+    clv.horizon = m
+        .horizon
+        .unwrap_or(if clv.time_unit_days == 7 { 52 } else { 365 });
+    if !(0.0..10.0).contains(&m.discount_rate) {
+        bail!(
+            "--discount-rate {}: expected a yearly rate such as 0.10",
+            m.discount_rate
+        );
+    }
+    clv.annual_discount_rate = m.discount_rate;
+    clv.fit.penalizer = m.penalizer;
+    options.clv = clv;
     options.at_risk_limit = m.at_risk_limit;
     options.sections = match kind {
         Kind::Report if !report_config.sections.is_empty() => report_config.sections.clone(),
@@ -78,8 +94,12 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         Kind::Nps => vec![Section::Nps],
         Kind::Csat => vec![Section::Csat],
         Kind::Rfm => vec![Section::Rfm],
+        Kind::Clv => vec![Section::Clv],
     };
     options.rfm_customers = kind == Kind::Rfm;
+    if kind == Kind::Clv {
+        options.clv_customers = usize::MAX;
+    }
 
     // Parse thresholds before the (possibly long) run, so a typo fails fast.
     let thresholds = cmd

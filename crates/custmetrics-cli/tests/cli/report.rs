@@ -416,3 +416,36 @@ fn csv_renderer_snapshot() {
     assert_code(&out, 0);
     insta::assert_snapshot!("fixture_retention_csv", stdout(&out));
 }
+
+#[test]
+fn clv_command_ranks_every_customer() {
+    // Issue 4: BG/NBD + Gamma-Gamma fitted on the demo data and every customer scored.
+    let dir = tempfile::tempdir().unwrap();
+    let v = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "-t",
+            &testdata("demo/transactions.csv"),
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    let c = &v["clv"];
+    assert_eq!(c["customers"], 2000);
+    assert_eq!(c["ranked"].as_array().unwrap().len(), 2000);
+    assert_eq!(c["options"]["time_unit_days"], 7);
+    assert!(c["bgnbd"]["diagnostics"]["converged"].as_bool().unwrap());
+    let ranked = c["ranked"].as_array().unwrap();
+    assert!(
+        ranked
+            .windows(2)
+            .all(|w| w[0]["clv"].as_f64() >= w[1]["clv"].as_f64())
+    );
+    assert!(
+        ranked
+            .iter()
+            .all(|r| (0.0..=1.0).contains(&r["probability_alive"].as_f64().unwrap()))
+    );
+}

@@ -28,7 +28,7 @@ pub struct Headline {
 }
 
 /// Every headline key with its label and unit, in report order.
-pub const HEADLINE_KEYS: [(&str, &str, &str); 17] = [
+pub const HEADLINE_KEYS: [(&str, &str, &str); 20] = [
     ("customers", "Customers", "count"),
     ("transactions", "Transactions", "count"),
     ("revenue", "Revenue", "money"),
@@ -53,6 +53,13 @@ pub const HEADLINE_KEYS: [(&str, &str, &str); 17] = [
     ("nps", "NPS", "score"),
     ("csat", "CSAT", "rate"),
     ("csat_mean", "CSAT mean score", "score"),
+    (
+        "predicted_clv_total",
+        "Predicted CLV, all customers",
+        "money",
+    ),
+    ("predicted_clv_mean", "Predicted CLV per customer", "money"),
+    ("probability_alive_mean", "Mean P(alive)", "rate"),
     ("rows_rejected", "Rejected input rows", "count"),
 ];
 
@@ -92,6 +99,9 @@ pub fn headlines(r: &Report) -> Vec<Headline> {
             "nps" => r.nps.as_ref().map(|n| n.overall.score),
             "csat" => r.csat.as_ref().map(|c| c.overall.score),
             "csat_mean" => r.csat.as_ref().map(|c| c.overall.mean),
+            "predicted_clv_total" => r.clv.as_ref().map(|c| c.total_clv),
+            "predicted_clv_mean" => r.clv.as_ref().map(|c| c.mean_clv),
+            "probability_alive_mean" => r.clv.as_ref().and_then(|c| c.alive_mean),
             "rows_rejected" => Some(r.accounting.values().map(|a| a.rows_rejected as f64).sum()),
             _ => None,
         }

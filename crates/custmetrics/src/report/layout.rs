@@ -650,6 +650,94 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 .collect(),
         ));
     }
+    if let Some(c) = &r.clv {
+        let unit = match c.options.time_unit_days {
+            7 => "weeks".to_string(),
+            1 => "days".to_string(),
+            d => format!("{d}-day units"),
+        };
+        out.push(Block::Heading(format!(
+            "Predicted CLV (BG/NBD + Gamma-Gamma, next {} {unit})",
+            c.options.horizon
+        )));
+        let p = c.bgnbd.params;
+        let g = c.gamma_gamma.params;
+        out.push(f(&[
+            ("Customers scored", c.customers.to_string()),
+            ("Predicted CLV, total", fm.money(c.total_clv)),
+            ("Predicted CLV, mean", fm.money(c.mean_clv)),
+            ("Expected purchases", fm.num(c.expected_purchases, 1)),
+            (
+                "Likely lapsed (P(alive) < 50%)",
+                c.likely_lapsed.to_string(),
+            ),
+            (
+                "Discount rate",
+                format!(
+                    "{} a year = {:.5} per {}",
+                    fm.pct(c.options.annual_discount_rate),
+                    c.discount_rate_per_unit,
+                    unit.trim_end_matches('s')
+                ),
+            ),
+            (
+                "BG/NBD r, α, a, b",
+                format!(
+                    "{:.4}, {:.4}, {:.4}, {:.4} (LL {:.2})",
+                    p.r, p.alpha, p.a, p.b, c.bgnbd.diagnostics.log_likelihood
+                ),
+            ),
+            (
+                "Gamma-Gamma p, q, γ",
+                format!("{:.4}, {:.4}, {:.4}", g.p, g.q, g.gamma),
+            ),
+            (
+                "Frequency–spend correlation",
+                format!("{:.3}", c.gamma_gamma.frequency_spend_correlation),
+            ),
+        ]));
+        if let Some(w) = &c.gamma_gamma.warning {
+            out.push(Block::Note(format!("Warning: {w}")));
+        }
+        out.push(table(
+            "clv_percentiles",
+            &["percentile", "CLV"],
+            &[false, true],
+            c.clv_percentiles
+                .iter()
+                .map(|(q, v)| vec![format!("p{:.0}", q * 100.0), fm.money(*v)])
+                .collect(),
+        ));
+        out.push(table(
+            "clv_customers",
+            &[
+                "customer",
+                "frequency",
+                "recency",
+                "T",
+                "P(alive)",
+                "expected purchases",
+                "expected spend",
+                "CLV",
+            ],
+            &[false, true, true, true, true, true, true, true],
+            c.ranked
+                .iter()
+                .map(|x| {
+                    vec![
+                        x.customer_id.clone(),
+                        fm.num(x.frequency, 0),
+                        fm.num(x.recency, 1),
+                        fm.num(x.t, 1),
+                        fm.pct(x.probability_alive),
+                        fm.num(x.expected_purchases, 2),
+                        fm.money(x.expected_average_spend),
+                        fm.money(x.clv),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     for s in &r.skipped {
         out.push(Block::Note(format!(
             "Skipped {}: {}",
@@ -670,6 +758,7 @@ fn section_name(s: Section) -> &'static str {
         Section::Csat => "CSAT",
         Section::Rfm => "RFM",
         Section::Supporting => "purchasing figures",
+        Section::Clv => "predicted CLV",
     }
 }
 

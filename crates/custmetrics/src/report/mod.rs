@@ -48,11 +48,13 @@ pub enum Section {
     Rfm,
     /// AOV, purchase frequency, historical CLV, lifecycle stages.
     Supporting,
+    /// Predictive CLV (BG/NBD + Gamma-Gamma).
+    Clv,
 }
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 8] = [
+    pub const ALL: [Section; 9] = [
         Section::Overview,
         Section::Retention,
         Section::Churn,
@@ -61,6 +63,7 @@ impl Section {
         Section::Csat,
         Section::Rfm,
         Section::Supporting,
+        Section::Clv,
     ];
 }
 
@@ -92,6 +95,10 @@ pub struct ReportOptions {
     pub at_risk_limit: usize,
     /// Include the per-customer RFM table.
     pub rfm_customers: bool,
+    /// Predictive CLV settings.
+    pub clv: crate::models::clv::ClvOptions,
+    /// Customers listed in the CLV ranking (`usize::MAX`: all).
+    pub clv_customers: usize,
 }
 
 impl Default for ReportOptions {
@@ -109,6 +116,8 @@ impl Default for ReportOptions {
             sections: Section::ALL.to_vec(),
             at_risk_limit: 20,
             rfm_customers: false,
+            clv: crate::models::clv::ClvOptions::default(),
+            clv_customers: 20,
         }
     }
 }
@@ -268,6 +277,9 @@ pub struct Report {
     /// Supporting figures.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub supporting: Option<Supporting>,
+    /// Predictive CLV; `ranked` holds the top customers (all of them from `custmetrics clv`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clv: Option<crate::models::clv::ClvResult>,
     /// Sections left out.
     pub skipped: Vec<Skipped>,
     /// Headline figures (with deltas after [`Report::compare_with`]).
@@ -508,6 +520,26 @@ impl Report {
                 None
             }
         };
+        let clv = match &summaries {
+            Some(s) if wants(Section::Clv) => {
+                let table = rfm::rfm(s, options.clv.time_unit_days);
+                match crate::models::clv::predict_clv(&table, &options.clv) {
+                    Ok(mut c) => {
+                        c.ranked.truncate(options.clv_customers);
+                        Some(c)
+                    }
+                    // A model that cannot be fitted is reported as such, never as a number.
+                    Err(e) => {
+                        skip(Section::Clv, &e.to_string());
+                        None
+                    }
+                }
+            }
+            _ => {
+                skip(Section::Clv, no_tx);
+                None
+            }
+        };
         Ok(Report {
             schema_version: SCHEMA_VERSION,
             settings: ReportSettings {
@@ -528,6 +560,7 @@ impl Report {
             csat,
             rfm,
             supporting,
+            clv,
             skipped,
             headlines: Vec::new(),
             generated_at: None,
@@ -582,25 +615,25 @@ fn with_customer_dimensions(
 fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
     let (mut customers, mut transactions, mut revenue, mut first, mut last) =
         (0, 0, 0.0, None, None);
-    if data.transactions.is_some() {
-        if let Some(s) = s {
-            // Orders inside the observation window (the table may hold later ones).
-            transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
-            customers = s.customers.len() as u64;
-            revenue = s.customers.iter().map(|c| c.revenue).sum();
-            first = s
-                .customers
-                .iter()
-                .map(|c| c.first_day)
-                .min()
-                .map(|d| date_from_days(d).to_string());
-            last = s
-                .customers
-                .iter()
-                .map(|c| c.last_day)
-                .max()
-                .map(|d| date_from_days(d).to_string());
-        }
+    if data.transactions.is_some()
+        && let Some(s) = s
+    {
+        // Orders inside the observation window (the table may hold later ones).
+        transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
+        customers = s.customers.len() as u64;
+        revenue = s.customers.iter().map(|c| c.revenue).sum();
+        first = s
+            .customers
+            .iter()
+            .map(|c| c.first_day)
+            .min()
+            .map(|d| date_from_days(d).to_string());
+        last = s
+            .customers
+            .iter()
+            .map(|c| c.last_day)
+            .max()
+            .map(|d| date_from_days(d).to_string());
     }
     let mut interactions = None;
     let mut by_channel = Vec::new();

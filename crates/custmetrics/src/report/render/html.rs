@@ -253,6 +253,27 @@ fn charts(r: &Report) -> Vec<String> {
             bar_chart("RFM segments", &bars, &|v| format!("{v:.0}")),
         ));
     }
+    if let Some(c) = &r.clv {
+        let bars: Vec<(String, f64)> = c
+            .clv_percentiles
+            .iter()
+            .map(|(q, v)| (format!("p{:.0}", q * 100.0), *v))
+            .collect();
+        out.push(chart_block(
+            "Predicted CLV distribution (percentiles)",
+            bar_chart("CLV percentiles", &bars, &|v| format!("{v:.2}")),
+        ));
+        let top: Vec<(String, f64)> = c
+            .ranked
+            .iter()
+            .take(10)
+            .map(|x| (x.customer_id.clone(), x.clv))
+            .collect();
+        out.push(chart_block(
+            "Top customers by predicted CLV",
+            bar_chart("Top customers", &top, &|v| format!("{v:.2}")),
+        ));
+    }
     if let Some(s) = &r.supporting {
         let bars: Vec<(String, f64)> = s
             .by_cohort
