@@ -199,11 +199,15 @@ pub fn load_inputs(kind: TableKind, inputs: &[InputPath], options: &LoadOptions)
         frames.push(parsed.frame);
     }
     let mut frame = concat_frames(frames)?;
+    // Lines of one order are merged; when every order id is distinct (most shop exports) there
+    // is nothing to merge and the group-by is skipped.
+    let has_orders = frame
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == col::ORDER_ID);
     if kind == TableKind::Transactions
-        && frame
-            .get_column_names()
-            .iter()
-            .any(|c| c.as_str() == col::ORDER_ID)
+        && has_orders
+        && frame.column(col::ORDER_ID)?.n_unique()? != frame.height()
     {
         frame = merge_order_lines(frame, &dimensions)?;
     }
@@ -357,17 +361,20 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
         let s = source(name)?.cast(&DataType::String)?;
         let idx = sources.len();
         let ca = s.str()?;
-        let ids: StringChunked = ca
-            .iter()
-            .enumerate()
-            .map(|(i, v)| match v.map(str::trim) {
-                Some(t) if !t.is_empty() => Some(t.to_string()),
-                _ => {
-                    status.reject(i, RejectReason::MissingCustomerId, idx);
-                    None
-                }
-            })
-            .collect();
+        let ids: StringChunked = if is_clean_text(ca, false) {
+            ca.clone()
+        } else {
+            ca.iter()
+                .enumerate()
+                .map(|(i, v)| match v.map(str::trim) {
+                    Some(t) if !t.is_empty() => Some(t.to_string()),
+                    _ => {
+                        status.reject(i, RejectReason::MissingCustomerId, idx);
+                        None
+                    }
+                })
+                .collect()
+        };
         sources.push((name.to_string(), s));
         out.push(ids.with_name(col::CUSTOMER_ID.into()).into_series().into());
     }
@@ -414,12 +421,16 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
                     },
                 };
                 date_formats.insert(name.to_string(), format.label());
-                let days: Int32Chunked = ca
-                    .iter()
+                let parsed = parse_par(ca, |v| match parse::parse_date(v.unwrap_or(""), &format) {
+                    Ok(d) => Ok(Some(days_since_epoch(d))),
+                    Err(RejectReason::MissingDate) if !required => Ok(None),
+                    Err(reason) => Err(reason),
+                });
+                let days: Int32Chunked = parsed
+                    .into_iter()
                     .enumerate()
-                    .map(|(i, v)| match parse::parse_date(v.unwrap_or(""), &format) {
-                        Ok(d) => Some(days_since_epoch(d)),
-                        Err(RejectReason::MissingDate) if !required => None,
+                    .map(|(i, r)| match r {
+                        Ok(v) => v,
                         Err(reason) => {
                             status.reject(i, reason, idx);
                             None
@@ -477,24 +488,24 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
                 .decimal
                 .unwrap_or_else(|| detect_decimal_separator(ca.iter().flatten().take(5000)));
             decimal_separators.insert(name.to_string(), decimal);
-            ca.iter()
-                .enumerate()
-                .map(|(i, v)| {
-                    let v = v.unwrap_or("");
-                    let parsed = if required {
-                        parse::parse_amount(v, decimal).map(Some)
-                    } else {
-                        parse::parse_number(v, decimal)
-                    };
-                    match parsed {
-                        Ok(x) => x,
-                        Err(reason) => {
-                            status.reject(i, reason, idx);
-                            None
-                        }
-                    }
-                })
-                .collect()
+            parse_par(ca, |v| {
+                let v = v.unwrap_or("");
+                if required {
+                    parse::parse_amount(v, decimal).map(Some)
+                } else {
+                    parse::parse_number(v, decimal)
+                }
+            })
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(x) => x,
+                Err(reason) => {
+                    status.reject(i, reason, idx);
+                    None
+                }
+            })
+            .collect()
         };
         sources.push((name.to_string(), s));
         Ok(values)
@@ -642,20 +653,27 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
     }
     for (name, canonical) in &text_columns {
         let s = source(name)?.cast(&DataType::String)?;
-        let ca: StringChunked = s
-            .str()?
-            .iter()
-            .map(|v| {
-                v.map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(str::to_string)
-            })
-            .collect();
+        let ca: StringChunked = if is_clean_text(s.str()?, true) {
+            s.str()?.clone()
+        } else {
+            s.str()?
+                .iter()
+                .map(|v| {
+                    v.map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(str::to_string)
+                })
+                .collect()
+        };
         out.push(ca.with_name(canonical.as_str().into()).into_series().into());
     }
 
     // Exact repeats of a row of the same order (overlapping monthly exports) are duplicates.
-    if kind == TableKind::Transactions && resolved.column(Role::OrderId).is_some() {
+    let order_ids_unique = match resolved.column(Role::OrderId) {
+        Some(order) => raw.column(order)?.n_unique()? == n,
+        None => true,
+    };
+    if kind == TableKind::Transactions && !order_ids_unique {
         let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
         let cols: Vec<StringChunked> = names
             .iter()
@@ -740,6 +758,31 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
         frame,
         rejections,
         report,
+    })
+}
+
+/// Parses a text column in parallel: fixed slices of the column are parsed by rayon tasks and
+/// concatenated in order, so the result (and every rejection) is the same as a sequential pass.
+fn parse_par<T: Send>(
+    ca: &StringChunked,
+    f: impl Fn(Option<&str>) -> std::result::Result<Option<T>, RejectReason> + Sync,
+) -> Vec<std::result::Result<Option<T>, RejectReason>> {
+    use rayon::prelude::*;
+    let n = ca.len();
+    let chunk = 1 << 16;
+    let parts: Vec<Vec<_>> = (0..n.div_ceil(chunk))
+        .into_par_iter()
+        .map(|i| ca.slice((i * chunk) as i64, chunk).iter().map(&f).collect())
+        .collect();
+    parts.into_iter().flatten().collect()
+}
+
+/// Whether every value of a text column is present and already trimmed, so that the column can
+/// be used as it is (no copy of millions of strings).
+fn is_clean_text(ca: &StringChunked, allow_null: bool) -> bool {
+    ca.iter().all(|v| match v {
+        Some(s) => !s.is_empty() && s.trim().len() == s.len(),
+        None => allow_null,
     })
 }
 

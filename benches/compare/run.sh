@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Times custmetrics and the alternatives (DuckDB, Python polars, lifetimes) on the same jobs and
+# the same files, in one run, and prints a Markdown table for BENCHMARKS.md.
+#
+#   benches/compare/run.sh [ROWS...]        default: 1000000 10000000
+#
+# Jobs: the monthly cohort triangle and the per-customer RFM summary (same-day purchases merged),
+# from CSV and from Parquet; custmetrics runs them as two commands (`retention`, then `rfm`) and
+# as one process (`report` limited to those sections); BG/NBD fit (custmetrics `clv` vs lifetimes,
+# which includes its summary step). The "floor" is polars scanning the three needed columns once.
+# Wall time and peak RSS come from /usr/bin/time. Installs its Python packages itself.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(1000000 10000000)
+data="${BENCH_DATA:-target/bench-data}"
+mkdir -p "$data"
+python3 -m pip install --quiet duckdb polars lifetimes pandas pyarrow 2>/dev/null
+cargo build --release --quiet -p custmetrics-cli
+bin=target/release/custmetrics
+alt="python3 benches/compare/alternatives.py"
+
+measure() { # label, command...: prints "label|seconds|MiB"
+  local label=$1; shift
+  /usr/bin/time -f "%e %M" -o "$data/.time" "$@" > /dev/null 2> "$data/.err" || { echo "$label|failed|"; return; }
+  read -r secs kib < "$data/.time"
+  echo "$label|$secs|$((kib / 1024))"
+}
+
+echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -sr); date: $(date -u +%F)"
+for rows in "${sizes[@]}"; do
+  customers=$(( rows * 10 / 38 ))   # the generator makes ~3.8 orders per customer
+  dir="$data/$rows"
+  if [ ! -f "$dir/csv/transactions.csv" ]; then
+    $bin generate --out "$dir/csv" --customers "$customers" --seed 1 --quiet
+    $bin generate --out "$dir/parquet" --customers "$customers" --seed 1 --format parquet --quiet
+  fi
+  n=$(( $(wc -l < "$dir/csv/transactions.csv") - 1 ))
+  cat > "$dir/report.toml" <<TOML
+[report]
+sections = ["retention", "rfm"]
+TOML
+  echo
+  echo "### $n transactions, $customers customers"
+  echo
+  echo "| job | input | tool | seconds | peak MiB |"
+  echo "|---|---|---|---:|---:|"
+  for fmt in csv parquet; do
+    f="$dir/$fmt/transactions.$fmt"
+    for line in \
+      "$(measure floor python3 benches/compare/alternatives.py floor "$f")" \
+      "$(measure triangle+rfm/duckdb $alt duckdb "$f")" \
+      "$(measure triangle+rfm/polars-py $alt polars "$f")" \
+      "$(measure triangle+rfm/custmetrics-one-process $bin report -t "$f" --config "$dir/report.toml" -f json -q)" \
+      "$(measure retention/custmetrics $bin retention -t "$f" -f json -q)" \
+      "$(measure rfm/custmetrics $bin rfm -t "$f" -f json -q)" ; do
+      IFS='|' read -r label secs mib <<< "$line"
+      echo "| ${label%%/*} | $fmt | ${label#*/} | $secs | $mib |"
+    done
+  done
+  f="$dir/parquet/transactions.parquet"
+  for line in "$(measure bgnbd/custmetrics-clv $bin clv -t "$f" -f json -q)"; do
+    IFS='|' read -r label secs mib <<< "$line"; echo "| ${label%%/*} | parquet | ${label#*/} | $secs | $mib |"
+  done
+  if [ "$rows" -le 1000000 ]; then
+    for line in "$(measure bgnbd/lifetimes $alt lifetimes "$f")"; do
+      IFS='|' read -r label secs mib <<< "$line"; echo "| ${label%%/*} | parquet | ${label#*/} | $secs | $mib |"
+    done
+  fi
+done

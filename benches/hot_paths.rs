@@ -1,0 +1,90 @@
+//! Criterion benchmarks of the hot paths: ingestion and parsing, the stage-1 summary, the cohort
+//! triangle, and the BG/NBD and Gamma-Gamma fits. Inputs come from `generate` with a fixed seed.
+//! Run: `cargo bench -p custmetrics --bench hot_paths`. Results: BENCHMARKS.md.
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use custmetrics::generate::{GenerateFormat, GenerateOptions, generate};
+use custmetrics::io::{LoadOptions, TableKind, load_table};
+use custmetrics::metrics::{retention, rfm, summary};
+use custmetrics::models::{FitOptions, RfmObservation, bgnbd::BgNbd, gamma_gamma::GammaGamma};
+use custmetrics::period::Period;
+use polars::prelude::IntoLazy;
+
+fn dataset(customers: usize) -> (tempfile::TempDir, String, u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut o = GenerateOptions::default();
+    o.customers = customers;
+    o.format = GenerateFormat::Csv;
+    let files = generate(&o, dir.path()).expect("generate");
+    let path = files.transactions.to_string_lossy().into_owned();
+    (dir, path, files.transaction_rows)
+}
+
+fn benches(c: &mut Criterion) {
+    for customers in [10_000usize, 100_000] {
+        let (_dir, path, rows) = dataset(customers);
+        let mut g = c.benchmark_group("transactions");
+        g.sample_size(10);
+        g.throughput(Throughput::Elements(rows));
+        g.bench_with_input(BenchmarkId::new("load_csv", rows), &path, |b, p| {
+            b.iter(|| {
+                load_table(
+                    TableKind::Transactions,
+                    &[p.as_str()],
+                    &LoadOptions::default(),
+                )
+                .expect("load")
+            })
+        });
+        let table = load_table(
+            TableKind::Transactions,
+            &[path.as_str()],
+            &LoadOptions::default(),
+        )
+        .expect("load");
+        g.bench_with_input(BenchmarkId::new("summarise_month", rows), &table, |b, t| {
+            b.iter(|| {
+                summary::summarise(t.frame.clone().lazy(), Period::Month, None, &[])
+                    .expect("summary")
+            })
+        });
+        let s = summary::summarise(table.frame.clone().lazy(), Period::Month, None, &[])
+            .expect("summary");
+        g.bench_with_input(BenchmarkId::new("cohort_triangle", rows), &s, |b, s| {
+            b.iter(|| black_box(retention::retention(s, &Default::default())))
+        });
+        g.bench_with_input(BenchmarkId::new("rfm", rows), &s, |b, s| {
+            b.iter(|| black_box(rfm::rfm(s, 7)))
+        });
+        let r = rfm::rfm(&s, 7);
+        let obs: Vec<RfmObservation> = r
+            .customers
+            .iter()
+            .map(|c| RfmObservation {
+                frequency: f64::from(c.frequency),
+                recency: c.recency,
+                t: c.t,
+            })
+            .collect();
+        let spend: Vec<(f64, f64)> = r
+            .customers
+            .iter()
+            .map(|c| (f64::from(c.frequency), c.monetary_value))
+            .collect();
+        g.throughput(Throughput::Elements(obs.len() as u64));
+        g.bench_with_input(BenchmarkId::new("bgnbd_fit", obs.len()), &obs, |b, o| {
+            b.iter(|| BgNbd::fit(o, 7.0, &FitOptions::default()).expect("fit"))
+        });
+        g.bench_with_input(
+            BenchmarkId::new("gamma_gamma_fit", spend.len()),
+            &spend,
+            |b, s| b.iter(|| GammaGamma::fit(s, &FitOptions::default()).expect("fit")),
+        );
+        g.finish();
+    }
+}
+
+criterion_group!(hot_paths, benches);
+criterion_main!(hot_paths);
