@@ -166,6 +166,10 @@ pub struct MetricArgs {
     /// Yearly discount rate for CLV (0.10 = 10 %), converted to the model time unit.
     #[arg(long, value_name = "RATE", default_value_t = 0.10)]
     pub discount_rate: f64,
+    /// Calibration/holdout check of the CLV models: fit on transactions before DATE and compare
+    /// predicted with actual purchases from DATE to the observation end.
+    #[arg(long, value_name = "DATE")]
+    pub holdout_from: Option<String>,
     /// L2 penalizer for the model fits (try 0.001 when a fit does not converge).
     #[arg(long, value_name = "COEF", default_value_t = 0.0)]
     pub penalizer: f64,

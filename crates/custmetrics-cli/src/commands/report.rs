@@ -85,6 +85,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     clv.annual_discount_rate = m.discount_rate;
     clv.fit.penalizer = m.penalizer;
     options.clv = clv;
+    options.clv_holdout_from = date("--holdout-from", &m.holdout_from)?;
     options.at_risk_limit = m.at_risk_limit;
     options.sections = match kind {
         Kind::Report if !report_config.sections.is_empty() => report_config.sections.clone(),

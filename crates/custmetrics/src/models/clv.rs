@@ -103,6 +103,9 @@ pub struct ClvResult {
     pub clv_percentiles: Vec<(f64, f64)>,
     /// Customers ranked by CLV, highest first.
     pub ranked: Vec<ClvCustomer>,
+    /// Calibration/holdout check, when a holdout period was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub holdout: Option<HoldoutValidation>,
 }
 
 /// Fits both models on an RFM table and scores every customer.
@@ -221,6 +224,97 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
         bgnbd,
         gamma_gamma,
         ranked,
+        holdout: None,
+    })
+}
+
+/// Calibration/holdout check: the model fitted on the calibration period predicts each
+/// customer's purchases in the holdout period, compared with what they did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldoutValidation {
+    /// First day of the holdout period.
+    pub holdout_from: String,
+    /// Last day of the holdout period.
+    pub holdout_to: String,
+    /// Holdout length in model time units.
+    pub holdout_units: f64,
+    /// Calibration customers compared.
+    pub customers: u64,
+    /// Sum of predicted repeat purchases (purchase days) in the holdout.
+    pub predicted_total: f64,
+    /// Sum of actual purchase days in the holdout.
+    pub actual_total: f64,
+    /// Mean absolute error per customer.
+    pub mean_absolute_error: f64,
+    /// Mean predicted and actual holdout purchases by calibration frequency (7 = "7 or more"), the
+    /// conditional-expectation check of Fader, Hardie & Lee (2005, fig. 4).
+    pub by_frequency: Vec<HoldoutBucket>,
+}
+
+/// One calibration-frequency bucket of [`HoldoutValidation`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HoldoutBucket {
+    /// Calibration repeat purchases (7 means 7 or more).
+    pub frequency: u32,
+    /// Customers in the bucket.
+    pub customers: u64,
+    /// Mean predicted holdout purchases.
+    pub predicted_mean: f64,
+    /// Mean actual holdout purchases.
+    pub actual_mean: f64,
+}
+
+/// Compares the fitted model's predictions for the holdout period with the actual purchase days
+/// (`actual` by customer id; customers absent from it made none).
+///
+/// # Errors
+/// Prediction errors.
+pub fn validate_holdout(
+    result: &ClvResult,
+    rfm: &Rfm,
+    actual: &HashMap<String, u32>,
+    holdout_days: f64,
+    holdout_from: String,
+    holdout_to: String,
+) -> Result<HoldoutValidation> {
+    let units = holdout_days / f64::from(result.options.time_unit_days);
+    let mut buckets: std::collections::BTreeMap<u32, (u64, f64, f64)> =
+        std::collections::BTreeMap::new();
+    let (mut predicted_total, mut actual_total, mut abs_err) = (0.0, 0.0, 0.0);
+    for c in &rfm.customers {
+        let predicted = result.bgnbd.conditional_expected_purchases(
+            units,
+            f64::from(c.frequency),
+            c.recency,
+            c.t,
+        )?;
+        let got = f64::from(actual.get(&c.customer_id).copied().unwrap_or(0));
+        predicted_total += predicted;
+        actual_total += got;
+        abs_err += (predicted - got).abs();
+        let b = buckets.entry(c.frequency.min(7)).or_default();
+        b.0 += 1;
+        b.1 += predicted;
+        b.2 += got;
+    }
+    let n = rfm.customers.len().max(1) as f64;
+    Ok(HoldoutValidation {
+        holdout_from,
+        holdout_to,
+        holdout_units: units,
+        customers: rfm.customers.len() as u64,
+        predicted_total,
+        actual_total,
+        mean_absolute_error: abs_err / n,
+        by_frequency: buckets
+            .into_iter()
+            .map(|(frequency, (k, p, a))| HoldoutBucket {
+                frequency,
+                customers: k,
+                predicted_mean: p / k as f64,
+                actual_mean: a / k as f64,
+            })
+            .collect(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! - [`gamma_gamma`]: the Gamma-Gamma spend model (Fader, Hardie & Lee 2005, "RFM and CLV";
 //!   Fader & Hardie 2013 note) and discounted CLV combining both.
 //! - [`clv`]: fits both on an RFM table and scores every customer.
+//! - [`sbg`]: the shifted-beta-geometric model of contractual (subscription) retention.
 //! - [`hyp2f1`]: the Gauss hypergeometric function the BG/NBD expectations need.
 //! - [`fit`]: the optimizer glue shared by the models (argmin over log-parameters, standard
 //!   errors from the Hessian).
@@ -22,6 +23,7 @@ pub mod clv;
 pub mod fit;
 pub mod gamma_gamma;
 pub mod hyp2f1;
+pub mod sbg;
 
 use std::collections::HashMap;
 

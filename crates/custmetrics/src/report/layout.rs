@@ -699,6 +699,46 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         if let Some(w) = &c.gamma_gamma.warning {
             out.push(Block::Note(format!("Warning: {w}")));
         }
+        if let Some(h) = &c.holdout {
+            out.push(Block::Heading(format!(
+                "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
+                h.holdout_from, h.holdout_from, h.holdout_to
+            )));
+            out.push(f(&[
+                ("Customers", h.customers.to_string()),
+                ("Predicted purchases", fm.num(h.predicted_total, 1)),
+                ("Actual purchases", fm.num(h.actual_total, 0)),
+                (
+                    "Mean absolute error per customer",
+                    fm.num(h.mean_absolute_error, 3),
+                ),
+            ]));
+            out.push(table(
+                "clv_holdout",
+                &[
+                    "calibration purchases",
+                    "customers",
+                    "predicted (mean)",
+                    "actual (mean)",
+                ],
+                &[false, true, true, true],
+                h.by_frequency
+                    .iter()
+                    .map(|b| {
+                        vec![
+                            if b.frequency >= 7 {
+                                "7+".into()
+                            } else {
+                                b.frequency.to_string()
+                            },
+                            b.customers.to_string(),
+                            fm.num(b.predicted_mean, 3),
+                            fm.num(b.actual_mean, 3),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
         out.push(table(
             "clv_percentiles",
             &["percentile", "CLV"],

@@ -99,6 +99,9 @@ pub struct ReportOptions {
     pub clv: crate::models::clv::ClvOptions,
     /// Customers listed in the CLV ranking (`usize::MAX`: all).
     pub clv_customers: usize,
+    /// Fit the CLV models on transactions before this date and check their predictions on the
+    /// rest (calibration/holdout).
+    pub clv_holdout_from: Option<NaiveDate>,
 }
 
 impl Default for ReportOptions {
@@ -118,6 +121,7 @@ impl Default for ReportOptions {
             rfm_customers: false,
             clv: crate::models::clv::ClvOptions::default(),
             clv_customers: 20,
+            clv_holdout_from: None,
         }
     }
 }
@@ -522,8 +526,29 @@ impl Report {
         };
         let clv = match &summaries {
             Some(s) if wants(Section::Clv) => {
-                let table = rfm::rfm(s, options.clv.time_unit_days);
-                match crate::models::clv::predict_clv(&table, &options.clv) {
+                let holdout = match (options.clv_holdout_from, &data.transactions) {
+                    (Some(from), Some(t)) => Some(holdout_split(t, options, from, s.as_of)?),
+                    _ => None,
+                };
+                let calibration = holdout.as_ref().map(|h| &h.calibration).unwrap_or(s);
+                let table = rfm::rfm(calibration, options.clv.time_unit_days);
+                let fitted =
+                    crate::models::clv::predict_clv(&table, &options.clv).and_then(|mut c| {
+                        if let Some(h) = &holdout {
+                            c.holdout = Some(crate::models::clv::validate_holdout(
+                                &c,
+                                &table,
+                                &h.actual,
+                                f64::from(
+                                    (days_since_epoch(s.as_of) - days_since_epoch(h.from)) + 1,
+                                ),
+                                h.from.to_string(),
+                                s.as_of.to_string(),
+                            )?);
+                        }
+                        Ok(c)
+                    });
+                match fitted {
                     Ok(mut c) => {
                         c.ranked.truncate(options.clv_customers);
                         Some(c)
@@ -584,6 +609,55 @@ impl Report {
 
 fn customer_has(frame: Option<&DataFrame>, column: &str) -> bool {
     frame.is_some_and(|f| f.get_column_names().iter().any(|c| c.as_str() == column))
+}
+
+/// Transactions split at `from`: stage-1 summaries of the calibration period and each
+/// calibration customer's purchase days in the holdout period.
+struct HoldoutSplit {
+    from: NaiveDate,
+    calibration: Summaries,
+    actual: HashMap<String, u32>,
+}
+
+fn holdout_split(
+    t: &Table,
+    options: &ReportOptions,
+    from: NaiveDate,
+    end: NaiveDate,
+) -> Result<HoldoutSplit> {
+    let cal_end = from
+        .pred_opt()
+        .ok_or_else(|| crate::Error::InvalidSetting {
+            setting: "holdout_from".into(),
+            message: format!("{from} has no day before it"),
+        })?;
+    if from > end {
+        return Err(crate::Error::InvalidSetting {
+            setting: "holdout_from".into(),
+            message: format!("{from} is after the last transaction date {end}"),
+        });
+    }
+    let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
+    let calibration = summary::summarise(lf.clone(), options.period, Some(cal_end), &[])?;
+    let df = summary::filter_dates(lf, Some(from), Some(end))
+        .group_by([col(col::CUSTOMER_ID)])
+        .agg([col(col::DATE)
+            .n_unique()
+            .cast(DataType::UInt32)
+            .alias("days")])
+        .collect()?;
+    let ids = df.column(col::CUSTOMER_ID)?.str()?;
+    let days = df.column("days")?.u32()?;
+    let actual = ids
+        .iter()
+        .zip(days.iter())
+        .filter_map(|(i, d)| Some((i?.to_string(), d?)))
+        .collect();
+    Ok(HoldoutSplit {
+        from,
+        calibration,
+        actual,
+    })
 }
 
 /// Brings customer attributes (plan, region, ...) named in `by` onto the transactions, so that
