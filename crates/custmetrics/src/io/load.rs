@@ -1,6 +1,6 @@
 //! Loading a table: open its files, map columns to roles, parse values, account for every row.
 //!
-//! The result is a canonical [`Table`]: fixed column names (see [`col`]), typed values, one row per
+//! The result is a canonical [`Table`]: fixed column names (see [`col`](mod@col)), typed values, one row per
 //! order for transactions, plus the segment dimensions, and an [`Accounting`] that says where
 //! every input row went.
 

@@ -13,9 +13,9 @@
 //!
 //! evaluated in logs with a log-sum-exp for stability (as lifetimes and CLVTools do).
 //!
-//! **Predictions**: E[X(t)] (eq. 9), P(X(t) = n) (eq. 8), P(alive | x, t_x, T) (eq. 11 of the
+//! **Predictions**: E\[X(t)\] (eq. 9), P(X(t) = n) (eq. 8), P(alive | x, t_x, T) (eq. 11 of the
 //! accompanying note "Computing P(alive) using the BG/NBD model", Fader, Hardie & Lee 2008) and the
-//! conditional expectation E[Y(t) | x, t_x, T] (eq. 10).
+//! conditional expectation E\[Y(t) | x, t_x, T\] (eq. 10).
 //!
 //! **Reference**: on the CDNOW sample (2,357 customers, 39 weeks) the paper reports r = 0.243,
 //! α = 4.414, a = 0.793, b = 2.426, LL = −9582.4; the tests reproduce them.
@@ -176,7 +176,7 @@ fn validate(observations: &[RfmObservation]) -> Result<()> {
 }
 
 impl BgNbdFit {
-    /// E[X(t)]: expected purchases of a new customer in (0, t] (eq. 9).
+    /// E\[X(t)\]: expected purchases of a new customer in (0, t] (eq. 9).
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] when 2F1 cannot be evaluated (t extremely large relative to α).
@@ -202,7 +202,7 @@ impl BgNbdFit {
         1.0 / (1.0 + log_ratio.exp())
     }
 
-    /// E[Y(t) | x, t_x, T]: expected purchases in the next t time units of a customer with
+    /// E\[Y(t) | x, t_x, T\]: expected purchases in the next t time units of a customer with
     /// this history (eq. 10).
     ///
     /// # Errors

@@ -10,10 +10,10 @@
 //! 2013, eq. 3, written for the mean as lifetimes does):
 //! ln L = ln Γ(px+q) − ln Γ(px) − ln Γ(q) + q ln γ + (px−1) ln m̄ + px ln x − (px+q) ln(γ + m̄x).
 //!
-//! **Prediction** (eq. 5): E[M | p, q, γ, m̄, x] = p(γ + m̄x) / (px + q − 1), defined for q > 1.
+//! **Prediction** (eq. 5): E\[M | p, q, γ, m̄, x\] = p(γ + m̄x) / (px + q − 1), defined for q > 1.
 //!
 //! **CLV** (the discrete sum lifetimes and pymc-marketing use): over `horizon` steps of one model
-//! time unit, CLV = Σ_{i=1}^{horizon} E[M] · (E[Y(i)] − E[Y(i−1)]) / (1 + d)^i, with d the discount
+//! time unit, CLV = Σ_{i=1}^{horizon} E\[M\] · (E\[Y(i)\] − E\[Y(i−1)\]) / (1 + d)^i, with d the discount
 //! rate *per model time unit* (for weeks and 10 % a year, d = 1.1^(1/52) − 1).
 //!
 //! **Reference**: on CDNOW the 2013 note reports p = 6.25, q = 3.74, γ = 15.44; the test reproduces it.
@@ -139,7 +139,7 @@ fn pearson(v: &[(f64, f64)]) -> f64 {
 }
 
 impl GammaGammaFit {
-    /// E[M | x, m̄]: expected mean spend per future transaction (eq. 5). Customers without repeat
+    /// E\[M | x, m̄\]: expected mean spend per future transaction (eq. 5). Customers without repeat
     /// purchases get the population mean p·γ/(q − 1).
     ///
     /// # Errors
