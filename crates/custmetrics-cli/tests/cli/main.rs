@@ -1,5 +1,7 @@
 //! Tests that run the real `custmetrics` binary (one test binary: polars links slowly).
 
+/// The bad-input corpus of testdata/bad (issue 7): messages, exit codes, no output, no panic.
+mod bad_input;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.

@@ -341,7 +341,11 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
         .map(|r| r.unwrap_single())
         .map_err(|e| Error::Format {
             path: shown.clone(),
-            message: e.to_string(),
+            // polars' messages suggest Python arguments; say what is wrong and where instead.
+            message: match (&opened.csv_path, opened.delimiter) {
+                (Some(p), Some(d)) => read::diagnose_csv(p, d).unwrap_or_else(|| e.to_string()),
+                _ => e.to_string(),
+            },
         })?;
     let n = raw.height();
     let table = kind.name().to_string();

@@ -300,6 +300,26 @@ fn open_csv(
         }
     };
     let delimiter = sniff_delimiter(text);
+    // Header problems are checked on the raw header: polars renames duplicates silently.
+    let mut header_reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    if let Ok(headers) = header_reader.headers() {
+        let names: Vec<String> = headers
+            .iter()
+            .map(|h| h.trim_start_matches('\u{feff}').to_string())
+            .collect();
+        for (i, c) in names.iter().enumerate() {
+            if names.iter().take(i).any(|p| p == c) {
+                return Err(Error::Format {
+                    path: shown,
+                    message: format!(
+                        "line 1: header {c:?} appears twice; rename one of the columns"
+                    ),
+                });
+            }
+        }
+    }
     let lf = LazyCsvReader::new(PlRefPath::try_from_path(&csv_path)?)
         .with_has_header(true)
         .with_separator(delimiter)
@@ -421,6 +441,70 @@ fn count_unquoted(line: &str, delim: u8) -> usize {
     n
 }
 
+/// Finds the first structural problem of a CSV file that polars refused: a record with a
+/// different number of fields than the header, or a quote that is never closed. Only runs on the
+/// error path, to turn polars' message into a file and line.
+pub(crate) fn diagnose_csv(path: &Path, delimiter: u8) -> Option<String> {
+    let file = File::open(path).ok()?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut line, mut record_line, mut fields, mut expected) = (1u64, 1u64, 1usize, None::<usize>);
+    let (mut in_quotes, mut quote_line, mut empty) = (false, 1u64, true);
+    loop {
+        let n = reader.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        for &b in buf.get(..n)? {
+            match b {
+                b'"' => {
+                    if !in_quotes {
+                        quote_line = line;
+                    }
+                    in_quotes = !in_quotes;
+                    empty = false;
+                }
+                b'\n' => {
+                    if !in_quotes {
+                        if !empty {
+                            match expected {
+                                None => expected = Some(fields),
+                                Some(e) if e != fields => {
+                                    return Some(format!(
+                                        "line {record_line}: {fields} fields where the header has {e}"
+                                    ));
+                                }
+                                _ => {}
+                            }
+                        }
+                        fields = 1;
+                        empty = true;
+                        record_line = line + 1;
+                    }
+                    line += 1;
+                }
+                b'\r' => {}
+                b if b == delimiter && !in_quotes => {
+                    fields += 1;
+                    empty = false;
+                }
+                _ => empty = false,
+            }
+        }
+    }
+    if in_quotes {
+        return Some(format!(
+            "line {quote_line}: a quote opened here is never closed"
+        ));
+    }
+    match expected {
+        Some(e) if !empty && e != fields => Some(format!(
+            "line {record_line}: {fields} fields where the header has {e}"
+        )),
+        _ => None,
+    }
+}
+
 /// Maps 0-based data-row indices of a CSV file to 1-based line numbers, counting line breaks
 /// outside quoted fields, so that quoted fields spanning lines still give the right line.
 /// (The csv crate's record positions were off by one on CRLF files.)
@@ -498,5 +582,23 @@ mod tests {
             csv_lines(&p, b',', &[0, 1, 2]),
             vec![Some(2), Some(4), Some(6)]
         );
+    }
+
+    #[test]
+    fn diagnoses_ragged_rows_and_open_quotes() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.csv");
+        std::fs::write(&p, "a,b\n1,2\n3,4,5\n").unwrap();
+        assert_eq!(
+            diagnose_csv(&p, b','),
+            Some("line 3: 3 fields where the header has 2".into())
+        );
+        std::fs::write(&p, "a,b\n1,\"2\n3,4\n").unwrap();
+        assert_eq!(
+            diagnose_csv(&p, b','),
+            Some("line 2: a quote opened here is never closed".into())
+        );
+        std::fs::write(&p, "a,b\n1,\"x,\ny\"\n3,4").unwrap();
+        assert_eq!(diagnose_csv(&p, b','), None);
     }
 }
