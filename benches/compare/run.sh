@@ -16,7 +16,7 @@ sizes=("$@")
 data="${BENCH_DATA:-target/bench-data}"
 mkdir -p "$data"
 python3 -m pip install --quiet duckdb polars lifetimes pandas pyarrow 2>/dev/null
-cargo build --release --quiet -p custmetrics-cli
+[ -x target/release/custmetrics ] && [ -z "${REBUILD:-}" ] || cargo build --release --quiet -p custmetrics-cli
 bin=target/release/custmetrics
 alt="python3 benches/compare/alternatives.py"
 

@@ -397,6 +397,12 @@ fn example_config_runs_with_its_sections() {
     // Split by plan, a customers-table attribute joined onto the transactions.
     let periods = v["retention"]["periods"].as_array().unwrap();
     assert!(periods.iter().any(|p| p["segment"] == "pro"));
+    // Churn is split the same way; the overall rows come first and drive the headline.
+    let churn = v["churn"]["periods"].as_array().unwrap();
+    assert!(
+        churn.iter().any(|p| p["segment"] == "basic")
+            && churn.iter().any(|p| p.get("segment").is_none())
+    );
 }
 
 #[test]

@@ -37,6 +37,9 @@ use crate::io::load::date_from_days;
 pub struct PeriodChurn {
     /// Period label.
     pub period: String,
+    /// Segment value when split by a dimension.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
     /// Customers at the start of the period.
     pub customers_start: u64,
     /// Customers lost in the period.
@@ -132,6 +135,7 @@ pub fn inactivity_churn(s: &Summaries, inactive_after_days: u32) -> Churn {
         }
         periods.push(PeriodChurn {
             period: s.period.label(p),
+            segment: None,
             customers_start: at_start,
             churned,
             churn_rate: (at_start > 0).then(|| churned as f64 / at_start as f64),
@@ -186,6 +190,41 @@ pub fn inactivity_churn(s: &Summaries, inactive_after_days: u32) -> Churn {
         },
         at_risk,
     }
+}
+
+/// Inactivity churn per period for each value of the first `by` dimension (the customer's
+/// value on their first purchase), tagged with the segment; empty without `by`.
+pub fn inactivity_churn_by_segment(s: &Summaries, inactive_after_days: u32) -> Vec<PeriodChurn> {
+    let mut values: Vec<String> = s
+        .customers
+        .iter()
+        .filter_map(|c| c.segments.first().cloned().flatten())
+        .collect();
+    values.sort();
+    values.dedup();
+    let mut out = Vec::new();
+    for v in values {
+        let customers = s
+            .customers
+            .iter()
+            .filter(|c| c.segments.first().and_then(|x| x.as_deref()) == Some(v.as_str()))
+            .cloned()
+            .collect();
+        // Churn needs the customers only; the gaps stay the population's (for the at-risk rule).
+        let part = Summaries {
+            customers,
+            activity: Vec::new(),
+            gaps: s.gaps.clone(),
+            period: s.period,
+            as_of: s.as_of,
+            by: s.by.clone(),
+        };
+        for mut p in inactivity_churn(&part, inactive_after_days).periods {
+            p.segment = Some(v.clone());
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// A customer with a contract: start and optional end (days since 1970-01-01).
@@ -243,6 +282,7 @@ pub fn contractual_churn(
         }
         out.push(PeriodChurn {
             period: period.label(p),
+            segment: None,
             customers_start: at_start,
             churned: lost,
             churn_rate: (at_start > 0).then(|| lost as f64 / at_start as f64),

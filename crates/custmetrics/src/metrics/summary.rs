@@ -2,8 +2,6 @@
 //! to small mergeable summaries: one row per customer and one row per customer × active period.
 //! Everything in stage 2 (rates, triangles, models, reports) reads these summaries only.
 
-use std::collections::HashMap;
-
 use chrono::NaiveDate;
 use polars::prelude::*;
 
@@ -53,7 +51,8 @@ pub struct Summaries {
     pub customers: Vec<CustomerRow>,
     /// Customer × period activity, sorted by customer then period.
     pub activity: Vec<ActivityRow>,
-    /// Gaps in days between consecutive purchase days, all customers (sorted).
+    /// Gaps in days between consecutive purchase days, all customers (sorted); empty unless
+    /// filled with [`inter_purchase_gaps`].
     pub gaps: Vec<u32>,
     /// The period the activity is indexed by.
     pub period: Period,
@@ -185,22 +184,12 @@ pub fn summarise(
             len().cast(DataType::UInt32).alias("orders"),
         ])
         .sort([col::CUSTOMER_ID, "period"], SortMultipleOptions::default());
-    let gap = (col("day") - col("day").shift(lit(1))).over([col(col::CUSTOMER_ID)])?;
-    let gaps = daily
-        .sort([col::CUSTOMER_ID, "day"], SortMultipleOptions::default())
-        .select([gap.alias("gap")])
-        .drop_nulls(None)
-        .sort(["gap"], SortMultipleOptions::default());
     let frames = LazyFrame::collect_all_with_engine(
-        vec![
-            per_customer.logical_plan,
-            activity.logical_plan,
-            gaps.logical_plan,
-        ],
+        vec![per_customer.logical_plan, activity.logical_plan],
         Engine::Auto,
         OptFlags::default(),
     )?;
-    let [customers_df, activity_df, gaps_df]: [DataFrame; 3] =
+    let [customers_df, activity_df]: [DataFrame; 2] =
         frames.try_into().map_err(|_| Error::InsufficientData {
             what: "summaries".into(),
             message: "query returned no frames".into(),
@@ -212,62 +201,87 @@ pub fn summarise(
             message: "no transactions (after the date filter)".into(),
         });
     }
-    let ids = customers_df.column(col::CUSTOMER_ID)?.str()?.clone();
-    let first = customers_df.column("first_day")?.i32()?.clone();
-    let last = customers_df.column("last_day")?.i32()?.clone();
-    let orders = customers_df.column("orders")?.u32()?.clone();
-    let pdays = customers_df.column("purchase_days")?.u32()?.clone();
-    let revenue = customers_df.column("revenue")?.f64()?.clone();
-    let first_rev = customers_df.column("first_day_revenue")?.f64()?.clone();
-    let seg_cols: Vec<StringChunked> = by
+    let column = |df: &DataFrame, name: &str| -> Result<Series> {
+        Ok(df.column(name)?.as_materialized_series().rechunk())
+    };
+    let ids = column(&customers_df, col::CUSTOMER_ID)?;
+    let first = column(&customers_df, "first_day")?;
+    let last = column(&customers_df, "last_day")?;
+    let orders = column(&customers_df, "orders")?;
+    let pdays = column(&customers_df, "purchase_days")?;
+    let revenue = column(&customers_df, "revenue")?;
+    let first_rev = column(&customers_df, "first_day_revenue")?;
+    let seg_cols: Vec<Series> = by
         .iter()
-        .map(|b| -> Result<StringChunked> { Ok(customers_df.column(b.as_str())?.str()?.clone()) })
+        .map(|b| column(&customers_df, b))
         .collect::<Result<_>>()?;
+    let mut seg_iters: Vec<_> = seg_cols
+        .iter()
+        .map(|c| c.str().map(|ca| ca.iter()))
+        .collect::<std::result::Result<_, _>>()?;
     let mut customers = Vec::with_capacity(customers_df.height());
-    let mut index: HashMap<String, u32> = HashMap::with_capacity(customers_df.height());
-    let mut max_day = i32::MIN;
-    for i in 0..customers_df.height() {
-        let id = ids.get(i).unwrap_or_default().to_string();
-        let last_day = last.get(i).unwrap_or_default();
-        max_day = max_day.max(last_day);
-        index.insert(id.clone(), i as u32);
+    // Iterators, not `get(i)`: a chunked array lookup per row is much slower on millions of rows.
+    let rows = ids
+        .str()?
+        .iter()
+        .zip(first.i32()?.iter())
+        .zip(last.i32()?.iter())
+        .zip(orders.u32()?.iter())
+        .zip(pdays.u32()?.iter())
+        .zip(revenue.f64()?.iter())
+        .zip(first_rev.f64()?.iter());
+    for ((((((id, f), l), o), p), r), fr) in rows {
         customers.push(CustomerRow {
-            customer_id: id,
-            first_day: first.get(i).unwrap_or_default(),
-            last_day,
-            orders: orders.get(i).unwrap_or_default(),
-            purchase_days: pdays.get(i).unwrap_or_default(),
-            revenue: revenue.get(i).unwrap_or_default(),
-            first_day_revenue: first_rev.get(i).unwrap_or_default(),
-            segments: seg_cols
-                .iter()
-                .map(|c| c.get(i).map(str::to_string))
+            customer_id: id.unwrap_or_default().to_string(),
+            first_day: f.unwrap_or_default(),
+            last_day: l.unwrap_or_default(),
+            orders: o.unwrap_or_default(),
+            purchase_days: p.unwrap_or_default(),
+            revenue: r.unwrap_or_default(),
+            first_day_revenue: fr.unwrap_or_default(),
+            segments: seg_iters
+                .iter_mut()
+                .map(|it| it.next().flatten().map(str::to_string))
                 .collect(),
         });
     }
-    let a_ids = activity_df.column(col::CUSTOMER_ID)?.str()?.clone();
-    let a_period = activity_df.column("period")?.i32()?.clone();
-    let a_rev = activity_df.column("revenue")?.f64()?.clone();
-    let a_orders = activity_df.column("orders")?.u32()?.clone();
-    let mut activity = Vec::with_capacity(activity_df.height());
-    for i in 0..activity_df.height() {
-        let Some(&customer) = a_ids.get(i).and_then(|id| index.get(id)) else {
-            continue;
-        };
-        activity.push(ActivityRow {
-            customer,
-            period: a_period.get(i).unwrap_or_default(),
-            revenue: a_rev.get(i).unwrap_or_default(),
-            orders: a_orders.get(i).unwrap_or_default(),
-        });
-    }
-    let gaps = gaps_df
-        .column("gap")?
-        .i32()?
+    let max_day = customers
         .iter()
-        .flatten()
-        .map(|g| g.max(0) as u32)
-        .collect();
+        .map(|c| c.last_day)
+        .max()
+        .unwrap_or_default();
+    // Both frames are sorted by customer id, so activity rows are matched to customers by walking
+    // the two in step (a merge join) instead of hashing millions of ids.
+    let a_ids = column(&activity_df, col::CUSTOMER_ID)?;
+    let a_period = column(&activity_df, "period")?;
+    let a_rev = column(&activity_df, "revenue")?;
+    let a_orders = column(&activity_df, "orders")?;
+    let mut activity = Vec::with_capacity(activity_df.height());
+    let mut k = 0usize;
+    let a_rows = a_ids
+        .str()?
+        .iter()
+        .zip(a_period.i32()?.iter())
+        .zip(a_rev.f64()?.iter())
+        .zip(a_orders.u32()?.iter());
+    for (((id, period), rev), ord) in a_rows {
+        let Some(id) = id else { continue };
+        while customers
+            .get(k)
+            .is_some_and(|c| c.customer_id.as_str() < id)
+        {
+            k += 1;
+        }
+        if customers.get(k).is_some_and(|c| c.customer_id == id) {
+            activity.push(ActivityRow {
+                customer: k as u32,
+                period: period.unwrap_or_default(),
+                revenue: rev.unwrap_or_default(),
+                orders: ord.unwrap_or_default(),
+            });
+        }
+    }
+    let gaps = Vec::new();
     Ok(Summaries {
         customers,
         activity,
@@ -276,6 +290,36 @@ pub fn summarise(
         as_of: as_of.unwrap_or_else(|| date_from_days(max_day)),
         by: by.to_vec(),
     })
+}
+
+/// Days between consecutive purchase days of each customer, all customers together, sorted.
+/// Only the churn figures need them, and the sort it takes is the costliest step of stage 1, so
+/// [`summarise`] leaves [`Summaries::gaps`] empty and callers fill it when needed.
+///
+/// # Errors
+/// Query errors.
+pub fn inter_purchase_gaps(transactions: LazyFrame, as_of: Option<NaiveDate>) -> Result<Vec<u32>> {
+    let tx = match as_of {
+        Some(a) => filter_dates(transactions, None, Some(a)),
+        None => transactions,
+    };
+    let day = col(col::DATE).cast(DataType::Int32);
+    let gap = (col("day") - col("day").shift(lit(1))).over([col(col::CUSTOMER_ID)])?;
+    let df = tx
+        .select([col(col::CUSTOMER_ID), day.alias("day")])
+        .unique(None, UniqueKeepStrategy::Any)
+        .sort([col::CUSTOMER_ID, "day"], SortMultipleOptions::default())
+        .select([gap.alias("gap")])
+        .drop_nulls(None)
+        .sort(["gap"], SortMultipleOptions::default())
+        .collect()?;
+    Ok(df
+        .column("gap")?
+        .i32()?
+        .iter()
+        .flatten()
+        .map(|g| g.max(0) as u32)
+        .collect())
 }
 
 /// The `q`-quantile of sorted values (linear interpolation between closest ranks, as numpy's

@@ -84,7 +84,7 @@ pub fn headlines(r: &Report) -> Vec<Headline> {
             "churn_rate" => r
                 .churn
                 .as_ref()
-                .and_then(|c| c.periods.last())
+                .and_then(|c| c.periods.iter().rev().find(|p| p.segment.is_none()))
                 .and_then(|p| p.churn_rate),
             "contractual_churn_rate" => r
                 .contractual_churn

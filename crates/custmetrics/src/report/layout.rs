@@ -355,13 +355,20 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         ]));
         out.push(table(
             "churn_periods",
-            &["period", "customers at start", "churned", "churn rate"],
-            &[false, true, true, true],
+            &[
+                "period",
+                "segment",
+                "customers at start",
+                "churned",
+                "churn rate",
+            ],
+            &[false, false, true, true, true],
             c.periods
                 .iter()
                 .map(|p| {
                     vec![
                         p.period.clone(),
+                        p.segment.clone().unwrap_or_else(|| "all".into()),
                         p.customers_start.to_string(),
                         p.churned.to_string(),
                         fm.opt_pct(p.churn_rate),

@@ -369,7 +369,11 @@ impl Report {
                     .filter(|b| by_tx.contains(b) || customer_has(customers_frame.as_ref(), b))
                     .cloned()
                     .collect();
-                Some(summary::summarise(lf, options.period, options.as_of, &by)?)
+                let mut s = summary::summarise(lf.clone(), options.period, options.as_of, &by)?;
+                if wants(Section::Churn) || wants(Section::Supporting) || wants(Section::Survival) {
+                    s.gaps = summary::inter_purchase_gaps(lf, Some(s.as_of))?;
+                }
+                Some(s)
             }
             _ => None,
         };
@@ -401,6 +405,10 @@ impl Report {
             Some(s) if wants(Section::Churn) => {
                 let mut c = churn::inactivity_churn(s, options.inactive_after_days);
                 c.at_risk.truncate(options.at_risk_limit);
+                c.periods.extend(churn::inactivity_churn_by_segment(
+                    s,
+                    options.inactive_after_days,
+                ));
                 Some(c)
             }
             _ => {

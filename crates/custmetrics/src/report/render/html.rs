@@ -125,10 +125,11 @@ fn charts(r: &Report) -> Vec<String> {
         ));
     }
     if let Some(c) = &r.churn {
-        let labels: Vec<String> = c.periods.iter().map(|p| p.period.clone()).collect();
+        let overall: Vec<_> = c.periods.iter().filter(|p| p.segment.is_none()).collect();
+        let labels: Vec<String> = overall.iter().map(|p| p.period.clone()).collect();
         let mut lines = vec![Line {
             name: "inactivity churn".into(),
-            values: c.periods.iter().map(|p| p.churn_rate).collect(),
+            values: overall.iter().map(|p| p.churn_rate).collect(),
             band: None,
         }];
         if let Some(cc) = &r.contractual_churn {
