@@ -4,6 +4,7 @@
   alternatives.py duckdb   FILE   monthly cohort triangle + per-customer RFM (same-day merged)
   alternatives.py polars   FILE   the same with Python polars (lazy, streaming collect)
   alternatives.py lifetimes FILE  lifetimes' summary_data_from_transaction_data + BetaGeoFitter.fit
+  alternatives.py lifetimes-fit SUMMARY.csv [bgnbd|pareto-nbd|mbgnbd]  the fit alone, timed inside
   alternatives.py floor    FILE   polars scanning the three needed columns once (the I/O floor)
 
 FILE is a transactions CSV or Parquet written by `custmetrics generate`
@@ -80,6 +81,23 @@ def run_lifetimes(path):
     print(f"lifetimes: {len(s)} customers, r={bgf.params_['r']:.4f}")
 
 
+def run_lifetimes_fit(path, model="bgnbd"):
+    """Fit only, on a per-customer summary (frequency, recency, T in weeks) that custmetrics also
+    reads: the time printed excludes reading the CSV, so it is the optimizer alone."""
+    import time
+
+    import pandas as pd
+    from lifetimes import BetaGeoFitter, ModifiedBetaGeoFitter, ParetoNBDFitter
+
+    s = pd.read_csv(path, usecols=["frequency", "recency", "T"])
+    fitter = {"bgnbd": BetaGeoFitter, "pareto-nbd": ParetoNBDFitter, "mbgnbd": ModifiedBetaGeoFitter}[model]()
+    start = time.perf_counter()
+    fitter.fit(s["frequency"], s["recency"], s["T"])
+    secs = time.perf_counter() - start
+    params = ", ".join(f"{k}={v:.4f}" for k, v in fitter.params_.items())
+    print(f"lifetimes {model}: {len(s)} customers, fit {secs:.2f} s, {params}")
+
+
 def run_floor(path):
     import polars as pl
 
@@ -88,4 +106,7 @@ def run_floor(path):
 
 
 if __name__ == "__main__":
-    {"duckdb": run_duckdb, "polars": run_polars, "lifetimes": run_lifetimes, "floor": run_floor}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "lifetimes-fit":
+        run_lifetimes_fit(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "bgnbd")
+    else:
+        {"duckdb": run_duckdb, "polars": run_polars, "lifetimes": run_lifetimes, "floor": run_floor}[sys.argv[1]](sys.argv[2])

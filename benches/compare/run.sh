@@ -68,3 +68,29 @@ TOML
     done
   fi
 done
+
+# Model fitting alone, on the same per-customer summary (weeks) for both tools: FIT_CUSTOMERS
+# customers (default 1M) generated once; custmetrics' time is the whole `clv fit --summary`
+# command (reading the CSV included), lifetimes' the `fit` call alone (timed inside Python).
+fit_customers="${FIT_CUSTOMERS:-1000000}"
+fdir="$data/fit-$fit_customers"
+if [ ! -f "$fdir/rfm/rfm_customers.csv" ]; then
+  $bin generate --out "$fdir" --customers "$fit_customers" --seed 1 --format parquet --quiet
+  $bin rfm -t "$fdir/transactions.parquet" --time-unit weeks -f csv --output-dir "$fdir/rfm" -q
+fi
+summary="$fdir/rfm/rfm_customers.csv"
+echo
+echo "### Model fits on the summary of $fit_customers customers"
+echo
+echo "| model | tool | seconds | peak MiB | result |"
+echo "|---|---|---:|---:|---|"
+for model in bgnbd pareto-nbd mbgnbd; do
+  /usr/bin/time -f "%e %M" -o "$data/.time" $bin clv fit --model "$model" --summary "$summary" -f json -o "$data/.fit.json" 2> "$data/.err" || true
+  read -r secs kib < "$data/.time"
+  params=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['model_fit']; print(', '.join(f'{k}={v:.4f}' for k,v in m['params'].items()), f\"LL={m['log_likelihood']:.1f}\")" "$data/.fit.json" 2>/dev/null || echo failed)
+  echo "| $model | custmetrics clv fit (whole command) | $secs | $((kib / 1024)) | $params |"
+  line=$(timeout "${LIFETIMES_TIMEOUT:-1800}" /usr/bin/time -f "%e %M" -o "$data/.time" $alt lifetimes-fit "$summary" "$model" 2> "$data/.err" || echo "timed out or failed")
+  read -r secs kib < "$data/.time" || true
+  fit_secs=$(echo "$line" | sed -n 's/.*fit \([0-9.]*\) s.*/\1/p')
+  echo "| $model | lifetimes (fit call; whole process $secs s) | ${fit_secs:-–} | $((kib / 1024)) | ${line##*s, } |"
+done

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "custmetrics",
     version,
-    after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage, 3 a --fail-if threshold was crossed (the report is still written)."
+    after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage, 3 a --fail-if threshold was crossed (the report is still written), 130 interrupted (nothing left behind)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,9 +36,10 @@ pub enum Command {
     Csat(MetricCommand),
     /// Per-customer RFM summary (frequency, recency, T, monetary value), scores and segments.
     Rfm(MetricCommand),
-    /// Predictive CLV: fit BG/NBD and Gamma-Gamma, then rank every customer by discounted CLV,
-    /// P(alive) and expected purchases.
-    Clv(MetricCommand),
+    /// Predictive CLV: fit a purchase model (BG/NBD, Pareto/NBD, MBG/NBD) and Gamma-Gamma, then
+    /// rank every customer by discounted CLV, P(alive) and expected purchases. `clv fit` shows
+    /// a fit (also BG/BB and sBG), `clv predict` scores customers, optionally with a saved model.
+    Clv(Box<ClvCommand>),
     /// Show what custmetrics reads in files: format, delimiter, column roles, rows, dates, problems.
     Inspect(InspectArgs),
     /// Write a realistic, deterministic synthetic CRM dataset (transactions, interactions, customers).
@@ -97,6 +98,10 @@ pub struct InputArgs {
     /// such as %d.%m.%Y. Default: detected per column; day-first vs month-first ambiguity is an error.
     #[arg(long, value_name = "FORMAT")]
     pub date_format: Option<String>,
+    /// Text encoding of CSV files: utf-8 or windows-1252 (alias latin1, cp1252). Default: UTF-8,
+    /// or Windows-1252 when the bytes clearly are (Excel exports on Western Windows).
+    #[arg(long, value_name = "ENCODING")]
+    pub encoding: Option<String>,
     /// Decimal separator of amounts. Default: detected per column.
     #[arg(long, value_enum)]
     pub decimal: Option<DecimalArg>,
@@ -146,6 +151,10 @@ pub struct MetricArgs {
     /// Split metrics by a dimension column (channel, plan, region, ...). Repeatable; the first splits.
     #[arg(long, value_name = "COLUMN")]
     pub by: Vec<String>,
+    /// What makes a customer active in a period for retention, churn and survival: transactions
+    /// (default) or any (a transaction or any interaction, from the first purchase on).
+    #[arg(long, value_name = "WHAT")]
+    pub active_on: Option<String>,
     /// Days without a purchase after which a customer is churned. Default 90; see the reported
     /// inter-purchase percentiles to choose.
     #[arg(long, value_name = "DAYS")]
@@ -160,6 +169,9 @@ pub struct MetricArgs {
     /// (the papers' unit); --horizon counts this unit.
     #[arg(long, value_enum)]
     pub time_unit: Option<TimeUnit>,
+    /// Purchase model for CLV (bgnbd, pareto-nbd, mbgnbd; bgbb and sbg with `clv fit`).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
     /// CLV horizon in model time units (default 52, a year of weeks).
     #[arg(long, value_name = "UNITS")]
     pub horizon: Option<u32>,
@@ -176,6 +188,83 @@ pub struct MetricArgs {
     /// At-risk customers listed in the report.
     #[arg(long, default_value_t = 20)]
     pub at_risk_limit: usize,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ClvCommand {
+    #[command(subcommand)]
+    pub action: Option<ClvAction>,
+    #[command(flatten)]
+    pub run: ClvRun,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClvAction {
+    /// Fit a model and show its parameters (papers' names), standard errors, log-likelihood,
+    /// AIC/BIC and convergence. Input: transactions (-t), a per-customer summary (--summary), or
+    /// for sBG a cohort's survivor counts (--survivors).
+    Fit(ClvRun),
+    /// Score every customer (P(alive), expected purchases, CLV) and list them all; with
+    /// --model-file, with a model saved by `clv fit --save-model` instead of fitting.
+    Predict(ClvRun),
+}
+
+#[derive(Debug, Args)]
+pub struct ClvRun {
+    #[command(flatten)]
+    pub cmd: MetricCommand,
+    #[command(flatten)]
+    pub clv: ClvArgs,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct ClvArgs {
+    /// Per-customer summary instead of transactions: customer_id, frequency, recency, T
+    /// [, monetary_value] in --time-unit units (pymc-marketing's names), or for --model bgbb
+    /// frequency, recency, periods [, weights].
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub summary: Vec<String>,
+    /// For --model sbg: customers of one cohort still active at renewals 0, 1, 2, ...
+    /// (e.g. 1000,869,743,653).
+    #[arg(long, value_name = "N0,N1,...", value_delimiter = ',')]
+    pub survivors: Vec<f64>,
+    /// Spend model fitted with the purchase model (the only one offered: gamma-gamma).
+    #[arg(long, value_enum, default_value_t = SpendModel::GammaGamma)]
+    pub spend_model: SpendModel,
+    /// Last day of the calibration period: fit on data up to it and compare predictions with the
+    /// rest (same as --holdout-from the next day).
+    #[arg(long, value_name = "DATE")]
+    pub calibration_end: Option<String>,
+    /// Save the fitted purchase and spend models as JSON (for `clv predict --model-file`).
+    #[arg(long, value_name = "FILE")]
+    pub save_model: Option<PathBuf>,
+    /// Score with a saved model instead of fitting one.
+    #[arg(long, value_name = "FILE")]
+    pub model_file: Option<PathBuf>,
+    /// Periods (or opportunities) ahead shown in the sBG and BG/BB projections.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub project: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq, Default)]
+pub enum SpendModel {
+    #[default]
+    GammaGamma,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ModelArg {
+    /// BG/NBD (Fader, Hardie & Lee 2005), the default.
+    Bgnbd,
+    /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987).
+    ParetoNbd,
+    /// Modified BG/NBD (Batislam et al. 2007): P(alive) < 1 for one-time buyers.
+    Mbgnbd,
+    /// BG/BB (Fader, Hardie & Shang 2010), discrete opportunities; needs --summary.
+    Bgbb,
+    /// Shifted-beta-geometric (Fader & Hardie 2007), contractual renewals; needs --survivors.
+    Sbg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

@@ -13,6 +13,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Ctrl-C: remove the temporary files of outputs being written (and spooled inputs), so that
+    // an interrupted run leaves nothing behind, then exit with the conventional 130.
+    let _ = ctrlc::set_handler(|| {
+        custmetrics::temp_files::remove_all();
+        eprintln!("custmetrics: interrupted; files being written were removed");
+        std::process::exit(130);
+    });
     let cli = args::Cli::parse();
     let verbose = cli.verbose;
     match commands::run(cli) {

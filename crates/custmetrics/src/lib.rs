@@ -49,3 +49,4 @@ pub use error::{Error, Result};
 pub mod metrics;
 pub mod period;
 pub mod report;
+pub mod temp_files;

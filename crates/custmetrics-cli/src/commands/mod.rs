@@ -1,6 +1,7 @@
 //! One module per subcommand; this file holds what they share: turning flags and the config file
 //! into a library `DatasetSpec`, and choosing where output goes.
 
+mod clv;
 mod generate;
 mod inspect;
 mod report;
@@ -26,7 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Nps(c) => report::run(c, report::Kind::Nps, quiet),
         Command::Csat(c) => report::run(c, report::Kind::Csat, quiet),
         Command::Rfm(c) => report::run(c, report::Kind::Rfm, quiet),
-        Command::Clv(c) => report::run(c, report::Kind::Clv, quiet),
+        Command::Clv(c) => clv::run(*c, quiet),
         Command::Inspect(a) => inspect::run(a),
         Command::Generate(a) => generate::run(a, quiet),
     }
@@ -61,6 +62,13 @@ pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<Datase
             mapping.columns = tc.columns.clone();
             mapping.ignore = tc.ignore.clone();
             o.decimal = tc.decimal;
+        }
+        if let Some(e) = input
+            .encoding
+            .as_deref()
+            .or_else(|| tc.and_then(|t| t.encoding.as_deref()))
+        {
+            o.encoding = Some(custmetrics::io::TextEncoding::from_setting(e)?);
         }
         let date_format = input
             .date_format

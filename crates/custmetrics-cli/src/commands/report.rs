@@ -10,8 +10,9 @@ use custmetrics::report::headline::Threshold;
 use custmetrics::report::render::{self, Format, RenderOptions};
 use custmetrics::report::{Report, ReportOptions, Section};
 
-use crate::args::{FormatArg, MetricCommand, TimeUnit};
+use crate::args::{FormatArg, MetricCommand, ModelArg, TimeUnit};
 use crate::exit::ExitStatus;
+use custmetrics::models::purchase::PurchaseModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -33,14 +34,40 @@ fn date(flag: &str, v: &Option<String>) -> Result<Option<NaiveDate>> {
         .transpose()
 }
 
+/// Everything a metric command needs before reading data: the inputs, the report options, and
+/// the output settings (parsed first, so that a typo fails before a long run).
+pub struct Prepared {
+    pub spec: custmetrics::io::DatasetSpec,
+    pub report_config: custmetrics::io::config::ReportConfig,
+    pub options: ReportOptions,
+    pub thresholds: Vec<Threshold>,
+    pub previous: Option<String>,
+}
+
 pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
-    let config = super::load_config(&cmd.input)?;
-    let spec = super::dataset_spec(&cmd.input, config.as_ref())?;
+    let p = prepare(&cmd, kind)?;
+    require_input(&p.spec)?;
+    let progress = super::Progress::start(quiet, "reading inputs");
+    let data = Dataset::load(&p.spec)?;
+    progress.set("computing metrics");
+    let report = Report::build(&data, &p.options)?;
+    progress.finish();
+    super::account(&data, &cmd.input, quiet)?;
+    emit(report, &cmd, &p, &data.input_paths())
+}
+
+pub fn require_input(spec: &custmetrics::io::DatasetSpec) -> Result<()> {
     if spec.transactions.is_empty() && spec.interactions.is_empty() && spec.customers.is_empty() {
         bail!(
             "no input: pass --transactions FILE (and/or --interactions, --customers), or --config custmetrics.toml"
         );
     }
+    Ok(())
+}
+
+pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
+    let config = super::load_config(&cmd.input)?;
+    let spec = super::dataset_spec(&cmd.input, config.as_ref())?;
     let report_config = config
         .as_ref()
         .and_then(|c| c.report.clone())
@@ -65,6 +92,9 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         .or(report_config.inactive_after)
         .unwrap_or(90);
     options.min_responses = m.min_responses;
+    if let Some(a) = m.active_on.as_ref().or(report_config.active_on.as_ref()) {
+        options.active_on = custmetrics::report::ActiveOn::from_setting(a)?;
+    }
     options.csat_scale = spec.interactions_options.csat_scale;
     options.csat_satisfied_from = m
         .csat_satisfied
@@ -84,6 +114,16 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     }
     clv.annual_discount_rate = m.discount_rate;
     clv.fit.penalizer = m.penalizer;
+    clv.model = match m.model {
+        None | Some(ModelArg::Bgnbd) => PurchaseModel::Bgnbd,
+        Some(ModelArg::ParetoNbd) => PurchaseModel::ParetoNbd,
+        Some(ModelArg::Mbgnbd) => PurchaseModel::Mbgnbd,
+        // `clv fit` handles these itself; they have no place in the CLV section.
+        Some(ModelArg::Bgbb | ModelArg::Sbg) if kind == Kind::Clv => PurchaseModel::Bgnbd,
+        Some(ModelArg::Bgbb | ModelArg::Sbg) => bail!(
+            "--model bgbb and --model sbg do not model CLV from transactions; use `custmetrics clv fit --model bgbb --summary FILE` or `clv fit --model sbg --survivors N0,N1,...`"
+        ),
+    };
     options.clv = clv;
     options.clv_holdout_from = date("--holdout-from", &m.holdout_from)?;
     options.at_risk_limit = m.at_risk_limit;
@@ -115,13 +155,24 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         }
         None => None,
     };
-    let progress = super::Progress::start(quiet, "reading inputs");
-    let data = Dataset::load(&spec)?;
-    progress.set("computing metrics");
-    let mut report = Report::build(&data, &options)?;
-    progress.finish();
-    super::account(&data, &cmd.input, quiet)?;
-    if let Some(previous) = &previous {
+    Ok(Prepared {
+        spec,
+        report_config,
+        options,
+        thresholds,
+        previous,
+    })
+}
+
+/// Compares, stamps and writes a report in the chosen format, then checks the thresholds.
+pub fn emit(
+    mut report: Report,
+    cmd: &MetricCommand,
+    p: &Prepared,
+    inputs: &[std::path::PathBuf],
+) -> Result<ExitStatus> {
+    let (report_config, thresholds) = (&p.report_config, &p.thresholds);
+    if let Some(previous) = &p.previous {
         report.compare_with(previous)?;
     }
     if cmd.output.stamp {
@@ -140,14 +191,13 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         Some(FormatArg::Csv) => Format::Csv,
         Some(FormatArg::Html) => Format::Html,
     };
-    let inputs = data.input_paths();
     if let Some(dir) = &out.output_dir {
         if format != Format::Csv {
             bail!("--output-dir is for --format csv; use --output FILE for other formats");
         }
-        render::refuse_inputs(dir, &inputs)?;
+        render::refuse_inputs(dir, inputs)?;
         render::write_csv_dir(&report, dir)?;
-        return Ok(check_thresholds(&report, &thresholds));
+        return Ok(check_thresholds(&report, thresholds));
     }
     let render_options = {
         let mut o = RenderOptions::default();
@@ -160,7 +210,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         .or_else(|| report_config.output.as_ref().map(Into::into));
     match output_path {
         Some(path) => {
-            render::refuse_inputs(&path, &inputs)?;
+            render::refuse_inputs(&path, inputs)?;
             render::write_atomically(&path, |w| {
                 render::render(&report, format, &render_options, w)
             })?;
@@ -171,7 +221,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
             stdout.flush()?;
         }
     }
-    Ok(check_thresholds(&report, &thresholds))
+    Ok(check_thresholds(&report, thresholds))
 }
 
 /// Reports crossed thresholds on stderr; the report has already been written.

@@ -45,8 +45,17 @@ fn structural_problems_name_the_file_and_line() {
         "ragged_rows.csv: line 2: 4 fields where the header has 3",
     );
     fails_with(
-        &["-t", &testdata("bad/latin1_excel.csv")],
-        "line 2: not UTF-8 text",
+        &[
+            "-t",
+            &testdata("bad/latin1_excel.csv"),
+            "--encoding",
+            "utf-8",
+        ],
+        "latin1_excel.csv: line 2: not UTF-8 text, but --encoding utf-8 was given",
+    );
+    fails_with(
+        &["-t", &testdata("bad/unknown_encoding.csv")],
+        "unknown_encoding.csv: line 3: not UTF-8 text, and not clearly Windows-1252 either",
     );
     fails_with(
         &["-t", &testdata("bad/missing_customer_column.csv")],
@@ -70,6 +79,47 @@ fn broken_files_and_wrong_paths() {
         &["-t", &testdata("bad/no_such_file.csv")],
         "no_such_file.csv",
     );
+}
+
+#[test]
+fn a_windows_1252_export_is_transcoded_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "rfm",
+            "-t",
+            &testdata("bad/latin1_excel.csv"),
+            "--by",
+            "city",
+            "-f",
+            "json",
+        ],
+    );
+    let v = json(&out);
+    assert_eq!(v["rfm"]["by_segment"][0]["segment"], "München");
+    assert!(
+        stderr(&out).contains("latin1_excel.csv: read as Windows-1252 text"),
+        "{}",
+        stderr(&out)
+    );
+    // Forcing the encoding works for a file that would also be detected.
+    let v = json(&run(
+        dir.path(),
+        &[
+            "rfm",
+            "-t",
+            &testdata("bad/latin1_excel.csv"),
+            "--encoding",
+            "latin1",
+            "--by",
+            "city",
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    assert_eq!(v["rfm"]["by_segment"][0]["segment"], "München");
 }
 
 #[test]
@@ -148,4 +198,88 @@ fn a_very_long_line_is_handled() {
         (Some(2), Some(2))
     );
     assert_eq!(v["retention"]["cohorts"][0]["customers"], 2);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_leaves_no_temporary_file() {
+    // `-t -` spools stdin to a temporary file; interrupt while it is being written (stdin still
+    // open) and check the temporary directory is empty afterwards, exit code 130.
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("custmetrics"))
+        .args(["report", "-t", "-", "-o", "out.json", "-f", "json"])
+        .current_dir(work.path())
+        .env("TMPDIR", tmp.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(b"customer_id,order_date,amount\na,2024-01-01,10\n")
+        .unwrap();
+    stdin.flush().unwrap();
+    // Wait until the spool file exists, then interrupt.
+    for _ in 0..100 {
+        if std::fs::read_dir(tmp.path()).unwrap().count() > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        std::fs::read_dir(tmp.path()).unwrap().count() > 0,
+        "spool file not created"
+    );
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    assert_eq!(out.status.code(), Some(130));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        0,
+        "temporary file left"
+    );
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        0,
+        "output left"
+    );
+}
+
+#[test]
+fn an_order_line_repeated_in_another_file_counts_once() {
+    // Overlapping monthly exports: order 2 is in both files.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jan.csv"),
+        "order_id,customer_id,order_date,amount\n1,a,2024-01-01,10\n2,b,2024-01-02,5\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("feb.csv"),
+        "order_id,customer_id,order_date,amount\n2,b,2024-01-02,5\n3,a,2024-02-01,7\n",
+    )
+    .unwrap();
+    let out = run(
+        dir.path(),
+        &["report", "-t", "jan.csv", "feb.csv", "-f", "json"],
+    );
+    let v = json(&out);
+    assert_eq!(v["overview"]["revenue"].as_f64(), Some(22.0));
+    let a = &v["accounting"]["transactions"];
+    assert_eq!(
+        (a["rows_read"].as_u64(), a["rows_used"].as_u64()),
+        (Some(4), Some(3))
+    );
+    assert_eq!(a["rejected_by_reason"]["duplicate_row"], 1);
+    assert!(stderr(&out).contains("feb.csv:2: column \"order_id\": duplicate of an earlier row"));
 }

@@ -2,6 +2,8 @@
 
 /// The bad-input corpus of testdata/bad (issue 7): messages, exit codes, no output, no panic.
 mod bad_input;
+/// `clv fit` / `clv predict`: every model against its published estimates, saved models.
+mod clv;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.

@@ -8,7 +8,7 @@ fn nps_and_csat_json_schema() {
         dir.path(),
         &["nps", "-i", &i, "--by", "channel", "--format", "json"],
     ));
-    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["schema_version"], 2);
     let n = &v["nps"];
     assert_eq!(
         (
@@ -442,7 +442,9 @@ fn clv_command_ranks_every_customer() {
     assert_eq!(c["customers"], 2000);
     assert_eq!(c["ranked"].as_array().unwrap().len(), 2000);
     assert_eq!(c["options"]["time_unit_days"], 7);
-    assert!(c["bgnbd"]["diagnostics"]["converged"].as_bool().unwrap());
+    assert_eq!(c["purchase_model"]["model"], "bgnbd");
+    assert!(c["purchase_model"]["converged"].as_bool().unwrap());
+    assert!(c["spend_model"]["params"]["v"].as_f64().unwrap() > 0.0);
     let ranked = c["ranked"].as_array().unwrap();
     assert!(
         ranked
@@ -484,7 +486,7 @@ fn cdnow_from_raw_transactions_reproduces_the_paper() {
             "-q",
         ],
     ));
-    let p = &v["clv"]["bgnbd"]["params"];
+    let p = &v["clv"]["purchase_model"]["params"];
     let close =
         |got: &serde_json::Value, want: f64| ((got.as_f64().unwrap() - want) / want).abs() < 1e-3;
     assert!(

@@ -66,6 +66,8 @@ pub struct TableConfig {
     pub date_format: Option<String>,
     /// Decimal separator of amounts.
     pub decimal: Option<DecimalSeparator>,
+    /// Text encoding of CSV files: `utf-8` or `windows-1252` (`latin1`); detected when absent.
+    pub encoding: Option<String>,
 }
 
 /// Report settings.
@@ -82,6 +84,8 @@ pub struct ReportConfig {
     pub as_of: Option<String>,
     /// Days without a purchase after which a customer counts as churned.
     pub inactive_after: Option<u32>,
+    /// What makes a customer active: `transactions` (default) or `any` (any interaction too).
+    pub active_on: Option<String>,
     /// Sections to include (`overview`, `retention`, `churn`, `survival`, `nps`, `csat`, `rfm`,
     /// `supporting`); all when empty.
     #[serde(default)]

@@ -143,6 +143,11 @@ impl Dataset {
                 let _ = write!(s, " ({})", reasons.join(", "));
             }
             s.push('\n');
+            for f in &t.files {
+                if f.encoding == Some(super::TextEncoding::Windows1252) {
+                    let _ = writeln!(s, "  {}: read as Windows-1252 text", f.file);
+                }
+            }
             for r in t.rejections.iter().take(examples) {
                 let _ = writeln!(s, "  {r}");
             }

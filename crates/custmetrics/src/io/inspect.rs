@@ -121,6 +121,9 @@ impl Inspection {
         if let Some(d) = &f.delimiter {
             let _ = writeln!(s, "  delimiter   {d}");
         }
+        if let Some(e) = f.encoding {
+            let _ = writeln!(s, "  encoding    {}", e.name());
+        }
         let _ = writeln!(s, "  read as     {}", self.table);
         let _ = writeln!(
             s,

@@ -62,6 +62,9 @@ pub struct LoadOptions {
     pub decimal: Option<DecimalSeparator>,
     /// Top of the CSAT scale (answers are 1..=scale).
     pub csat_scale: u8,
+    /// Text encoding of CSV input; detected when `None` (UTF-8, or transcoded when clearly
+    /// Windows-1252).
+    pub encoding: Option<read::TextEncoding>,
 }
 
 impl Default for LoadOptions {
@@ -71,6 +74,7 @@ impl Default for LoadOptions {
             date_format: None,
             decimal: None,
             csat_scale: 5,
+            encoding: None,
         }
     }
 }
@@ -136,6 +140,9 @@ pub struct FileReport {
     pub decimal_separators: BTreeMap<String, DecimalSeparator>,
     /// Data rows in the file.
     pub rows: u64,
+    /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<read::TextEncoding>,
 }
 
 /// A loaded canonical table.
@@ -176,20 +183,74 @@ pub fn load_table<S: AsRef<str>>(
 /// # Errors
 /// See [`load_table`].
 pub fn load_inputs(kind: TableKind, inputs: &[InputPath], options: &LoadOptions) -> Result<Table> {
+    let opened = inputs
+        .iter()
+        .map(|i| read::open_with(i, options.encoding))
+        .collect::<Result<Vec<_>>>()?;
+    load_opened(kind, opened, options)
+}
+
+/// Loads a table from an in-memory polars frame (`DataFrame::lazy()` or any `LazyFrame`), with
+/// the same column detection, value parsing and row accounting as a file; `name` stands for the
+/// file name in messages and accounting. Columns may be text (parsed as in a CSV) or already
+/// typed (dates, numbers), as in Parquet.
+///
+/// # Errors
+/// See [`load_table`].
+pub fn load_frame(
+    kind: TableKind,
+    name: &str,
+    frame: LazyFrame,
+    options: &LoadOptions,
+) -> Result<Table> {
+    load_opened(kind, vec![read::open_frame(name, frame)?], options)
+}
+
+fn load_opened(
+    kind: TableKind,
+    opened: Vec<read::OpenedFile>,
+    options: &LoadOptions,
+) -> Result<Table> {
     let mut frames = Vec::new();
     let mut accounting = Accounting::default();
     let mut rejections = Vec::new();
     let mut files = Vec::new();
     let mut input_paths = Vec::new();
     let mut dimensions: Vec<String> = Vec::new();
-    for input in inputs {
-        let opened = read::open(input)?;
+    // Order lines seen in earlier files: overlapping exports (January's file and a "last 60
+    // days" file) repeat lines, which must count once.
+    let mut seen_lines: HashSet<(u64, u64)> = HashSet::new();
+    let several_files = opened.len() > 1;
+    for opened in opened {
         if let Some(p) = &opened.source_path {
             input_paths.push(p.clone());
         }
-        let parsed = parse_file(kind, &opened, options)?;
+        let mut parsed = parse_file(kind, &opened, options)?;
         accounting.rows_read += parsed.report.rows;
-        rejections.extend(parsed.rejections);
+        rejections.extend(std::mem::take(&mut parsed.rejections));
+        if let Some(kept) = parsed.kept_rows.as_ref().filter(|_| several_files) {
+            let (frame, repeated) = drop_lines_seen_before(&parsed.frame, kept, &mut seen_lines)?;
+            if !repeated.is_empty() {
+                parsed.frame = frame;
+                let lines = match (&opened.csv_path, opened.delimiter) {
+                    (Some(path), Some(delim)) => {
+                        let rows: Vec<u64> = repeated.iter().map(|(r, _)| *r).collect();
+                        read::csv_lines(path, delim, &rows)
+                    }
+                    _ => vec![None; repeated.len()],
+                };
+                for ((row, order), line) in repeated.into_iter().zip(lines) {
+                    rejections.push(Rejection {
+                        file: opened.display.clone(),
+                        line,
+                        row: row + 1,
+                        column: col::ORDER_ID.to_string(),
+                        value: order,
+                        reason: RejectReason::DuplicateRow,
+                    });
+                }
+            }
+        }
         for d in &parsed.report.columns.dimensions {
             if !dimensions.contains(d) {
                 dimensions.push(d.clone());
@@ -234,6 +295,64 @@ pub fn load_inputs(kind: TableKind, inputs: &[InputPath], options: &LoadOptions)
         dimensions,
         input_paths,
     })
+}
+
+/// Removes the order lines of `frame` (one file's transactions) that an earlier file already had:
+/// same order id, customer, date and amount. Returns the remaining frame and, for each line
+/// removed, its 0-based data row in the file and its order id; adds this file's lines to `seen`.
+fn drop_lines_seen_before(
+    frame: &DataFrame,
+    kept_rows: &[u64],
+    seen: &mut HashSet<(u64, u64)>,
+) -> Result<(DataFrame, Vec<(u64, String)>)> {
+    let names: Vec<&str> = [col::ORDER_ID, col::CUSTOMER_ID, col::DATE, col::AMOUNT]
+        .into_iter()
+        .filter(|n| frame.get_column_names().iter().any(|c| c.as_str() == *n))
+        .collect();
+    let cols: Vec<Series> = names
+        .iter()
+        .map(|n| -> Result<Series> {
+            Ok(frame
+                .column(n)?
+                .cast(&DataType::String)?
+                .as_materialized_series()
+                .clone())
+        })
+        .collect::<Result<_>>()?;
+    let cas: Vec<&StringChunked> = cols.iter().map(|s| s.str()).collect::<PolarsResult<_>>()?;
+    let mut iters: Vec<_> = cas.iter().map(|c| c.iter()).collect();
+    let mut keys = Vec::with_capacity(frame.height());
+    let mut keep = Vec::with_capacity(frame.height());
+    let mut repeated = Vec::new();
+    for i in 0..frame.height() {
+        let (mut h1, mut h2) = (
+            std::hash::DefaultHasher::new(),
+            std::hash::DefaultHasher::new(),
+        );
+        2u8.hash(&mut h2);
+        let mut order = String::new();
+        for (j, it) in iters.iter_mut().enumerate() {
+            let v = it.next().flatten();
+            if j == 0 {
+                order = v.unwrap_or_default().to_string();
+            }
+            v.hash(&mut h1);
+            v.hash(&mut h2);
+        }
+        let key = (h1.finish(), h2.finish());
+        let dup = seen.contains(&key);
+        keep.push(Some(!dup));
+        if dup {
+            repeated.push((kept_rows.get(i).copied().unwrap_or(i as u64), order));
+        }
+        keys.push(key);
+    }
+    seen.extend(keys);
+    if repeated.is_empty() {
+        return Ok((frame.clone(), repeated));
+    }
+    let mask: BooleanChunked = keep.into_iter().collect();
+    Ok((frame.filter(&mask)?, repeated))
 }
 
 fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
@@ -307,6 +426,9 @@ struct ParsedFile {
     frame: DataFrame,
     rejections: Vec<Rejection>,
     report: FileReport,
+    /// 0-based data row in the file of each kept row, for transactions with order ids (to
+    /// locate lines repeated across files).
+    kept_rows: Option<Vec<u64>>,
 }
 
 /// Per-row first rejection, as we parse column after column.
@@ -757,11 +879,26 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
         date_formats,
         decimal_separators,
         rows: n as u64,
+        encoding: opened.encoding,
+    };
+    let kept_rows = if kind == TableKind::Transactions && resolved.column(Role::OrderId).is_some() {
+        Some(
+            row_ids
+                .iter()
+                .zip(status.reasons.iter())
+                .enumerate()
+                .filter(|(_, (_, r))| r.is_none())
+                .map(|(i, (row, _))| row.unwrap_or(i as u64))
+                .collect(),
+        )
+    } else {
+        None
     };
     Ok(ParsedFile {
         frame,
         rejections,
         report,
+        kept_rows,
     })
 }
 

@@ -3,6 +3,8 @@
 //! The flow is `read` (find and open files lazily) → `schema` (which column plays which role) →
 //! `parse` (values, with a reason for every rejected row) → `load` (the canonical [`Table`]).
 
+#[cfg(feature = "arrow")]
+pub mod arrow;
 pub mod config;
 pub mod dataset;
 pub mod inspect;
@@ -10,11 +12,12 @@ pub mod load;
 pub mod parse;
 pub mod read;
 pub mod schema;
+pub mod summary_table;
 
 pub use dataset::{Dataset, DatasetSpec};
 pub use load::{
-    Accounting, FileReport, LoadOptions, Rejection, Table, col, load_inputs, load_table,
+    Accounting, FileReport, LoadOptions, Rejection, Table, col, load_frame, load_inputs, load_table,
 };
 pub use parse::{DateFormat, DecimalSeparator, RejectReason};
-pub use read::{FileFormat, InputPath, expand_inputs};
+pub use read::{FileFormat, InputPath, TextEncoding, expand_inputs};
 pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind};

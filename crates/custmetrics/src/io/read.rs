@@ -29,6 +29,8 @@ pub enum FileFormat {
     Parquet,
     /// Arrow IPC / Feather v2.
     Ipc,
+    /// An in-memory polars frame or arrow record batches handed over by an embedding program.
+    Memory,
 }
 
 impl FileFormat {
@@ -39,8 +41,178 @@ impl FileFormat {
             FileFormat::CsvGzip => "csv (gzip)",
             FileFormat::Parquet => "parquet",
             FileFormat::Ipc => "arrow ipc",
+            FileFormat::Memory => "in-memory frame",
         }
     }
+}
+
+/// Text encoding of CSV input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextEncoding {
+    /// UTF-8 (with or without a byte-order mark).
+    Utf8,
+    /// Windows-1252, the superset of ISO-8859-1 (Latin-1) that Excel writes on Western Windows.
+    Windows1252,
+}
+
+impl TextEncoding {
+    /// Parses `utf-8`, `windows-1252`, `cp1252`, `latin1`, `iso-8859-1`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for other names.
+    pub fn from_setting(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "utf-8" | "utf8" => Ok(TextEncoding::Utf8),
+            "windows-1252" | "cp1252" | "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" => {
+                Ok(TextEncoding::Windows1252)
+            }
+            _ => Err(Error::InvalidSetting {
+                setting: "encoding".into(),
+                message: format!("{s:?}: expected utf-8 or windows-1252 (latin1)"),
+            }),
+        }
+    }
+
+    /// Name for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "utf-8",
+            TextEncoding::Windows1252 => "windows-1252",
+        }
+    }
+}
+
+/// What reading the bytes of a CSV file found.
+enum TextCheck {
+    Utf8,
+    /// Not UTF-8; the first bad byte is on `line`. `windows_1252` says whether the bytes look
+    /// unmistakably like Windows-1252 text (see [`check_text`]).
+    NotUtf8 {
+        line: u64,
+        windows_1252: bool,
+    },
+}
+
+/// Reads the file once: is it UTF-8, and if not, is it clearly Windows-1252?
+///
+/// "Clearly" means: no NUL byte (UTF-16 and binary files have them), none of the five bytes
+/// Windows-1252 leaves undefined (0x81, 0x8D, 0x8F, 0x90, 0x9D), and at least 80 % of the
+/// non-ASCII bytes are accented letters (0xC0–0xFF) or the symbols Western exports use (€ £ ° §
+/// non-breaking space, curly quotes, dashes). Other single-byte encodings (Mac Roman, DOS code
+/// pages) fail that test often enough that guessing would silently garble names.
+fn check_text(path: &Path) -> std::io::Result<TextCheck> {
+    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
+    let mut carry: Vec<u8> = Vec::new();
+    let mut newlines = 0u64;
+    let mut first_bad: Option<u64> = None;
+    let (mut high, mut letterlike, mut impossible) = (0u64, 0u64, false);
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or(&[]);
+        for &b in chunk {
+            if b >= 0x80 {
+                high += 1;
+                if b >= 0xC0 || matches!(b, 0x80 | 0x91..=0x97 | 0xA0 | 0xA3 | 0xA7 | 0xB0 | 0xB4) {
+                    letterlike += 1;
+                }
+                if matches!(b, 0x81 | 0x8D | 0x8F | 0x90 | 0x9D) {
+                    impossible = true;
+                }
+            } else if b == 0 {
+                impossible = true;
+            }
+        }
+        if first_bad.is_none() {
+            carry.extend_from_slice(chunk);
+            match std::str::from_utf8(&carry) {
+                Ok(_) => {
+                    newlines += carry.iter().filter(|&&b| b == b'\n').count() as u64;
+                    carry.clear();
+                }
+                // An incomplete character at the end: keep it for the next chunk.
+                Err(e) if e.error_len().is_none() => {
+                    let (done, rest) = carry.split_at(e.valid_up_to());
+                    newlines += done.iter().filter(|&&b| b == b'\n').count() as u64;
+                    carry = rest.to_vec();
+                }
+                Err(e) => {
+                    let done = carry.get(..e.valid_up_to()).unwrap_or(&[]);
+                    first_bad =
+                        Some(newlines + done.iter().filter(|&&b| b == b'\n').count() as u64 + 1);
+                    carry.clear();
+                }
+            }
+        }
+    }
+    if first_bad.is_none() && !carry.is_empty() {
+        // The file ends inside a multi-byte character.
+        first_bad = Some(newlines + 1);
+    }
+    Ok(match first_bad {
+        None => TextCheck::Utf8,
+        Some(line) => TextCheck::NotUtf8 {
+            line,
+            windows_1252: !impossible && high > 0 && letterlike * 5 >= high * 4,
+        },
+    })
+}
+
+/// Makes sure the CSV text at `path` is UTF-8: returns the path to scan (a transcoded temporary
+/// copy when the input is Windows-1252) and the encoding it was read in.
+fn ensure_utf8(
+    shown: &Path,
+    path: PathBuf,
+    temp: Option<tempfile::TempPath>,
+    encoding: Option<TextEncoding>,
+) -> Result<(PathBuf, Option<tempfile::TempPath>, Option<TextEncoding>)> {
+    let check = check_text(&path).map_err(|e| Error::io(shown, e))?;
+    let use_1252 = match (check, encoding) {
+        (TextCheck::Utf8, Some(TextEncoding::Windows1252)) => true,
+        (TextCheck::Utf8, _) => return Ok((path, temp, Some(TextEncoding::Utf8))),
+        (TextCheck::NotUtf8 { .. }, Some(TextEncoding::Windows1252)) => true,
+        (TextCheck::NotUtf8 { line, .. }, Some(TextEncoding::Utf8)) => {
+            return Err(Error::Format {
+                path: shown.to_path_buf(),
+                message: format!(
+                    "line {line}: not UTF-8 text, but --encoding utf-8 was given; try --encoding windows-1252"
+                ),
+            });
+        }
+        (
+            TextCheck::NotUtf8 {
+                windows_1252: true, ..
+            },
+            None,
+        ) => true,
+        (TextCheck::NotUtf8 { line, .. }, None) => {
+            return Err(Error::Format {
+                path: shown.to_path_buf(),
+                message: format!(
+                    "line {line}: not UTF-8 text, and not clearly Windows-1252 either; name the encoding with --encoding windows-1252 (Excel on Western Windows, Latin-1) or re-save the file as UTF-8"
+                ),
+            });
+        }
+    };
+    debug_assert!(use_1252);
+    let bytes = std::fs::read(&path).map_err(|e| Error::io(shown, e))?;
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
+    let mut out = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
+    let _tracked = crate::temp_files::track(out.path());
+    out.as_file_mut()
+        .write_all(text.as_bytes())
+        .and_then(|()| out.as_file_mut().flush())
+        .map_err(|e| Error::io(shown, e))?;
+    let out = out.into_temp_path();
+    Ok((
+        out.to_path_buf(),
+        Some(out),
+        Some(TextEncoding::Windows1252),
+    ))
 }
 
 /// One input as the user named it.
@@ -123,8 +295,12 @@ pub(crate) struct OpenedFile {
     pub columns: Vec<String>,
     /// The scan, with `__row`.
     pub frame: LazyFrame,
+    /// Text encoding the CSV was read in (`None` for typed formats).
+    pub encoding: Option<TextEncoding>,
     /// Keeps a temporary decompressed copy alive as long as the scan.
     _temp: Option<tempfile::TempPath>,
+    /// Registers that copy for removal on interrupt while it exists.
+    _tracked: Option<crate::temp_files::Tracked>,
 }
 
 impl std::fmt::Debug for OpenedFile {
@@ -138,21 +314,27 @@ impl std::fmt::Debug for OpenedFile {
 
 const SNIFF_BYTES: usize = 64 * 1024;
 
-/// Opens one input lazily.
+/// Opens one input lazily, CSV text assumed UTF-8 or clearly Windows-1252.
 pub(crate) fn open(input: &InputPath) -> Result<OpenedFile> {
+    open_with(input, None)
+}
+
+/// Opens one input lazily; CSV text in `encoding`, or detected when `None`.
+pub(crate) fn open_with(input: &InputPath, encoding: Option<TextEncoding>) -> Result<OpenedFile> {
     match input {
         InputPath::Stdin => {
             let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io("<stdin>", e))?;
+            let _tracked = crate::temp_files::track(temp.path());
             std::io::copy(&mut std::io::stdin().lock(), temp.as_file_mut())
                 .map_err(|e| Error::io("<stdin>", e))?;
             let temp = temp.into_temp_path();
-            open_csv(
-                "<stdin>".into(),
-                None,
+            let (path, temp, enc) = ensure_utf8(
+                Path::new("<stdin>"),
                 temp.to_path_buf(),
-                FileFormat::Csv,
                 Some(temp),
-            )
+                encoding,
+            )?;
+            open_csv("<stdin>".into(), None, path, FileFormat::Csv, temp, enc)
         }
         InputPath::File(path) => {
             let display = path.display().to_string();
@@ -178,21 +360,18 @@ pub(crate) fn open(input: &InputPath) -> Result<OpenedFile> {
                 open_typed(display, path, FileFormat::Ipc, lf)
             } else if head.starts_with(&[0x1f, 0x8b]) {
                 let temp = decompress_gzip(path)?;
+                let (csv, temp, enc) = ensure_utf8(path, temp.to_path_buf(), Some(temp), encoding)?;
                 open_csv(
                     display,
                     Some(path.clone()),
-                    temp.to_path_buf(),
+                    csv,
                     FileFormat::CsvGzip,
-                    Some(temp),
+                    temp,
+                    enc,
                 )
             } else {
-                open_csv(
-                    display,
-                    Some(path.clone()),
-                    path.clone(),
-                    FileFormat::Csv,
-                    None,
-                )
+                let (csv, temp, enc) = ensure_utf8(path, path.clone(), None, encoding)?;
+                open_csv(display, Some(path.clone()), csv, FileFormat::Csv, temp, enc)
             }
         }
     }
@@ -223,12 +402,35 @@ fn decompress_gzip(path: &Path) -> Result<tempfile::TempPath> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
     let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(path, e))?;
+    let _tracked = crate::temp_files::track(temp.path());
     std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         message: format!("cannot decompress gzip: {e} (is the file truncated?)"),
     })?;
     temp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
     Ok(temp.into_temp_path())
+}
+
+/// Wraps an in-memory frame like a typed file: the same column detection and parsing apply.
+pub(crate) fn open_frame(name: &str, lf: LazyFrame) -> Result<OpenedFile> {
+    let mut lf = lf;
+    let schema = lf.collect_schema().map_err(|e| Error::Format {
+        path: name.into(),
+        message: e.to_string(),
+    })?;
+    let columns = schema.iter_names().map(|n| n.to_string()).collect();
+    Ok(OpenedFile {
+        display: name.to_string(),
+        source_path: None,
+        csv_path: None,
+        format: FileFormat::Memory,
+        delimiter: None,
+        columns,
+        frame: lf.with_row_index(ROW, None),
+        encoding: None,
+        _temp: None,
+        _tracked: None,
+    })
 }
 
 fn open_typed(
@@ -248,7 +450,9 @@ fn open_typed(
         delimiter: None,
         columns,
         frame: lf.with_row_index(ROW, None),
+        encoding: None,
         _temp: None,
+        _tracked: None,
     })
 }
 
@@ -258,6 +462,7 @@ fn open_csv(
     csv_path: PathBuf,
     format: FileFormat,
     temp: Option<tempfile::TempPath>,
+    encoding: Option<TextEncoding>,
 ) -> Result<OpenedFile> {
     let shown = PathBuf::from(&display);
     let mut sample = vec![0u8; SNIFF_BYTES];
@@ -370,6 +575,8 @@ fn open_csv(
         delimiter: Some(delimiter),
         columns,
         frame: lf,
+        encoding,
+        _tracked: temp.as_ref().map(|t| crate::temp_files::track(t)),
         _temp: temp,
     })
 }
@@ -560,6 +767,40 @@ pub(crate) fn csv_lines(path: &Path, _delimiter: u8, rows: &[u64]) -> Vec<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_check_finds_utf8_across_chunks_and_clear_windows_1252() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        // A two-byte character straddling the 1 MiB read boundary is still UTF-8.
+        let mut bytes = vec![b'a'; (1 << 20) - 1];
+        bytes.extend_from_slice("é\nb\n".as_bytes());
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(matches!(check_text(&p).unwrap(), TextCheck::Utf8));
+        // Latin-1 letters: not UTF-8 on line 3, clearly Windows-1252.
+        std::fs::write(&p, b"h\nok\nM\xfcnchen Z\xfcrich \x80 5\n").unwrap();
+        assert!(matches!(
+            check_text(&p).unwrap(),
+            TextCheck::NotUtf8 {
+                line: 3,
+                windows_1252: true
+            }
+        ));
+        // A byte Windows-1252 does not define, or a NUL: not clear.
+        std::fs::write(&p, b"h\n\x81x\n").unwrap();
+        assert!(matches!(
+            check_text(&p).unwrap(),
+            TextCheck::NotUtf8 {
+                line: 2,
+                windows_1252: false
+            }
+        ));
+        assert_eq!(
+            TextEncoding::from_setting("Latin1").unwrap(),
+            TextEncoding::Windows1252
+        );
+        assert!(TextEncoding::from_setting("ebcdic").is_err());
+    }
 
     #[test]
     fn sniffs_common_delimiters() {

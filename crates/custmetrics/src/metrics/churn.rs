@@ -328,6 +328,73 @@ pub struct Survival {
     pub median_ci_high: Option<u32>,
     /// The curve at each time with an event or a censoring.
     pub curve: Vec<SurvivalPoint>,
+    /// Median lifetimes per value of the first `--by` dimension (empty without one).
+    pub by_segment: Vec<SurvivalSegment>,
+}
+
+/// Kaplan–Meier summary of one segment.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SurvivalSegment {
+    /// The dimension.
+    pub dimension: String,
+    /// Its value (`(none)` when blank).
+    pub segment: String,
+    /// Lifetimes observed.
+    pub customers: u64,
+    /// Lifetimes that ended.
+    pub events: u64,
+    /// Median lifetime in days (None when S never reaches 0.5).
+    pub median_days: Option<u32>,
+    /// Lower bound of the median's 95% interval.
+    pub median_ci_low: Option<u32>,
+    /// Upper bound of the median's 95% interval.
+    pub median_ci_high: Option<u32>,
+    /// S at 90, 180 and 365 days (None beyond the longest lifetime observed).
+    pub survival_90: Option<f64>,
+    /// S at 180 days.
+    pub survival_180: Option<f64>,
+    /// S at 365 days.
+    pub survival_365: Option<f64>,
+}
+
+/// Kaplan–Meier per segment: `segments[i]` is the segment of `lifetimes[i]`.
+pub fn kaplan_meier_by_segment(
+    dimension: &str,
+    lifetimes: &[(u32, bool)],
+    segments: &[String],
+) -> Vec<SurvivalSegment> {
+    let mut groups: BTreeMap<&str, Vec<(u32, bool)>> = BTreeMap::new();
+    for (l, s) in lifetimes.iter().zip(segments) {
+        groups.entry(s.as_str()).or_default().push(*l);
+    }
+    groups
+        .into_iter()
+        .map(|(segment, ls)| {
+            let km = kaplan_meier("", &ls);
+            let longest = ls.iter().map(|l| l.0).max().unwrap_or(0);
+            let at = |days: u32| -> Option<f64> {
+                (days <= longest).then(|| {
+                    km.curve
+                        .iter()
+                        .take_while(|p| p.days <= days)
+                        .last()
+                        .map_or(1.0, |p| p.survival)
+                })
+            };
+            SurvivalSegment {
+                dimension: dimension.to_string(),
+                segment: segment.to_string(),
+                customers: km.customers,
+                events: km.events,
+                median_days: km.median_days,
+                median_ci_low: km.median_ci_low,
+                median_ci_high: km.median_ci_high,
+                survival_90: at(90),
+                survival_180: at(180),
+                survival_365: at(365),
+            }
+        })
+        .collect()
 }
 
 /// Kaplan–Meier estimate from (duration in days, ended) pairs.
@@ -385,6 +452,7 @@ pub fn kaplan_meier(definition: &str, lifetimes: &[(u32, bool)]) -> Survival {
         median_ci_low: lo,
         median_ci_high: hi,
         curve,
+        by_segment: Vec::new(),
     }
 }
 

@@ -60,6 +60,22 @@ pub struct Rfm {
     pub customers: Vec<RfmRow>,
     /// Customers per segment.
     pub segments: BTreeMap<String, u64>,
+    /// Customers per RFM segment within each value of the first `--by` dimension (empty without
+    /// one).
+    pub by_segment: Vec<RfmSegmentCount>,
+}
+
+/// Customers of one RFM segment within one value of a `--by` dimension.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RfmSegmentCount {
+    /// The dimension.
+    pub dimension: String,
+    /// Its value (`(none)` when blank).
+    pub segment: String,
+    /// The RFM segment.
+    pub rfm_segment: String,
+    /// Customers.
+    pub customers: u64,
 }
 
 /// Quintile scores 1–5 of `values` where higher is better; ties share the lower score.
@@ -114,6 +130,7 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
     let revenue: Vec<f64> = s.customers.iter().map(|c| c.revenue).collect();
     let (rs, fs, ms) = (quintiles(&since), quintiles(&orders), quintiles(&revenue));
     let mut segments = BTreeMap::new();
+    let mut by: BTreeMap<(String, String), u64> = BTreeMap::new();
     let customers = s
         .customers
         .iter()
@@ -127,6 +144,16 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
             );
             let seg = segment(r, f, c.orders);
             *segments.entry(seg.to_string()).or_insert(0u64) += 1;
+            if !s.by.is_empty() {
+                let group = c
+                    .segments
+                    .first()
+                    .cloned()
+                    .flatten()
+                    .filter(|v| !v.trim().is_empty())
+                    .unwrap_or_else(|| "(none)".into());
+                *by.entry((group, seg.to_string())).or_insert(0) += 1;
+            }
             RfmRow {
                 customer_id: c.customer_id.clone(),
                 frequency,
@@ -151,6 +178,15 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
         time_unit_days,
         customers,
         segments,
+        by_segment: by
+            .into_iter()
+            .map(|((segment, rfm_segment), customers)| RfmSegmentCount {
+                dimension: s.by.first().cloned().unwrap_or_default(),
+                segment,
+                rfm_segment,
+                customers,
+            })
+            .collect(),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Predictive CLV for a customer base: fit BG/NBD and Gamma-Gamma on the RFM summary, then score
+//! Predictive CLV for a customer base: fit a purchase model (BG/NBD by default, Pareto/NBD or
+//! MBG/NBD) and Gamma-Gamma on the RFM summary, then score
 //! every customer (P(alive), expected purchases and spend over the horizon, discounted CLV).
 //!
 //! Units are explicit: the models are fitted in `time_unit_days` (7 = weeks, the default, as in
@@ -14,8 +15,8 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::bgnbd::{BgNbd, BgNbdFit};
 use super::gamma_gamma::{GammaGamma, GammaGammaFit};
+use super::purchase::{PurchaseFit, PurchaseModel};
 use super::{FitOptions, RfmObservation};
 use crate::metrics::rfm::Rfm;
 use crate::{Error, Result};
@@ -32,6 +33,8 @@ pub struct ClvOptions {
     pub annual_discount_rate: f64,
     /// Fit options for both models.
     pub fit: FitOptions,
+    /// The purchase model (BG/NBD by default).
+    pub model: PurchaseModel,
 }
 
 impl Default for ClvOptions {
@@ -41,6 +44,7 @@ impl Default for ClvOptions {
             horizon: 52,
             annual_discount_rate: 0.10,
             fit: FitOptions::default(),
+            model: PurchaseModel::default(),
         }
     }
 }
@@ -83,10 +87,10 @@ pub struct ClvResult {
     pub options: ClvOptions,
     /// Discount rate per model time unit.
     pub discount_rate_per_unit: f64,
-    /// The purchase model.
-    pub bgnbd: BgNbdFit,
-    /// The spend model.
-    pub gamma_gamma: GammaGammaFit,
+    /// The purchase model (`model` names which: `bgnbd`, `pareto_nbd`, `mbgnbd`).
+    pub purchase_model: PurchaseFit,
+    /// The spend model (Gamma-Gamma).
+    pub spend_model: GammaGammaFit,
     /// Customers scored.
     pub customers: u64,
     /// Sum of CLV.
@@ -113,6 +117,22 @@ pub struct ClvResult {
 /// # Errors
 /// Model errors ([`Error::InsufficientData`], [`Error::ModelDidNotConverge`]).
 pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
+    let (purchase_model, spend_model) = fit_clv_models(rfm, options)?;
+    score_clv(rfm, purchase_model, spend_model, options)
+}
+
+fn observations(rfm: &Rfm) -> Vec<RfmObservation> {
+    rfm.customers
+        .iter()
+        .map(|c| RfmObservation {
+            frequency: f64::from(c.frequency),
+            recency: c.recency,
+            t: c.t,
+        })
+        .collect()
+}
+
+fn check_unit(rfm: &Rfm, options: &ClvOptions) -> Result<()> {
     if rfm.time_unit_days != options.time_unit_days {
         return Err(Error::InvalidSetting {
             setting: "time_unit".into(),
@@ -122,17 +142,17 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
             ),
         });
     }
-    let observations: Vec<RfmObservation> = rfm
-        .customers
-        .iter()
-        .map(|c| RfmObservation {
-            frequency: f64::from(c.frequency),
-            recency: c.recency,
-            t: c.t,
-        })
-        .collect();
-    let bgnbd = BgNbd::fit(
-        &observations,
+    Ok(())
+}
+
+/// Fits the purchase model chosen in `options` and Gamma-Gamma on an RFM table.
+///
+/// # Errors
+/// Model errors ([`Error::InsufficientData`], [`Error::ModelDidNotConverge`]).
+pub fn fit_clv_models(rfm: &Rfm, options: &ClvOptions) -> Result<(PurchaseFit, GammaGammaFit)> {
+    check_unit(rfm, options)?;
+    let purchase_model = options.model.fit(
+        &observations(rfm),
         f64::from(options.time_unit_days),
         &options.fit,
     )?;
@@ -141,7 +161,33 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
         .iter()
         .map(|c| (f64::from(c.frequency), c.monetary_value))
         .collect();
-    let gamma_gamma = GammaGamma::fit(&spend, &options.fit)?;
+    Ok((purchase_model, GammaGamma::fit(&spend, &options.fit)?))
+}
+
+/// Scores every customer of an RFM table with fitted (for example saved) models.
+///
+/// # Errors
+/// [`Error::InvalidSetting`] when the models' time unit differs from the table's; prediction
+/// errors.
+pub fn score_clv(
+    rfm: &Rfm,
+    purchase_model: PurchaseFit,
+    spend_model: GammaGammaFit,
+    options: &ClvOptions,
+) -> Result<ClvResult> {
+    check_unit(rfm, options)?;
+    if (purchase_model.time_unit_days() - f64::from(rfm.time_unit_days)).abs() > 1e-9 {
+        return Err(Error::InvalidSetting {
+            setting: "time_unit".into(),
+            message: format!(
+                "the model was fitted in {}-day units but the data is summarised in {}-day units; use the model's --time-unit",
+                purchase_model.time_unit_days(),
+                rfm.time_unit_days
+            ),
+        });
+    }
+    let observations = observations(rfm);
+    let gamma_gamma = spend_model;
     let d = options.discount_rate_per_unit();
 
     // Discounted purchases and P(alive) per distinct (x, t_x, T).
@@ -161,7 +207,7 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
             let mut discounted = 0.0;
             let mut previous = 0.0;
             for i in 1..=options.horizon {
-                let e = bgnbd.conditional_expected_purchases(
+                let e = purchase_model.conditional_expected_purchases(
                     f64::from(i),
                     o.frequency,
                     o.recency,
@@ -173,7 +219,7 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
             Ok((
                 discounted,
                 previous,
-                bgnbd.probability_alive(o.frequency, o.recency, o.t),
+                purchase_model.probability_alive(o.frequency, o.recency, o.t),
             ))
         })
         .collect::<Result<_>>()?;
@@ -221,8 +267,8 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
         alive_mean: (n > 0)
             .then(|| ranked.iter().map(|c| c.probability_alive).sum::<f64>() / n as f64),
         clv_percentiles,
-        bgnbd,
-        gamma_gamma,
+        purchase_model,
+        spend_model: gamma_gamma,
         ranked,
         holdout: None,
     })
@@ -282,7 +328,7 @@ pub fn validate_holdout(
         std::collections::BTreeMap::new();
     let (mut predicted_total, mut actual_total, mut abs_err) = (0.0, 0.0, 0.0);
     for c in &rfm.customers {
-        let predicted = result.bgnbd.conditional_expected_purchases(
+        let predicted = result.purchase_model.conditional_expected_purchases(
             units,
             f64::from(c.frequency),
             c.recency,

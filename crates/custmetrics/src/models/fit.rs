@@ -179,6 +179,177 @@ pub(crate) fn maximise(
     })
 }
 
+/// The mean negative log-likelihood and its gradient in the natural parameters.
+pub(crate) type ValueAndGradient<'a> = &'a (dyn Fn(&[f64]) -> (f64, Vec<f64>) + Sync);
+
+/// A point θ with the objective and its gradient there.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
+/// The objective in θ = ln(parameters) with an analytic gradient. L-BFGS asks for the cost and
+/// then the gradient at the same point; both come from one pass over the data, so the last pass
+/// is cached.
+struct SmoothObjective<'a> {
+    f: ValueAndGradient<'a>,
+    penalizer: f64,
+    last: std::sync::Mutex<Option<Evaluated>>,
+}
+
+impl SmoothObjective<'_> {
+    fn eval(&self, theta: &[f64]) -> (f64, Vec<f64>) {
+        if let Ok(last) = self.last.lock()
+            && let Some((t, v, g)) = last.as_ref()
+            && t.as_slice() == theta
+        {
+            return (*v, g.clone());
+        }
+        let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+        let (v, g) = (self.f)(&params);
+        let v = v + self.penalizer * theta.iter().map(|t| t * t).sum::<f64>();
+        let g: Vec<f64> = g
+            .iter()
+            .zip(&params)
+            .zip(theta)
+            .map(|((g, p), t)| g * p + 2.0 * self.penalizer * t)
+            .collect();
+        let out = if v.is_finite() && g.iter().all(|x| x.is_finite()) {
+            (v, g)
+        } else {
+            (f64::INFINITY, vec![0.0; theta.len()])
+        };
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((theta.to_vec(), out.0, out.1.clone()));
+        }
+        out
+    }
+}
+
+impl CostFunction for SmoothObjective<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.eval(p).0)
+    }
+}
+
+impl Gradient for SmoothObjective<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Self::Param) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.eval(p).1)
+    }
+}
+
+/// Maximises a log-likelihood whose gradient is known analytically: L-BFGS alone from each start
+/// point (no Nelder-Mead, no finite differences), which needs a few dozen passes over the data
+/// instead of hundreds. Falls back to [`maximise`] when no start converges. Standard errors come
+/// from central differences of the analytic gradient.
+pub(crate) fn maximise_with_gradient(
+    model: &str,
+    f: ValueAndGradient<'_>,
+    starts: &[Vec<f64>],
+    customers: f64,
+    rows: usize,
+    options: &FitOptions,
+) -> Result<Estimate> {
+    let objective = || SmoothObjective {
+        f,
+        penalizer: options.penalizer,
+        last: std::sync::Mutex::new(None),
+    };
+    let check = objective();
+    let mut iterations = 0u64;
+    let mut best: Option<(Vec<f64>, f64)> = None;
+    for start in starts {
+        let theta0: Vec<f64> = start.iter().map(|p| p.max(1e-6).ln()).collect();
+        let Ok(lbfgs) = LBFGS::new(MoreThuenteLineSearch::new(), 7)
+            .with_tolerance_grad(1e-10)
+            .and_then(|s| s.with_tolerance_cost(1e-15))
+        else {
+            continue;
+        };
+        let Ok(res) = Executor::new(objective(), lbfgs)
+            .configure(|s| s.param(theta0).max_iters(options.max_iterations.min(1000)))
+            .run()
+        else {
+            continue;
+        };
+        iterations += res.state().get_iter();
+        let Some(theta) = res.state().get_best_param().cloned() else {
+            continue;
+        };
+        let (cost, g) = check.eval(&theta);
+        let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if cost.is_finite() && norm <= 1e-3 && best.as_ref().is_none_or(|(_, c)| cost < *c) {
+            best = Some((theta, cost));
+            break;
+        }
+    }
+    let Some((theta, _)) = best else {
+        let nll = |p: &[f64]| f(p).0;
+        return maximise(model, &nll, starts, customers, rows, options);
+    };
+    let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
+    let ll = -f(&params).0 * customers;
+    let k = params.len() as f64;
+    // Hessian of the total NLL in θ by central differences of the analytic gradient.
+    let grad_theta = |t: &[f64]| -> Vec<f64> {
+        let p: Vec<f64> = t.iter().map(|x| x.exp()).collect();
+        let (_, g) = f(&p);
+        g.iter().zip(&p).map(|(g, p)| g * p * customers).collect()
+    };
+    let n = theta.len();
+    let mut h = vec![vec![0.0; n]; n];
+    for i in 0..n {
+        let step = 1e-5 * theta.get(i).map_or(1.0, |t| t.abs().max(1.0));
+        let (mut up, mut down) = (theta.clone(), theta.clone());
+        if let (Some(u), Some(d)) = (up.get_mut(i), down.get_mut(i)) {
+            *u += step;
+            *d -= step;
+        }
+        let (gu, gd) = (grad_theta(&up), grad_theta(&down));
+        for (j, (a, b)) in gu.iter().zip(&gd).enumerate() {
+            if let Some(cell) = h.get_mut(i).and_then(|row| row.get_mut(j)) {
+                *cell = (a - b) / (2.0 * step);
+            }
+        }
+    }
+    let symmetric: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            (0..n)
+                .map(|j| {
+                    let a = h.get(i).and_then(|r| r.get(j)).copied().unwrap_or(0.0);
+                    let b = h.get(j).and_then(|r| r.get(i)).copied().unwrap_or(0.0);
+                    (a + b) / 2.0
+                })
+                .collect()
+        })
+        .collect();
+    let standard_errors = match invert(&symmetric) {
+        Some(inv) => theta
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
+                (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
+            })
+            .collect(),
+        None => vec![None; n],
+    };
+    Ok(Estimate {
+        params,
+        diagnostics: FitDiagnostics {
+            log_likelihood: ll,
+            aic: 2.0 * k - 2.0 * ll,
+            bic: k * customers.ln() - 2.0 * ll,
+            iterations,
+            converged: true,
+            standard_errors,
+            customers: customers as u64,
+            distinct_rows: rows as u64,
+        },
+    })
+}
+
 fn optimizer_error(model: &str, e: &argmin::core::Error) -> Error {
     Error::ModelDidNotConverge {
         model: model.into(),

@@ -21,9 +21,9 @@
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
 
-use super::bgnbd::BgNbdFit;
-use super::fit::maximise;
-use super::{FitDiagnostics, FitOptions, RfmObservation, par_weighted_sum};
+use super::fit::maximise_with_gradient;
+use super::purchase::PurchaseFit;
+use super::{FitDiagnostics, FitOptions, RfmObservation};
 use crate::{Error, Result};
 
 /// Gamma-Gamma parameters.
@@ -33,7 +33,9 @@ pub struct GammaGammaParams {
     pub p: f64,
     /// Shape of the Gamma of ν across customers.
     pub q: f64,
-    /// Scale of the Gamma of ν across customers.
+    /// Scale of the Gamma of ν across customers: the papers' γ, serialised as `v` (the name
+    /// pymc-marketing and the CLI use, since γ is taken by other models).
+    #[serde(rename = "v", alias = "gamma")]
     pub gamma: f64,
 }
 
@@ -42,7 +44,8 @@ pub struct GammaGammaParams {
 pub struct GammaGammaFit {
     /// The estimates.
     pub params: GammaGammaParams,
-    /// How the fit went.
+    /// How the fit went (serialised inline: `log_likelihood`, `n_customers`, `converged`, ...).
+    #[serde(flatten)]
     pub diagnostics: FitDiagnostics,
     /// Pearson correlation of frequency and mean spend among repeat customers.
     pub frequency_spend_correlation: f64,
@@ -60,6 +63,59 @@ pub fn log_likelihood(params: &GammaGammaParams, frequency: f64, mean_spend: f64
         + (p * x - 1.0) * m.ln()
         + p * x * x.ln()
         - (p * x + q) * (gamma + m * x).ln()
+}
+
+/// Summed log-likelihood of (frequency, mean spend) rows and its gradient in (p, q, γ), in one
+/// pass. The gamma and digamma terms depend on x alone (whole numbers of repeat purchases), so
+/// they are tabulated once per call; each row then costs two logarithms.
+pub fn log_likelihood_and_gradient(
+    params: &GammaGammaParams,
+    rows: &[(f64, f64)],
+) -> (f64, [f64; 3]) {
+    use rayon::prelude::*;
+    use statrs::function::gamma::digamma;
+    let GammaGammaParams { p, q, gamma } = *params;
+    let max_x = rows.iter().map(|r| r.0).fold(0.0f64, f64::max) as usize;
+    let (lgq, dgq, ln_gamma_scale) = (ln_gamma(q), digamma(q), gamma.ln());
+    // Per x: [lnΓ(px+q) − lnΓ(px) − lnΓ(q) + px ln x, ψ(px+q), ψ(px), ln x].
+    let table: Vec<[f64; 4]> = (0..=max_x)
+        .map(|x| {
+            let xf = x as f64;
+            let lx = if x > 0 { xf.ln() } else { 0.0 };
+            [
+                ln_gamma(p * xf + q) - ln_gamma(p * xf) - lgq + p * xf * lx,
+                digamma(p * xf + q),
+                digamma(p * xf),
+                lx,
+            ]
+        })
+        .collect();
+    const CHUNK: usize = 4096;
+    let partial: Vec<[f64; 4]> = rows
+        .par_chunks(CHUNK)
+        .map(|rows| {
+            let mut acc = [0.0f64; 4];
+            for &(x, m) in rows {
+                let Some(t) = table.get(x as usize) else {
+                    acc[0] = f64::NAN;
+                    continue;
+                };
+                let (lm, lgm) = (m.ln(), (gamma + m * x).ln());
+                acc[0] += t[0] + q * ln_gamma_scale + (p * x - 1.0) * lm - (p * x + q) * lgm;
+                acc[1] += x * (t[1] - t[2] + lm + t[3] - lgm);
+                acc[2] += t[1] - dgq + ln_gamma_scale - lgm;
+                acc[3] += q / gamma - (p * x + q) / (gamma + m * x);
+            }
+            acc
+        })
+        .collect();
+    let mut total = [0.0f64; 4];
+    for a in &partial {
+        for (t, v) in total.iter_mut().zip(a) {
+            *t += v;
+        }
+    }
+    (total[0], [total[1], total[2], total[3]])
 }
 
 /// The Gamma-Gamma model.
@@ -91,14 +147,14 @@ impl GammaGamma {
             });
         }
         let n = usable.len() as f64;
-        let ones = vec![1.0; usable.len()];
-        let nll = |v: &[f64]| -> f64 {
+        let nll = |v: &[f64]| -> (f64, Vec<f64>) {
             let params = GammaGammaParams {
                 p: v[0],
                 q: v[1],
                 gamma: v[2],
             };
-            -par_weighted_sum(&usable, &ones, |(x, m)| log_likelihood(&params, *x, *m)) / n
+            let (ll, g) = log_likelihood_and_gradient(&params, &usable);
+            (-ll / n, g.iter().map(|g| -g / n).collect())
         };
         let mean_spend = usable.iter().map(|u| u.1).sum::<f64>() / n;
         let starts = [
@@ -106,7 +162,7 @@ impl GammaGamma {
             vec![5.0, 3.0, mean_spend.max(1e-3)],
             vec![2.0, 2.0, mean_spend.max(1e-3)],
         ];
-        let est = maximise("Gamma-Gamma", &nll, &starts, n, usable.len(), options)?;
+        let est = maximise_with_gradient("Gamma-Gamma", &nll, &starts, n, usable.len(), options)?;
         let rho = pearson(&usable);
         Ok(GammaGammaFit {
             params: GammaGammaParams { p: est.params[0], q: est.params[1], gamma: est.params[2] },
@@ -172,7 +228,7 @@ impl GammaGammaFit {
 /// # Errors
 /// Errors of the two models' predictions.
 pub fn customer_lifetime_value(
-    purchases: &BgNbdFit,
+    purchases: &PurchaseFit,
     spend: &GammaGammaFit,
     history: &RfmObservation,
     mean_spend: f64,
@@ -221,13 +277,47 @@ mod tests {
     }
 
     #[test]
+    fn analytic_gradient_matches_the_likelihood() {
+        let rows: Vec<(f64, f64)> = cdnow_spend()
+            .into_iter()
+            .filter(|(x, m)| *x > 0.0 && *m > 0.0)
+            .collect();
+        let at = |v: [f64; 3]| GammaGammaParams {
+            p: v[0],
+            q: v[1],
+            gamma: v[2],
+        };
+        let f = |v: [f64; 3]| -> f64 {
+            rows.iter()
+                .map(|(x, m)| log_likelihood(&at(v), *x, *m))
+                .sum()
+        };
+        let v = [5.0, 3.0, 12.0];
+        let (ll, g) = log_likelihood_and_gradient(&at(v), &rows);
+        assert!((ll - f(v)).abs() < 1e-8 * ll.abs(), "{ll} vs {}", f(v));
+        for i in 0..3 {
+            let h = 1e-6 * v[i];
+            let (mut up, mut down) = (v, v);
+            up[i] += h;
+            down[i] -= h;
+            let numeric = (f(up) - f(down)) / (2.0 * h);
+            assert!(
+                (g[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
+                "∂{i}: {} vs {numeric}",
+                g[i]
+            );
+        }
+    }
+
+    #[test]
     fn clv_is_discounted_spend_times_purchases() {
-        let fit = crate::models::bgnbd::BgNbd::fit(
-            &crate::models::testdata::cdnow(),
-            7.0,
-            &FitOptions::default(),
-        )
-        .unwrap();
+        let fit = crate::models::purchase::PurchaseModel::Bgnbd
+            .fit(
+                &crate::models::testdata::cdnow(),
+                7.0,
+                &FitOptions::default(),
+            )
+            .unwrap();
         let gg = GammaGamma::fit(&cdnow_spend(), &FitOptions::default()).unwrap();
         let m = gg.conditional_expected_average_profit(2.0, 22.35).unwrap();
         // Without discounting, CLV = E[M] · E[Y(52)].

@@ -6,6 +6,12 @@
 //!   Fader & Hardie 2013 note) and discounted CLV combining both.
 //! - [`clv`]: fits both on an RFM table and scores every customer.
 //! - [`sbg`]: the shifted-beta-geometric model of contractual (subscription) retention.
+//! - [`pareto_nbd`]: Pareto/NBD (Schmittlein, Morrison & Colombo 1987), drop-out at any time.
+//! - [`mbgnbd`]: modified BG/NBD (Batislam, Denizel & Filiztekin 2007), drop-out also right
+//!   after the first purchase.
+//! - [`bgbb`]: BG/BB (Fader, Hardie & Shang 2010) for discrete purchase opportunities.
+//! - [`purchase`]: the choice between BG/NBD, Pareto/NBD and MBG/NBD behind one interface.
+//! - [`simulate`]: draws histories from each model with known parameters.
 //! - [`hyp2f1`]: the Gauss hypergeometric function the BG/NBD expectations need.
 //! - [`fit`]: the optimizer glue shared by the models (argmin over log-parameters, standard
 //!   errors from the Hessian).
@@ -18,16 +24,24 @@
 //! every prediction takes horizons in that same unit, and the fitted value carries
 //! `time_unit_days` so that a saved model cannot be scored in the wrong unit by accident.
 
+pub mod bgbb;
 pub mod bgnbd;
 pub mod clv;
 pub mod fit;
+pub mod fitted;
 pub mod gamma_gamma;
 pub mod hyp2f1;
+pub mod mbgnbd;
+pub mod pareto_nbd;
+pub mod purchase;
 pub mod sbg;
+pub mod simulate;
 
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
 
 /// One customer's purchase history summary.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -99,6 +113,127 @@ pub fn compress(observations: &[RfmObservation]) -> Compressed {
     Compressed { rows, weights }
 }
 
+/// Checks that observations are usable by a purchase model: whole frequency ≥ 0, 0 ≤ recency ≤ T,
+/// and at least one repeat purchase (otherwise the purchase rate is not identified).
+pub(crate) fn validate_observations(model: &str, observations: &[RfmObservation]) -> Result<()> {
+    if observations.is_empty() {
+        return Err(Error::InsufficientData {
+            what: model.into(),
+            message: "no customers".into(),
+        });
+    }
+    if let Some(o) = observations.iter().find(|o| {
+        !(o.frequency >= 0.0
+            && o.recency >= 0.0
+            && o.t >= o.recency
+            && o.frequency.fract() == 0.0
+            && o.t.is_finite())
+    }) {
+        return Err(Error::InsufficientData {
+            what: model.into(),
+            message: format!(
+                "invalid observation (frequency {}, recency {}, T {}): need whole frequency ≥ 0 and 0 ≤ recency ≤ T",
+                o.frequency, o.recency, o.t
+            ),
+        });
+    }
+    if observations.iter().all(|o| o.frequency == 0.0) {
+        return Err(Error::InsufficientData {
+            what: model.into(),
+            message: "no customer made a repeat purchase, so the purchase rate cannot be estimated"
+                .into(),
+        });
+    }
+    Ok(())
+}
+
+/// Fits a purchase model whose per-customer log-likelihood is `ll(params, observation)`.
+///
+/// Two stages, as lifetimes does: first with time rescaled so that max T = 1 (the start points
+/// then suit any time unit; `time_scaled` lists the parameters measured in time units, which are
+/// scaled back), then a refinement in the original unit so that the likelihood, AIC and standard
+/// errors are exact.
+pub(crate) fn fit_rfm_model(
+    model: &str,
+    observations: &[RfmObservation],
+    time_scaled: &[usize],
+    starts: &[Vec<f64>],
+    ll: impl Fn(&[f64], &RfmObservation) -> f64 + Sync,
+    options: &FitOptions,
+) -> Result<fit::Estimate> {
+    validate_observations(model, observations)?;
+    let c = compress(observations);
+    let n = c.customers();
+    let scale = observations
+        .iter()
+        .map(|o| o.t)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let scaled: Vec<RfmObservation> = c
+        .rows
+        .iter()
+        .map(|o| RfmObservation {
+            frequency: o.frequency,
+            recency: o.recency / scale,
+            t: o.t / scale,
+        })
+        .collect();
+    let nll_scaled =
+        |p: &[f64]| -> f64 { -par_weighted_sum(&scaled, &c.weights, |o| ll(p, o)) / n };
+    let first = fit::maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
+    let mut start = first.params;
+    for &i in time_scaled {
+        if let Some(v) = start.get_mut(i) {
+            *v *= scale;
+        }
+    }
+    let nll = |p: &[f64]| -> f64 { -par_weighted_sum(&c.rows, &c.weights, |o| ll(p, o)) / n };
+    fit::maximise(model, &nll, &[start], n, c.rows.len(), options)
+}
+
+/// As [`fit_rfm_model`], for models with an analytic gradient: `batch(params, rows, weights)`
+/// returns the summed log-likelihood and its gradient over weighted rows.
+pub(crate) fn fit_rfm_model_with_gradient(
+    model: &str,
+    observations: &[RfmObservation],
+    time_scaled: &[usize],
+    starts: &[Vec<f64>],
+    batch: impl Fn(&[f64], &[RfmObservation], &[f64]) -> (f64, Vec<f64>) + Sync,
+    options: &FitOptions,
+) -> Result<fit::Estimate> {
+    validate_observations(model, observations)?;
+    let c = compress(observations);
+    let n = c.customers();
+    let scale = observations
+        .iter()
+        .map(|o| o.t)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let scaled: Vec<RfmObservation> = c
+        .rows
+        .iter()
+        .map(|o| RfmObservation {
+            frequency: o.frequency,
+            recency: o.recency / scale,
+            t: o.t / scale,
+        })
+        .collect();
+    let mean = |rows: &[RfmObservation], p: &[f64]| -> (f64, Vec<f64>) {
+        let (ll, g) = batch(p, rows, &c.weights);
+        (-ll / n, g.iter().map(|g| -g / n).collect())
+    };
+    let on_scaled = |p: &[f64]| mean(&scaled, p);
+    let first = fit::maximise_with_gradient(model, &on_scaled, starts, n, c.rows.len(), options)?;
+    let mut start = first.params;
+    for &i in time_scaled {
+        if let Some(v) = start.get_mut(i) {
+            *v *= scale;
+        }
+    }
+    let on_rows = |p: &[f64]| mean(&c.rows, p);
+    fit::maximise_with_gradient(model, &on_rows, &[start], n, c.rows.len(), options)
+}
+
 /// Options of a maximum-likelihood fit.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -121,7 +256,7 @@ impl Default for FitOptions {
 
 /// How a fit went. A fit that did not converge is an error, never a result; these are the
 /// diagnostics of one that did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FitDiagnostics {
     /// Log-likelihood at the estimate (without the penalty).
     pub log_likelihood: f64,
@@ -137,6 +272,7 @@ pub struct FitDiagnostics {
     /// observed information; `None` where the Hessian was not invertible.
     pub standard_errors: Vec<Option<f64>>,
     /// Customers used.
+    #[serde(rename = "n_customers", alias = "customers")]
     pub customers: u64,
     /// Distinct rows the likelihood was evaluated on.
     pub distinct_rows: u64,

@@ -33,7 +33,8 @@ pub struct SbgParams {
 pub struct SbgFit {
     /// The estimates.
     pub params: SbgParams,
-    /// How the fit went.
+    /// How the fit went (serialised inline: `log_likelihood`, `n_customers`, `converged`, ...).
+    #[serde(flatten)]
     pub diagnostics: FitDiagnostics,
 }
 

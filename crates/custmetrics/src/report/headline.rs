@@ -135,11 +135,13 @@ pub fn compare(current: &mut [Headline], previous_json: &str) -> Result<()> {
             setting: "compare".into(),
             message: format!("not a custmetrics JSON report: {e}"),
         })?;
-    if prev.schema_version != super::SCHEMA_VERSION {
+    // Headlines have kept their layout since version 1 (version 2 changed only the CLV
+    // section), so last month's report from an older version still compares.
+    if !(1..=super::SCHEMA_VERSION).contains(&prev.schema_version) {
         return Err(Error::InvalidSetting {
             setting: "compare".into(),
             message: format!(
-                "the previous report has schema_version {}, this one {}",
+                "the previous report has schema_version {}; this version reads 1 to {}",
                 prev.schema_version,
                 super::SCHEMA_VERSION
             ),

@@ -98,6 +98,106 @@ fn table(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>)
     })
 }
 
+/// A fitted model: estimates with standard errors, fit figures, its prediction table, then the
+/// spend model and the holdout check.
+fn model_fit(out: &mut Vec<Block>, m: &crate::models::fitted::FittedModel, fm: &Fmt) {
+    let unit = match m.time_unit_days {
+        Some(7.0) => " (times in weeks)".to_string(),
+        Some(1.0) => " (times in days)".to_string(),
+        Some(d) => format!(" (times in {d}-day units)"),
+        None => String::new(),
+    };
+    out.push(Block::Heading(format!("{} fit{unit}", m.label)));
+    let se = |name: &str| {
+        m.standard_errors
+            .0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(|| fm.dash(), |(_, s)| format!("{s:.4}"))
+    };
+    out.push(table(
+        &format!("{}_params", m.model),
+        &["parameter", "estimate", "standard error"],
+        &[false, true, true],
+        m.params
+            .0
+            .iter()
+            .map(|(name, v)| vec![name.clone(), format!("{v:.4}"), se(name)])
+            .collect(),
+    ));
+    let mut figures = vec![
+        (
+            "Log-likelihood".to_string(),
+            format!("{:.3}", m.log_likelihood),
+        ),
+        (
+            "AIC / BIC".to_string(),
+            format!("{:.1} / {:.1}", m.aic, m.bic),
+        ),
+        ("Customers".to_string(), m.n_customers.to_string()),
+        ("Distinct rows".to_string(), m.distinct_rows.to_string()),
+        ("Iterations".to_string(), m.iterations.to_string()),
+        (
+            "Converged".to_string(),
+            if m.converged { "yes" } else { "no" }.into(),
+        ),
+    ];
+    figures.extend(
+        m.figures
+            .0
+            .iter()
+            .map(|(k, v)| (k.replace('_', " "), format!("{v:.3}"))),
+    );
+    out.push(Block::Figures(figures));
+    for w in &m.warnings {
+        out.push(Block::Note(format!("Warning: {w}")));
+    }
+    if let Some(p) = &m.predictions {
+        out.push(Block::Heading(p.title.clone()));
+        let headers: Vec<String> = p.columns.iter().map(|c| c.replace('_', " ")).collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        out.push(table(
+            &format!("{}_predictions", m.model),
+            &headers,
+            &vec![true; headers.len()],
+            p.rows
+                .iter()
+                .map(|row| {
+                    row.iter()
+                        .map(|v| {
+                            if !v.is_finite() {
+                                fm.dash()
+                            } else if v.fract() == 0.0 && v.abs() < 1e9 {
+                                format!("{v:.0}")
+                            } else {
+                                format!("{v:.4}")
+                            }
+                        })
+                        .collect()
+                })
+                .collect(),
+        ));
+    }
+    if let Some(h) = &m.holdout {
+        out.push(Block::Heading(format!(
+            "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
+            h.holdout_from, h.holdout_from, h.holdout_to
+        )));
+        out.push(Block::Figures(vec![
+            ("Customers".into(), h.customers.to_string()),
+            ("Predicted purchases".into(), fm.num(h.predicted_total, 1)),
+            ("Actual purchases".into(), fm.num(h.actual_total, 0)),
+            (
+                "Mean absolute error per customer".into(),
+                fm.num(h.mean_absolute_error, 3),
+            ),
+        ]));
+    }
+    if let Some(s) = &m.spend {
+        model_fit(out, s, fm);
+    }
+}
+
 /// Offsets shown in the cohort triangle for reading (terminal, Markdown); CSV and JSON have all.
 pub const READABLE_OFFSETS: u32 = 12;
 
@@ -468,6 +568,40 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
             &[false, true, true, true],
             rows,
         ));
+        if let Some(first) = s.by_segment.first() {
+            let dim = first.dimension.clone();
+            let d = |x: Option<u32>| x.map(|v| v.to_string()).unwrap_or_else(|| fm.dash());
+            let p = |x: Option<f64>| x.map(|v| fm.pct(v)).unwrap_or_else(|| fm.dash());
+            out.push(table(
+                "survival_by_segment",
+                &[
+                    dim.as_str(),
+                    "lifetimes",
+                    "ended",
+                    "median days",
+                    "95% CI",
+                    "S(90)",
+                    "S(180)",
+                    "S(365)",
+                ],
+                &[false, true, true, true, false, true, true, true],
+                s.by_segment
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.segment.clone(),
+                            g.customers.to_string(),
+                            g.events.to_string(),
+                            d(g.median_days),
+                            format!("{} – {}", d(g.median_ci_low), d(g.median_ci_high)),
+                            p(g.survival_90),
+                            p(g.survival_180),
+                            p(g.survival_365),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
     }
     if let Some(n) = &r.nps {
         out.push(Block::Heading("Net Promoter Score".into()));
@@ -575,6 +709,24 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 })
                 .collect(),
         ));
+        if let Some(first) = rfm.by_segment.first() {
+            let dim = first.dimension.clone();
+            out.push(table(
+                "rfm_segments_by_segment",
+                &[dim.as_str(), "RFM segment", "customers"],
+                &[false, false, true],
+                rfm.by_segment
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.segment.clone(),
+                            g.rfm_segment.clone(),
+                            g.customers.to_string(),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
         if !rfm.customers.is_empty() {
             out.push(table(
                 "rfm_customers",
@@ -629,6 +781,49 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 .map(|(k, v)| vec![k.clone(), v.to_string()])
                 .collect(),
         ));
+        if let Some(first) = s.by_segment.first() {
+            let dim = first.dimension.clone();
+            let stage = |g: &crate::report::SegmentValue, k: &str| {
+                g.lifecycle.get(k).copied().unwrap_or(0).to_string()
+            };
+            out.push(table(
+                "purchasing_by_segment",
+                &[
+                    dim.as_str(),
+                    "customers",
+                    "orders",
+                    "revenue",
+                    "AOV",
+                    "orders per customer",
+                    "repeat rate",
+                    "historical CLV",
+                    "active",
+                    "at risk",
+                    "churned",
+                ],
+                &[
+                    false, true, true, true, true, true, true, true, true, true, true,
+                ],
+                s.by_segment
+                    .iter()
+                    .map(|g| {
+                        vec![
+                            g.segment.clone(),
+                            g.customers.to_string(),
+                            g.orders.to_string(),
+                            fm.money(g.revenue),
+                            fm.money(g.average_order_value),
+                            fm.num(g.purchase_frequency, 2),
+                            fm.pct(g.repeat_purchase_rate),
+                            fm.money(g.historical_clv),
+                            stage(g, "active"),
+                            stage(g, "at_risk"),
+                            stage(g, "churned"),
+                        ]
+                    })
+                    .collect(),
+            ));
+        }
         out.push(table(
             "cohort_value",
             &[
@@ -663,12 +858,25 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
             1 => "days".to_string(),
             d => format!("{d}-day units"),
         };
+        let model = c.purchase_model.model().label();
         out.push(Block::Heading(format!(
-            "Predicted CLV (BG/NBD + Gamma-Gamma, next {} {unit})",
+            "Predicted CLV ({model} + Gamma-Gamma, next {} {unit})",
             c.options.horizon
         )));
-        let p = c.bgnbd.params;
-        let g = c.gamma_gamma.params;
+        let g = c.spend_model.params;
+        let params_label = format!(
+            "{model} {}",
+            c.purchase_model
+                .params()
+                .iter()
+                .map(|(name, _)| match *name {
+                    "alpha" => "α",
+                    "beta" => "β",
+                    other => other,
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         out.push(f(&[
             ("Customers scored", c.customers.to_string()),
             ("Predicted CLV, total", fm.money(c.total_clv)),
@@ -688,10 +896,16 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 ),
             ),
             (
-                "BG/NBD r, α, a, b",
+                params_label.as_str(),
                 format!(
-                    "{:.4}, {:.4}, {:.4}, {:.4} (LL {:.2})",
-                    p.r, p.alpha, p.a, p.b, c.bgnbd.diagnostics.log_likelihood
+                    "{} (LL {:.2})",
+                    c.purchase_model
+                        .params()
+                        .iter()
+                        .map(|(_, v)| format!("{v:.4}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    c.purchase_model.diagnostics().log_likelihood
                 ),
             ),
             (
@@ -700,10 +914,10 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
             ),
             (
                 "Frequency–spend correlation",
-                format!("{:.3}", c.gamma_gamma.frequency_spend_correlation),
+                format!("{:.3}", c.spend_model.frequency_spend_correlation),
             ),
         ]));
-        if let Some(w) = &c.gamma_gamma.warning {
+        if let Some(w) = &c.spend_model.warning {
             out.push(Block::Note(format!("Warning: {w}")));
         }
         if let Some(h) = &c.holdout {
@@ -784,6 +998,9 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 })
                 .collect(),
         ));
+    }
+    if let Some(m) = &r.model_fit {
+        model_fit(&mut out, m, &fm);
     }
     for s in &r.skipped {
         out.push(Block::Note(format!(

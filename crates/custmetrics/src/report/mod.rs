@@ -1,6 +1,7 @@
 //! The report: one typed, serialisable value built from whatever tables were given, and the
 //! renderers that turn it into text. Renderers never compute a metric.
 
+pub mod frames;
 pub mod headline;
 pub mod layout;
 pub mod render;
@@ -22,7 +23,7 @@ use crate::metrics::summary::{self, Summaries};
 use crate::period::Period;
 
 /// Version of the JSON schema; bumped on any incompatible change.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 pub use crate::io::Dataset;
 
@@ -102,6 +103,14 @@ pub struct ReportOptions {
     /// Fit the CLV models on transactions before this date and check their predictions on the
     /// rest (calibration/holdout).
     pub clv_holdout_from: Option<NaiveDate>,
+    /// What makes a customer active in a period (retention, churn, survival).
+    pub active_on: ActiveOn,
+    /// Score CLV with these fitted models (for example loaded from a saved model file) instead
+    /// of fitting new ones.
+    pub clv_models: Option<(
+        crate::models::purchase::PurchaseFit,
+        crate::models::gamma_gamma::GammaGammaFit,
+    )>,
 }
 
 impl Default for ReportOptions {
@@ -122,6 +131,38 @@ impl Default for ReportOptions {
             clv: crate::models::clv::ClvOptions::default(),
             clv_customers: 20,
             clv_holdout_from: None,
+            clv_models: None,
+            active_on: ActiveOn::Transactions,
+        }
+    }
+}
+
+/// What counts as activity for retention, churn and survival.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActiveOn {
+    /// A transaction in the period (the default).
+    #[default]
+    Transactions,
+    /// A transaction or any interaction (survey answer, ticket, ...) in the period, from the
+    /// customer's first purchase on. Customers are still acquired by their first purchase, and
+    /// revenue figures still come from transactions only.
+    AnyInteraction,
+}
+
+impl ActiveOn {
+    /// Parses `transactions` or `any` / `any_interaction`.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidSetting`] for other values.
+    pub fn from_setting(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().replace('-', "_").as_str() {
+            "transactions" | "transaction" | "purchases" => Ok(ActiveOn::Transactions),
+            "any" | "any_interaction" | "interactions" => Ok(ActiveOn::AnyInteraction),
+            _ => Err(crate::Error::InvalidSetting {
+                setting: "active_on".into(),
+                message: format!("{s:?}: expected transactions or any"),
+            }),
         }
     }
 }
@@ -217,6 +258,43 @@ pub struct Supporting {
     pub by_cohort: Vec<CohortValue>,
     /// Customers per lifecycle stage at the observation end.
     pub lifecycle: BTreeMap<String, u64>,
+    /// The same figures per value of the first `--by` dimension (empty without one).
+    pub by_segment: Vec<SegmentValue>,
+}
+
+/// Purchasing figures of one segment (the customer's value of the first `--by` dimension on
+/// their first purchase; `(none)` when blank).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentValue {
+    /// The dimension.
+    pub dimension: String,
+    /// Its value.
+    pub segment: String,
+    /// Customers.
+    pub customers: u64,
+    /// Orders.
+    pub orders: u64,
+    /// Revenue to date.
+    pub revenue: f64,
+    /// Revenue / orders.
+    pub average_order_value: f64,
+    /// Orders / customers.
+    pub purchase_frequency: f64,
+    /// Share of customers with more than one purchase day.
+    pub repeat_purchase_rate: f64,
+    /// Revenue / customers.
+    pub historical_clv: f64,
+    /// Customers per lifecycle stage.
+    pub lifecycle: BTreeMap<String, u64>,
+}
+
+/// The segment of customer `i` for the first `by` dimension.
+fn segment_of(s: &Summaries, i: usize) -> String {
+    s.customers
+        .get(i)
+        .and_then(|c| c.segments.first().cloned().flatten())
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or_else(|| "(none)".into())
 }
 
 /// A section left out, and why.
@@ -243,6 +321,8 @@ pub struct ReportSettings {
     pub inactive_after_days: u32,
     /// Small-sample threshold.
     pub min_responses: u64,
+    /// What counts as activity for retention, churn and survival.
+    pub active_on: ActiveOn,
 }
 
 /// The report.
@@ -284,6 +364,9 @@ pub struct Report {
     /// Predictive CLV; `ranked` holds the top customers (all of them from `custmetrics clv`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clv: Option<crate::models::clv::ClvResult>,
+    /// A model fit on its own (`custmetrics clv fit`): parameters, standard errors, fit figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_fit: Option<crate::models::fitted::FittedModel>,
     /// Sections left out.
     pub skipped: Vec<Skipped>,
     /// Headline figures (with deltas after [`Report::compare_with`]).
@@ -295,6 +378,53 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report holding only a model fit, for fits made from a summary table rather than from
+    /// transaction exports (`custmetrics clv fit --summary`).
+    pub fn from_model_fit(fit: crate::models::fitted::FittedModel) -> Report {
+        Report {
+            model_fit: Some(fit),
+            ..Report::empty()
+        }
+    }
+
+    /// A report holding only scored customers, for scoring a summary table.
+    pub fn from_clv(clv: crate::models::clv::ClvResult) -> Report {
+        Report {
+            clv: Some(clv),
+            ..Report::empty()
+        }
+    }
+
+    fn empty() -> Report {
+        Report {
+            schema_version: SCHEMA_VERSION,
+            settings: ReportSettings {
+                period: String::new(),
+                as_of: None,
+                from: None,
+                by: Vec::new(),
+                inactive_after_days: 0,
+                min_responses: 0,
+                active_on: ActiveOn::Transactions,
+            },
+            overview: None,
+            accounting: BTreeMap::new(),
+            retention: None,
+            churn: None,
+            contractual_churn: None,
+            survival: None,
+            nps: None,
+            csat: None,
+            rfm: None,
+            supporting: None,
+            clv: None,
+            model_fit: None,
+            skipped: Vec::new(),
+            headlines: Vec::new(),
+            generated_at: None,
+        }
+    }
+
     /// Builds the report from the dataset.
     ///
     /// # Errors
@@ -371,12 +501,37 @@ impl Report {
                     .collect();
                 let mut s = summary::summarise(lf.clone(), options.period, options.as_of, &by)?;
                 if wants(Section::Churn) || wants(Section::Supporting) || wants(Section::Survival) {
-                    s.gaps = summary::inter_purchase_gaps(lf, Some(s.as_of))?;
+                    s.gaps = summary::inter_purchase_gaps(lf.clone(), Some(s.as_of))?;
                 }
-                Some(s)
+                let activity = match (&data.interactions, options.active_on) {
+                    (Some(i), ActiveOn::AnyInteraction)
+                        if wants(Section::Retention)
+                            || wants(Section::Churn)
+                            || wants(Section::Survival) =>
+                    {
+                        let combined = with_interactions(lf, i.frame.clone().lazy(), &by, options)?;
+                        let mut a = summary::summarise(
+                            combined.clone(),
+                            options.period,
+                            Some(s.as_of),
+                            &by,
+                        )?;
+                        a.gaps = summary::inter_purchase_gaps(combined, Some(s.as_of))?;
+                        Some(a)
+                    }
+                    _ => None,
+                };
+                Some((s, activity))
             }
             _ => None,
         };
+        // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
+        // asked) drives retention, churn and survival.
+        let (summaries, activity) = match summaries {
+            Some((s, a)) => (Some(s), a),
+            None => (None, None),
+        };
+        let active = activity.as_ref().or(summaries.as_ref());
         let as_of = summaries.as_ref().map(|s| s.as_of).or(options.as_of);
         let no_tx = if data.transactions.is_some() {
             "no usable transactions"
@@ -394,14 +549,14 @@ impl Report {
             (Some(c), Some(s)) => signup_periods(&c.frame, s.period)?,
             _ => HashMap::new(),
         };
-        let retention = match &summaries {
+        let retention = match active {
             Some(s) if wants(Section::Retention) => Some(retention::retention(s, &cohort_of)),
             _ => {
                 skip(Section::Retention, no_tx);
                 None
             }
         };
-        let churn = match &summaries {
+        let churn = match active {
             Some(s) if wants(Section::Churn) => {
                 let mut c = churn::inactivity_churn(s, options.inactive_after_days);
                 c.at_risk.truncate(options.at_risk_limit);
@@ -425,20 +580,53 @@ impl Report {
                 cs,
                 options.period,
                 days_since_epoch(a),
-                summaries.as_ref(),
+                active,
             )),
             _ => None,
         };
         let survival = if wants(Section::Survival) {
-            match (&contracts, as_of, &summaries) {
-                (Some(cs), Some(a), _) => Some(churn::kaplan_meier(
-                    "contractual",
-                    &churn::contract_lifetimes(cs, days_since_epoch(a)),
-                )),
-                (None, _, Some(s)) => Some(churn::kaplan_meier(
-                    "inactivity",
-                    &churn::inactivity_lifetimes(s, options.inactive_after_days),
-                )),
+            match (&contracts, as_of, active) {
+                (Some(cs), Some(a), _) => {
+                    let a = days_since_epoch(a);
+                    let lifetimes = churn::contract_lifetimes(cs, a);
+                    let mut km = churn::kaplan_meier("contractual", &lifetimes);
+                    // Segments by customer id, from the purchase summaries (which carry customer
+                    // attributes joined onto transactions).
+                    if let Some(s) = summaries.as_ref().filter(|s| !s.by.is_empty()) {
+                        let seg: HashMap<&str, String> = s
+                            .customers
+                            .iter()
+                            .enumerate()
+                            .map(|(i, c)| (c.customer_id.as_str(), segment_of(s, i)))
+                            .collect();
+                        let segments: Vec<String> = cs
+                            .iter()
+                            .filter(|c| c.start_day <= a)
+                            .map(|c| {
+                                seg.get(c.customer_id.as_str())
+                                    .cloned()
+                                    .unwrap_or_else(|| "(none)".into())
+                            })
+                            .collect();
+                        km.by_segment = churn::kaplan_meier_by_segment(
+                            s.by.first().map_or("", String::as_str),
+                            &lifetimes,
+                            &segments,
+                        );
+                    }
+                    Some(km)
+                }
+                (None, _, Some(s)) => {
+                    let lifetimes = churn::inactivity_lifetimes(s, options.inactive_after_days);
+                    let mut km = churn::kaplan_meier("inactivity", &lifetimes);
+                    if let Some(dimension) = s.by.first() {
+                        let segments: Vec<String> =
+                            (0..s.customers.len()).map(|i| segment_of(s, i)).collect();
+                        km.by_segment =
+                            churn::kaplan_meier_by_segment(dimension, &lifetimes, &segments);
+                    }
+                    Some(km)
+                }
                 _ => {
                     skip(
                         Section::Survival,
@@ -540,22 +728,28 @@ impl Report {
                 };
                 let calibration = holdout.as_ref().map(|h| &h.calibration).unwrap_or(s);
                 let table = rfm::rfm(calibration, options.clv.time_unit_days);
-                let fitted =
-                    crate::models::clv::predict_clv(&table, &options.clv).and_then(|mut c| {
-                        if let Some(h) = &holdout {
-                            c.holdout = Some(crate::models::clv::validate_holdout(
-                                &c,
-                                &table,
-                                &h.actual,
-                                f64::from(
-                                    (days_since_epoch(s.as_of) - days_since_epoch(h.from)) + 1,
-                                ),
-                                h.from.to_string(),
-                                s.as_of.to_string(),
-                            )?);
-                        }
-                        Ok(c)
-                    });
+                let scored = match &options.clv_models {
+                    Some((purchase, spend)) => crate::models::clv::score_clv(
+                        &table,
+                        purchase.clone(),
+                        spend.clone(),
+                        &options.clv,
+                    ),
+                    None => crate::models::clv::predict_clv(&table, &options.clv),
+                };
+                let fitted = scored.and_then(|mut c| {
+                    if let Some(h) = &holdout {
+                        c.holdout = Some(crate::models::clv::validate_holdout(
+                            &c,
+                            &table,
+                            &h.actual,
+                            f64::from((days_since_epoch(s.as_of) - days_since_epoch(h.from)) + 1),
+                            h.from.to_string(),
+                            s.as_of.to_string(),
+                        )?);
+                    }
+                    Ok(c)
+                });
                 match fitted {
                     Ok(mut c) => {
                         c.ranked.truncate(options.clv_customers);
@@ -582,6 +776,7 @@ impl Report {
                 by: options.by.clone(),
                 inactive_after_days: options.inactive_after_days,
                 min_responses: options.min_responses,
+                active_on: options.active_on,
             },
             overview,
             accounting,
@@ -594,6 +789,7 @@ impl Report {
             rfm,
             supporting,
             clv,
+            model_fit: None,
             skipped,
             headlines: Vec::new(),
             generated_at: None,
@@ -670,6 +866,44 @@ fn holdout_split(
 
 /// Brings customer attributes (plan, region, ...) named in `by` onto the transactions, so that
 /// every metric can be split by them.
+/// Transactions plus interactions as zero-amount events, for activity-based metrics. Interactions
+/// before a customer's first purchase, and of customers who never bought, are left out: a
+/// customer is acquired by the first purchase whatever the activity definition.
+fn with_interactions(
+    tx: LazyFrame,
+    interactions: LazyFrame,
+    by: &[String],
+    options: &ReportOptions,
+) -> Result<LazyFrame> {
+    let mut interactions = summary::filter_dates(interactions, options.from, options.as_of);
+    let i_schema = interactions.collect_schema()?;
+    let mut tx_cols = vec![col(col::CUSTOMER_ID), col(col::DATE), col(col::AMOUNT)];
+    let mut i_cols = vec![
+        col(col::CUSTOMER_ID),
+        col(col::DATE),
+        lit(0.0).cast(DataType::Float64).alias(col::AMOUNT),
+    ];
+    for b in by {
+        tx_cols.push(col(b.as_str()).cast(DataType::String));
+        i_cols.push(if i_schema.get(b.as_str()).is_some() {
+            col(b.as_str()).cast(DataType::String)
+        } else {
+            lit(NULL).cast(DataType::String).alias(b.as_str())
+        });
+    }
+    let tx = tx.select(tx_cols);
+    let first = tx
+        .clone()
+        .group_by([col(col::CUSTOMER_ID)])
+        .agg([col(col::DATE).min().alias("__first_purchase")]);
+    let i = interactions
+        .select(i_cols)
+        .inner_join(first, col(col::CUSTOMER_ID), col(col::CUSTOMER_ID))
+        .filter(col(col::DATE).gt_eq(col("__first_purchase")))
+        .drop(by_name(["__first_purchase"], true, false));
+    Ok(concat([tx, i], UnionArgs::default())?)
+}
+
 fn with_customer_dimensions(
     tx: LazyFrame,
     customers: Option<&DataFrame>,
@@ -873,6 +1107,9 @@ fn supporting(
             .iter()
             .map(|k| (k.to_string(), 0))
             .collect();
+    // Per segment: customers, orders, revenue, repeat customers, lifecycle stages.
+    type Group = (u64, u64, f64, u64, BTreeMap<String, u64>);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (i, c) in s.customers.iter().enumerate() {
         let stage = if c.last_day + w as i32 <= end_day {
             "churned"
@@ -886,7 +1123,38 @@ fn supporting(
             "active"
         };
         *lifecycle.entry(stage.into()).or_default() += 1;
+        if !s.by.is_empty() {
+            let g = groups.entry(segment_of(s, i)).or_default();
+            g.0 += 1;
+            g.1 += u64::from(c.orders);
+            g.2 += c.revenue;
+            g.3 += u64::from(c.purchase_days > 1);
+            *g.4.entry(stage.into()).or_default() += 1;
+        }
     }
+    let dimension = s.by.first().cloned().unwrap_or_default();
+    let by_segment = groups
+        .into_iter()
+        .map(|(segment, (n, orders, revenue, repeaters, lifecycle))| {
+            let nf = n.max(1) as f64;
+            SegmentValue {
+                dimension: dimension.clone(),
+                segment,
+                customers: n,
+                orders,
+                revenue,
+                average_order_value: if orders > 0 {
+                    revenue / orders as f64
+                } else {
+                    0.0
+                },
+                purchase_frequency: orders as f64 / nf,
+                repeat_purchase_rate: repeaters as f64 / nf,
+                historical_clv: revenue / nf,
+                lifecycle,
+            }
+        })
+        .collect();
     Ok(Supporting {
         average_order_value: if orders > 0.0 { revenue / orders } else { 0.0 },
         purchase_frequency: orders / n,
@@ -894,6 +1162,7 @@ fn supporting(
         historical_clv: revenue / n,
         by_cohort,
         lifecycle,
+        by_segment,
     })
 }
 

@@ -1,5 +1,7 @@
 //! Integration tests through the public API (one test binary: polars links slowly).
 
+/// The README quick start matches the crate doctest.
+mod docs;
 /// Loading exports: formats, column mapping, value parsing, row accounting.
 mod ingest;
 /// Metrics on small hand-computed fixtures and their invariants.

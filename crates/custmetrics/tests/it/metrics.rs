@@ -1,5 +1,5 @@
 use custmetrics::io::{Dataset, DatasetSpec};
-use custmetrics::report::{Report, ReportOptions};
+use custmetrics::report::{ActiveOn, Report, ReportOptions};
 use proptest::prelude::*;
 
 use crate::testdata;
@@ -44,6 +44,94 @@ fn retention_and_churn_by_hand() {
     assert_eq!(o.last_date.as_deref(), Some("2024-03-09"));
     // RFM segments cover every customer.
     assert_eq!(r.rfm.unwrap().segments.values().sum::<u64>(), 4);
+}
+
+#[test]
+fn interactions_count_as_activity_when_asked() {
+    // retention_small plus interactions: c answers a survey in Feb, b chats in Feb, b's call
+    // before the first purchase and e (never bought) are left out.
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("fixtures/retention_small.csv")];
+    spec.interactions = vec![testdata("fixtures/touches_small.csv")];
+    let data = Dataset::load(&spec).unwrap();
+    let mut options = ReportOptions::default();
+    options.active_on = ActiveOn::AnyInteraction;
+    let r = Report::build(&data, &options).unwrap();
+    let ret = r.retention.unwrap();
+    assert_eq!(
+        ret.periods[0].period, "2024-01",
+        "no period before the first purchase"
+    );
+    let feb = &ret.periods[1];
+    // Feb: S = 3 (a, b, c), E = 4 (a, d by purchase; b, c by interaction), N = 1 (d): CRR = 1.
+    assert_eq!(
+        (feb.customers_start, feb.customers_end, feb.new_customers),
+        (3, 4, 1)
+    );
+    assert_eq!(feb.crr, Some(1.0));
+    let jan_cohort: Vec<u64> = ret
+        .cohorts
+        .iter()
+        .filter(|c| c.cohort == "2024-01")
+        .map(|c| c.active)
+        .collect();
+    assert_eq!(jan_cohort, vec![3, 3, 2]);
+    // Purchases still drive the overview and RFM: e is not a customer.
+    let o = r.overview.unwrap();
+    assert_eq!((o.customers, o.transactions, o.revenue), (4, 7, 70.0));
+    assert_eq!(r.rfm.unwrap().segments.values().sum::<u64>(), 4);
+    assert_eq!(r.settings.active_on, ActiveOn::AnyInteraction);
+}
+
+#[test]
+fn purchasing_rfm_and_survival_split_by_a_dimension() {
+    // retention_small by channel: web = a (3 orders on 3 days), c (1); store = b (2), d (1);
+    // every order is 10.
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("fixtures/retention_small.csv")];
+    let data = Dataset::load(&spec).unwrap();
+    let mut options = ReportOptions::default();
+    options.by = vec!["channel".into()];
+    let r = Report::build(&data, &options).unwrap();
+    let by = &r.supporting.unwrap().by_segment;
+    let row = |g: &custmetrics::report::SegmentValue| {
+        (
+            g.segment.clone(),
+            g.customers,
+            g.orders,
+            g.revenue,
+            g.average_order_value,
+            g.purchase_frequency,
+            g.repeat_purchase_rate,
+            g.historical_clv,
+        )
+    };
+    assert_eq!(
+        by.iter().map(row).collect::<Vec<_>>(),
+        vec![
+            ("store".to_string(), 2, 3, 30.0, 10.0, 1.5, 0.5, 15.0),
+            ("web".to_string(), 2, 4, 40.0, 10.0, 2.0, 0.5, 20.0),
+        ]
+    );
+    let rfm = r.rfm.unwrap();
+    for channel in ["store", "web"] {
+        let n: u64 = rfm
+            .by_segment
+            .iter()
+            .filter(|g| g.segment == channel)
+            .map(|g| g.customers)
+            .sum();
+        assert_eq!(n, 2, "{channel}");
+    }
+    let survival = r.survival.unwrap();
+    assert_eq!(
+        survival
+            .by_segment
+            .iter()
+            .map(|g| (g.segment.as_str(), g.customers))
+            .collect::<Vec<_>>(),
+        vec![("store", 2), ("web", 2)]
+    );
 }
 
 #[test]

@@ -75,6 +75,7 @@ pub fn write_atomically(
         _ => Path::new("."),
     };
     let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| crate::Error::io(path, e))?;
+    let _tracked = crate::temp_files::track(temp.path());
     {
         let mut w = io::BufWriter::new(temp.as_file_mut());
         f(&mut w)

@@ -1,0 +1,243 @@
+//! `custmetrics clv`, `clv fit` and `clv predict`: choose the input (transactions, a summary
+//! table, survivor counts, a saved model), call the library, and hand the report to the shared
+//! writer.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use chrono::NaiveDate;
+use custmetrics::io::Dataset;
+use custmetrics::io::summary_table::{read_discrete_summary, read_rfm_summary};
+use custmetrics::models::bgbb::BgBb;
+use custmetrics::models::clv::{fit_clv_models, score_clv};
+use custmetrics::models::fitted::{FittedModel, SAVED_MODEL_VERSION, SavedModel};
+use custmetrics::models::purchase::PurchaseFit;
+use custmetrics::models::sbg::ShiftedBetaGeometric;
+use custmetrics::models::{FitOptions, RfmObservation};
+use custmetrics::report::Report;
+use custmetrics::report::render;
+
+use super::report::{self, Kind, Prepared};
+use crate::args::{ClvAction, ClvCommand, ClvRun, ModelArg};
+use crate::exit::ExitStatus;
+
+pub fn run(c: ClvCommand, quiet: bool) -> Result<ExitStatus> {
+    match c.action {
+        None => predict(c.run, quiet),
+        Some(ClvAction::Predict(r)) => predict(r, quiet),
+        Some(ClvAction::Fit(r)) => fit(r, quiet),
+    }
+}
+
+/// Options shared by fit and predict; `--calibration-end D` means a holdout from D + 1.
+fn prepare(r: &ClvRun, customers: usize) -> Result<Prepared> {
+    let mut p = report::prepare(&r.cmd, Kind::Clv)?;
+    if let Some(end) = &r.clv.calibration_end {
+        let d = NaiveDate::parse_from_str(end.trim(), "%Y-%m-%d")
+            .with_context(|| format!("--calibration-end {end:?}: expected YYYY-MM-DD"))?;
+        if p.options.clv_holdout_from.is_some() {
+            bail!("give either --calibration-end or --holdout-from, not both");
+        }
+        p.options.clv_holdout_from = d.succ_opt();
+    }
+    p.options.clv_customers = customers;
+    Ok(p)
+}
+
+fn fit_options(r: &ClvRun) -> FitOptions {
+    let mut o = FitOptions::default();
+    o.penalizer = r.cmd.metrics.penalizer;
+    o
+}
+
+fn summary_paths(r: &ClvRun) -> Vec<PathBuf> {
+    r.clv.summary.iter().map(PathBuf::from).collect()
+}
+
+fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
+    let model = r.cmd.metrics.model.unwrap_or(ModelArg::Bgnbd);
+    if r.clv.model_file.is_some() {
+        bail!("--model-file is for `clv predict`; `clv fit` fits a new model");
+    }
+    match model {
+        ModelArg::Sbg => {
+            if r.clv.survivors.is_empty() {
+                bail!(
+                    "--model sbg needs --survivors N0,N1,...: the customers of one cohort still active at each renewal"
+                );
+            }
+            let p = prepare(&r, 0)?;
+            let fit = ShiftedBetaGeometric::fit(&r.clv.survivors, &fit_options(&r))?;
+            let report =
+                Report::from_model_fit(FittedModel::sbg(&fit, &r.clv.survivors, r.clv.project));
+            report::emit(report, &r.cmd, &p, &[])
+        }
+        ModelArg::Bgbb => {
+            if r.clv.summary.is_empty() {
+                bail!(
+                    "--model bgbb needs --summary FILE with frequency, recency, periods [, weights] per customer (discrete opportunities)"
+                );
+            }
+            let p = prepare(&r, 0)?;
+            let (rows, weights) = read_discrete_summary(&r.clv.summary)?;
+            let fit = BgBb::fit(&rows, &weights, &fit_options(&r))?;
+            let report =
+                Report::from_model_fit(FittedModel::bgbb(&fit, &rows, &weights, r.clv.project));
+            report::emit(report, &r.cmd, &p, &summary_paths(&r))
+        }
+        ModelArg::Bgnbd | ModelArg::ParetoNbd | ModelArg::Mbgnbd => {
+            let p = prepare(&r, 0)?;
+            let horizon = p.options.clv.horizon;
+            if !r.clv.summary.is_empty() {
+                if p.options.clv_holdout_from.is_some() {
+                    bail!(
+                        "a holdout check needs transactions (-t); a summary table has no dates to split"
+                    );
+                }
+                let (rfm, has_spend) =
+                    read_rfm_summary(&r.clv.summary, p.options.clv.time_unit_days)?;
+                let (purchase, spend) = if has_spend {
+                    let (purchase, spend) = fit_clv_models(&rfm, &p.options.clv)?;
+                    (purchase, Some(spend))
+                } else {
+                    let obs: Vec<RfmObservation> = rfm
+                        .customers
+                        .iter()
+                        .map(|c| RfmObservation {
+                            frequency: f64::from(c.frequency),
+                            recency: c.recency,
+                            t: c.t,
+                        })
+                        .collect();
+                    let purchase = p.options.clv.model.fit(
+                        &obs,
+                        f64::from(p.options.clv.time_unit_days),
+                        &p.options.clv.fit,
+                    )?;
+                    (purchase, None)
+                };
+                let inputs = summary_paths(&r);
+                save(&r, &purchase, spend.as_ref(), &inputs)?;
+                let report = Report::from_model_fit(FittedModel::purchase(
+                    &purchase,
+                    spend.as_ref(),
+                    horizon,
+                ));
+                return report::emit(report, &r.cmd, &p, &inputs);
+            }
+            report::require_input(&p.spec)?;
+            let progress = super::Progress::start(quiet, "reading inputs");
+            let data = Dataset::load(&p.spec)?;
+            progress.set("fitting");
+            let mut report = Report::build(&data, &p.options)?;
+            progress.finish();
+            super::account(&data, &r.cmd.input, quiet)?;
+            let inputs = data.input_paths();
+            if let Some(clv) = report.clv.take() {
+                save(&r, &clv.purchase_model, Some(&clv.spend_model), &inputs)?;
+                let mut fitted =
+                    FittedModel::purchase(&clv.purchase_model, Some(&clv.spend_model), horizon);
+                fitted.holdout = clv.holdout;
+                report.model_fit = Some(fitted);
+            }
+            report::emit(report, &r.cmd, &p, &inputs)
+        }
+    }
+}
+
+/// Writes the fitted models for `clv predict --model-file`, atomically and never over an input.
+fn save(
+    r: &ClvRun,
+    purchase: &PurchaseFit,
+    spend: Option<&custmetrics::models::gamma_gamma::GammaGammaFit>,
+    inputs: &[PathBuf],
+) -> Result<()> {
+    let Some(path) = &r.clv.save_model else {
+        return Ok(());
+    };
+    let saved = SavedModel {
+        schema_version: SAVED_MODEL_VERSION,
+        purchase: purchase.clone(),
+        spend: spend.cloned(),
+    };
+    render::refuse_inputs(path, inputs)?;
+    render::write_atomically(path, |w| {
+        serde_json::to_writer_pretty(&mut *w, &saved).map_err(std::io::Error::other)?;
+        writeln!(w)
+    })?;
+    Ok(())
+}
+
+fn load_saved(path: &Path) -> Result<SavedModel> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let saved: SavedModel = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a model saved by `custmetrics clv fit --save-model`",
+            path.display()
+        )
+    })?;
+    if saved.schema_version != SAVED_MODEL_VERSION {
+        bail!(
+            "{}: saved-model version {} is not supported (expected {SAVED_MODEL_VERSION}); refit with this version",
+            path.display(),
+            saved.schema_version
+        );
+    }
+    Ok(saved)
+}
+
+fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
+    if matches!(r.cmd.metrics.model, Some(ModelArg::Bgbb | ModelArg::Sbg)) {
+        bail!(
+            "BG/BB and sBG have no per-customer CLV scoring here; use `clv fit` to see their fit and projections"
+        );
+    }
+    if r.clv.save_model.is_some() {
+        bail!("--save-model is for `clv fit`");
+    }
+    let mut p = prepare(&r, usize::MAX)?;
+    if let Some(file) = &r.clv.model_file {
+        let saved = load_saved(file)?;
+        let Some(spend) = saved.spend else {
+            bail!(
+                "{} holds no spend model (it was fitted on a summary without monetary_value), so it cannot score CLV",
+                file.display()
+            );
+        };
+        if r.cmd.metrics.model.is_some() {
+            bail!("--model and --model-file conflict: the saved file names its model");
+        }
+        if r.cmd.metrics.time_unit.is_some() {
+            bail!("--time-unit and --model-file conflict: a saved model is scored in its own unit");
+        }
+        let unit = saved.purchase.time_unit_days().round() as u32;
+        p.options.clv.time_unit_days = unit;
+        p.options.clv.model = saved.purchase.model();
+        if r.cmd.metrics.horizon.is_none() {
+            p.options.clv.horizon = if unit == 7 { 52 } else { 365 };
+        }
+        p.options.clv_models = Some((saved.purchase, spend));
+    }
+    if !r.clv.summary.is_empty() {
+        let (rfm, has_spend) = read_rfm_summary(&r.clv.summary, p.options.clv.time_unit_days)?;
+        if !has_spend {
+            bail!(
+                "the summary has no monetary_value column, so CLV cannot be scored (fit the purchase model with `clv fit`)"
+            );
+        }
+        let clv = match p.options.clv_models.take() {
+            Some((purchase, spend)) => score_clv(&rfm, purchase, spend, &p.options.clv)?,
+            None => custmetrics::models::clv::predict_clv(&rfm, &p.options.clv)?,
+        };
+        return report::emit(Report::from_clv(clv), &r.cmd, &p, &summary_paths(&r));
+    }
+    report::require_input(&p.spec)?;
+    let progress = super::Progress::start(quiet, "reading inputs");
+    let data = Dataset::load(&p.spec)?;
+    progress.set("scoring");
+    let report = Report::build(&data, &p.options)?;
+    progress.finish();
+    super::account(&data, &r.cmd.input, quiet)?;
+    report::emit(report, &r.cmd, &p, &data.input_paths())
+}

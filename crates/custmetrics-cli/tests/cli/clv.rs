@@ -1,0 +1,276 @@
+use crate::{assert_code, json, run, stderr, testdata};
+
+fn close(got: &serde_json::Value, want: f64, rtol: f64) -> bool {
+    got.as_f64()
+        .is_some_and(|g| ((g - want) / want).abs() < rtol)
+}
+
+#[test]
+fn every_model_reproduces_its_published_estimates_through_the_binary() {
+    // Sources: FHL 2005 / CLVTools (BG/NBD, Pareto/NBD), BTYDplus via lifetimes (MBG/NBD),
+    // Fader & Hardie 2013 note 025 (Gamma-Gamma), FHS 2010 (BG/BB), Fader & Hardie 2007 (sBG).
+    let dir = tempfile::tempdir().unwrap();
+    let summary = testdata("cdnow/cdnow_customers_summary_with_transactions.csv");
+    type Case<'a> = (&'a str, [(&'a str, f64); 4], f64);
+    let cases: [Case; 3] = [
+        (
+            "bgnbd",
+            [
+                ("r", 0.2425945),
+                ("alpha", 4.4136019),
+                ("a", 0.7929199),
+                ("b", 2.4258881),
+            ],
+            1e-3,
+        ),
+        (
+            "pareto-nbd",
+            [
+                ("r", 0.55315),
+                ("alpha", 10.57633),
+                ("s", 0.60625),
+                ("beta", 11.67150),
+            ],
+            1e-3,
+        ),
+        (
+            "mbgnbd",
+            [("r", 0.525), ("alpha", 6.183), ("a", 0.891), ("b", 1.614)],
+            3e-3,
+        ),
+    ];
+    for (model, params, rtol) in cases {
+        let v = json(&run(
+            dir.path(),
+            &[
+                "clv",
+                "fit",
+                "--model",
+                model,
+                "--summary",
+                &summary,
+                "--time-unit",
+                "weeks",
+                "-f",
+                "json",
+            ],
+        ));
+        let m = &v["model_fit"];
+        assert_eq!(m["model"], model.replace('-', "_"));
+        assert_eq!(m["n_customers"], 2357);
+        assert_eq!(m["converged"], true);
+        for (name, want) in params {
+            assert!(close(&m["params"][name], want, rtol), "{model} {name}: {m}");
+        }
+        // The spend model rides along (the summary has mean repeat spend, zbar).
+        let s = &m["spend"];
+        assert_eq!(s["n_customers"], 946);
+        for (name, want) in [("p", 6.25), ("q", 3.74), ("v", 15.44)] {
+            assert!(close(&s["params"][name], want, 2e-3), "{name}: {s}");
+        }
+    }
+    let v = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "--model",
+            "bgbb",
+            "--summary",
+            &testdata("donations/donations.csv"),
+            "-f",
+            "json",
+        ],
+    ));
+    let m = &v["model_fit"];
+    assert_eq!(m["n_customers"], 11104);
+    for (name, want) in [
+        ("alpha", 1.2035),
+        ("beta", 0.7497),
+        ("gamma", 0.6567),
+        ("delta", 2.7834),
+    ] {
+        assert!(close(&m["params"][name], want, 1e-3), "{name}: {m}");
+    }
+    let v = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "--model",
+            "sbg",
+            "--survivors",
+            "1000,869,743,653,593,551,517,491",
+            "-f",
+            "json",
+        ],
+    ));
+    let m = &v["model_fit"];
+    assert!(close(&m["params"]["alpha"], 0.668, 1e-3) && close(&m["params"]["beta"], 3.806, 1e-3));
+    // Observed 7 renewals plus the default 5 projected.
+    assert_eq!(m["predictions"]["rows"].as_array().unwrap().len(), 13);
+}
+
+#[test]
+fn pareto_nbd_from_raw_cdnow_transactions_with_a_calibration_end() {
+    // The same preparation as the BG/NBD test in report.rs (raw transactions, 39-week
+    // calibration ending 1997-09-30): Pareto/NBD gets the published estimates too.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut csv = String::from("customer_id,date,cds,amount\n");
+    for line in raw.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
+    }
+    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    let v = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "--model",
+            "pareto-nbd",
+            "-t",
+            "cdnow.csv",
+            "--calibration-end",
+            "1997-09-30",
+            "--as-of",
+            "1998-06-30",
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    let m = &v["model_fit"];
+    for (name, want) in [
+        ("r", 0.55315),
+        ("alpha", 10.57633),
+        ("s", 0.60625),
+        ("beta", 11.67150),
+    ] {
+        assert!(close(&m["params"][name], want, 1e-3), "{name}: {m}");
+    }
+    assert!((m["log_likelihood"].as_f64().unwrap() + 9594.976).abs() < 0.01);
+    assert_eq!(m["holdout"]["actual_total"].as_f64(), Some(1882.0));
+    assert!(
+        v.get("clv").is_none(),
+        "clv fit shows the fit, not the ranking"
+    );
+}
+
+#[test]
+fn a_saved_model_scores_next_month_without_refitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let fit = run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "--model",
+            "mbgnbd",
+            "-t",
+            &t,
+            "--save-model",
+            "model.json",
+            "-f",
+            "json",
+            "-q",
+        ],
+    );
+    let fitted = json(&fit);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("model.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["purchase"]["model"], "mbgnbd");
+    assert_eq!(
+        saved["purchase"]["params"], fitted["model_fit"]["params"],
+        "the saved parameters are the reported ones"
+    );
+    let scored = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "predict",
+            "-t",
+            &t,
+            "--model-file",
+            "model.json",
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    let c = &scored["clv"];
+    assert_eq!(c["purchase_model"]["params"], saved["purchase"]["params"]);
+    assert_eq!(c["ranked"].as_array().unwrap().len(), 2000);
+    // A saved model is scored in its own unit; asking for another is refused.
+    let out = run(
+        dir.path(),
+        &[
+            "clv",
+            "predict",
+            "-t",
+            &t,
+            "--model-file",
+            "model.json",
+            "--time-unit",
+            "days",
+        ],
+    );
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("own unit"), "{}", stderr(&out));
+    // The model file never replaces an input.
+    std::fs::copy(&t, dir.path().join("orders.csv")).unwrap();
+    let before = std::fs::read(dir.path().join("orders.csv")).unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "-t",
+            "orders.csv",
+            "--save-model",
+            "orders.csv",
+            "-q",
+        ],
+    );
+    assert_code(&out, 1);
+    assert_eq!(
+        std::fs::read(dir.path().join("orders.csv")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn model_inputs_are_checked_before_fitting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["clv", "fit", "--model", "sbg"]);
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("--survivors"), "{}", stderr(&out));
+    let out = run(
+        dir.path(),
+        &["clv", "fit", "--model", "sbg", "--survivors", "10,12,5"],
+    );
+    assert_code(&out, 1);
+    assert!(stderr(&out).contains("never rising"), "{}", stderr(&out));
+    std::fs::write(
+        dir.path().join("s.csv"),
+        "customer_id,frequency,recency,T\na,1,2,3\nb,1,-4,3\n",
+    )
+    .unwrap();
+    let out = run(dir.path(), &["clv", "fit", "--summary", "s.csv"]);
+    assert_code(&out, 1);
+    let e = stderr(&out);
+    assert!(
+        e.contains("s.csv") && e.contains("line 3") && e.contains("recency") && e.contains("-4"),
+        "{e}"
+    );
+    let out = run(dir.path(), &["report", "-t", "x.csv", "--model", "bgbb"]);
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("clv fit --model bgbb"),
+        "{}",
+        stderr(&out)
+    );
+}
