@@ -266,10 +266,7 @@ fn load_opened(
         .get_column_names()
         .iter()
         .any(|c| c.as_str() == col::ORDER_ID);
-    if kind == TableKind::Transactions
-        && has_orders
-        && frame.column(col::ORDER_ID)?.n_unique()? != frame.height()
-    {
+    if kind == TableKind::Transactions && has_orders && !all_distinct(&frame, col::ORDER_ID)? {
         frame = merge_order_lines(frame, &dimensions)?;
     }
     if kind == TableKind::Customers {
@@ -429,6 +426,17 @@ struct ParsedFile {
     /// 0-based data row in the file of each kept row, for transactions with order ids (to
     /// locate lines repeated across files).
     kept_rows: Option<Vec<u64>>,
+}
+
+/// Whether every value of `column` (nulls counting as one value) is distinct. A parallel hash
+/// group-by: `n_unique` hashes on one thread and took 15% of a 1M-row run.
+fn all_distinct(frame: &DataFrame, column: &str) -> Result<bool> {
+    let groups = frame
+        .select([column])?
+        .group_by([column])?
+        .get_groups()
+        .len();
+    Ok(groups == frame.height())
 }
 
 /// Per-row first rejection, as we parse column after column.
@@ -796,7 +804,7 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
 
     // Exact repeats of a row of the same order (overlapping monthly exports) are duplicates.
     let order_ids_unique = match resolved.column(Role::OrderId) {
-        Some(order) => raw.column(order)?.n_unique()? == n,
+        Some(order) => all_distinct(&raw, order)?,
         None => true,
     };
     if kind == TableKind::Transactions && !order_ids_unique {

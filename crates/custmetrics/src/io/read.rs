@@ -114,7 +114,12 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
             break;
         }
         let chunk = buf.get(..n).unwrap_or(&[]);
-        for &b in chunk {
+        // Exports are mostly ASCII: `is_ascii` checks a word at a time, the byte loop is only
+        // for chunks with accented letters or symbols.
+        for &b in chunk
+            .iter()
+            .take(if chunk.is_ascii() { 0 } else { chunk.len() })
+        {
             if b >= 0x80 {
                 high += 1;
                 if b >= 0xC0 || matches!(b, 0x80 | 0x91..=0x97 | 0xA0 | 0xA3 | 0xA7 | 0xB0 | 0xB4) {

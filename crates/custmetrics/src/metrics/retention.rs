@@ -231,7 +231,8 @@ fn compute_triangle(
     }
     // (cohort, offset) → (active, revenue); and per customer the last active offset.
     let mut cells: HashMap<(i32, u32), (u64, f64)> = HashMap::new();
-    let mut last_offset: HashMap<u32, u32> = HashMap::new();
+    // Indexed by customer: a hash map here cost more than the rest of the triangle.
+    let mut last_offset: Vec<Option<u32>> = vec![None; s.customers.len()];
     for a in &s.activity {
         let Some(&cohort) = cohorts.get(a.customer as usize) else {
             continue;
@@ -244,13 +245,14 @@ fn compute_triangle(
         let cell = cells.entry((cohort, k)).or_default();
         cell.0 += 1;
         cell.1 += a.revenue;
-        let lo = last_offset.entry(a.customer).or_default();
-        *lo = (*lo).max(k);
+        if let Some(lo) = last_offset.get_mut(a.customer as usize) {
+            *lo = Some(lo.map_or(k, |lo| lo.max(k)));
+        }
     }
     // Unbounded: customers whose last active offset ≥ k.
     let mut reach: HashMap<(i32, u32), u64> = HashMap::new();
-    for (&customer, &k) in &last_offset {
-        if let Some(&cohort) = cohorts.get(customer as usize) {
+    for (customer, k) in last_offset.iter().enumerate() {
+        if let (Some(k), Some(&cohort)) = (*k, cohorts.get(customer)) {
             *reach.entry((cohort, k)).or_default() += 1;
         }
     }

@@ -499,10 +499,7 @@ impl Report {
                     .filter(|b| by_tx.contains(b) || customer_has(customers_frame.as_ref(), b))
                     .cloned()
                     .collect();
-                let mut s = summary::summarise(lf.clone(), options.period, options.as_of, &by)?;
-                if wants(Section::Churn) || wants(Section::Supporting) || wants(Section::Survival) {
-                    s.gaps = summary::inter_purchase_gaps(lf.clone(), Some(s.as_of))?;
-                }
+                let s = summary::summarise(lf.clone(), options.period, options.as_of, &by)?;
                 let activity = match (&data.interactions, options.active_on) {
                     (Some(i), ActiveOn::AnyInteraction)
                         if wants(Section::Retention)
@@ -510,14 +507,12 @@ impl Report {
                             || wants(Section::Survival) =>
                     {
                         let combined = with_interactions(lf, i.frame.clone().lazy(), &by, options)?;
-                        let mut a = summary::summarise(
-                            combined.clone(),
+                        Some(summary::summarise(
+                            combined,
                             options.period,
                             Some(s.as_of),
                             &by,
-                        )?;
-                        a.gaps = summary::inter_purchase_gaps(combined, Some(s.as_of))?;
-                        Some(a)
+                        )?)
                     }
                     _ => None,
                 };
@@ -937,7 +932,7 @@ fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
         // Orders inside the observation window (the table may hold later ones).
         transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
         customers = s.customers.len() as u64;
-        revenue = s.customers.iter().map(|c| c.revenue).sum();
+        revenue = summary::exact_total(s.customers.iter().map(|c| c.revenue));
         first = s
             .customers
             .iter()
@@ -1046,7 +1041,7 @@ fn supporting(
 ) -> Result<Supporting> {
     let n = s.customers.len().max(1) as f64;
     let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
-    let revenue: f64 = s.customers.iter().map(|c| c.revenue).sum();
+    let revenue = summary::exact_total(s.customers.iter().map(|c| c.revenue));
     let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
     let cac: HashMap<String, f64> = match customers {
         Some(t) if customer_has(Some(&t.frame), col::ACQUISITION_COST) => {
