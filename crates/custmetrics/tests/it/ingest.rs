@@ -284,3 +284,54 @@ fn parquet_ipc_and_gzip_read_like_csv() {
         assert_eq!(t.frame, csv.frame, "{}", p.display());
     }
 }
+
+/// A cell of a messy export: good values, blanks, junk, impossible dates, odd numbers, quotes.
+fn messy_cell() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        Just(String::new()),
+        Just("N/A".to_string()),
+        Just("2023-02-30".to_string()),
+        Just("9999-12-31".to_string()),
+        Just("1e309".to_string()),
+        Just("-0".to_string()),
+        Just("\"quoted, with comma\"".to_string()),
+        "c[0-9]{1,2}",
+        "20[12][0-9]-0[1-9]-[0-2][0-9]",
+        "-?[0-9]{1,5}(\\.[0-9]{1,3})?",
+        "\\PC{0,12}",
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Random tables never panic, and every row read is either used or rejected.
+    #[test]
+    fn random_tables_account_for_every_row(
+        rows in proptest::collection::vec(
+            (messy_cell(), messy_cell(), messy_cell(), messy_cell()), 1..40),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tx.csv");
+        let mut text = String::from("customer_id,order_date,amount,channel\n");
+        for (c, d, a, ch) in &rows {
+            let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+            text.push_str(&format!("{},{},{},{}\n", quote(c), quote(d), quote(a), quote(ch)));
+        }
+        std::fs::write(&path, text).unwrap();
+        let path = path.to_string_lossy().into_owned();
+        // Either a clear error (no dates at all, ambiguous day/month) or a full accounting.
+        if let Ok(t) = load_table(TableKind::Transactions, &[path], &LoadOptions::default()) {
+            let a = &t.accounting;
+            proptest::prop_assert_eq!(a.rows_read, rows.len() as u64);
+            proptest::prop_assert_eq!(a.rows_used + a.rows_rejected, a.rows_read);
+            proptest::prop_assert_eq!(a.rows_rejected, t.rejections.len() as u64);
+            proptest::prop_assert_eq!(
+                a.rejected_by_reason.values().sum::<u64>(),
+                a.rows_rejected
+            );
+            proptest::prop_assert_eq!(t.frame.height() as u64, a.rows_used);
+        }
+    }
+}
