@@ -441,9 +441,13 @@ pub(crate) fn detect_decimal_separator<'a>(
 pub fn parse_amount(value: &str, decimal: DecimalSeparator) -> Result<f64, RejectReason> {
     // Fast path for plain numbers ("12.50", "-3"), the bulk of machine exports: no allocation.
     if decimal == DecimalSeparator::Point && is_plain_number(value) {
-        return value
-            .parse::<f64>()
-            .map_err(|_| RejectReason::UnparsableAmount);
+        let x: f64 = value.parse().map_err(|_| RejectReason::UnparsableAmount)?;
+        // 310 plain digits overflow to infinity just as "1e309" does.
+        return if x.is_finite() {
+            Ok(x)
+        } else {
+            Err(RejectReason::NonFiniteAmount)
+        };
     }
     let mut v = value.trim();
     if v.is_empty() {
@@ -761,6 +765,28 @@ mod tests {
         assert_eq!(
             parse_amount("1.2.3", p),
             Err(RejectReason::UnparsableAmount)
+        );
+    }
+
+    #[test]
+    fn plain_digits_overflowing_f64_are_non_finite() {
+        // Found by the parse_values fuzz target: the plain-number fast path returned +inf.
+        let v = format!("1{}309", "0".repeat(309));
+        assert_eq!(
+            parse_amount(&v, DecimalSeparator::Point),
+            Err(RejectReason::NonFiniteAmount)
+        );
+        assert_eq!(
+            parse_amount(&format!("-{v}"), DecimalSeparator::Point),
+            Err(RejectReason::NonFiniteAmount)
+        );
+        assert_eq!(
+            parse_amount(&v, DecimalSeparator::Comma),
+            Err(RejectReason::NonFiniteAmount)
+        );
+        assert_eq!(
+            parse_number(&v, DecimalSeparator::Point),
+            Err(RejectReason::UnparsableNumber)
         );
     }
 

@@ -335,3 +335,28 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn quantity_times_price_overflowing_is_rejected() {
+    // Found by fuzzing: two finite values whose product is infinite.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lines.csv");
+    std::fs::write(
+        &path,
+        "customer_id,date,quantity,unit_price\nc1,2024-01-02,2,3.5\nc2,2024-01-03,1e200,1e200\n",
+    )
+    .unwrap();
+    let t = load_table(
+        TableKind::Transactions,
+        &[path.to_string_lossy().into_owned()],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(amounts(&t), vec![7.0]);
+    assert_eq!(
+        t.accounting.rejected_by_reason.get("non_finite_amount"),
+        Some(&1)
+    );
+    let r = &t.rejections[0];
+    assert_eq!((r.line, r.column.as_str()), (Some(3), "unit_price"));
+}
