@@ -171,10 +171,10 @@ impl BgBb {
         let n: f64 = weights.iter().sum();
         let nll = |p: &[f64]| -> f64 {
             let params = BgBbParams {
-                alpha: p[0],
-                beta: p[1],
-                gamma: p[2],
-                delta: p[3],
+                alpha: super::at(p, 0),
+                beta: super::at(p, 1),
+                gamma: super::at(p, 2),
+                delta: super::at(p, 3),
             };
             -par_weighted_sum(rows, weights, |o| log_likelihood(&params, o)) / n
         };
@@ -186,10 +186,10 @@ impl BgBb {
         let est = maximise("BG/BB", &nll, &starts, n, rows.len(), options)?;
         Ok(BgBbFit {
             params: BgBbParams {
-                alpha: est.params[0],
-                beta: est.params[1],
-                gamma: est.params[2],
-                delta: est.params[3],
+                alpha: super::at(&est.params, 0),
+                beta: super::at(&est.params, 1),
+                gamma: super::at(&est.params, 2),
+                delta: super::at(&est.params, 3),
             },
             diagnostics: est.diagnostics,
         })

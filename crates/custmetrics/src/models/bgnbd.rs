@@ -176,17 +176,22 @@ impl BgNbd {
             ],
             |p, rows, weights| {
                 let params = BgNbdParams {
-                    r: p[0],
-                    alpha: p[1],
-                    a: p[2],
-                    b: p[3],
+                    r: super::at(p, 0),
+                    alpha: super::at(p, 1),
+                    a: super::at(p, 2),
+                    b: super::at(p, 3),
                 };
                 let (ll, g) = log_likelihood_and_gradient(&params, rows, weights);
                 (ll, g.to_vec())
             },
             options,
         )?;
-        let [r, alpha, a, b] = [est.params[0], est.params[1], est.params[2], est.params[3]];
+        let [r, alpha, a, b] = [
+            super::at(&est.params, 0),
+            super::at(&est.params, 1),
+            super::at(&est.params, 2),
+            super::at(&est.params, 3),
+        ];
         Ok(BgNbdFit {
             params: BgNbdParams { r, alpha, a, b },
             time_unit_days,

@@ -149,9 +149,9 @@ impl GammaGamma {
         let n = usable.len() as f64;
         let nll = |v: &[f64]| -> (f64, Vec<f64>) {
             let params = GammaGammaParams {
-                p: v[0],
-                q: v[1],
-                gamma: v[2],
+                p: super::at(v, 0),
+                q: super::at(v, 1),
+                gamma: super::at(v, 2),
             };
             let (ll, g) = log_likelihood_and_gradient(&params, &usable);
             (-ll / n, g.iter().map(|g| -g / n).collect())
@@ -165,7 +165,7 @@ impl GammaGamma {
         let est = maximise_with_gradient("Gamma-Gamma", &nll, &starts, n, usable.len(), options)?;
         let rho = pearson(&usable);
         Ok(GammaGammaFit {
-            params: GammaGammaParams { p: est.params[0], q: est.params[1], gamma: est.params[2] },
+            params: GammaGammaParams { p: super::at(&est.params, 0), q: super::at(&est.params, 1), gamma: super::at(&est.params, 2) },
             diagnostics: est.diagnostics,
             frequency_spend_correlation: rho,
             warning: (rho.abs() > 0.3).then(|| {

@@ -89,6 +89,13 @@ pub(crate) fn par_weighted_sum<T: Sync>(
     partial.iter().sum()
 }
 
+/// The `i`-th parameter of an optimizer's vector. The vectors have the model's fixed length, so
+/// the NaN for a missing one cannot happen; if it did, the fit would fail loudly (a NaN
+/// likelihood is an error), never panic.
+pub(crate) fn at(values: &[f64], i: usize) -> f64 {
+    values.get(i).copied().unwrap_or(f64::NAN)
+}
+
 /// Compresses identical (frequency, recency, T) rows into weighted rows, in first-seen order.
 /// A million customers typically reduce to tens of thousands of rows (CLVTools does the same).
 pub fn compress(observations: &[RfmObservation]) -> Compressed {

@@ -139,17 +139,22 @@ impl ParetoNbd {
             |p, o| {
                 log_likelihood(
                     &ParetoNbdParams {
-                        r: p[0],
-                        alpha: p[1],
-                        s: p[2],
-                        beta: p[3],
+                        r: super::at(p, 0),
+                        alpha: super::at(p, 1),
+                        s: super::at(p, 2),
+                        beta: super::at(p, 3),
                     },
                     o,
                 )
             },
             options,
         )?;
-        let [r, alpha, s, beta] = [est.params[0], est.params[1], est.params[2], est.params[3]];
+        let [r, alpha, s, beta] = [
+            super::at(&est.params, 0),
+            super::at(&est.params, 1),
+            super::at(&est.params, 2),
+            super::at(&est.params, 3),
+        ];
         Ok(ParetoNbdFit {
             params: ParetoNbdParams { r, alpha, s, beta },
             time_unit_days,

@@ -89,8 +89,8 @@ impl ShiftedBetaGeometric {
         let nll = |v: &[f64]| -> f64 {
             -log_likelihood(
                 &SbgParams {
-                    alpha: v[0],
-                    beta: v[1],
+                    alpha: super::at(v, 0),
+                    beta: super::at(v, 1),
                 },
                 alive,
             ) / n0
@@ -105,8 +105,8 @@ impl ShiftedBetaGeometric {
         )?;
         Ok(SbgFit {
             params: SbgParams {
-                alpha: est.params[0],
-                beta: est.params[1],
+                alpha: super::at(&est.params, 0),
+                beta: super::at(&est.params, 1),
             },
             diagnostics: est.diagnostics,
         })
