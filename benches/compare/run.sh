@@ -59,6 +59,8 @@ TOML
     done
   done
   f="$dir/parquet/transactions.parquet"
+  # The whole clv command (fit and score every customer) only up to CLV_MAX_ROWS rows.
+  [ "$rows" -le "${CLV_MAX_ROWS:-1000000}" ] || continue
   for line in "$(measure bgnbd/custmetrics-clv $bin clv -t "$f" -f json -q)"; do
     IFS='|' read -r label secs mib <<< "$line"; echo "| ${label%%/*} | parquet | ${label#*/} | $secs | $mib |"
   done

@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// polars' large, short-lived buffers are much cheaper with mimalloc than with the system
+/// allocator (BENCHMARKS.md has the before/after).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     // Ctrl-C: remove the temporary files of outputs being written (and spooled inputs), so that
     // an interrupted run leaves nothing behind, then exit with the conventional 130.
