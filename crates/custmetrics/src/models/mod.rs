@@ -154,6 +154,42 @@ pub(crate) fn validate_observations(model: &str, observations: &[RfmObservation]
     Ok(())
 }
 
+/// What both fitting routes start from: the observations checked and compressed, the compressed
+/// rows with time rescaled so that max T = 1, and that scale.
+fn prepare_rfm_fit(
+    model: &str,
+    observations: &[RfmObservation],
+) -> Result<(Compressed, Vec<RfmObservation>, f64)> {
+    validate_observations(model, observations)?;
+    let c = compress(observations);
+    let scale = observations
+        .iter()
+        .map(|o| o.t)
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let scaled = c
+        .rows
+        .iter()
+        .map(|o| RfmObservation {
+            frequency: o.frequency,
+            recency: o.recency / scale,
+            t: o.t / scale,
+        })
+        .collect();
+    Ok((c, scaled, scale))
+}
+
+/// Parameters fitted on rescaled time, back in the original unit (`time_scaled` lists those
+/// measured in time units).
+fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> {
+    for &i in time_scaled {
+        if let Some(v) = params.get_mut(i) {
+            *v *= scale;
+        }
+    }
+    params
+}
+
 /// Fits a purchase model whose per-customer log-likelihood is `ll(params, observation)`.
 ///
 /// Two stages, as lifetimes does: first with time rescaled so that max T = 1 (the start points
@@ -168,32 +204,12 @@ pub(crate) fn fit_rfm_model(
     ll: impl Fn(&[f64], &RfmObservation) -> f64 + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    validate_observations(model, observations)?;
-    let c = compress(observations);
+    let (c, scaled, scale) = prepare_rfm_fit(model, observations)?;
     let n = c.customers();
-    let scale = observations
-        .iter()
-        .map(|o| o.t)
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let scaled: Vec<RfmObservation> = c
-        .rows
-        .iter()
-        .map(|o| RfmObservation {
-            frequency: o.frequency,
-            recency: o.recency / scale,
-            t: o.t / scale,
-        })
-        .collect();
     let nll_scaled =
         |p: &[f64]| -> f64 { -par_weighted_sum(&scaled, &c.weights, |o| ll(p, o)) / n };
     let first = fit::maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
-    let mut start = first.params;
-    for &i in time_scaled {
-        if let Some(v) = start.get_mut(i) {
-            *v *= scale;
-        }
-    }
+    let start = unscale(first.params, time_scaled, scale);
     let nll = |p: &[f64]| -> f64 { -par_weighted_sum(&c.rows, &c.weights, |o| ll(p, o)) / n };
     fit::maximise(model, &nll, &[start], n, c.rows.len(), options)
 }
@@ -208,35 +224,15 @@ pub(crate) fn fit_rfm_model_with_gradient(
     batch: impl Fn(&[f64], &[RfmObservation], &[f64]) -> (f64, Vec<f64>) + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    validate_observations(model, observations)?;
-    let c = compress(observations);
+    let (c, scaled, scale) = prepare_rfm_fit(model, observations)?;
     let n = c.customers();
-    let scale = observations
-        .iter()
-        .map(|o| o.t)
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let scaled: Vec<RfmObservation> = c
-        .rows
-        .iter()
-        .map(|o| RfmObservation {
-            frequency: o.frequency,
-            recency: o.recency / scale,
-            t: o.t / scale,
-        })
-        .collect();
     let mean = |rows: &[RfmObservation], p: &[f64]| -> (f64, Vec<f64>) {
         let (ll, g) = batch(p, rows, &c.weights);
         (-ll / n, g.iter().map(|g| -g / n).collect())
     };
     let on_scaled = |p: &[f64]| mean(&scaled, p);
     let first = fit::maximise_with_gradient(model, &on_scaled, starts, n, c.rows.len(), options)?;
-    let mut start = first.params;
-    for &i in time_scaled {
-        if let Some(v) = start.get_mut(i) {
-            *v *= scale;
-        }
-    }
+    let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&c.rows, p);
     fit::maximise_with_gradient(model, &on_rows, &[start], n, c.rows.len(), options)
 }
