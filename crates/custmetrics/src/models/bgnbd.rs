@@ -25,7 +25,7 @@ use statrs::function::beta::ln_beta;
 use statrs::function::gamma::ln_gamma;
 
 use super::hyp2f1::hyp2f1;
-use super::{FitDiagnostics, FitOptions, RfmObservation, fit_rfm_model_with_gradient};
+use super::{FitDiagnostics, FitOptions, RfmObservation, RowSet, fit_rfm_model_with_gradient};
 use crate::{Error, Result};
 
 /// BG/NBD parameters.
@@ -70,26 +70,30 @@ pub fn log_likelihood(p: &BgNbdParams, o: &RfmObservation) -> f64 {
 }
 
 /// Summed log-likelihood (eq. 6) of weighted rows and its gradient in (r, α, a, b), in one pass.
-///
-/// Everything that depends on x alone (the gamma-function terms and their digamma derivatives)
-/// is tabulated once per call for x = 0..=max x, so each row costs two logarithms, two
-/// exponentials and one more logarithm; this is what makes a fit on a million customers take
-/// seconds rather than minutes. Partial sums over fixed chunks keep the result independent of
-/// thread scheduling.
 pub fn log_likelihood_and_gradient(
     p: &BgNbdParams,
     rows: &[RfmObservation],
     weights: &[f64],
 ) -> (f64, [f64; 4]) {
-    use rayon::prelude::*;
+    ll_and_gradient(p, &RowSet::new(rows, weights))
+}
+
+/// [`log_likelihood_and_gradient`] over prepared rows, the fit's inner loop.
+///
+/// Everything that depends on x alone (the gamma-function terms and their digamma derivatives)
+/// is tabulated once per pass for x = 0..=max x, and ln(α + time) once per distinct time (see
+/// [`RowSet`]). With d = ln(A4) − ln(A3) the two terms of eq. 6 combine as
+/// ln(A3) + ln(1 + e^d) and the weight of the second is the logistic σ(d), so a row costs one
+/// exponential and one `ln_1p`. Partial sums over fixed chunks keep the result independent of
+/// thread scheduling.
+pub(crate) fn ll_and_gradient(p: &BgNbdParams, set: &RowSet) -> (f64, [f64; 4]) {
     use statrs::function::gamma::digamma;
     let BgNbdParams { r, alpha, a, b } = *p;
-    let max_x = rows.iter().map(|o| o.frequency).fold(0.0f64, f64::max) as usize;
     let (lgr, lgb, lgab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
     let (dgr, dgb, dgab) = (digamma(r), digamma(b), digamma(a + b));
     let ln_alpha = alpha.ln();
     // Per x: [ln(A1·A2), ∂r, ∂a, ∂b of it, ln(a/(b+x−1))].
-    let table: Vec<[f64; 5]> = (0..=max_x)
+    let table: Vec<[f64; 5]> = (0..=set.max_x)
         .map(|x| {
             let xf = x as f64;
             let (lg_rx, lg_bx, lg_abx) = (ln_gamma(r + xf), ln_gamma(b + xf), ln_gamma(a + b + xf));
@@ -107,46 +111,49 @@ pub fn log_likelihood_and_gradient(
             ]
         })
         .collect();
-    const CHUNK: usize = 4096;
-    let partial: Vec<[f64; 5]> = rows
-        .par_chunks(CHUNK)
-        .zip(weights.par_chunks(CHUNK))
-        .map(|(rows, weights)| {
-            let mut acc = [0.0f64; 5];
-            for (o, w) in rows.iter().zip(weights) {
-                let x = o.frequency;
-                let Some(t) = table.get(x as usize) else {
-                    acc[0] = f64::NAN;
-                    continue;
-                };
-                let l_t = (alpha + o.t).ln();
-                let a3 = -(r + x) * l_t;
-                let (ll, w3, w4, l_tx) = if x > 0.0 {
-                    let l_tx = (alpha + o.recency).ln();
-                    let a4 = t[4] - (r + x) * l_tx;
-                    let m = a3.max(a4);
-                    let (e3, e4) = ((a3 - m).exp(), (a4 - m).exp());
-                    let sum = e3 + e4;
-                    (t[0] + m + sum.ln(), e3 / sum, e4 / sum, l_tx)
-                } else {
-                    (t[0] + a3, 1.0, 0.0, 0.0)
-                };
-                acc[0] += w * ll;
-                acc[1] += w * (t[1] - w3 * l_t - w4 * l_tx);
-                acc[2] +=
-                    w * (r / alpha - (r + x) * (w3 / (alpha + o.t) + w4 / (alpha + o.recency)));
-                acc[3] += w * (t[2] + w4 / a);
-                acc[4] += w * (t[3] - if x > 0.0 { w4 / (b + x - 1.0) } else { 0.0 });
-            }
-            acc
-        })
-        .collect();
-    let mut total = [0.0f64; 5];
-    for p in &partial {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
+    let logs = set.log_times(alpha);
+    let missing = (f64::NAN, f64::NAN);
+    let total = set.sum(|row, acc: &mut [f64; 5]| {
+        let x = row.x;
+        let Some(t) = table.get(x as usize) else {
+            acc[0] = f64::NAN;
+            return;
+        };
+        let (l_t, inv_t) = logs.get(row.t as usize).copied().unwrap_or(missing);
+        let rx = r + x;
+        let (ll, g_r, g_alpha, g_a, g_b) = if x > 0.0 {
+            let (l_tx, inv_tx) = logs.get(row.tx as usize).copied().unwrap_or(missing);
+            let d = t[4] - rx * (l_tx - l_t);
+            // σ(d) and ln(1 + e^d), without overflow.
+            let e = (-d.abs()).exp();
+            let (w4, softplus) = if d > 0.0 {
+                (1.0 / (1.0 + e), d + e.ln_1p())
+            } else {
+                (e / (1.0 + e), e.ln_1p())
+            };
+            let w3 = 1.0 - w4;
+            (
+                t[0] - rx * l_t + softplus,
+                t[1] - w3 * l_t - w4 * l_tx,
+                r / alpha - rx * (w3 * inv_t + w4 * inv_tx),
+                t[2] + w4 / a,
+                t[3] - w4 / (b + x - 1.0),
+            )
+        } else {
+            (
+                t[0] - rx * l_t,
+                t[1] - l_t,
+                r / alpha - rx * inv_t,
+                t[2],
+                t[3],
+            )
+        };
+        acc[0] += row.w * ll;
+        acc[1] += row.w * g_r;
+        acc[2] += row.w * g_alpha;
+        acc[3] += row.w * g_a;
+        acc[4] += row.w * g_b;
+    });
     (total[0], [total[1], total[2], total[3], total[4]])
 }
 
@@ -174,14 +181,14 @@ impl BgNbd {
                 vec![0.5, 0.1, 0.5, 2.0],
                 vec![2.0, 0.5, 2.0, 5.0],
             ],
-            |p, rows, weights| {
+            |p, rows| {
                 let params = BgNbdParams {
                     r: super::at(p, 0),
                     alpha: super::at(p, 1),
                     a: super::at(p, 2),
                     b: super::at(p, 3),
                 };
-                let (ll, g) = log_likelihood_and_gradient(&params, rows, weights);
+                let (ll, g) = ll_and_gradient(&params, rows);
                 (ll, g.to_vec())
             },
             options,

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use statrs::function::gamma::ln_gamma;
 
 use super::hyp2f1::hyp2f1;
-use super::{FitDiagnostics, FitOptions, RfmObservation, fit_rfm_model_with_gradient};
+use super::{FitDiagnostics, FitOptions, RfmObservation, RowSet, fit_rfm_model_with_gradient};
 use crate::{Error, Result};
 
 /// MBG/NBD parameters (named as in BG/NBD).
@@ -75,17 +75,21 @@ fn ln_1p_exp(x: f64) -> f64 {
     }
 }
 
-/// Summed log-likelihood (eq. 4) of weighted rows and its gradient in (r, α, a, b), in one pass,
-/// with the terms that depend on x alone tabulated once per call (as for BG/NBD).
+/// Summed log-likelihood (eq. 4) of weighted rows and its gradient in (r, α, a, b), in one pass.
 pub fn log_likelihood_and_gradient(
     p: &MbgNbdParams,
     rows: &[RfmObservation],
     weights: &[f64],
 ) -> (f64, [f64; 4]) {
-    use rayon::prelude::*;
+    ll_and_gradient(p, &RowSet::new(rows, weights))
+}
+
+/// [`log_likelihood_and_gradient`] over prepared rows, with the terms that depend on x alone
+/// tabulated once per pass and ln(α + time) once per distinct time (as for BG/NBD).
+pub(crate) fn ll_and_gradient(p: &MbgNbdParams, set: &RowSet) -> (f64, [f64; 4]) {
     use statrs::function::gamma::digamma;
     let MbgNbdParams { r, alpha, a, b } = *p;
-    let max_x = rows.iter().map(|o| o.frequency).fold(0.0f64, f64::max) as usize;
+    let max_x = set.max_x;
     let (lgr, lgb, lgab) = (ln_gamma(r), ln_gamma(b), ln_gamma(a + b));
     let (dgr, dgb, dgab) = (digamma(r), digamma(b), digamma(a + b));
     let ln_alpha = alpha.ln();
@@ -104,45 +108,31 @@ pub fn log_likelihood_and_gradient(
             ]
         })
         .collect();
-    const CHUNK: usize = 4096;
-    let partial: Vec<[f64; 5]> = rows
-        .par_chunks(CHUNK)
-        .zip(weights.par_chunks(CHUNK))
-        .map(|(rows, weights)| {
-            let mut acc = [0.0f64; 5];
-            for (o, w) in rows.iter().zip(weights) {
-                let x = o.frequency;
-                let Some(t) = table.get(x as usize) else {
-                    acc[0] = f64::NAN;
-                    continue;
-                };
-                let (l_t, l_tx) = ((alpha + o.t).ln(), (alpha + o.recency).ln());
-                let a4 = t[4] + (r + x) * (l_t - l_tx);
-                // σ(a4) and ln(1 + e^a4), without overflow.
-                let (s, l1p) = if a4 > 0.0 {
-                    let e = (-a4).exp();
-                    (1.0 / (1.0 + e), a4 + e.ln_1p())
-                } else {
-                    let e = a4.exp();
-                    (e / (1.0 + e), e.ln_1p())
-                };
-                acc[0] += w * (t[0] - (r + x) * l_t + l1p);
-                acc[1] += w * (t[1] - l_t + s * (l_t - l_tx));
-                acc[2] += w
-                    * (r / alpha - (r + x) / (alpha + o.t)
-                        + s * (r + x) * (1.0 / (alpha + o.t) - 1.0 / (alpha + o.recency)));
-                acc[3] += w * (t[2] + s / a);
-                acc[4] += w * (t[3] - s / (b + x));
-            }
-            acc
-        })
-        .collect();
-    let mut total = [0.0f64; 5];
-    for p in &partial {
-        for (t, v) in total.iter_mut().zip(p) {
-            *t += v;
-        }
-    }
+    let logs = set.log_times(alpha);
+    let missing = (f64::NAN, f64::NAN);
+    let total = set.sum(|row, acc: &mut [f64; 5]| {
+        let x = row.x;
+        let Some(t) = table.get(x as usize) else {
+            acc[0] = f64::NAN;
+            return;
+        };
+        let (l_t, inv_t) = logs.get(row.t as usize).copied().unwrap_or(missing);
+        let (l_tx, inv_tx) = logs.get(row.tx as usize).copied().unwrap_or(missing);
+        let a4 = t[4] + (r + x) * (l_t - l_tx);
+        // σ(a4) and ln(1 + e^a4), without overflow.
+        let e = (-a4.abs()).exp();
+        let (s, l1p) = if a4 > 0.0 {
+            (1.0 / (1.0 + e), a4 + e.ln_1p())
+        } else {
+            (e / (1.0 + e), e.ln_1p())
+        };
+        let w = row.w;
+        acc[0] += w * (t[0] - (r + x) * l_t + l1p);
+        acc[1] += w * (t[1] - l_t + s * (l_t - l_tx));
+        acc[2] += w * (r / alpha - (r + x) * inv_t + s * (r + x) * (inv_t - inv_tx));
+        acc[3] += w * (t[2] + s / a);
+        acc[4] += w * (t[3] - s / (b + x));
+    });
     (total[0], [total[1], total[2], total[3], total[4]])
 }
 
@@ -170,14 +160,14 @@ impl MbgNbd {
                 vec![0.5, 0.1, 0.5, 2.0],
                 vec![2.0, 0.5, 2.0, 5.0],
             ],
-            |p, rows, weights| {
+            |p, rows| {
                 let params = MbgNbdParams {
                     r: super::at(p, 0),
                     alpha: super::at(p, 1),
                     a: super::at(p, 2),
                     b: super::at(p, 3),
                 };
-                let (ll, g) = log_likelihood_and_gradient(&params, rows, weights);
+                let (ll, g) = ll_and_gradient(&params, rows);
                 (ll, g.to_vec())
             },
             options,
