@@ -20,6 +20,9 @@ pub struct Cli {
     /// No progress or accounting summary on stderr.
     #[arg(long, short = 'q', global = true)]
     pub quiet: bool,
+    /// Print how long each phase took (reading inputs, computing, fitting) on stderr.
+    #[arg(long, global = true)]
+    pub timings: bool,
 }
 
 #[derive(Debug, Subcommand)]

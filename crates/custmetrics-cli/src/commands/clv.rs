@@ -94,8 +94,10 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                         "a holdout check needs transactions (-t); a summary table has no dates to split"
                     );
                 }
+                let progress = super::Progress::start(quiet, "reading summary");
                 let (rfm, has_spend) =
                     read_rfm_summary(&r.clv.summary, p.options.clv.time_unit_days)?;
+                progress.set("fitting");
                 let (purchase, spend) = if has_spend {
                     let (purchase, spend) = fit_clv_models(&rfm, &p.options.clv)?;
                     (purchase, Some(spend))
@@ -116,6 +118,7 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                     )?;
                     (purchase, None)
                 };
+                progress.finish();
                 let inputs = summary_paths(&r);
                 save(&r, &purchase, spend.as_ref(), &inputs)?;
                 let report = Report::from_model_fit(FittedModel::purchase(

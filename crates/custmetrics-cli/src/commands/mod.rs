@@ -20,6 +20,7 @@ use crate::exit::ExitStatus;
 
 pub fn run(cli: Cli) -> Result<ExitStatus> {
     let quiet = cli.quiet;
+    TIMINGS.store(cli.timings, std::sync::atomic::Ordering::Relaxed);
     match cli.command {
         Command::Report(c) => report::run(c, report::Kind::Report, quiet),
         Command::Retention(c) => report::run(c, report::Kind::Retention, quiet),
@@ -172,14 +173,22 @@ pub fn stdout_color(choice: crate::args::ColorArg) -> bool {
     }
 }
 
+/// `--timings`: phase durations on stderr when a [`Progress`] finishes.
+static TIMINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// A spinner on stderr while a phase runs, only on a terminal and without --quiet. polars has no
-/// progress hooks, so the spinner ticks from its own thread and names the phase.
-pub struct Progress(Option<indicatif::ProgressBar>);
+/// progress hooks, so the spinner ticks from its own thread and names the phase. With
+/// `--timings`, the phases' wall times are printed when it finishes.
+pub struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    phases: std::cell::RefCell<Vec<(&'static str, std::time::Instant)>>,
+}
 
 impl Progress {
     pub fn start(quiet: bool, message: &'static str) -> Progress {
+        let phases = std::cell::RefCell::new(vec![(message, std::time::Instant::now())]);
         if quiet || !std::io::stderr().is_terminal() {
-            return Progress(None);
+            return Progress { bar: None, phases };
         }
         let bar = indicatif::ProgressBar::new_spinner();
         if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
@@ -187,18 +196,37 @@ impl Progress {
         }
         bar.set_message(message);
         bar.enable_steady_tick(std::time::Duration::from_millis(100));
-        Progress(Some(bar))
+        Progress {
+            bar: Some(bar),
+            phases,
+        }
     }
 
     pub fn set(&self, message: &'static str) {
-        if let Some(b) = &self.0 {
+        self.phases
+            .borrow_mut()
+            .push((message, std::time::Instant::now()));
+        if let Some(b) = &self.bar {
             b.set_message(message);
         }
     }
 
     pub fn finish(&self) {
-        if let Some(b) = &self.0 {
+        if let Some(b) = &self.bar {
             b.finish_and_clear();
+        }
+        if TIMINGS.load(std::sync::atomic::Ordering::Relaxed) {
+            let end = std::time::Instant::now();
+            let phases = self.phases.borrow();
+            let ends = phases.iter().skip(1).map(|(_, t)| *t).chain([end]);
+            let parts: Vec<String> = phases
+                .iter()
+                .zip(ends)
+                .map(|((name, start), end)| {
+                    format!("{name} {:.3} s", end.duration_since(*start).as_secs_f64())
+                })
+                .collect();
+            eprintln!("timings: {}", parts.join(", "));
         }
     }
 }

@@ -67,7 +67,7 @@ pub fn require_input(spec: &custmetrics::io::DatasetSpec) -> Result<()> {
 
 pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     let config = super::load_config(&cmd.input)?;
-    let spec = super::dataset_spec(&cmd.input, config.as_ref())?;
+    let mut spec = super::dataset_spec(&cmd.input, config.as_ref())?;
     let report_config = config
         .as_ref()
         .and_then(|c| c.report.clone())
@@ -87,6 +87,14 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     } else {
         m.by.clone()
     };
+    // Only the `by` dimensions are read: the others would be parsed and held for nothing.
+    for o in [
+        &mut spec.transactions_options,
+        &mut spec.interactions_options,
+        &mut spec.customers_options,
+    ] {
+        o.read_dimensions = Some(options.by.clone());
+    }
     options.inactive_after_days = m
         .inactive_after
         .or(report_config.inactive_after)
