@@ -483,7 +483,7 @@ pub fn parse_amount(value: &str, decimal: DecimalSeparator) -> Result<f64, Rejec
 }
 
 /// `-?digits(.digits)?`: a number Rust parses exactly as written, with no separators to handle.
-fn is_plain_number(v: &str) -> bool {
+pub(crate) fn is_plain_number(v: &str) -> bool {
     let b = v.strip_prefix('-').unwrap_or(v).as_bytes();
     let mut dots = 0;
     !b.is_empty()

@@ -298,6 +298,8 @@ pub(crate) struct OpenedFile {
     pub delimiter: Option<u8>,
     /// Column names as in the file (BOM removed), without `__row`.
     pub columns: Vec<String>,
+    /// A CSV file's header names exactly as polars reads them (a BOM included), for re-scans.
+    pub raw_columns: Vec<String>,
     /// The scan, with `__row`.
     pub frame: LazyFrame,
     /// Text encoding the CSV was read in (`None` for typed formats).
@@ -430,6 +432,7 @@ pub(crate) fn open_frame(name: &str, lf: LazyFrame) -> Result<OpenedFile> {
         csv_path: None,
         format: FileFormat::Memory,
         delimiter: None,
+        raw_columns: vec![],
         columns,
         frame: lf.with_row_index(ROW, None),
         encoding: None,
@@ -453,6 +456,7 @@ fn open_typed(
         csv_path: None,
         format,
         delimiter: None,
+        raw_columns: vec![],
         columns,
         frame: lf.with_row_index(ROW, None),
         encoding: None,
@@ -530,19 +534,7 @@ fn open_csv(
             }
         }
     }
-    let lf = LazyCsvReader::new(PlRefPath::try_from_path(&csv_path)?)
-        .with_has_header(true)
-        .with_separator(delimiter)
-        .with_infer_schema_length(Some(0))
-        .with_row_index(Some(RowIndex {
-            name: ROW.into(),
-            offset: 0,
-        }))
-        .with_missing_is_null(true)
-        .with_raise_if_empty(true)
-        .finish()
-        .map_err(|e| format_error(&shown, e))?;
-    let mut lf = lf;
+    let mut lf = csv_scan(&csv_path, delimiter, None).map_err(|e| format_error(&shown, e))?;
     let schema = lf.collect_schema().map_err(|e| format_error(&shown, e))?;
     let raw: Vec<String> = schema
         .iter_names()
@@ -570,7 +562,7 @@ fn open_csv(
         }
     }
     if raw != columns {
-        lf = lf.rename(raw, columns.clone(), true);
+        lf = lf.rename(raw.clone(), columns.clone(), true);
     }
     Ok(OpenedFile {
         display,
@@ -578,12 +570,52 @@ fn open_csv(
         csv_path: Some(csv_path),
         format,
         delimiter: Some(delimiter),
+        raw_columns: raw,
         columns,
         frame: lf,
         encoding,
         _tracked: temp.as_ref().map(|t| crate::temp_files::track(t)),
         _temp: temp,
     })
+}
+
+/// The CSV scan every file gets: every column text (`types` overrides some, by header name as
+/// polars reads it), missing values null, and the `__row` index.
+fn csv_scan(path: &Path, delimiter: u8, types: Option<SchemaRef>) -> PolarsResult<LazyFrame> {
+    LazyCsvReader::new(PlRefPath::try_from_path(path)?)
+        .with_has_header(true)
+        .with_separator(delimiter)
+        .with_infer_schema_length(Some(0))
+        .with_dtype_overwrite(types)
+        .with_row_index(Some(RowIndex {
+            name: ROW.into(),
+            offset: 0,
+        }))
+        .with_missing_is_null(true)
+        .with_raise_if_empty(true)
+        .finish()
+}
+
+impl OpenedFile {
+    /// A CSV file's scan with some columns (named as in [`OpenedFile::columns`]) parsed by polars
+    /// into `types` while reading, instead of kept as text; `None` for other inputs. Strict: a
+    /// value polars cannot parse fails the whole scan, and the caller falls back to text.
+    pub(crate) fn typed_csv_scan(&self, types: &[(String, DataType)]) -> Option<LazyFrame> {
+        let (path, delimiter) = (self.csv_path.as_ref()?, self.delimiter?);
+        let schema: Schema = types
+            .iter()
+            .filter_map(|(name, dtype)| {
+                let i = self.columns.iter().position(|c| c == name)?;
+                Some((self.raw_columns.get(i)?.as_str().into(), dtype.clone()))
+            })
+            .collect();
+        let lf = csv_scan(path, delimiter, Some(Arc::new(schema))).ok()?;
+        Some(if self.raw_columns != self.columns {
+            lf.rename(self.raw_columns.clone(), self.columns.clone(), true)
+        } else {
+            lf
+        })
+    }
 }
 
 /// Picks the delimiter among `,` `;` tab `|` that splits the first lines into the same,

@@ -360,3 +360,102 @@ fn quantity_times_price_overflowing_is_rejected() {
     let r = &t.rejections[0];
     assert_eq!((r.line, r.column.as_str()), (Some(3), "unit_price"));
 }
+
+/// A clean export long enough that the reader's sample (2,000 rows) sees only ISO dates and
+/// plain amounts, with `bad` values written from row 2,500 on.
+fn long_export(dir: &std::path::Path, bad: &[(&str, &str)]) -> String {
+    let mut text = String::from("order_id,customer_id,order_date,amount,region\n");
+    for i in 0..3000usize {
+        let (date, amount) = match bad.get(i.saturating_sub(2500)).filter(|_| i >= 2500) {
+            Some((d, a)) => (d.to_string(), a.to_string()),
+            None => (
+                format!("2024-{:02}-{:02}", i % 12 + 1, i % 28 + 1),
+                format!("{}.25", i % 90),
+            ),
+        };
+        text.push_str(&format!("O{i},C{},{date},{amount},north\n", i % 700));
+    }
+    let path = dir.join("orders.csv");
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn clean_csv_parsed_while_reading_matches_text_parsing() {
+    // Clean files take the typed reading path; forcing the format settings that path also
+    // accepts must give the same frame.
+    let dir = tempfile::tempdir().unwrap();
+    let path = long_export(dir.path(), &[]);
+    let t = load_table(
+        TableKind::Transactions,
+        &[path.as_str()],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(t.accounting.rows_used, 3000);
+    assert_eq!(
+        t.files[0]
+            .date_formats
+            .get("order_date")
+            .map(String::as_str),
+        Some("YYYY-MM-DD")
+    );
+    assert_eq!(t.frame.column(col::DATE).unwrap().dtype(), &DataType::Date);
+    let total: f64 = amounts(&t).iter().sum();
+    let want: f64 = (0..3000u32).map(|i| f64::from(i % 90) + 0.25).sum();
+    assert!((total - want).abs() < 1e-6, "{total} vs {want}");
+}
+
+#[test]
+fn bad_values_after_the_sample_are_rejected_as_in_text() {
+    // Values the typed reader cannot take (or reads as NaN/infinity) send the file down the
+    // text path: the same reasons, lines and values as always.
+    let dir = tempfile::tempdir().unwrap();
+    let path = long_export(
+        dir.path(),
+        &[
+            ("2024-02-30", "5.00"),
+            ("2024-03-01", "n/a"),
+            ("2024-03-02", "inf"),
+            ("1850-01-01", "7.50"),
+            ("", "1.00"),
+        ],
+    );
+    let t = load_table(
+        TableKind::Transactions,
+        &[path.as_str()],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let reasons: Vec<(Option<u64>, &str, RejectReason)> = t
+        .rejections
+        .iter()
+        .map(|r| (r.line, r.value.as_str(), r.reason))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (Some(2502), "2024-02-30", RejectReason::InvalidDate),
+            (Some(2503), "n/a", RejectReason::UnparsableAmount),
+            (Some(2504), "inf", RejectReason::UnparsableAmount),
+            (Some(2505), "1850-01-01", RejectReason::DateOutOfRange),
+            (Some(2506), "", RejectReason::MissingDate),
+        ]
+    );
+    assert_eq!(t.accounting.rows_used + t.accounting.rows_rejected, 3000);
+}
+
+#[test]
+fn only_the_dimensions_asked_for_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = long_export(dir.path(), &[]);
+    let mut options = LoadOptions::default();
+    options.read_dimensions = Some(vec![]);
+    let t = load_table(TableKind::Transactions, &[path.as_str()], &options).unwrap();
+    // Still listed (for messages and the data-quality section), but not held.
+    assert_eq!(t.dimensions, vec!["region".to_string()]);
+    assert!(t.frame.column("region").is_err());
+    options.read_dimensions = Some(vec!["region".into()]);
+    let t = load_table(TableKind::Transactions, &[path.as_str()], &options).unwrap();
+    assert!(t.frame.column("region").is_ok());
+}
