@@ -8,12 +8,12 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::io::Dataset;
 use custmetrics::io::summary_table::{read_discrete_summary, read_rfm_summary};
+use custmetrics::models::FitOptions;
 use custmetrics::models::bgbb::BgBb;
-use custmetrics::models::clv::{fit_clv_models, score_clv};
+use custmetrics::models::clv::{fit_purchase_model, fit_spend_model, score_clv};
 use custmetrics::models::fitted::{FittedModel, SAVED_MODEL_VERSION, SavedModel};
 use custmetrics::models::purchase::PurchaseFit;
 use custmetrics::models::sbg::ShiftedBetaGeometric;
-use custmetrics::models::{FitOptions, RfmObservation};
 use custmetrics::report::Report;
 use custmetrics::report::render;
 
@@ -97,27 +97,15 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 let progress = super::Progress::start(quiet, "reading summary");
                 let (rfm, has_spend) =
                     read_rfm_summary(&r.clv.summary, p.options.clv.time_unit_days)?;
-                progress.set("fitting");
-                let (purchase, spend) = if has_spend {
-                    let (purchase, spend) = fit_clv_models(&rfm, &p.options.clv)?;
-                    (purchase, Some(spend))
+                progress.set("fitting the purchase model");
+                let purchase = fit_purchase_model(&rfm, &p.options.clv)?;
+                let spend = if has_spend {
+                    progress.set("fitting Gamma-Gamma");
+                    Some(fit_spend_model(&rfm, &p.options.clv)?)
                 } else {
-                    let obs: Vec<RfmObservation> = rfm
-                        .customers
-                        .iter()
-                        .map(|c| RfmObservation {
-                            frequency: f64::from(c.frequency),
-                            recency: c.recency,
-                            t: c.t,
-                        })
-                        .collect();
-                    let purchase = p.options.clv.model.fit(
-                        &obs,
-                        f64::from(p.options.clv.time_unit_days),
-                        &p.options.clv.fit,
-                    )?;
-                    (purchase, None)
+                    None
                 };
+                progress.set("writing output");
                 progress.finish();
                 let inputs = summary_paths(&r);
                 save(&r, &purchase, spend.as_ref(), &inputs)?;
@@ -133,6 +121,7 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             let data = Dataset::load(&p.spec)?;
             progress.set("fitting");
             let mut report = Report::build(&data, &p.options)?;
+            progress.set("writing output");
             progress.finish();
             super::account(&data, &r.cmd.input, quiet)?;
             let inputs = data.input_paths();
@@ -240,6 +229,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     let data = Dataset::load(&p.spec)?;
     progress.set("scoring");
     let report = Report::build(&data, &p.options)?;
+    progress.set("writing output");
     progress.finish();
     super::account(&data, &r.cmd.input, quiet)?;
     report::emit(report, &r.cmd, &p, &data.input_paths())

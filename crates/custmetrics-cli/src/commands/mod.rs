@@ -178,7 +178,8 @@ static TIMINGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 
 /// A spinner on stderr while a phase runs, only on a terminal and without --quiet. polars has no
 /// progress hooks, so the spinner ticks from its own thread and names the phase. With
-/// `--timings`, the phases' wall times are printed when it finishes.
+/// `--timings`, the phases' wall times are printed when it is dropped (phases set after
+/// [`Progress::finish`], such as writing the output, are timed without a spinner).
 pub struct Progress {
     bar: Option<indicatif::ProgressBar>,
     phases: std::cell::RefCell<Vec<(&'static str, std::time::Instant)>>,
@@ -206,15 +207,22 @@ impl Progress {
         self.phases
             .borrow_mut()
             .push((message, std::time::Instant::now()));
-        if let Some(b) = &self.bar {
+        if let Some(b) = self.bar.as_ref().filter(|b| !b.is_finished()) {
             b.set_message(message);
         }
     }
 
+    /// Removes the spinner (before output is written to the terminal).
     pub fn finish(&self) {
         if let Some(b) = &self.bar {
             b.finish_and_clear();
         }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
         if TIMINGS.load(std::sync::atomic::Ordering::Relaxed) {
             let end = std::time::Instant::now();
             let phases = self.phases.borrow();

@@ -51,6 +51,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     let data = Dataset::load(&p.spec)?;
     progress.set("computing metrics");
     let report = Report::build(&data, &p.options)?;
+    progress.set("writing output");
     progress.finish();
     super::account(&data, &cmd.input, quiet)?;
     emit(report, &cmd, &p, &data.input_paths())

@@ -228,11 +228,13 @@ fn load_opened(
     // days" file) repeat lines, which must count once.
     let mut seen_lines: HashSet<(u64, u64)> = HashSet::new();
     let several_files = opened.len() > 1;
+    let mut order_ids_distinct = !several_files;
     for opened in opened {
         if let Some(p) = &opened.source_path {
             input_paths.push(p.clone());
         }
         let mut parsed = parse_file(kind, &opened, options)?;
+        order_ids_distinct &= parsed.order_ids_distinct;
         accounting.rows_read += parsed.report.rows;
         rejections.extend(std::mem::take(&mut parsed.rejections));
         if let Some(kept) = parsed.kept_rows.as_ref().filter(|_| several_files) {
@@ -273,7 +275,11 @@ fn load_opened(
         .get_column_names()
         .iter()
         .any(|c| c.as_str() == col::ORDER_ID);
-    if kind == TableKind::Transactions && has_orders && !all_distinct(&frame, col::ORDER_ID)? {
+    if kind == TableKind::Transactions
+        && has_orders
+        && !order_ids_distinct
+        && !all_distinct(&frame, col::ORDER_ID)?
+    {
         frame = merge_order_lines(frame, &dimensions)?;
     }
     if kind == TableKind::Customers {
@@ -433,6 +439,9 @@ struct ParsedFile {
     /// 0-based data row in the file of each kept row, for transactions with order ids (to
     /// locate lines repeated across files).
     kept_rows: Option<Vec<u64>>,
+    /// Whether the kept order ids are known to be distinct as loaded (distinct and already
+    /// trimmed in the file), so that the check need not run again on the loaded table.
+    order_ids_distinct: bool,
 }
 
 /// Whether every value of `column` (nulls counting as one value) is distinct.
@@ -689,6 +698,15 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
             }
             let f = s.cast(&DataType::Float64)?;
             let ca = f.f64()?.clone();
+            // Clean columns (the usual case) are used as they are, not copied.
+            let clean = (!required || ca.null_count() == 0)
+                && ca
+                    .downcast_iter()
+                    .all(|a| a.values().iter().all(|x| x.is_finite()));
+            if clean {
+                sources.push((name.to_string(), s));
+                return Ok(ca);
+            }
             ca.iter()
                 .enumerate()
                 .map(|(i, v)| match v {
@@ -961,8 +979,14 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
     }
 
     // Split used and rejected rows.
-    let keep: BooleanChunked = status.reasons.iter().map(|r| Some(r.is_none())).collect();
-    let frame = DataFrame::new_infer_height(out)?.filter(&keep)?;
+    let frame = DataFrame::new_infer_height(out)?;
+    // Filtering copies every column: only when something was rejected.
+    let frame = if status.reasons.iter().all(Option::is_none) {
+        frame
+    } else {
+        let keep: BooleanChunked = status.reasons.iter().map(|r| Some(r.is_none())).collect();
+        frame.filter(&keep)?
+    };
     let row_ids = raw
         .column(ROW)?
         .as_materialized_series()
@@ -1027,11 +1051,18 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
     } else {
         None
     };
+    let order_ids_distinct = match resolved.column(Role::OrderId) {
+        Some(order) if order_ids_unique => {
+            is_clean_text(source(order)?.cast(&DataType::String)?.str()?, false)
+        }
+        _ => false,
+    };
     Ok(ParsedFile {
         frame,
         rejections,
         report,
         kept_rows,
+        order_ids_distinct,
     })
 }
 

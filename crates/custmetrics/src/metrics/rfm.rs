@@ -17,6 +17,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use super::summary::Summaries;
@@ -82,7 +83,8 @@ pub struct RfmSegmentCount {
 fn quintiles(values: &[f64]) -> Vec<u8> {
     let n = values.len();
     let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&a, &b| {
+    // Ties share a score whatever their order, so an unstable parallel sort will do.
+    order.par_sort_unstable_by(|&a, &b| {
         values
             .get(a)
             .unwrap_or(&0.0)
@@ -129,7 +131,7 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
     let orders: Vec<f64> = s.customers.iter().map(|c| f64::from(c.orders)).collect();
     let revenue: Vec<f64> = s.customers.iter().map(|c| c.revenue).collect();
     let (rs, fs, ms) = (quintiles(&since), quintiles(&orders), quintiles(&revenue));
-    let mut segments = BTreeMap::new();
+    let mut segments: BTreeMap<&'static str, u64> = BTreeMap::new();
     let mut by: BTreeMap<(String, String), u64> = BTreeMap::new();
     let customers = s
         .customers
@@ -143,7 +145,7 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
                 ms.get(i).copied().unwrap_or(1),
             );
             let seg = segment(r, f, c.orders);
-            *segments.entry(seg.to_string()).or_insert(0u64) += 1;
+            *segments.entry(seg).or_insert(0u64) += 1;
             if !s.by.is_empty() {
                 let group = c
                     .segments
@@ -177,7 +179,10 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
     Rfm {
         time_unit_days,
         customers,
-        segments,
+        segments: segments
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         by_segment: by
             .into_iter()
             .map(|((segment, rfm_segment), customers)| RfmSegmentCount {

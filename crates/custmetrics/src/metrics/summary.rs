@@ -149,27 +149,38 @@ pub fn summarise(
         col(col::AMOUNT).cast(DataType::Float64),
     ];
     select.extend(by.iter().map(|b| col(b.as_str()).cast(DataType::String)));
-    let rows = tx
-        .select(select)
-        .filter(
-            col(col::CUSTOMER_ID)
-                .is_not_null()
-                .and(col("day").is_not_null()),
-        )
-        .collect()?;
+    let mut rows = tx.select(select).collect()?;
+    // Rows without a customer or a date are not purchases (loaded tables have none; frames
+    // from elsewhere may). Filtering copies every column, so only when there are some.
+    let has_nulls = |name: &str| -> Result<bool> { Ok(rows.column(name)?.null_count() > 0) };
+    if has_nulls(col::CUSTOMER_ID)? || has_nulls("day")? {
+        rows = rows
+            .lazy()
+            .filter(
+                col(col::CUSTOMER_ID)
+                    .is_not_null()
+                    .and(col("day").is_not_null()),
+            )
+            .collect()?;
+    }
     let ids = rows
         .column(col::CUSTOMER_ID)?
         .as_materialized_series()
         .rechunk();
     let ids = ids.str()?;
-    let days = rows.column("day")?.as_materialized_series().rechunk();
-    let days: Vec<i32> = days.i32()?.into_no_null_iter().collect();
-    let amounts = rows.column(col::AMOUNT)?.as_materialized_series().rechunk();
-    let micros: Vec<i64> = amounts
-        .f64()?
-        .iter()
-        .map(|a| to_micros(a.unwrap_or(0.0)))
-        .collect();
+    // Days and amounts are read in place (one chunk, no nulls); copied only otherwise.
+    let days_series = rows.column("day")?.as_materialized_series().rechunk();
+    let days_ca = days_series.i32()?;
+    let days: std::borrow::Cow<'_, [i32]> = match days_ca.cont_slice() {
+        Ok(slice) => std::borrow::Cow::Borrowed(slice),
+        Err(_) => std::borrow::Cow::Owned(days_ca.into_no_null_iter().collect()),
+    };
+    let amount_series = rows.column(col::AMOUNT)?.as_materialized_series().rechunk();
+    let amount_ca = amount_series.f64()?;
+    let amounts: std::borrow::Cow<'_, [f64]> = match amount_ca.cont_slice() {
+        Ok(slice) => std::borrow::Cow::Borrowed(slice),
+        Err(_) => std::borrow::Cow::Owned(amount_ca.iter().map(|a| a.unwrap_or(0.0)).collect()),
+    };
     let segment_columns: Vec<Series> = by
         .iter()
         .map(|b| -> Result<Series> {
@@ -189,49 +200,100 @@ pub fn summarise(
     let as_of = as_of.unwrap_or_else(|| date_from_days(max_day));
     let period_of = PeriodLookup::new(period, &days);
 
-    let key = rows.select([col::CUSTOMER_ID])?;
-    let grouped = key.group_by([col::CUSTOMER_ID])?;
-    let groups = grouped.get_groups();
+    // Customers get dense codes in first-seen order (one hash-map pass; ids are borrowed, not
+    // copied); a counting sort by code then makes each customer's rows contiguous. This replaces
+    // polars' group-by, whose index list per group (millions of small allocations, most of a
+    // 10M-row run's page faults) cost more than the reduction itself.
+    let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
+    let mut distinct: Vec<&str> = Vec::new();
+    let codes: Vec<u32> = ids
+        .iter()
+        .map(|id| {
+            let id = id.unwrap_or_default();
+            *code_of.entry(id).or_insert_with(|| {
+                distinct.push(id);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    drop(code_of);
+    let mut starts = vec![0u32; distinct.len() + 1];
+    for &c in &codes {
+        if let Some(n) = starts.get_mut(c as usize + 1) {
+            *n += 1;
+        }
+    }
+    for k in 1..starts.len() {
+        let previous = starts.get(k - 1).copied().unwrap_or_default();
+        if let Some(n) = starts.get_mut(k) {
+            *n += previous;
+        }
+    }
+    let mut next = starts.clone();
+    let mut grouped = vec![0u32; codes.len()];
+    for (row, &c) in codes.iter().enumerate() {
+        if let Some(slot) = next.get_mut(c as usize)
+            && let Some(cell) = grouped.get_mut(*slot as usize)
+        {
+            *cell = row as u32;
+            *slot += 1;
+        }
+    }
+    drop(codes);
+    // Each customer's rows by day, ties in row order (the segment is the first value on the
+    // first day); rows are already in row order, so a stable sort by day suffices.
+    let mut rest = grouped.as_mut_slice();
+    for w in starts.windows(2) {
+        let len = w.get(1).copied().unwrap_or_default() - w.first().copied().unwrap_or_default();
+        let (members, tail) = rest.split_at_mut(len as usize);
+        if members.len() > 1 {
+            members.sort_by_key(|&i| days.get(i as usize).copied().unwrap_or_default());
+        }
+        rest = tail;
+    }
     // Customers in id order, so that output never depends on row order or hashing.
-    let mut order: Vec<(&str, usize)> = (0..groups.len())
-        .filter_map(|g| {
-            let first = groups.get(g).first() as usize;
-            ids.get(first).map(|id| (id, g))
-        })
-        .collect();
-    order.par_sort_unstable_by(|a, b| a.0.cmp(b.0));
-
-    let reduced: Vec<(CustomerRow, Vec<ActivityRow>, Vec<u32>)> = order
-        .par_iter()
+    let mut order: Vec<u32> = (0..distinct.len() as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| distinct.get(a as usize).cmp(&distinct.get(b as usize)));
+    let members_of = |code: u32| -> &[u32] {
+        let (from, to) = (
+            starts.get(code as usize).copied().unwrap_or_default(),
+            starts.get(code as usize + 1).copied().unwrap_or_default(),
+        );
+        grouped.get(from as usize..to as usize).unwrap_or(&[])
+    };
+    // Blocks of customers in parallel, each appending to its own vectors (no allocation per
+    // customer beyond its id), concatenated in order.
+    const BLOCK: usize = 8192;
+    let blocks: Vec<(Vec<CustomerRow>, Vec<ActivityRow>, Vec<u32>)> = order
+        .par_chunks(BLOCK)
         .enumerate()
-        .map(|(k, &(id, g))| {
-            let mut members: Vec<usize> = match groups.get(g) {
-                GroupsIndicator::Idx((_, all)) => all.iter().map(|&i| i as usize).collect(),
-                GroupsIndicator::Slice([first, len]) => {
-                    (first as usize..(first + len) as usize).collect()
-                }
-            };
-            let day_of = |i: usize| days.get(i).copied().unwrap_or_default();
-            // By day, ties in row order (the segment is the first value on the first day).
-            members.sort_by_key(|&i| (day_of(i), i));
-            reduce_customer(
-                k as u32,
-                id,
-                &members,
-                &days,
-                &micros,
-                &segment_values,
-                &period_of,
-            )
+        .map(|(b, block)| {
+            let mut out = (Vec::with_capacity(block.len()), Vec::new(), Vec::new());
+            for (j, &code) in block.iter().enumerate() {
+                let id = distinct.get(code as usize).copied().unwrap_or_default();
+                let row = reduce_customer(
+                    (b * BLOCK + j) as u32,
+                    id,
+                    members_of(code),
+                    &days,
+                    &amounts,
+                    &segment_values,
+                    &period_of,
+                    &mut out.1,
+                    &mut out.2,
+                );
+                out.0.push(row);
+            }
+            out
         })
         .collect();
-    let mut customers = Vec::with_capacity(reduced.len());
-    let mut activity = Vec::with_capacity(reduced.iter().map(|r| r.1.len()).sum());
-    let mut gaps = Vec::with_capacity(reduced.iter().map(|r| r.2.len()).sum());
-    for (customer, periods, customer_gaps) in reduced {
-        customers.push(customer);
-        activity.extend(periods);
-        gaps.extend(customer_gaps);
+    let mut customers = Vec::with_capacity(distinct.len());
+    let mut activity = Vec::with_capacity(blocks.iter().map(|r| r.1.len()).sum());
+    let mut gaps = Vec::with_capacity(blocks.iter().map(|r| r.2.len()).sum());
+    for (block_customers, block_activity, block_gaps) in blocks {
+        customers.extend(block_customers);
+        activity.extend(block_activity);
+        gaps.extend(block_gaps);
     }
     gaps.par_sort_unstable();
     Ok(Summaries {
@@ -295,26 +357,29 @@ impl PeriodLookup {
     }
 }
 
-/// Reduces one customer's rows, sorted by day, to their summary row and their active periods.
+/// Reduces one customer's rows, sorted by day, to their summary row; appends their active
+/// periods to `activity` and the gaps between their purchase days to `gaps`.
+#[allow(clippy::too_many_arguments)]
 fn reduce_customer(
     customer: u32,
     id: &str,
-    members: &[usize],
+    members: &[u32],
     days: &[i32],
-    micros: &[i64],
+    amounts: &[f64],
     segment_values: &[&StringChunked],
     period_of: &PeriodLookup,
-) -> (CustomerRow, Vec<ActivityRow>, Vec<u32>) {
-    let day_of = |i: usize| days.get(i).copied().unwrap_or_default();
-    let micros_of = |i: usize| micros.get(i).copied().unwrap_or_default();
+    activity: &mut Vec<ActivityRow>,
+    gaps: &mut Vec<u32>,
+) -> CustomerRow {
+    let day_of = |i: u32| days.get(i as usize).copied().unwrap_or_default();
+    let micros_of = |i: u32| to_micros(amounts.get(i as usize).copied().unwrap_or_default());
+    let first_activity = activity.len();
     let first_day = members.first().map(|&i| day_of(i)).unwrap_or_default();
     let last_day = members.last().map(|&i| day_of(i)).unwrap_or_default();
     let mut purchase_days = 0u32;
     let mut previous_day: Option<i32> = None;
-    let mut gaps = Vec::new();
     let mut revenue = 0i64;
     let mut first_day_revenue = 0i64;
-    let mut activity: Vec<ActivityRow> = Vec::new();
     let mut period_revenue = 0i64;
     for &i in members {
         let day = day_of(i);
@@ -332,7 +397,12 @@ fn reduce_customer(
         }
         // Days are sorted, so each period's rows are contiguous.
         let period = period_of.get(day);
-        match activity.last_mut() {
+        let last = if activity.len() > first_activity {
+            activity.last_mut()
+        } else {
+            None
+        };
+        match last {
             Some(last) if last.period == period => {
                 last.orders += 1;
                 period_revenue += m;
@@ -351,7 +421,9 @@ fn reduce_customer(
             }
         }
     }
-    if let Some(last) = activity.last_mut() {
+    if activity.len() > first_activity
+        && let Some(last) = activity.last_mut()
+    {
         last.revenue = from_micros(period_revenue);
     }
     let segments = segment_values
@@ -360,11 +432,11 @@ fn reduce_customer(
             members
                 .iter()
                 .take_while(|&&i| day_of(i) == first_day)
-                .find_map(|&i| values.get(i))
+                .find_map(|&i| values.get(i as usize))
                 .map(str::to_string)
         })
         .collect();
-    let row = CustomerRow {
+    CustomerRow {
         customer_id: id.to_string(),
         first_day,
         last_day,
@@ -373,8 +445,7 @@ fn reduce_customer(
         revenue: from_micros(revenue),
         first_day_revenue: from_micros(first_day_revenue),
         segments,
-    };
-    (row, activity, gaps)
+    }
 }
 
 /// Days between consecutive purchase days of each customer, all customers together, sorted

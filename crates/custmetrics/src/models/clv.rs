@@ -150,18 +150,37 @@ fn check_unit(rfm: &Rfm, options: &ClvOptions) -> Result<()> {
 /// # Errors
 /// Model errors ([`Error::InsufficientData`], [`Error::ModelDidNotConverge`]).
 pub fn fit_clv_models(rfm: &Rfm, options: &ClvOptions) -> Result<(PurchaseFit, GammaGammaFit)> {
+    Ok((
+        fit_purchase_model(rfm, options)?,
+        fit_spend_model(rfm, options)?,
+    ))
+}
+
+/// Fits the purchase model chosen in `options` (BG/NBD, Pareto/NBD or MBG/NBD) on an RFM table.
+///
+/// # Errors
+/// Model errors ([`Error::InsufficientData`], [`Error::ModelDidNotConverge`]); the table's time
+/// unit differing from the options'.
+pub fn fit_purchase_model(rfm: &Rfm, options: &ClvOptions) -> Result<PurchaseFit> {
     check_unit(rfm, options)?;
-    let purchase_model = options.model.fit(
+    options.model.fit(
         &observations(rfm),
         f64::from(options.time_unit_days),
         &options.fit,
-    )?;
+    )
+}
+
+/// Fits Gamma-Gamma on the repeat customers' (frequency, mean repeat spend) of an RFM table.
+///
+/// # Errors
+/// Model errors ([`Error::InsufficientData`], [`Error::ModelDidNotConverge`]).
+pub fn fit_spend_model(rfm: &Rfm, options: &ClvOptions) -> Result<GammaGammaFit> {
     let spend: Vec<(f64, f64)> = rfm
         .customers
         .iter()
         .map(|c| (f64::from(c.frequency), c.monetary_value))
         .collect();
-    Ok((purchase_model, GammaGamma::fit(&spend, &options.fit)?))
+    GammaGamma::fit(&spend, &options.fit)
 }
 
 /// Scores every customer of an RFM table with fitted (for example saved) models.
