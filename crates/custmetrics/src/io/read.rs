@@ -116,10 +116,8 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
         let chunk = buf.get(..n).unwrap_or(&[]);
         // Exports are mostly ASCII: `is_ascii` checks a word at a time, the byte loop is only
         // for chunks with accented letters or symbols.
-        for &b in chunk
-            .iter()
-            .take(if chunk.is_ascii() { 0 } else { chunk.len() })
-        {
+        let ascii = chunk.is_ascii();
+        for &b in chunk.iter().take(if ascii { 0 } else { chunk.len() }) {
             if b >= 0x80 {
                 high += 1;
                 if b >= 0xC0 || matches!(b, 0x80 | 0x91..=0x97 | 0xA0 | 0xA3 | 0xA7 | 0xB0 | 0xB4) {
@@ -132,7 +130,10 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
                 impossible = true;
             }
         }
-        if first_bad.is_none() {
+        if first_bad.is_none() && carry.is_empty() && ascii {
+            // ASCII is UTF-8: no copy, no validation; only the lines, for a later message.
+            newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+        } else if first_bad.is_none() {
             carry.extend_from_slice(chunk);
             match std::str::from_utf8(&carry) {
                 Ok(_) => {
