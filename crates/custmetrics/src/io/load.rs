@@ -602,8 +602,12 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
                 // The same plausible range as text dates (parse::parse_date).
                 let days = s.cast(&DataType::Date)?;
                 let (low, high) = (
-                    days_since_epoch(NaiveDate::from_ymd_opt(1900, 1, 1).unwrap_or_default()),
-                    days_since_epoch(NaiveDate::from_ymd_opt(2199, 12, 31).unwrap_or_default()),
+                    NaiveDate::from_ymd_opt(*parse::PLAUSIBLE_YEARS.start(), 1, 1),
+                    NaiveDate::from_ymd_opt(*parse::PLAUSIBLE_YEARS.end(), 12, 31),
+                );
+                let (low, high) = (
+                    days_since_epoch(low.unwrap_or_default()),
+                    days_since_epoch(high.unwrap_or_default()),
                 );
                 let physical = days.date()?.physical();
                 if physical.iter().flatten().any(|d| d < low || d > high) {
@@ -909,9 +913,15 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
             text_columns.push((d.clone(), name));
         }
     }
+    // Whether the order ids are already trimmed (then their distinctness below holds as loaded).
+    let mut order_ids_clean = false;
     for (name, canonical) in &text_columns {
         let s = source(name)?.cast(&DataType::String)?;
-        let ca: StringChunked = if is_clean_text(s.str()?, true) {
+        let clean = is_clean_text(s.str()?, true);
+        if canonical == col::ORDER_ID {
+            order_ids_clean = clean && s.null_count() == 0;
+        }
+        let ca: StringChunked = if clean {
             s.str()?.clone()
         } else {
             s.str()?
@@ -1051,12 +1061,8 @@ fn parse_file(kind: TableKind, opened: &OpenedFile, options: &LoadOptions) -> Re
     } else {
         None
     };
-    let order_ids_distinct = match resolved.column(Role::OrderId) {
-        Some(order) if order_ids_unique => {
-            is_clean_text(source(order)?.cast(&DataType::String)?.str()?, false)
-        }
-        _ => false,
-    };
+    let order_ids_distinct =
+        resolved.column(Role::OrderId).is_some() && order_ids_unique && order_ids_clean;
     Ok(ParsedFile {
         frame,
         rejections,

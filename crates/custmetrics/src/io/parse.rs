@@ -146,6 +146,10 @@ impl DateFormat {
     }
 }
 
+/// Years a transaction or signup date can plausibly have; others are typos or placeholders
+/// (`date_out_of_range`), for text and typed dates alike.
+pub(crate) const PLAUSIBLE_YEARS: std::ops::RangeInclusive<i32> = 1900..=2199;
+
 /// Parses one date value with a known format.
 ///
 /// # Errors
@@ -187,7 +191,7 @@ pub fn parse_date(value: &str, format: &DateFormat) -> Result<NaiveDate, RejectR
             NaiveDate::from_ymd_opt(y as i32, m, d).ok_or(RejectReason::InvalidDate)?
         }
     };
-    if !(1900..=2199).contains(&date.year()) {
+    if !PLAUSIBLE_YEARS.contains(&date.year()) {
         return Err(RejectReason::DateOutOfRange);
     }
     Ok(date)

@@ -245,7 +245,9 @@ pub fn summarise(
     let mut rest = grouped.as_mut_slice();
     for w in starts.windows(2) {
         let len = w.get(1).copied().unwrap_or_default() - w.first().copied().unwrap_or_default();
-        let (members, tail) = rest.split_at_mut(len as usize);
+        let Some((members, tail)) = rest.split_at_mut_checked(len as usize) else {
+            break;
+        };
         if members.len() > 1 {
             members.sort_by_key(|&i| days.get(i as usize).copied().unwrap_or_default());
         }

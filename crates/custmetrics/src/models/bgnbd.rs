@@ -124,13 +124,7 @@ pub(crate) fn ll_and_gradient(p: &BgNbdParams, set: &RowSet) -> (f64, [f64; 4]) 
         let (ll, g_r, g_alpha, g_a, g_b) = if x > 0.0 {
             let (l_tx, inv_tx) = logs.get(row.tx as usize).copied().unwrap_or(missing);
             let d = t[4] - rx * (l_tx - l_t);
-            // σ(d) and ln(1 + e^d), without overflow.
-            let e = (-d.abs()).exp();
-            let (w4, softplus) = if d > 0.0 {
-                (1.0 / (1.0 + e), d + e.ln_1p())
-            } else {
-                (e / (1.0 + e), e.ln_1p())
-            };
+            let (w4, softplus) = super::logistic_and_softplus(d);
             let w3 = 1.0 - w4;
             (
                 t[0] - rx * l_t + softplus,

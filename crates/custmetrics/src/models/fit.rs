@@ -17,6 +17,9 @@ use argmin::solver::quasinewton::LBFGS;
 use super::{FitDiagnostics, FitOptions};
 use crate::{Error, Result};
 
+/// A fit counts as converged when the gradient of the mean objective in θ is at most this long.
+const CONVERGED_GRADIENT: f64 = 1e-3;
+
 /// The objective in θ = ln(parameters).
 struct Objective<'a> {
     nll_mean: &'a (dyn Fn(&[f64]) -> f64 + Sync),
@@ -141,17 +144,18 @@ pub(crate) fn maximise(
             continue;
         }
         let g = gradient_norm(&obj, &theta);
-        if g > 1e-3 {
+        if g > CONVERGED_GRADIENT {
             last_problem = format!("the gradient is still {g:.2e} at the best point");
         }
         if best.as_ref().is_none_or(|(_, c)| cost < *c) {
             best = Some((theta, cost));
         }
-        if g <= 1e-3 {
+        if g <= CONVERGED_GRADIENT {
             break;
         }
     }
-    let Some((theta, _)) = best.filter(|(t, _)| gradient_norm(&obj, t) <= 1e-3) else {
+    let Some((theta, _)) = best.filter(|(t, _)| gradient_norm(&obj, t) <= CONVERGED_GRADIENT)
+    else {
         return Err(Error::ModelDidNotConverge {
             model: model.into(),
             iterations,
@@ -282,7 +286,10 @@ pub(crate) fn maximise_with_gradient(
         };
         let (cost, g) = check.eval(&theta);
         let norm = g.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if cost.is_finite() && norm <= 1e-3 && best.as_ref().is_none_or(|(_, c)| cost < *c) {
+        if cost.is_finite()
+            && norm <= CONVERGED_GRADIENT
+            && best.as_ref().is_none_or(|(_, c)| cost < *c)
+        {
             best = Some((theta, cost));
             break;
         }
@@ -304,7 +311,7 @@ pub(crate) fn is_optimum(f: ValueAndGradient<'_>, params: &[f64], options: &FitO
     };
     let theta: Vec<f64> = params.iter().map(|p| p.ln()).collect();
     let (cost, g) = objective.eval(&theta);
-    cost.is_finite() && g.iter().map(|x| x * x).sum::<f64>().sqrt() <= 1e-3
+    cost.is_finite() && g.iter().map(|x| x * x).sum::<f64>().sqrt() <= CONVERGED_GRADIENT
 }
 
 /// The estimate at an optimum θ of `f`: log-likelihood, information criteria and standard errors

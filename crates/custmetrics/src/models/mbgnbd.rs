@@ -119,13 +119,7 @@ pub(crate) fn ll_and_gradient(p: &MbgNbdParams, set: &RowSet) -> (f64, [f64; 4])
         let (l_t, inv_t) = logs.get(row.t as usize).copied().unwrap_or(missing);
         let (l_tx, inv_tx) = logs.get(row.tx as usize).copied().unwrap_or(missing);
         let a4 = t[4] + (r + x) * (l_t - l_tx);
-        // σ(a4) and ln(1 + e^a4), without overflow.
-        let e = (-a4.abs()).exp();
-        let (s, l1p) = if a4 > 0.0 {
-            (1.0 / (1.0 + e), a4 + e.ln_1p())
-        } else {
-            (e / (1.0 + e), e.ln_1p())
-        };
+        let (s, l1p) = super::logistic_and_softplus(a4);
         let w = row.w;
         acc[0] += w * (t[0] - (r + x) * l_t + l1p);
         acc[1] += w * (t[1] - l_t + s * (l_t - l_tx));

@@ -94,6 +94,17 @@ pub(crate) fn at(values: &[f64], i: usize) -> f64 {
     values.get(i).copied().unwrap_or(f64::NAN)
 }
 
+/// σ(d) = 1/(1 + e^−d) and ln(1 + e^d), without overflow and with one exponential: the weight
+/// of the second term of a two-term likelihood and the log of the sum, relative to the first.
+pub(crate) fn logistic_and_softplus(d: f64) -> (f64, f64) {
+    let e = (-d.abs()).exp();
+    if d > 0.0 {
+        (1.0 / (1.0 + e), d + e.ln_1p())
+    } else {
+        (e / (1.0 + e), e.ln_1p())
+    }
+}
+
 /// Compresses identical (frequency, recency, T) rows into weighted rows, ordered by their values.
 /// A million customers typically reduce to a few hundred thousand rows (CLVTools does the same).
 /// The keys are sorted in parallel rather than hashed (twice as fast on a million rows), and the
