@@ -274,3 +274,41 @@ fn model_inputs_are_checked_before_fitting() {
         stderr(&out)
     );
 }
+
+#[test]
+fn timings_name_every_phase_on_stderr() {
+    // Without --timings stderr has no timing line; with it, one line names each phase.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = testdata("cdnow/cdnow_customers_summary_with_transactions.csv");
+    let args = [
+        "clv",
+        "fit",
+        "--summary",
+        &summary,
+        "--time-unit",
+        "weeks",
+        "-f",
+        "json",
+        "-q",
+    ];
+    let out = run(dir.path(), &args);
+    assert_code(&out, 0);
+    assert!(!stderr(&out).contains("timings:"), "{}", stderr(&out));
+    let mut with = args.to_vec();
+    with.push("--timings");
+    let out = run(dir.path(), &with);
+    assert_code(&out, 0);
+    let line = stderr(&out)
+        .lines()
+        .find(|l| l.starts_with("timings: "))
+        .map(str::to_string)
+        .unwrap_or_default();
+    for phase in [
+        "reading summary ",
+        "fitting the purchase model ",
+        "fitting Gamma-Gamma ",
+        "writing output ",
+    ] {
+        assert!(line.contains(phase), "{phase:?} missing from {line:?}");
+    }
+}
