@@ -229,7 +229,8 @@ impl BgNbdFit {
     }
 
     /// E\[Y(t) | x, t_x, T\]: expected purchases in the next t time units of a customer with
-    /// this history (eq. 10).
+    /// this history (eq. 10). Recency enters only through P(alive): eq. 10 is
+    /// P(alive | x, t_x, T) · [`BgNbdFit::expected_purchases_if_alive`].
     ///
     /// # Errors
     /// As [`BgNbdFit::expected_purchases`].
@@ -240,6 +241,16 @@ impl BgNbdFit {
         recency: f64,
         big_t: f64,
     ) -> Result<f64> {
+        Ok(self.probability_alive(frequency, recency, big_t)
+            * self.expected_purchases_if_alive(t, frequency, big_t)?)
+    }
+
+    /// E\[Y(t) | alive, x, T\]: eq. 10 without its P(alive) denominator,
+    /// (a+b+x−1)/(a−1) · (1 − ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x; a+b+x−1; t/(α+T+t))).
+    ///
+    /// # Errors
+    /// As [`BgNbdFit::expected_purchases`].
+    pub fn expected_purchases_if_alive(&self, t: f64, frequency: f64, big_t: f64) -> Result<f64> {
         let BgNbdParams { r, alpha, a, b } = self.params;
         let x = frequency;
         if t <= 0.0 {
@@ -248,13 +259,7 @@ impl BgNbdFit {
         let z = t / (alpha + big_t + t);
         let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z).map_err(|e| hyp_error(&e))?;
         let head = (a + b + x - 1.0) / (a - 1.0);
-        let body = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f;
-        let denom = if x > 0.0 {
-            1.0 + (a / (b + x - 1.0)) * ((alpha + big_t) / (alpha + recency)).powf(r + x)
-        } else {
-            1.0
-        };
-        Ok(head * body / denom)
+        Ok(head * (1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f))
     }
 
     /// P(X(t) = n): probability that a new customer makes n purchases in (0, t] (eq. 8).

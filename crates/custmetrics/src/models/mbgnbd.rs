@@ -202,7 +202,8 @@ impl MbgNbdFit {
         Ok(b / (a - 1.0) * (1.0 - (alpha / (alpha + t)).powf(r) * f))
     }
 
-    /// E\[Y(t) | x, t_x, T\] (eq. 7).
+    /// E\[Y(t) | x, t_x, T\] (eq. 7): P(alive | x, t_x, T) ·
+    /// [`MbgNbdFit::expected_purchases_if_alive`].
     ///
     /// # Errors
     /// As [`MbgNbdFit::expected_purchases`].
@@ -213,6 +214,16 @@ impl MbgNbdFit {
         recency: f64,
         big_t: f64,
     ) -> Result<f64> {
+        Ok(self.probability_alive(frequency, recency, big_t)
+            * self.expected_purchases_if_alive(t, frequency, big_t)?)
+    }
+
+    /// E\[Y(t) | alive, x, T\]: eq. 7 without its P(alive) factor,
+    /// (a+b+x)/(a−1) · (1 − ((α+T)/(α+T+t))^(r+x) · ₂F₁(r+x, b+x+1; a+b+x; t/(α+T+t))).
+    ///
+    /// # Errors
+    /// As [`MbgNbdFit::expected_purchases`].
+    pub fn expected_purchases_if_alive(&self, t: f64, frequency: f64, big_t: f64) -> Result<f64> {
         let MbgNbdParams { r, alpha, a, b } = self.params;
         let x = frequency;
         if t <= 0.0 {
@@ -221,7 +232,7 @@ impl MbgNbdFit {
         let z = t / (alpha + big_t + t);
         let f = hyp2f1(r + x, b + x + 1.0, a + b + x, z).map_err(|e| hyp_error(&e))?;
         let body = 1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f;
-        Ok((a + b + x) / (a - 1.0) * body * self.probability_alive(x, recency, big_t))
+        Ok((a + b + x) / (a - 1.0) * body)
     }
 }
 

@@ -191,8 +191,7 @@ impl ParetoNbdFit {
     }
 
     /// E\[Y(t) | x, t_x, T\]: expected purchases in the next t time units of a customer with this
-    /// history (SMC 1987 eq. 22): (r+x)(β+T) / ((α+T)(s−1)) · (1 − ((β+T)/(β+T+t))^(s−1)) ·
-    /// P(alive).
+    /// history (SMC 1987 eq. 22): P(alive) · [`ParetoNbdFit::expected_purchases_if_alive`].
     pub fn conditional_expected_purchases(
         &self,
         t: f64,
@@ -200,14 +199,21 @@ impl ParetoNbdFit {
         recency: f64,
         big_t: f64,
     ) -> f64 {
+        if t <= 0.0 {
+            return 0.0;
+        }
+        self.probability_alive(frequency, recency, big_t)
+            * self.expected_purchases_if_alive(t, frequency, big_t)
+    }
+
+    /// E\[Y(t) | alive, x, T\]: (r+x)(β+T) / ((α+T)(s−1)) · (1 − ((β+T)/(β+T+t))^(s−1)), eq. 22
+    /// without its P(alive) factor.
+    pub fn expected_purchases_if_alive(&self, t: f64, frequency: f64, big_t: f64) -> f64 {
         let ParetoNbdParams { r, alpha, s, beta } = self.params;
         if t <= 0.0 {
             return 0.0;
         }
-        let x = frequency;
-        (r + x) * (beta + big_t) / (alpha + big_t)
-            * growth(s, beta + big_t, t)
-            * self.probability_alive(x, recency, big_t)
+        (r + frequency) * (beta + big_t) / (alpha + big_t) * growth(s, beta + big_t, t)
     }
 }
 

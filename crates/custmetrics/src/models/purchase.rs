@@ -206,6 +206,32 @@ impl PurchaseFit {
         }
     }
 
+    /// E\[Y(t) | alive, x, T\]: expected purchases in the next t time units of a customer still
+    /// alive. For all three models E\[Y(t) | x, t_x, T\] = P(alive | x, t_x, T) times this, so
+    /// recency enters only through P(alive): predictions over many horizons need this curve once
+    /// per distinct (x, T), not per distinct (x, t_x, T).
+    ///
+    /// # Errors
+    /// As [`PurchaseFit::conditional_expected_purchases`].
+    pub fn expected_purchases_if_alive(&self, t: f64, frequency: f64, big_t: f64) -> Result<f64> {
+        let v = match self {
+            PurchaseFit::Bgnbd(f) => f.expected_purchases_if_alive(t, frequency, big_t)?,
+            PurchaseFit::ParetoNbd(f) => f.expected_purchases_if_alive(t, frequency, big_t),
+            PurchaseFit::Mbgnbd(f) => f.expected_purchases_if_alive(t, frequency, big_t)?,
+        };
+        if v.is_finite() {
+            Ok(v)
+        } else {
+            Err(Error::InvalidSetting {
+                setting: "horizon".into(),
+                message: format!(
+                    "{} cannot predict for x = {frequency}, T = {big_t} over {t} units",
+                    self.model().label()
+                ),
+            })
+        }
+    }
+
     /// E\[X(t)\]: expected purchases of a new customer in (0, t].
     ///
     /// # Errors
