@@ -290,11 +290,16 @@ pub struct SegmentValue {
 
 /// The segment of customer `i` for the first `by` dimension.
 fn segment_of(s: &Summaries, i: usize) -> String {
+    segment_str(s, i).to_string()
+}
+
+fn segment_str(s: &Summaries, i: usize) -> &str {
     s.customers
         .get(i)
-        .and_then(|c| c.segments.first().cloned().flatten())
+        .and_then(|c| c.segments.first())
+        .and_then(|v| v.as_deref())
         .filter(|v| !v.trim().is_empty())
-        .unwrap_or_else(|| "(none)".into())
+        .unwrap_or("(none)")
 }
 
 /// A section left out, and why.
@@ -553,8 +558,11 @@ impl Report {
         };
         let churn = match active {
             Some(s) if wants(Section::Churn) => {
-                let mut c = churn::inactivity_churn(s, options.inactive_after_days);
-                c.at_risk.truncate(options.at_risk_limit);
+                let mut c = churn::inactivity_churn_limited(
+                    s,
+                    options.inactive_after_days,
+                    options.at_risk_limit,
+                );
                 c.periods.extend(churn::inactivity_churn_by_segment(
                     s,
                     options.inactive_after_days,
@@ -1020,13 +1028,13 @@ fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
     let start = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
     let end = customers.column(col::END_DATE)?.cast(&DataType::Int32)?;
     let (start, end) = (start.i32()?, end.i32()?);
-    let mut out = Vec::new();
-    for i in 0..customers.height() {
-        if let (Some(id), Some(s)) = (ids.get(i), start.get(i)) {
+    let mut out = Vec::with_capacity(customers.height());
+    for ((id, s), e) in ids.iter().zip(start.iter()).zip(end.iter()) {
+        if let (Some(id), Some(s)) = (id, s) {
             out.push(Contract {
                 customer_id: id.to_string(),
                 start_day: s,
-                end_day: end.get(i),
+                end_day: e,
             });
         }
     }
@@ -1087,13 +1095,7 @@ fn supporting(
     // churned: no purchase for inactive_after days; new: first purchase in the last period;
     // at_risk: past the usual cycle (see churn); reactivated: came back after a gap longer than
     // inactive_after; active: the rest.
-    let churn = churn::inactivity_churn(s, options.inactive_after_days);
-    let at_risk: std::collections::HashSet<&str> = churn
-        .at_risk
-        .iter()
-        .map(|a| a.customer_id.as_str())
-        .collect();
-    let end_day = s.as_of_day();
+    let rule = churn::AtRiskRule::new(s, options.inactive_after_days);
     let current = s.as_of_period();
     let w = options.inactive_after_days;
     let max_gap = max_gap_by_customer(s);
@@ -1106,25 +1108,32 @@ fn supporting(
     type Group = (u64, u64, f64, u64, BTreeMap<String, u64>);
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     for (i, c) in s.customers.iter().enumerate() {
-        let stage = if c.last_day + w as i32 <= end_day {
+        let stage = if rule.churned(c) {
             "churned"
         } else if s.period.index(date_from_days(c.first_day)) == current {
             "new"
-        } else if at_risk.contains(c.customer_id.as_str()) {
+        } else if rule.overdue(c).is_some() {
             "at_risk"
         } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
             "reactivated"
         } else {
             "active"
         };
-        *lifecycle.entry(stage.into()).or_default() += 1;
+        if let Some(n) = lifecycle.get_mut(stage) {
+            *n += 1;
+        }
         if !s.by.is_empty() {
-            let g = groups.entry(segment_of(s, i)).or_default();
-            g.0 += 1;
-            g.1 += u64::from(c.orders);
-            g.2 += c.revenue;
-            g.3 += u64::from(c.purchase_days > 1);
-            *g.4.entry(stage.into()).or_default() += 1;
+            let segment = segment_str(s, i);
+            if !groups.contains_key(segment) {
+                groups.insert(segment.to_string(), Group::default());
+            }
+            if let Some(g) = groups.get_mut(segment) {
+                g.0 += 1;
+                g.1 += u64::from(c.orders);
+                g.2 += c.revenue;
+                g.3 += u64::from(c.purchase_days > 1);
+                *g.4.entry(stage.into()).or_default() += 1;
+            }
         }
     }
     let dimension = s.by.first().cloned().unwrap_or_default();
