@@ -121,6 +121,16 @@ fn segment(r: u8, f: u8, orders: u32) -> &'static str {
 
 /// Computes the RFM table from the summaries.
 pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
+    rfm_table(s, time_unit_days, true)
+}
+
+/// The segment counts of [`rfm`] without the row per customer (`customers` is empty): what a
+/// report shows unless asked for every customer, without a copy of every id.
+pub fn rfm_segments(s: &Summaries, time_unit_days: u32) -> Rfm {
+    rfm_table(s, time_unit_days, false)
+}
+
+fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
     let unit = f64::from(time_unit_days.max(1));
     let end = s.as_of_day();
     let since: Vec<f64> = s
@@ -132,50 +142,48 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
     let revenue: Vec<f64> = s.customers.iter().map(|c| c.revenue).collect();
     let (rs, fs, ms) = (quintiles(&since), quintiles(&orders), quintiles(&revenue));
     let mut segments: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut by: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let customers = s
-        .customers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let frequency = c.purchase_days.saturating_sub(1);
-            let (r, f, m) = (
-                rs.get(i).copied().unwrap_or(1),
-                fs.get(i).copied().unwrap_or(1),
-                ms.get(i).copied().unwrap_or(1),
-            );
-            let seg = segment(r, f, c.orders);
-            *segments.entry(seg).or_insert(0u64) += 1;
-            if !s.by.is_empty() {
-                let group = c
-                    .segments
-                    .first()
-                    .cloned()
-                    .flatten()
-                    .filter(|v| !v.trim().is_empty())
-                    .unwrap_or_else(|| "(none)".into());
-                *by.entry((group, seg.to_string())).or_insert(0) += 1;
-            }
-            RfmRow {
-                customer_id: c.customer_id.clone(),
-                frequency,
-                recency: f64::from(c.last_day - c.first_day) / unit,
-                t: f64::from(end - c.first_day) / unit,
-                monetary_value: if frequency > 0 {
-                    (c.revenue - c.first_day_revenue) / f64::from(frequency)
-                } else {
-                    0.0
-                },
-                days_since_last: (end - c.last_day).max(0) as u32,
-                orders: c.orders,
-                revenue: c.revenue,
-                r_score: r,
-                f_score: f,
-                m_score: m,
-                segment: seg.into(),
-            }
-        })
-        .collect();
+    let mut by: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
+    let mut customers = Vec::with_capacity(if with_customers { s.customers.len() } else { 0 });
+    for (i, c) in s.customers.iter().enumerate() {
+        let frequency = c.purchase_days.saturating_sub(1);
+        let (r, f, m) = (
+            rs.get(i).copied().unwrap_or(1),
+            fs.get(i).copied().unwrap_or(1),
+            ms.get(i).copied().unwrap_or(1),
+        );
+        let seg = segment(r, f, c.orders);
+        *segments.entry(seg).or_insert(0u64) += 1;
+        if !s.by.is_empty() {
+            let group = c
+                .segments
+                .first()
+                .and_then(|v| v.as_deref())
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or("(none)");
+            *by.entry((group, seg)).or_insert(0) += 1;
+        }
+        if !with_customers {
+            continue;
+        }
+        customers.push(RfmRow {
+            customer_id: c.customer_id.clone(),
+            frequency,
+            recency: f64::from(c.last_day - c.first_day) / unit,
+            t: f64::from(end - c.first_day) / unit,
+            monetary_value: if frequency > 0 {
+                (c.revenue - c.first_day_revenue) / f64::from(frequency)
+            } else {
+                0.0
+            },
+            days_since_last: (end - c.last_day).max(0) as u32,
+            orders: c.orders,
+            revenue: c.revenue,
+            r_score: r,
+            f_score: f,
+            m_score: m,
+            segment: seg.into(),
+        });
+    }
     Rfm {
         time_unit_days,
         customers,
@@ -187,8 +195,8 @@ pub fn rfm(s: &Summaries, time_unit_days: u32) -> Rfm {
             .into_iter()
             .map(|((segment, rfm_segment), customers)| RfmSegmentCount {
                 dimension: s.by.first().cloned().unwrap_or_default(),
-                segment,
-                rfm_segment,
+                segment: segment.to_string(),
+                rfm_segment: rfm_segment.to_string(),
                 customers,
             })
             .collect(),
@@ -212,6 +220,16 @@ mod tests {
         let c = &r.customers[2];
         assert_eq!((c.frequency, c.monetary_value), (0, 0.0));
         assert_eq!(r.segments.values().sum::<u64>(), 4);
+        // The counts-only table is the same table without its rows.
+        let counts = rfm_segments(&fixture(), 1);
+        assert!(counts.customers.is_empty());
+        assert_eq!(
+            Rfm {
+                customers: vec![],
+                ..r
+            },
+            counts
+        );
     }
 
     #[test]

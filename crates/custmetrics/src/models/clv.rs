@@ -196,6 +196,22 @@ pub fn score_clv(
     spend_model: GammaGammaFit,
     options: &ClvOptions,
 ) -> Result<ClvResult> {
+    score_clv_top(rfm, purchase_model, spend_model, options, usize::MAX)
+}
+
+/// [`score_clv`] listing only the `ranked_limit` highest-CLV customers in
+/// [`ClvResult::ranked`]; every customer still counts in the totals, mean, percentiles and
+/// P(alive) figures. A report lists a few dozen, and a row per customer is most of the memory.
+///
+/// # Errors
+/// As [`score_clv`].
+pub fn score_clv_top(
+    rfm: &Rfm,
+    purchase_model: PurchaseFit,
+    spend_model: GammaGammaFit,
+    options: &ClvOptions,
+    ranked_limit: usize,
+) -> Result<ClvResult> {
     check_unit(rfm, options)?;
     if (purchase_model.time_unit_days() - f64::from(rfm.time_unit_days)).abs() > 1e-9 {
         return Err(Error::InvalidSetting {
@@ -239,57 +255,74 @@ pub fn score_clv(
             Ok((discounted, previous))
         })
         .collect::<Result<_>>()?;
-    let mut ranked: Vec<ClvCustomer> = rfm
+    // Every customer is scored as a light record (index into the table, P(alive), expected
+    // purchases, spend, CLV); ids are cloned only for the `ranked_limit` customers listed.
+    let mut scored: Vec<(usize, f64, f64, f64, f64)> = rfm
         .customers
         .par_iter()
         .zip(&observations)
-        .map(|(c, o)| -> Result<Option<ClvCustomer>> {
-            let key = (o.frequency.to_bits(), o.t.to_bits());
-            let Some(&(discounted, expected)) = curve_of.get(&key).and_then(|&i| curves.get(i))
-            else {
-                return Ok(None);
-            };
-            let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
-            if !alive.is_finite() {
-                return Err(Error::InvalidSetting {
-                    setting: "horizon".into(),
-                    message: format!(
-                        "{} cannot compute P(alive) for x = {}, t_x = {}, T = {}",
-                        purchase_model.model().label(),
-                        o.frequency,
-                        o.recency,
-                        o.t
-                    ),
-                });
-            }
-            let m =
-                gamma_gamma.conditional_expected_average_profit(o.frequency, c.monetary_value)?;
-            Ok(Some(ClvCustomer {
+        .enumerate()
+        .map(
+            |(i, (c, o))| -> Result<Option<(usize, f64, f64, f64, f64)>> {
+                let key = (o.frequency.to_bits(), o.t.to_bits());
+                let Some(&(discounted, expected)) = curve_of.get(&key).and_then(|&i| curves.get(i))
+                else {
+                    return Ok(None);
+                };
+                let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
+                if !alive.is_finite() {
+                    return Err(Error::InvalidSetting {
+                        setting: "horizon".into(),
+                        message: format!(
+                            "{} cannot compute P(alive) for x = {}, t_x = {}, T = {}",
+                            purchase_model.model().label(),
+                            o.frequency,
+                            o.recency,
+                            o.t
+                        ),
+                    });
+                }
+                let m = gamma_gamma
+                    .conditional_expected_average_profit(o.frequency, c.monetary_value)?;
+                Ok(Some((
+                    i,
+                    alive,
+                    alive * expected,
+                    m,
+                    m * alive * discounted,
+                )))
+            },
+        )
+        .filter_map(Result::transpose)
+        .collect::<Result<_>>()?;
+    // Highest CLV first, ties by id: a total order, so an unstable sort is deterministic.
+    let id = |i: usize| rfm.customers.get(i).map(|c| c.customer_id.as_str());
+    scored.par_sort_unstable_by(|a, b| b.4.total_cmp(&a.4).then_with(|| id(a.0).cmp(&id(b.0))));
+    let n = scored.len();
+    let total: f64 = scored.iter().map(|c| c.4).sum();
+    let mut sorted: Vec<f64> = scored.iter().map(|c| c.4).collect();
+    sorted.sort_by(f64::total_cmp);
+    let clv_percentiles = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99]
+        .iter()
+        .filter_map(|&q| crate::metrics::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
+        .collect();
+    let ranked = scored
+        .iter()
+        .take(ranked_limit)
+        .filter_map(|&(i, alive, expected, m, clv)| {
+            let (c, o) = (rfm.customers.get(i)?, observations.get(i)?);
+            Some(ClvCustomer {
                 customer_id: c.customer_id.clone(),
                 frequency: o.frequency,
                 recency: o.recency,
                 t: o.t,
                 monetary_value: c.monetary_value,
                 probability_alive: alive,
-                expected_purchases: alive * expected,
+                expected_purchases: expected,
                 expected_average_spend: m,
-                clv: m * alive * discounted,
-            }))
+                clv,
+            })
         })
-        .filter_map(Result::transpose)
-        .collect::<Result<_>>()?;
-    ranked.sort_by(|a, b| {
-        b.clv
-            .total_cmp(&a.clv)
-            .then_with(|| a.customer_id.cmp(&b.customer_id))
-    });
-    let n = ranked.len();
-    let total: f64 = ranked.iter().map(|c| c.clv).sum();
-    let mut sorted: Vec<f64> = ranked.iter().map(|c| c.clv).collect();
-    sorted.sort_by(f64::total_cmp);
-    let clv_percentiles = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99]
-        .iter()
-        .filter_map(|&q| crate::metrics::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
         .collect();
     Ok(ClvResult {
         options: *options,
@@ -297,10 +330,9 @@ pub fn score_clv(
         customers: n as u64,
         total_clv: total,
         mean_clv: if n > 0 { total / n as f64 } else { 0.0 },
-        expected_purchases: ranked.iter().map(|c| c.expected_purchases).sum(),
-        likely_lapsed: ranked.iter().filter(|c| c.probability_alive < 0.5).count() as u64,
-        alive_mean: (n > 0)
-            .then(|| ranked.iter().map(|c| c.probability_alive).sum::<f64>() / n as f64),
+        expected_purchases: scored.iter().map(|c| c.2).sum(),
+        likely_lapsed: scored.iter().filter(|c| c.1 < 0.5).count() as u64,
+        alive_mean: (n > 0).then(|| scored.iter().map(|c| c.1).sum::<f64>() / n as f64),
         clv_percentiles,
         purchase_model,
         spend_model: gamma_gamma,
@@ -474,6 +506,12 @@ mod tests {
                 );
                 assert!((c.expected_purchases - previous).abs() <= 1e-12 * previous.max(1.0));
             }
+            // Listing the top 7 changes the list only.
+            let (purchase, spend) = (scored.purchase_model.clone(), scored.spend_model.clone());
+            let top = score_clv_top(&rfm, purchase, spend, &options, 7).unwrap();
+            let mut all = scored;
+            all.ranked.truncate(7);
+            assert_eq!(top, all);
         }
     }
 }

@@ -702,13 +702,11 @@ impl Report {
             }
         }
         let rfm = match &summaries {
-            Some(s) if wants(Section::Rfm) => {
-                let mut r = rfm::rfm(s, options.time_unit_days);
-                if !options.rfm_customers {
-                    r.customers.clear();
-                }
-                Some(r)
-            }
+            Some(s) if wants(Section::Rfm) => Some(if options.rfm_customers {
+                rfm::rfm(s, options.time_unit_days)
+            } else {
+                rfm::rfm_segments(s, options.time_unit_days)
+            }),
             _ => {
                 skip(Section::Rfm, no_tx);
                 None
@@ -731,15 +729,19 @@ impl Report {
                 };
                 let calibration = holdout.as_ref().map(|h| &h.calibration).unwrap_or(s);
                 let table = rfm::rfm(calibration, options.clv.time_unit_days);
-                let scored = match &options.clv_models {
-                    Some((purchase, spend)) => crate::models::clv::score_clv(
-                        &table,
-                        purchase.clone(),
-                        spend.clone(),
-                        &options.clv,
-                    ),
-                    None => crate::models::clv::predict_clv(&table, &options.clv),
+                let models = match &options.clv_models {
+                    Some(models) => Ok(models.clone()),
+                    None => crate::models::clv::fit_clv_models(&table, &options.clv),
                 };
+                let scored = models.and_then(|(purchase, spend)| {
+                    crate::models::clv::score_clv_top(
+                        &table,
+                        purchase,
+                        spend,
+                        &options.clv,
+                        options.clv_customers,
+                    )
+                });
                 let fitted = scored.and_then(|mut c| {
                     if let Some(h) = &holdout {
                         c.holdout = Some(crate::models::clv::validate_holdout(
@@ -754,10 +756,7 @@ impl Report {
                     Ok(c)
                 });
                 match fitted {
-                    Ok(mut c) => {
-                        c.ranked.truncate(options.clv_customers);
-                        Some(c)
-                    }
+                    Ok(c) => Some(c),
                     // A model that cannot be fitted is reported as such, never as a number.
                     Err(e) => {
                         skip(Section::Clv, &e.to_string());
