@@ -10,7 +10,8 @@
 # which includes its summary step). The "floor" is polars scanning the three needed columns once.
 # Wall time and peak RSS come from /usr/bin/time; each job runs BENCH_REPEAT times (default 2) and
 # the best time is kept, because this VM's page cache is reclaimed between runs (a first run can
-# read from disk). SKIP_FITS=1 skips the model fits. Installs its Python packages itself.
+# read from disk). SKIP_FITS=1 skips the model fits; BENCH_FORMATS=parquet times one format only
+# (the 100M-row CSV is 5 GB). Installs its Python packages itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 sizes=("$@")
@@ -52,7 +53,7 @@ TOML
   echo
   echo "| job | input | tool | seconds | peak MiB |"
   echo "|---|---|---|---:|---:|"
-  for fmt in csv parquet; do
+  for fmt in ${BENCH_FORMATS:-csv parquet}; do
     f="$dir/$fmt/transactions.$fmt"
     for line in \
       "$(measure floor python3 benches/compare/alternatives.py floor "$f")" \

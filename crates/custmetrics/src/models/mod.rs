@@ -196,18 +196,19 @@ fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> 
     params
 }
 
-/// Fits a purchase model whose per-customer log-likelihood is `ll(params, observation)`.
+/// Fits a purchase model whose weighted log-likelihood over compressed rows is
+/// `total(params, rows, weights)` (the model may share work between rows).
 ///
 /// Two stages, as lifetimes does: first with time rescaled so that max T = 1 (the start points
 /// then suit any time unit; `time_scaled` lists the parameters measured in time units, which are
 /// scaled back), then a refinement in the original unit so that the likelihood, AIC and standard
-/// errors are exact.
+/// errors are exact. Both stages pass the same rows in the same order.
 pub(crate) fn fit_rfm_model(
     model: &str,
     observations: &[RfmObservation],
     time_scaled: &[usize],
     starts: &[Vec<f64>],
-    ll: impl Fn(&[f64], &RfmObservation) -> f64 + Sync,
+    total: impl Fn(&[f64], &[RfmObservation], &[f64]) -> f64 + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
     let (c, scale) = prepare_rfm_fit(model, observations)?;
@@ -221,11 +222,10 @@ pub(crate) fn fit_rfm_model(
             t: o.t / scale,
         })
         .collect();
-    let nll_scaled =
-        |p: &[f64]| -> f64 { -par_weighted_sum(&scaled, &c.weights, |o| ll(p, o)) / n };
+    let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled, &c.weights) / n };
     let first = fit::maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
     let start = unscale(first.params, time_scaled, scale);
-    let nll = |p: &[f64]| -> f64 { -par_weighted_sum(&c.rows, &c.weights, |o| ll(p, o)) / n };
+    let nll = |p: &[f64]| -> f64 { -total(p, &c.rows, &c.weights) / n };
     fit::maximise(model, &nll, &[start], n, c.rows.len(), options)
 }
 

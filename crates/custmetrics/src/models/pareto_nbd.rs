@@ -67,6 +67,12 @@ pub struct ParetoNbdFit {
 
 /// ln A₀ (eq. 22), or −∞ when t_x = T (A₀ = 0). `None` when ₂F₁ cannot be evaluated.
 fn ln_a0(p: &ParetoNbdParams, x: f64, tx: f64, t: f64) -> Option<f64> {
+    Some(ln_a0_from_terms(a0_term(p, x, tx)?, a0_term(p, x, t)?))
+}
+
+/// ln of one of A₀'s two terms, ₂F₁(…; (|α−β|)/(m+y)) / (m+y)^(r+s+x), at y = t_x or y = T.
+/// It depends on (x, y) only, which is what lets the fit compute it once per distinct pair.
+fn a0_term(p: &ParetoNbdParams, x: f64, y: f64) -> Option<f64> {
     let ParetoNbdParams { r, alpha, s, beta } = *p;
     let a = r + s + x;
     let c = a + 1.0;
@@ -76,32 +82,98 @@ fn ln_a0(p: &ParetoNbdParams, x: f64, tx: f64, t: f64) -> Option<f64> {
     } else {
         (beta, r + x)
     };
-    let diff = (alpha - beta).abs();
-    let term = |y: f64| -> Option<f64> {
-        let z = diff / (m + y);
-        let f = hyp2f1_with_cap(1.0, c - b, c, z, LIKELIHOOD_TERMS).ok()?;
-        Some((c - a - b) * (-z).ln_1p() + f.ln() - a * (m + y).ln())
-    };
-    let l1 = term(tx)?;
-    let l2 = term(t)?;
+    let z = (alpha - beta).abs() / (m + y);
+    let f = hyp2f1_with_cap(1.0, c - b, c, z, LIKELIHOOD_TERMS).ok()?;
+    Some((c - a - b) * (-z).ln_1p() + f.ln() - a * (m + y).ln())
+}
+
+/// ln A₀ = ln(e^l1 − e^l2) from the terms at t_x (l1) and T (l2).
+fn ln_a0_from_terms(l1: f64, l2: f64) -> f64 {
     if l2 >= l1 {
-        return Some(f64::NEG_INFINITY);
+        return f64::NEG_INFINITY;
     }
-    Some(l1 + (-(l2 - l1).exp()).ln_1p())
+    l1 + (-(l2 - l1).exp()).ln_1p()
 }
 
 /// Log-likelihood of one customer (eq. 22); NaN where ₂F₁ cannot be evaluated (the optimizer
 /// treats that as an invalid region).
 pub fn log_likelihood(p: &ParetoNbdParams, o: &RfmObservation) -> f64 {
+    match ln_a0(p, o.frequency, o.recency, o.t) {
+        Some(la0) => log_likelihood_with_a0(p, o, la0),
+        None => f64::NAN,
+    }
+}
+
+fn log_likelihood_with_a0(p: &ParetoNbdParams, o: &RfmObservation, la0: f64) -> f64 {
     let ParetoNbdParams { r, alpha, s, beta } = *p;
-    let (x, tx, t) = (o.frequency, o.recency, o.t);
-    let Some(la0) = ln_a0(p, x, tx, t) else {
-        return f64::NAN;
-    };
+    let (x, t) = (o.frequency, o.t);
     let head = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
     let l1 = -(r + x) * (alpha + t).ln() - s * (beta + t).ln();
     let l2 = s.ln() - (r + s + x).ln() + la0;
     head + log_add_exp(l1, l2)
+}
+
+/// Where each row's two A₀ terms are in a table of distinct (x, y) pairs. A million customers
+/// compress to ~490k distinct (x, t_x, T) rows but only tens of thousands of distinct (x, t_x)
+/// and (x, T) pairs, and the ₂F₁ series behind each term is most of a likelihood pass.
+struct TermIndex {
+    /// Per distinct pair: the row and whether its y is t_x (`true`) or T, to read (x, y) from
+    /// the rows of the current pass (time is rescaled in the first stage of the fit).
+    pairs: Vec<(usize, bool)>,
+    /// Per row: the pair indexes of its t_x and T terms.
+    rows: Vec<(u32, u32)>,
+}
+
+impl TermIndex {
+    fn new(rows: &[RfmObservation]) -> TermIndex {
+        let mut seen: std::collections::HashMap<(u64, u64), u32> = Default::default();
+        let mut pairs = Vec::new();
+        let mut index = |row: usize, x: f64, y: f64, is_tx: bool| -> u32 {
+            *seen.entry((x.to_bits(), y.to_bits())).or_insert_with(|| {
+                pairs.push((row, is_tx));
+                (pairs.len() - 1) as u32
+            })
+        };
+        let rows = rows
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                (
+                    index(i, o.frequency, o.recency, true),
+                    index(i, o.frequency, o.t, false),
+                )
+            })
+            .collect();
+        TermIndex { pairs, rows }
+    }
+}
+
+/// The weighted log-likelihood of all rows, each A₀ term computed once per distinct (x, y).
+/// Same arithmetic per row as [`log_likelihood`], so the same result to the last bit.
+fn total_log_likelihood(
+    p: &ParetoNbdParams,
+    rows: &[RfmObservation],
+    weights: &[f64],
+    index: &TermIndex,
+) -> f64 {
+    use rayon::prelude::*;
+    let terms: Vec<Option<f64>> = index
+        .pairs
+        .par_iter()
+        .map(|&(row, is_tx)| {
+            let o = rows.get(row)?;
+            a0_term(p, o.frequency, if is_tx { o.recency } else { o.t })
+        })
+        .collect();
+    let term = |i: u32| terms.get(i as usize).copied().flatten();
+    let indexed: Vec<(&RfmObservation, (u32, u32))> =
+        rows.iter().zip(index.rows.iter().copied()).collect();
+    super::par_weighted_sum(&indexed, weights, |&(o, (i_tx, i_t))| {
+        match (term(i_tx), term(i_t)) {
+            (Some(l1), Some(l2)) => log_likelihood_with_a0(p, o, ln_a0_from_terms(l1, l2)),
+            _ => f64::NAN,
+        }
+    })
 }
 
 fn log_add_exp(a: f64, b: f64) -> f64 {
@@ -127,6 +199,25 @@ impl ParetoNbd {
         time_unit_days: f64,
         options: &FitOptions,
     ) -> Result<ParetoNbdFit> {
+        // Both stages of the fit pass the same rows in the same order (time rescaled in the
+        // first), so one index of distinct (x, y) pairs serves both; it is built on the first
+        // pass of each stage, recognised by its rows' address.
+        let index: std::sync::Mutex<Option<(usize, std::sync::Arc<TermIndex>)>> =
+            std::sync::Mutex::new(None);
+        let index_for = |rows: &[RfmObservation]| -> std::sync::Arc<TermIndex> {
+            let key = rows.as_ptr() as usize;
+            let mut cached = index
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match cached.as_ref() {
+                Some((k, i)) if *k == key && i.rows.len() == rows.len() => i.clone(),
+                _ => {
+                    let built = std::sync::Arc::new(TermIndex::new(rows));
+                    *cached = Some((key, built.clone()));
+                    built
+                }
+            }
+        };
         let est = fit_rfm_model(
             "Pareto/NBD",
             observations,
@@ -136,16 +227,14 @@ impl ParetoNbd {
                 vec![0.5, 0.3, 0.5, 0.3],
                 vec![0.2, 0.1, 2.0, 1.0],
             ],
-            |p, o| {
-                log_likelihood(
-                    &ParetoNbdParams {
-                        r: super::at(p, 0),
-                        alpha: super::at(p, 1),
-                        s: super::at(p, 2),
-                        beta: super::at(p, 3),
-                    },
-                    o,
-                )
+            |p, rows, weights| {
+                let params = ParetoNbdParams {
+                    r: super::at(p, 0),
+                    alpha: super::at(p, 1),
+                    s: super::at(p, 2),
+                    beta: super::at(p, 3),
+                };
+                total_log_likelihood(&params, rows, weights, &index_for(rows))
             },
             options,
         )?;
@@ -236,6 +325,32 @@ mod tests {
             params: ParetoNbdParams { r, alpha, s, beta },
             time_unit_days: 7.0,
             diagnostics: FitDiagnostics::default(),
+        }
+    }
+
+    #[test]
+    fn the_cached_terms_give_the_per_customer_likelihood_to_the_bit() {
+        let c = crate::models::compress(&cdnow());
+        let index = TermIndex::new(&c.rows);
+        assert!(index.pairs.len() < 2 * c.rows.len());
+        for p in [
+            ParetoNbdParams {
+                r: 0.553,
+                alpha: 10.578,
+                s: 0.606,
+                beta: 11.669,
+            },
+            ParetoNbdParams {
+                r: 2.0,
+                alpha: 3.0,
+                s: 0.5,
+                beta: 40.0,
+            },
+        ] {
+            let cached = total_log_likelihood(&p, &c.rows, &c.weights, &index);
+            let direct =
+                crate::models::par_weighted_sum(&c.rows, &c.weights, |o| log_likelihood(&p, o));
+            assert_eq!(cached.to_bits(), direct.to_bits(), "{cached} vs {direct}");
         }
     }
 
