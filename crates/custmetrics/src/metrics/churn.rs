@@ -244,13 +244,17 @@ impl PeriodCounter {
             return;
         }
         if let (Some(i), Some(j)) = (self.slot(from), self.slot(to)) {
-            self.at_start[i] += 1;
-            self.at_start[j + 1] -= 1;
+            if let Some(n) = self.at_start.get_mut(i) {
+                *n += 1;
+            }
+            if let Some(n) = self.at_start.get_mut(j + 1) {
+                *n -= 1;
+            }
         }
         if let Some(e) = e.filter(|&e| e >= from)
-            && let Some(i) = self.slot(e)
+            && let Some(n) = self.slot(e).and_then(|i| self.lost.get_mut(i))
         {
-            self.lost[i] += 1;
+            *n += 1;
         }
     }
 
@@ -372,16 +376,18 @@ pub fn contractual_churn(
                 *o += 1;
             }
         }
-        for i in 1..offsets.len() {
-            offsets[i] += offsets[i - 1];
+        let mut running = 0;
+        for o in &mut offsets {
+            running += *o;
+            *o = running;
         }
         for (c, &(a, e)) in contracts.iter().zip(&spans) {
             let Some(&i) = position.get(c.customer_id.as_str()) else {
                 continue;
             };
-            let rows = s
-                .activity
-                .get(offsets[i]..offsets[i + 1])
+            let range = offsets.get(i).copied().zip(offsets.get(i + 1).copied());
+            let rows = range
+                .and_then(|(from, to)| s.activity.get(from..to))
                 .unwrap_or_default();
             for row in rows {
                 let p = row.period + 1;
@@ -389,9 +395,13 @@ pub fn contractual_churn(
                     continue;
                 }
                 if let Some(slot) = counter.slot(p) {
-                    rev_start[slot] += row.revenue;
-                    if e == Some(p) {
-                        rev_lost[slot] += row.revenue;
+                    if let Some(r) = rev_start.get_mut(slot) {
+                        *r += row.revenue;
+                    }
+                    if e == Some(p)
+                        && let Some(r) = rev_lost.get_mut(slot)
+                    {
+                        *r += row.revenue;
                     }
                 }
             }

@@ -255,44 +255,44 @@ pub fn score_clv_top(
             Ok((discounted, previous))
         })
         .collect::<Result<_>>()?;
-    // Every customer is scored as a light record (index into the table, P(alive), expected
-    // purchases, spend, CLV); ids are cloned only for the `ranked_limit` customers listed.
-    let mut scored: Vec<(usize, f64, f64, f64, f64)> = rfm
+    // Every customer is scored as a light record; ids are cloned only for the `ranked_limit`
+    // customers listed.
+    // (index into the table, P(alive), expected purchases, expected spend, CLV).
+    type Scored = (usize, f64, f64, f64, f64);
+    let mut scored: Vec<Scored> = rfm
         .customers
         .par_iter()
         .zip(&observations)
         .enumerate()
-        .map(
-            |(i, (c, o))| -> Result<Option<(usize, f64, f64, f64, f64)>> {
-                let key = (o.frequency.to_bits(), o.t.to_bits());
-                let Some(&(discounted, expected)) = curve_of.get(&key).and_then(|&i| curves.get(i))
-                else {
-                    return Ok(None);
-                };
-                let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
-                if !alive.is_finite() {
-                    return Err(Error::InvalidSetting {
-                        setting: "horizon".into(),
-                        message: format!(
-                            "{} cannot compute P(alive) for x = {}, t_x = {}, T = {}",
-                            purchase_model.model().label(),
-                            o.frequency,
-                            o.recency,
-                            o.t
-                        ),
-                    });
-                }
-                let m = gamma_gamma
-                    .conditional_expected_average_profit(o.frequency, c.monetary_value)?;
-                Ok(Some((
-                    i,
-                    alive,
-                    alive * expected,
-                    m,
-                    m * alive * discounted,
-                )))
-            },
-        )
+        .map(|(i, (c, o))| -> Result<Option<Scored>> {
+            let key = (o.frequency.to_bits(), o.t.to_bits());
+            let Some(&(discounted, expected)) = curve_of.get(&key).and_then(|&i| curves.get(i))
+            else {
+                return Ok(None);
+            };
+            let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
+            if !alive.is_finite() {
+                return Err(Error::InvalidSetting {
+                    setting: "horizon".into(),
+                    message: format!(
+                        "{} cannot compute P(alive) for x = {}, t_x = {}, T = {}",
+                        purchase_model.model().label(),
+                        o.frequency,
+                        o.recency,
+                        o.t
+                    ),
+                });
+            }
+            let m =
+                gamma_gamma.conditional_expected_average_profit(o.frequency, c.monetary_value)?;
+            Ok(Some((
+                i,
+                alive,
+                alive * expected,
+                m,
+                m * alive * discounted,
+            )))
+        })
         .filter_map(Result::transpose)
         .collect::<Result<_>>()?;
     // Highest CLV first, ties by id: a total order, so an unstable sort is deterministic.
