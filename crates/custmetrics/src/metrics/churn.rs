@@ -114,7 +114,7 @@ pub fn inactivity_churn_limited(
 ) -> Churn {
     let periods = inactivity_periods(s, s.customers.iter(), inactive_after_days);
     let gaps: Vec<f64> = s.gaps.iter().map(|&g| f64::from(g)).collect();
-    let rule = AtRiskRule::new(s, inactive_after_days);
+    let rule = AtRiskRule::with_median_gap(s, inactive_after_days, quantile_sorted(&gaps, 0.5));
     let churned_customers = s.customers.iter().filter(|c| rule.churned(c)).count() as u64;
     // (customer index, days since last purchase, usual gap), most overdue first, ties by id.
     let mut overdue: Vec<(usize, u32, f64)> = s
@@ -170,14 +170,12 @@ pub(crate) struct AtRiskRule {
 
 impl AtRiskRule {
     pub(crate) fn new(s: &Summaries, inactive_after_days: u32) -> Self {
-        // The gaps are sorted; the median of the u32s converted is that of the f64s.
-        let median_gap = match s.gaps.len() {
-            0 => None,
-            _ => {
-                let gaps: Vec<f64> = s.gaps.iter().map(|&g| f64::from(g)).collect();
-                quantile_sorted(&gaps, 0.5)
-            }
-        };
+        let gaps: Vec<f64> = s.gaps.iter().map(|&g| f64::from(g)).collect();
+        Self::with_median_gap(s, inactive_after_days, quantile_sorted(&gaps, 0.5))
+    }
+
+    /// As [`AtRiskRule::new`] for a caller that has the median of `s.gaps` already.
+    fn with_median_gap(s: &Summaries, inactive_after_days: u32, median_gap: Option<f64>) -> Self {
         AtRiskRule {
             end_day: s.as_of_day(),
             window: inactive_after_days as i32,

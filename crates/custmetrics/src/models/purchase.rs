@@ -193,17 +193,9 @@ impl PurchaseFit {
                 f.conditional_expected_purchases(t, frequency, recency, big_t)?
             }
         };
-        if v.is_finite() {
-            Ok(v)
-        } else {
-            Err(Error::InvalidSetting {
-                setting: "horizon".into(),
-                message: format!(
-                    "{} cannot predict for x = {frequency}, t_x = {recency}, T = {big_t} over {t} units",
-                    self.model().label()
-                ),
-            })
-        }
+        self.finite_prediction(v, || {
+            format!("x = {frequency}, t_x = {recency}, T = {big_t} over {t} units")
+        })
     }
 
     /// E\[Y(t) | alive, x, T\]: expected purchases in the next t time units of a customer still
@@ -219,15 +211,17 @@ impl PurchaseFit {
             PurchaseFit::ParetoNbd(f) => f.expected_purchases_if_alive(t, frequency, big_t),
             PurchaseFit::Mbgnbd(f) => f.expected_purchases_if_alive(t, frequency, big_t)?,
         };
+        self.finite_prediction(v, || format!("x = {frequency}, T = {big_t} over {t} units"))
+    }
+
+    /// `v`, or the error saying the model cannot predict for `case` (a history and horizon).
+    fn finite_prediction(&self, v: f64, case: impl FnOnce() -> String) -> Result<f64> {
         if v.is_finite() {
             Ok(v)
         } else {
             Err(Error::InvalidSetting {
                 setting: "horizon".into(),
-                message: format!(
-                    "{} cannot predict for x = {frequency}, T = {big_t} over {t} units",
-                    self.model().label()
-                ),
+                message: format!("{} cannot predict for {}", self.model().label(), case()),
             })
         }
     }
