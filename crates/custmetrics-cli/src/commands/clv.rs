@@ -120,7 +120,9 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             let progress = super::Progress::start(quiet, "reading inputs");
             let data = Dataset::load(&p.spec)?;
             progress.set("fitting");
-            let mut report = Report::build(&data, &p.options)?;
+            let kept = data.without_rows();
+            let mut report = Report::build_owned(data, &p.options)?;
+            let data = kept;
             progress.set("writing output");
             progress.finish();
             super::account(&data, &r.cmd.input, quiet)?;
@@ -228,7 +230,9 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     let progress = super::Progress::start(quiet, "reading inputs");
     let data = Dataset::load(&p.spec)?;
     progress.set("scoring");
-    let report = Report::build(&data, &p.options)?;
+    let kept = data.without_rows();
+    let report = Report::build_owned(data, &p.options)?;
+    let data = kept;
     progress.set("writing output");
     progress.finish();
     super::account(&data, &r.cmd.input, quiet)?;

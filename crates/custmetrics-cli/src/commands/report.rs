@@ -50,7 +50,10 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     let progress = super::Progress::start(quiet, "reading inputs");
     let data = Dataset::load(&p.spec)?;
     progress.set("computing metrics");
-    let report = Report::build(&data, &p.options)?;
+    // The report releases the rows after stage 1; the accounting stays here.
+    let kept = data.without_rows();
+    let report = Report::build_owned(data, &p.options)?;
+    let data = kept;
     progress.set("writing output");
     progress.finish();
     super::account(&data, &cmd.input, quiet)?;

@@ -117,6 +117,23 @@ impl Dataset {
             .flatten()
     }
 
+    /// The same dataset without its rows: accounting, rejections, file reports and paths kept,
+    /// every frame emptied. What a caller keeps when it hands the dataset to
+    /// [`crate::report::Report::build_owned`], which releases the rows early.
+    pub fn without_rows(&self) -> Dataset {
+        let empty = |t: &Option<Table>| {
+            t.as_ref().map(|t| Table {
+                frame: t.frame.clear(),
+                ..t.clone()
+            })
+        };
+        Dataset {
+            transactions: empty(&self.transactions),
+            interactions: empty(&self.interactions),
+            customers: empty(&self.customers),
+        }
+    }
+
     /// Every input file on disk (outputs must not overwrite them).
     pub fn input_paths(&self) -> Vec<PathBuf> {
         self.tables()
