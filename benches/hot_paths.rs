@@ -53,7 +53,7 @@ fn benches(c: &mut Criterion) {
         let s = summary::summarise(table.frame.clone().lazy(), Period::Month, None, &[])
             .expect("summary");
         g.bench_with_input(BenchmarkId::new("cohort_triangle", rows), &s, |b, s| {
-            b.iter(|| black_box(retention::retention(s, &Default::default())))
+            b.iter(|| black_box(retention::retention(s, &[])))
         });
         g.bench_with_input(BenchmarkId::new("rfm", rows), &s, |b, s| {
             b.iter(|| black_box(rfm::rfm(s, 7)))

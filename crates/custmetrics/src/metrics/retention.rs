@@ -95,18 +95,20 @@ pub struct Retention {
 
 /// Computes retention from the stage-1 summaries.
 ///
-/// `cohort_of` gives a customer's acquisition period when known (from the customers table);
-/// otherwise the period of the first purchase is used. When the summaries were built with `by`
-/// dimensions, the first one splits the figures.
-pub fn retention(s: &Summaries, cohort_of: &HashMap<String, i32>) -> Retention {
+/// `cohort_of[i]` is the acquisition period of `s.customers[i]` when known (from the customers
+/// table; the slice may be shorter, or empty); otherwise the period of the first purchase is
+/// used. When the summaries were built with `by` dimensions, the first one splits the figures.
+pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
     let end = s.as_of_period();
     let cohorts: Vec<i32> = s
         .customers
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             cohort_of
-                .get(&c.customer_id)
+                .get(i)
                 .copied()
+                .flatten()
                 .unwrap_or_else(|| s.period.index(crate::io::load::date_from_days(c.first_day)))
         })
         .collect();
@@ -346,7 +348,7 @@ pub(crate) mod tests {
 
     #[test]
     fn period_retention_by_hand() {
-        let r = retention(&fixture(), &HashMap::new());
+        let r = retention(&fixture(), &[]);
         let feb = &r.periods[1];
         // Jan active {a,b,c} = S 3; Feb active {a,d} = E 2; new {d} = N 1; retained {a} = 1.
         assert_eq!(
@@ -373,7 +375,7 @@ pub(crate) mod tests {
 
     #[test]
     fn triangle_by_hand() {
-        let r = retention(&fixture(), &HashMap::new());
+        let r = retention(&fixture(), &[]);
         let jan: Vec<&CohortCell> = r.cohorts.iter().filter(|c| c.cohort == "2024-01").collect();
         // Jan cohort {a,b,c}: offset 1 active {a} = 1/3, offset 2 active {a,b} = 2/3.
         assert_eq!(
