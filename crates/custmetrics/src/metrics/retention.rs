@@ -22,7 +22,9 @@
 //! are not reported (they would read as 0% retention); cohorts with zero first-period revenue have
 //! no revenue retention (null).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use polars::prelude::PlHashMap;
 
 use serde::Serialize;
 
@@ -93,6 +95,11 @@ pub struct Retention {
     pub cohorts: Vec<CohortCell>,
 }
 
+/// A customer's value of the first `by` dimension.
+fn segment_of(c: &super::summary::CustomerRow) -> Option<&str> {
+    c.segments.first().and_then(|v| v.as_deref())
+}
+
 /// Computes retention from the stage-1 summaries.
 ///
 /// `cohort_of[i]` is the acquisition period of `s.customers[i]` when known (from the customers
@@ -112,21 +119,23 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
                 .unwrap_or_else(|| s.period.index(crate::io::load::date_from_days(c.first_day)))
         })
         .collect();
-    let segment_of = |i: usize| -> Option<String> {
-        s.customers
-            .get(i)
-            .and_then(|c| c.segments.first().cloned().flatten())
-    };
     let mut periods = compute_periods(s, &cohorts, end, None, |_| true);
     let mut cells = compute_triangle(s, &cohorts, end, None, |_| true);
     if !s.by.is_empty() {
-        let mut values: Vec<String> = (0..s.customers.len()).filter_map(segment_of).collect();
-        values.sort();
+        // Each customer's segment as an index into the sorted distinct values, so that the
+        // per-row filter compares integers (it used to clone the segment string per row).
+        let mut values: Vec<&str> = s.customers.iter().filter_map(segment_of).collect();
+        values.sort_unstable();
         values.dedup();
-        for v in values {
-            let keep = |i: usize| segment_of(i).as_deref() == Some(v.as_str());
-            periods.extend(compute_periods(s, &cohorts, end, Some(&v), keep));
-            cells.extend(compute_triangle(s, &cohorts, end, Some(&v), keep));
+        let code: Vec<Option<usize>> = s
+            .customers
+            .iter()
+            .map(|c| segment_of(c).and_then(|v| values.binary_search(&v).ok()))
+            .collect();
+        for (k, v) in values.iter().enumerate() {
+            let keep = |i: usize| code.get(i).copied().flatten() == Some(k);
+            periods.extend(compute_periods(s, &cohorts, end, Some(v), keep));
+            cells.extend(compute_triangle(s, &cohorts, end, Some(v), keep));
         }
     }
     Retention {
@@ -153,7 +162,20 @@ fn compute_periods(
         kept_revenue: f64,
         kept_revenue_capped: f64,
     }
-    let mut acc: BTreeMap<i32, Acc> = BTreeMap::new();
+    // Periods are a dense range ending at `end`: one slot per period from the earliest one
+    // (a BTreeMap entry per activity row was most of the function's time).
+    let Some(lo) = s
+        .activity
+        .iter()
+        .map(|a| a.period)
+        .filter(|&p| p <= end)
+        .min()
+    else {
+        return Vec::new();
+    };
+    let slot = |p: i32| (i64::from(p) - i64::from(lo)) as usize;
+    let mut acc: Vec<Acc> = vec![Acc::default(); slot(end) + 1];
+    let mut first: Option<i32> = None;
     let mut prev: Option<(u32, i32, f64)> = None;
     // Revenue of customers active in p−1 that is carried into p (for NRR/GRR) is only known when
     // we see period p, so "start" revenue is added on the p−1 row itself.
@@ -162,7 +184,10 @@ fn compute_periods(
             prev = None;
             continue;
         }
-        let e = acc.entry(a.period).or_default();
+        first = Some(first.map_or(a.period, |f| f.min(a.period)));
+        let Some(e) = acc.get_mut(slot(a.period)) else {
+            continue;
+        };
         e.active += 1;
         if cohorts.get(a.customer as usize) == Some(&a.period) {
             e.new += 1;
@@ -175,21 +200,23 @@ fn compute_periods(
             e.kept_revenue += a.revenue;
             e.kept_revenue_capped += a.revenue.min(rev).max(0.0);
         }
-        if a.period < end {
-            acc.entry(a.period + 1).or_default().prev_revenue += a.revenue;
+        if a.period < end
+            && let Some(next) = acc.get_mut(slot(a.period + 1))
+        {
+            next.prev_revenue += a.revenue;
         }
         prev = Some((a.customer, a.period, a.revenue));
     }
-    let Some(&first) = acc.keys().next() else {
+    let Some(first) = first else {
         return Vec::new();
     };
     let mut out = Vec::new();
     for p in first..=end {
-        let e = acc.get(&p).copied().unwrap_or_default();
+        let e = acc.get(slot(p)).copied().unwrap_or_default();
         let start = if p == first {
             None
         } else {
-            Some(acc.get(&(p - 1)).map_or(0, |x| x.active))
+            Some(acc.get(slot(p - 1)).map_or(0, |x| x.active))
         };
         let ratio = |num: f64, den: f64| if den > 0.0 { Some(num / den) } else { None };
         let s_count = start.unwrap_or(0);
@@ -232,7 +259,7 @@ fn compute_triangle(
         }
     }
     // (cohort, offset) → (active, revenue); and per customer the last active offset.
-    let mut cells: HashMap<(i32, u32), (u64, f64)> = HashMap::new();
+    let mut cells: PlHashMap<(i32, u32), (u64, f64)> = PlHashMap::default();
     // Indexed by customer: a hash map here cost more than the rest of the triangle.
     let mut last_offset: Vec<Option<u32>> = vec![None; s.customers.len()];
     for a in &s.activity {
@@ -252,7 +279,7 @@ fn compute_triangle(
         }
     }
     // Unbounded: customers whose last active offset ≥ k.
-    let mut reach: HashMap<(i32, u32), u64> = HashMap::new();
+    let mut reach: PlHashMap<(i32, u32), u64> = PlHashMap::default();
     for (customer, k) in last_offset.iter().enumerate() {
         if let (Some(k), Some(&cohort)) = (*k, cohorts.get(customer)) {
             *reach.entry((cohort, k)).or_default() += 1;
@@ -371,6 +398,51 @@ pub(crate) mod tests {
         assert_eq!(mar.crr, Some(1.0));
         assert_eq!(mar.retention_rate, Some(0.5));
         assert_eq!(r.periods[0].crr, None);
+    }
+
+    #[test]
+    fn segments_partition_the_overall_figures() {
+        // a, b in segment x; c, d in y: per period and per triangle cell, the segments' counts
+        // add up to the overall ones, and x alone matches a hand count (Feb: a active, retained).
+        let mut s = fixture();
+        s.by = vec!["seg".into()];
+        for (c, v) in s.customers.iter_mut().zip(["x", "x", "y", "y"]) {
+            c.segments = vec![Some(v.to_string())];
+        }
+        let r = retention(&s, &[]);
+        let overall: Vec<&PeriodRetention> =
+            r.periods.iter().filter(|p| p.segment.is_none()).collect();
+        for p in &overall {
+            let parts = r
+                .periods
+                .iter()
+                .filter(|q| q.period == p.period && q.segment.is_some());
+            let (end, new, retained) = parts.fold((0, 0, 0), |(e, n, k), q| {
+                (e + q.customers_end, n + q.new_customers, k + q.retained)
+            });
+            assert_eq!(
+                (end, new, retained),
+                (p.customers_end, p.new_customers, p.retained)
+            );
+        }
+        let x_feb = r
+            .periods
+            .iter()
+            .find(|p| p.segment.as_deref() == Some("x") && p.period == "2024-02")
+            .unwrap();
+        assert_eq!(
+            (x_feb.customers_start, x_feb.customers_end, x_feb.retained),
+            (2, 1, 1)
+        );
+        for c in r.cohorts.iter().filter(|c| c.segment.is_none()) {
+            let active: u64 = r
+                .cohorts
+                .iter()
+                .filter(|d| d.segment.is_some() && d.cohort == c.cohort && d.offset == c.offset)
+                .map(|d| d.active)
+                .sum();
+            assert_eq!(active, c.active, "{} +{}", c.cohort, c.offset);
+        }
     }
 
     #[test]
