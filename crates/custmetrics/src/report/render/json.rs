@@ -5,6 +5,11 @@ use std::io::{self, Write};
 use crate::report::Report;
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
-    writeln!(out)
+    // serde_json writes token by token; through `&mut dyn Write` each token was a virtual call
+    // (a quarter of `rfm`'s output time for 2.6M customers). A concrete buffer in front makes
+    // those writes inlined copies, and only whole 256 KiB blocks go through the trait object.
+    let mut buffered = io::BufWriter::with_capacity(256 * 1024, &mut *out);
+    serde_json::to_writer_pretty(&mut buffered, report).map_err(io::Error::other)?;
+    writeln!(buffered)?;
+    buffered.flush()
 }
