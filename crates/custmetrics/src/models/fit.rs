@@ -166,9 +166,28 @@ pub(crate) fn maximise(
     };
     let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
     let ll = -(nll_mean)(&params) * customers;
-    let k = params.len() as f64;
     let standard_errors = standard_errors(nll_mean, &theta, customers);
-    Ok(Estimate {
+    Ok(estimate(
+        params,
+        ll,
+        standard_errors,
+        iterations,
+        customers,
+        rows,
+    ))
+}
+
+/// An estimate with its diagnostics: information criteria from the log-likelihood `ll`.
+fn estimate(
+    params: Vec<f64>,
+    ll: f64,
+    standard_errors: Vec<Option<f64>>,
+    iterations: u64,
+    customers: f64,
+    rows: usize,
+) -> Estimate {
+    let k = params.len() as f64;
+    Estimate {
         params,
         diagnostics: FitDiagnostics {
             log_likelihood: ll,
@@ -180,7 +199,23 @@ pub(crate) fn maximise(
             customers: customers as u64,
             distinct_rows: rows as u64,
         },
-    })
+    }
+}
+
+/// SE of the natural parameters from the inverse of the total NLL's Hessian in θ (delta method,
+/// SE(p) = p · SE(θ)); `None` for all when the Hessian could not be inverted.
+fn standard_errors_from_inverse(theta: &[f64], inverse: Option<Vec<Vec<f64>>>) -> Vec<Option<f64>> {
+    let Some(inv) = inverse else {
+        return vec![None; theta.len()];
+    };
+    theta
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
+            (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
+        })
+        .collect()
 }
 
 /// The mean negative log-likelihood and its gradient in the natural parameters.
@@ -506,40 +541,23 @@ fn estimate_from_hessian(
     let theta = &point.theta;
     let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
     let (value, g, h) = &point.raw;
-    let ll = -value * customers;
-    let k = params.len() as f64;
     // Without the penalty: the standard errors are those of the likelihood.
-    let standard_errors =
-        match derivatives_in_theta(*value, g, h, theta, 0.0).and_then(|(_, _, ht)| {
-            let total: Vec<Vec<f64>> = ht
-                .iter()
-                .map(|row| row.iter().map(|v| v * customers).collect())
-                .collect();
-            invert(&total)
-        }) {
-            Some(inv) => theta
-                .iter()
-                .enumerate()
-                .map(|(i, t)| {
-                    let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
-                    (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
-                })
-                .collect(),
-            None => vec![None; theta.len()],
-        };
-    Estimate {
+    let inverse = derivatives_in_theta(*value, g, h, theta, 0.0).and_then(|(_, _, ht)| {
+        let total: Vec<Vec<f64>> = ht
+            .iter()
+            .map(|row| row.iter().map(|v| v * customers).collect())
+            .collect();
+        invert(&total)
+    });
+    let standard_errors = standard_errors_from_inverse(theta, inverse);
+    estimate(
         params,
-        diagnostics: FitDiagnostics {
-            log_likelihood: ll,
-            aic: 2.0 * k - 2.0 * ll,
-            bic: k * customers.ln() - 2.0 * ll,
-            iterations,
-            converged: true,
-            standard_errors,
-            customers: customers as u64,
-            distinct_rows: rows as u64,
-        },
-    }
+        -value * customers,
+        standard_errors,
+        iterations,
+        customers,
+        rows,
+    )
 }
 
 /// Whether `params` is an optimum of the mean negative log-likelihood `f` (plus the penalty):
@@ -567,7 +585,6 @@ pub(crate) fn estimate_at(
     let theta = theta.to_vec();
     let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
     let ll = -f(&params).0 * customers;
-    let k = params.len() as f64;
     let grad_theta = |t: &[f64]| -> Vec<f64> {
         let p: Vec<f64> = t.iter().map(|x| x.exp()).collect();
         let (_, g) = f(&p);
@@ -600,30 +617,8 @@ pub(crate) fn estimate_at(
                 .collect()
         })
         .collect();
-    let standard_errors = match invert(&symmetric) {
-        Some(inv) => theta
-            .iter()
-            .enumerate()
-            .map(|(i, t)| {
-                let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
-                (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
-            })
-            .collect(),
-        None => vec![None; n],
-    };
-    Estimate {
-        params,
-        diagnostics: FitDiagnostics {
-            log_likelihood: ll,
-            aic: 2.0 * k - 2.0 * ll,
-            bic: k * customers.ln() - 2.0 * ll,
-            iterations,
-            converged: true,
-            standard_errors,
-            customers: customers as u64,
-            distinct_rows: rows as u64,
-        },
-    }
+    let standard_errors = standard_errors_from_inverse(&theta, invert(&symmetric));
+    estimate(params, ll, standard_errors, iterations, customers, rows)
 }
 
 fn optimizer_error(model: &str, e: &argmin::core::Error) -> Error {
@@ -678,17 +673,7 @@ fn standard_errors(
             }
         }
     }
-    let Some(inv) = invert(&h) else {
-        return vec![None; n];
-    };
-    theta
-        .iter()
-        .enumerate()
-        .map(|(i, t)| {
-            let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
-            (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
-        })
-        .collect()
+    standard_errors_from_inverse(theta, invert(&h))
 }
 
 /// Inverts a small symmetric matrix by Gauss-Jordan elimination with partial pivoting.

@@ -402,6 +402,19 @@ impl RowSet {
     }
 }
 
+/// What both analytic-derivative routes start from: the observations checked, the customer
+/// count, their distinct rows, the same rows with time rescaled so that max T = 1, and the scale.
+fn prepare_row_sets(
+    model: &str,
+    observations: &[RfmObservation],
+) -> Result<(f64, RowSet, RowSet, f64)> {
+    validate_observations(model, observations)?;
+    let rows = RowSet::from_observations(observations);
+    let scale = time_scale(observations);
+    let scaled = rows.rescaled(scale);
+    Ok((observations.len() as f64, rows, scaled, scale))
+}
+
 /// As [`fit_rfm_model`], for models with an analytic gradient: `batch(params, rows)` returns the
 /// summed log-likelihood and its gradient over a [`RowSet`].
 ///
@@ -417,11 +430,7 @@ pub(crate) fn fit_rfm_model_with_gradient(
     batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>) + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    validate_observations(model, observations)?;
-    let n = observations.len() as f64;
-    let rows = RowSet::from_observations(observations);
-    let scale = time_scale(observations);
-    let scaled = rows.rescaled(scale);
+    let (n, rows, scaled, scale) = prepare_row_sets(model, observations)?;
     let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>) {
         let (ll, g) = batch(p, set);
         (-ll / n, g.iter().map(|g| -g / n).collect())
@@ -457,11 +466,7 @@ pub(crate) fn fit_rfm_model_with_hessian(
     batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>, Vec<Vec<f64>>) + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    validate_observations(model, observations)?;
-    let n = observations.len() as f64;
-    let rows = RowSet::from_observations(observations);
-    let scale = time_scale(observations);
-    let scaled = rows.rescaled(scale);
+    let (n, rows, scaled, scale) = prepare_row_sets(model, observations)?;
     let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>, Vec<Vec<f64>>) {
         let (ll, g, h) = batch(p, set);
         (

@@ -222,3 +222,28 @@ proptest! {
         prop_assert_eq!(whole.accounting["transactions"].rows_read, rows.len() as u64);
     }
 }
+
+#[test]
+fn build_owned_equals_build_and_without_rows_keeps_the_accounting() {
+    // The demo data with all three tables (signup cohorts, contracts, CAC, survey scores): the
+    // report that releases the rows early is the same report, and the dataset kept for the
+    // accounting has no rows but the same accounting and input paths.
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("demo/transactions.csv")];
+    spec.interactions = vec![testdata("demo/interactions.csv")];
+    spec.customers = vec![testdata("demo/customers.csv")];
+    let data = Dataset::load(&spec).unwrap();
+    let options = ReportOptions::default();
+    let borrowed = serde_json::to_string(&Report::build(&data, &options).unwrap()).unwrap();
+    let kept = data.without_rows();
+    let owned =
+        serde_json::to_string(&Report::build_owned(data.clone(), &options).unwrap()).unwrap();
+    assert_eq!(owned, borrowed);
+    assert_eq!(kept.input_paths(), data.input_paths());
+    assert_eq!(kept.accounting_summary(3), data.accounting_summary(3));
+    for (k, t) in kept.tables().zip(data.tables()) {
+        assert_eq!(k.frame.height(), 0);
+        assert_eq!(k.frame.schema(), t.frame.schema());
+        assert_eq!(k.accounting, t.accounting);
+    }
+}
