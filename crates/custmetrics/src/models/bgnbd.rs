@@ -239,11 +239,21 @@ impl BgNbd {
             "BG/NBD",
             observations,
             &[1],
-            &[
-                vec![1.0, 1.0, 1.0, 1.0],
-                vec![0.5, 0.1, 0.5, 2.0],
-                vec![2.0, 0.5, 2.0, 5.0],
-            ],
+            |rows| {
+                // First a start whose mean purchase rate r/α is the observed one (it saves a
+                // Newton step or two against r = α = 1 on most data), then fixed fallbacks.
+                let rate = rows.repeat_rate();
+                let matched =
+                    (rate.is_finite() && rate > 0.0).then(|| vec![1.0, 1.0 / rate, 1.0, 1.0]);
+                matched
+                    .into_iter()
+                    .chain([
+                        vec![1.0, 1.0, 1.0, 1.0],
+                        vec![0.5, 0.1, 0.5, 2.0],
+                        vec![2.0, 0.5, 2.0, 5.0],
+                    ])
+                    .collect()
+            },
             |p, rows| {
                 let params = BgNbdParams {
                     r: super::at(p, 0),
@@ -425,6 +435,32 @@ mod tests {
                 .iter()
                 .all(|s| s.is_some_and(|s| s > 0.0))
         );
+    }
+
+    #[test]
+    fn likelihood_and_errors_are_those_of_the_original_time_unit() {
+        // The fit runs on time rescaled to max T = 1 and converts its optimum back without a
+        // pass in weeks; the log-likelihood must be that of the weekly data, and the standard
+        // errors those of the weekly Hessian: at an optimum SE(p) = √((−H)⁻¹)ᵢᵢ in the natural
+        // parameters, whatever parametrisation the optimizer used.
+        let rows = cdnow();
+        let fit = BgNbd::fit(&rows, 7.0, &FitOptions::default()).unwrap();
+        let p = fit.params;
+        let direct: f64 = rows.iter().map(|o| log_likelihood(&p, o)).sum();
+        let reported = fit.diagnostics.log_likelihood;
+        assert!(
+            (reported - direct).abs() < 1e-9 * direct.abs(),
+            "{reported} vs {direct}"
+        );
+        let set = RowSet::new(&rows, &vec![1.0; rows.len()]);
+        let (_, _, h) = ll_gradient_hessian(&p, &set);
+        let negative: Vec<Vec<f64>> = h.iter().map(|r| r.iter().map(|v| -v).collect()).collect();
+        let inverse = crate::models::fit::invert(&negative).unwrap();
+        for (i, se) in fit.diagnostics.standard_errors.iter().enumerate() {
+            let want = inverse[i][i].sqrt();
+            let got = se.unwrap();
+            assert!((got - want).abs() < 1e-5 * want, "SE {i}: {got} vs {want}");
+        }
     }
 
     #[test]

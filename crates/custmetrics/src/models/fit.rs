@@ -178,7 +178,7 @@ pub(crate) fn maximise(
 }
 
 /// An estimate with its diagnostics: information criteria from the log-likelihood `ll`.
-fn estimate(
+pub(crate) fn estimate(
     params: Vec<f64>,
     ll: f64,
     standard_errors: Vec<Option<f64>>,

@@ -144,21 +144,37 @@ pub fn compress(observations: &[RfmObservation]) -> Compressed {
 }
 
 /// Checks that observations are usable by a purchase model: whole frequency ≥ 0, 0 ≤ recency ≤ T,
-/// and at least one repeat purchase (otherwise the purchase rate is not identified).
-pub(crate) fn validate_observations(model: &str, observations: &[RfmObservation]) -> Result<()> {
+/// and at least one repeat purchase (otherwise the purchase rate is not identified). Returns the
+/// time scale that makes max T = 1.
+pub(crate) fn validate_observations(model: &str, observations: &[RfmObservation]) -> Result<f64> {
+    use rayon::prelude::*;
     if observations.is_empty() {
         return Err(Error::InsufficientData {
             what: model.into(),
             message: "no customers".into(),
         });
     }
-    if let Some(o) = observations.iter().find(|o| {
-        !(o.frequency >= 0.0
+    let valid = |o: &RfmObservation| {
+        o.frequency >= 0.0
             && o.recency >= 0.0
             && o.t >= o.recency
             && o.frequency.fract() == 0.0
-            && o.t.is_finite())
-    }) {
+            && o.t.is_finite()
+    };
+    // One parallel pass (a million observations are memory-bound): whether all are valid, whether
+    // any repeat purchase, the largest T.
+    let (all_valid, any_repeat, max_t) = observations
+        .par_chunks(1 << 14)
+        .map(|chunk| {
+            chunk.iter().fold((true, false, 0.0f64), |(v, r, m), o| {
+                (v && valid(o), r || o.frequency > 0.0, m.max(o.t))
+            })
+        })
+        .reduce(
+            || (true, false, 0.0),
+            |a, b| (a.0 && b.0, a.1 || b.1, a.2.max(b.2)),
+        );
+    if !all_valid && let Some(o) = observations.iter().find(|o| !valid(o)) {
         return Err(Error::InsufficientData {
             what: model.into(),
             message: format!(
@@ -167,30 +183,21 @@ pub(crate) fn validate_observations(model: &str, observations: &[RfmObservation]
             ),
         });
     }
-    if observations.iter().all(|o| o.frequency == 0.0) {
+    if !any_repeat {
         return Err(Error::InsufficientData {
             what: model.into(),
             message: "no customer made a repeat purchase, so the purchase rate cannot be estimated"
                 .into(),
         });
     }
-    Ok(())
+    Ok(max_t.max(1e-9))
 }
 
 /// What both fitting routes start from: the observations checked and compressed, and the time
 /// scale that makes max T = 1.
 fn prepare_rfm_fit(model: &str, observations: &[RfmObservation]) -> Result<(Compressed, f64)> {
-    validate_observations(model, observations)?;
-    Ok((compress(observations), time_scale(observations)))
-}
-
-/// The time scale that makes max T = 1.
-fn time_scale(observations: &[RfmObservation]) -> f64 {
-    observations
-        .iter()
-        .map(|o| o.t)
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
+    let scale = validate_observations(model, observations)?;
+    Ok((compress(observations), scale))
 }
 
 /// Parameters fitted on rescaled time, back in the original unit (`time_scaled` lists those
@@ -285,14 +292,13 @@ impl RowSet {
 
     /// The distinct (x, t_x, T) rows of `observations` with their counts as weights: the same
     /// rows, in the same order, as `RowSet::new` of [`compress`]ed observations, built without
-    /// sorting a million triples. Distinct times (a few thousand) are collected by hashing, and
-    /// each customer becomes one `u64` (x, index of t_x, index of T) whose sort order is that of
-    /// the values; a million of those sort several times faster than the float triples.
+    /// sorting a million float triples. Distinct times (a few thousand) are collected by hashing,
+    /// and each customer becomes one integer (x · m + index of t_x) · m + index of T, with m the
+    /// number of distinct times, whose order is that of the values; a million of those sort several
+    /// times faster than the float triples, and runs of equal keys are the distinct rows.
     pub fn from_observations(observations: &[RfmObservation]) -> RowSet {
         use polars::prelude::PlHashSet;
         use rayon::prelude::*;
-        const TIME_BITS: u32 = 20;
-        const X_LIMIT: f64 = (1u64 << (64 - 2 * TIME_BITS)) as f64;
         // +0.0 turns −0.0 into 0.0, which compare equal (as in `new`).
         let bits = |v: f64| (v + 0.0).to_bits();
         let distinct: PlHashSet<u64> = observations
@@ -315,7 +321,9 @@ impl RowSet {
             .iter()
             .map(|o| o.frequency)
             .fold(0.0f64, f64::max);
-        if times.len() >= 1 << TIME_BITS || max_x >= X_LIMIT {
+        let m = times.len() as u64;
+        let fits = (max_x + 1.0) * (m as f64) * (m as f64) < u64::MAX as f64 / 2.0;
+        if !fits {
             let c = compress(observations);
             return RowSet::new(&c.rows, &c.weights);
         }
@@ -327,31 +335,21 @@ impl RowSet {
         let index_of = |v: f64| index.get(&bits(v)).copied().unwrap_or_default();
         let mut keys: Vec<u64> = observations
             .par_iter()
-            .map(|o| {
-                ((o.frequency as u64) << (2 * TIME_BITS))
-                    | (index_of(o.recency) << TIME_BITS)
-                    | index_of(o.t)
-            })
+            .map(|o| ((o.frequency as u64) * m + index_of(o.recency)) * m + index_of(o.t))
             .collect();
         keys.par_sort_unstable();
-        let mask = (1u64 << TIME_BITS) - 1;
-        let mut rows: Vec<IndexedRow> = Vec::new();
-        let mut last = None;
-        for key in keys {
-            if last == Some(key)
-                && let Some(row) = rows.last_mut()
-            {
-                row.w += 1.0;
-                continue;
-            }
-            rows.push(IndexedRow {
-                x: (key >> (2 * TIME_BITS)) as f64,
-                w: 1.0,
-                t: (key & mask) as u32,
-                tx: ((key >> TIME_BITS) & mask) as u32,
-            });
-            last = Some(key);
-        }
+        let rows: Vec<IndexedRow> = keys
+            .par_chunk_by(|a, b| a == b)
+            .map(|same| {
+                let key = same.first().copied().unwrap_or_default();
+                IndexedRow {
+                    x: (key / (m * m)) as f64,
+                    w: same.len() as f64,
+                    t: (key % m) as u32,
+                    tx: ((key / m) % m) as u32,
+                }
+            })
+            .collect();
         RowSet {
             rows,
             times,
@@ -359,13 +357,13 @@ impl RowSet {
         }
     }
 
-    /// The same rows with every time divided by `scale`.
-    fn rescaled(&self, scale: f64) -> RowSet {
-        RowSet {
-            rows: self.rows.clone(),
-            times: self.times.iter().map(|t| t / scale).collect(),
-            max_x: self.max_x,
-        }
+    /// The pooled repeat-purchase rate Σx / ΣT over customers, in the rows' time unit.
+    pub fn repeat_rate(&self) -> f64 {
+        let [x, t] = self.sum(|row, acc: &mut [f64; 2]| {
+            acc[0] += row.w * row.x;
+            acc[1] += row.w * at(&self.times, row.t as usize);
+        });
+        x / t
     }
 
     /// (ln(α + time), 1/(α + time)) for every distinct time.
@@ -403,16 +401,16 @@ impl RowSet {
 }
 
 /// What both analytic-derivative routes start from: the observations checked, the customer
-/// count, their distinct rows, the same rows with time rescaled so that max T = 1, and the scale.
+/// count, their distinct rows, the distinct times rescaled so that max T = 1, and the scale.
+/// (The rows are shared by both stages of a fit; only the few thousand times differ.)
 fn prepare_row_sets(
     model: &str,
     observations: &[RfmObservation],
-) -> Result<(f64, RowSet, RowSet, f64)> {
-    validate_observations(model, observations)?;
+) -> Result<(f64, RowSet, Vec<f64>, f64)> {
+    let scale = validate_observations(model, observations)?;
     let rows = RowSet::from_observations(observations);
-    let scale = time_scale(observations);
-    let scaled = rows.rescaled(scale);
-    Ok((observations.len() as f64, rows, scaled, scale))
+    let scaled_times = rows.times.iter().map(|t| t / scale).collect();
+    Ok((observations.len() as f64, rows, scaled_times, scale))
 }
 
 /// As [`fit_rfm_model`], for models with an analytic gradient: `batch(params, rows)` returns the
@@ -430,14 +428,16 @@ pub(crate) fn fit_rfm_model_with_gradient(
     batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>) + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    let (n, rows, scaled, scale) = prepare_row_sets(model, observations)?;
+    let (n, mut rows, scaled_times, scale) = prepare_row_sets(model, observations)?;
     let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>) {
         let (ll, g) = batch(p, set);
         (-ll / n, g.iter().map(|g| -g / n).collect())
     };
-    let on_scaled = |p: &[f64]| mean(&scaled, p);
+    let original_times = std::mem::replace(&mut rows.times, scaled_times);
+    let on_scaled = |p: &[f64]| mean(&rows, p);
     let first =
         fit::maximise_with_gradient(model, &on_scaled, starts, n, rows.rows.len(), options)?;
+    rows.times = original_times;
     let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&rows, p);
     if fit::is_optimum(&on_rows, &start, options) {
@@ -454,7 +454,8 @@ pub(crate) fn fit_rfm_model_with_gradient(
 }
 
 /// As [`fit_rfm_model_with_gradient`], for models with an analytic Hessian too:
-/// `batch(params, rows)` returns the summed log-likelihood, its gradient and its Hessian. Both
+/// `batch(params, rows)` returns the summed log-likelihood, its gradient and its Hessian, and
+/// `starts(rows)` the start points on rescaled time (which may depend on the data). Both
 /// stages take damped Newton steps ([`fit::maximise_newton`]); the second starts at the first's
 /// optimum scaled back, which is already the optimum without a penalty (one pass checks it), and
 /// its Hessian gives the standard errors.
@@ -462,11 +463,11 @@ pub(crate) fn fit_rfm_model_with_hessian(
     model: &str,
     observations: &[RfmObservation],
     time_scaled: &[usize],
-    starts: &[Vec<f64>],
+    starts: impl Fn(&RowSet) -> Vec<Vec<f64>>,
     batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>, Vec<Vec<f64>>) + Sync,
     options: &FitOptions,
 ) -> Result<fit::Estimate> {
-    let (n, rows, scaled, scale) = prepare_row_sets(model, observations)?;
+    let (n, mut rows, scaled_times, scale) = prepare_row_sets(model, observations)?;
     let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>, Vec<Vec<f64>>) {
         let (ll, g, h) = batch(p, set);
         (
@@ -477,13 +478,55 @@ pub(crate) fn fit_rfm_model_with_hessian(
                 .collect(),
         )
     };
-    let on_scaled = |p: &[f64]| mean(&scaled, p);
-    let first = fit::maximise_newton(model, &on_scaled, starts, n, rows.rows.len(), options)?;
+    let original_times = std::mem::replace(&mut rows.times, scaled_times);
+    let on_scaled = |p: &[f64]| mean(&rows, p);
+    let first = fit::maximise_newton(
+        model,
+        &on_scaled,
+        &starts(&rows),
+        n,
+        rows.rows.len(),
+        options,
+    )?;
+    rows.times = original_times;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        return Ok(unscale_estimate(first, time_scaled, scale, &rows));
+    }
     let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&rows, p);
     let mut refined = fit::maximise_newton(model, &on_rows, &[start], n, rows.rows.len(), options)?;
     refined.diagnostics.iterations += first.diagnostics.iterations;
     Ok(refined)
+}
+
+/// An unpenalised estimate on time divided by `scale`, in the original unit, exactly and without
+/// another pass over the data. Dividing every time by s and every time-unit parameter too
+/// multiplies each customer's likelihood by s^x (the density of x events in time), so:
+/// ln L = ln L_scaled − Σ x · ln s; the optimum in θ = ln(parameters) is the same point shifted
+/// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the standard
+/// errors of those parameters scale by s (SE(p) = p · SE(θ)) and the others are unchanged.
+fn unscale_estimate(
+    estimate: fit::Estimate,
+    time_scaled: &[usize],
+    scale: f64,
+    rows: &RowSet,
+) -> fit::Estimate {
+    let total_x: f64 = rows.rows.iter().map(|r| r.w * r.x).sum();
+    let d = estimate.diagnostics;
+    let mut standard_errors = d.standard_errors;
+    for &i in time_scaled {
+        if let Some(Some(se)) = standard_errors.get_mut(i) {
+            *se *= scale;
+        }
+    }
+    fit::estimate(
+        unscale(estimate.params, time_scaled, scale),
+        d.log_likelihood - total_x * scale.ln(),
+        standard_errors,
+        d.iterations,
+        d.customers as f64,
+        d.distinct_rows as usize,
+    )
 }
 
 /// Options of a maximum-likelihood fit.
@@ -599,7 +642,8 @@ mod tests {
             acc[1] += row.w;
         });
         assert_eq!(sums, [10.0, 6.0]);
-        assert_eq!(set.rescaled(10.0).times, vec![0.0, 0.3, 1.0]);
+        // Σ w·x / Σ w·T = 10 / (5·10 + 1·3).
+        assert_eq!(set.repeat_rate(), 10.0 / 53.0);
     }
 
     #[test]
