@@ -504,3 +504,35 @@ fn cdnow_from_raw_transactions_reproduces_the_paper() {
     let predicted = h["predicted_total"].as_f64().unwrap();
     assert!((predicted - 1653.4087).abs() < 0.01, "{predicted}");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_reader_closing_the_pipe_is_not_an_error() {
+    // `custmetrics rfm | head`: the reader stops early and the next write fails with EPIPE; like
+    // other Unix tools the command then stops quietly with exit code 0, in every format.
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    for format in ["json", "csv", "table", "markdown", "html"] {
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("custmetrics"))
+            .args([
+                "rfm",
+                "-t",
+                &testdata("demo/transactions.csv"),
+                "-q",
+                "-f",
+                format,
+            ])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut first = [0u8; 16];
+        stdout.read_exact(&mut first).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        assert_code(&out, 0);
+        assert_eq!(stderr(&out), "", "{format}");
+    }
+}

@@ -17,11 +17,24 @@ fn neutralise(cell: &str) -> String {
     }
 }
 
+/// csv's own conversion makes every error `ErrorKind::Other`; an I/O error is kept as it is, so
+/// that a closed pipe stays `BrokenPipe` (which the CLI treats as success).
+fn to_io(e: csv::Error) -> io::Error {
+    if !e.is_io_error() {
+        return io::Error::other(e);
+    }
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io,
+        other => io::Error::other(format!("{other:?}")),
+    }
+}
+
 fn write_table(t: &TextTable, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(&t.headers)?;
+    w.write_record(&t.headers).map_err(to_io)?;
     for row in &t.rows {
-        w.write_record(row.iter().map(|c| neutralise(c)))?;
+        w.write_record(row.iter().map(|c| neutralise(c)))
+            .map_err(to_io)?;
     }
     w.flush()?;
     Ok(())

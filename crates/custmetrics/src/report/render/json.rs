@@ -9,7 +9,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     // (a quarter of `rfm`'s output time for 2.6M customers). A concrete buffer in front makes
     // those writes inlined copies, and only whole 256 KiB blocks go through the trait object.
     let mut buffered = io::BufWriter::with_capacity(256 * 1024, &mut *out);
-    serde_json::to_writer_pretty(&mut buffered, report).map_err(io::Error::other)?;
+    // `io::Error::from` unwraps serde_json's I/O errors, so a closed pipe stays `BrokenPipe` (which the
+    // CLI treats as success, like `head` closing the pipe).
+    serde_json::to_writer_pretty(&mut buffered, report).map_err(io::Error::from)?;
     writeln!(buffered)?;
     buffered.flush()
 }
