@@ -1,5 +1,6 @@
 //! Criterion benchmarks of the hot paths: ingestion and parsing, the stage-1 summary, the cohort
-//! triangle, and the BG/NBD and Gamma-Gamma fits. Inputs come from `generate` with a fixed seed.
+//! triangle, and the BG/NBD and Gamma-Gamma fits (and the BG/NBD fit on 1M customers, the size
+//! compared with lifetimes). Inputs come from `generate` with a fixed seed.
 //! Run: `cargo bench -p custmetrics --bench hot_paths`. Results: BENCHMARKS.md.
 
 use std::hint::black_box;
@@ -86,5 +87,39 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(hot_paths, benches);
+/// The BG/NBD fit at the size of the comparison with lifetimes (BENCHMARKS.md): the summary of
+/// 1M generated customers, in weeks.
+fn bgnbd_fit_1m(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut o = GenerateOptions::default();
+    o.customers = 1_000_000;
+    o.format = GenerateFormat::Parquet;
+    o.seed = 1;
+    let files = generate(&o, dir.path()).expect("generate");
+    let path = files.transactions.to_string_lossy().into_owned();
+    let table = load_table(
+        TableKind::Transactions,
+        &[path.as_str()],
+        &LoadOptions::default(),
+    )
+    .expect("load");
+    let s = summary::summarise(table.frame.lazy(), Period::Month, None, &[]).expect("summary");
+    let obs: Vec<RfmObservation> = rfm::rfm(&s, 7)
+        .customers
+        .iter()
+        .map(|c| RfmObservation {
+            frequency: f64::from(c.frequency),
+            recency: c.recency,
+            t: c.t,
+        })
+        .collect();
+    let mut g = c.benchmark_group("fit_1m");
+    g.sample_size(20);
+    g.bench_function("bgnbd_fit", |b| {
+        b.iter(|| BgNbd::fit(&obs, 7.0, &FitOptions::default()).expect("fit"))
+    });
+    g.finish();
+}
+
+criterion_group!(hot_paths, benches, bgnbd_fit_1m);
 criterion_main!(hot_paths);
