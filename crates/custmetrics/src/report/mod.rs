@@ -510,6 +510,52 @@ impl Report {
                 .collect(),
             None => vec![],
         };
+        // What reads only the interactions (survey scores, their overview) runs before stage 1,
+        // and the table (45M rows at 100M transactions) is released then unless activity
+        // includes interactions: stage 1 is the peak of a large report's memory. The scores are
+        // cut at the summaries' own as-of date (the last transaction date unless given).
+        let as_of_hint = match options.as_of {
+            Some(d) => Some(d),
+            None => last_transaction_date(data.transactions.as_ref(), options.from)?,
+        };
+        let interactions_overview = match &data.interactions {
+            Some(t) if wants(Section::Overview) => Some(interactions_overview(t)?),
+            _ => None,
+        };
+        let survey = if wants(Section::Nps) || wants(Section::Csat) {
+            match &data.interactions {
+                Some(t) => {
+                    let by = options
+                        .by
+                        .iter()
+                        .find(|b| {
+                            t.frame
+                                .get_column_names()
+                                .iter()
+                                .any(|c| c.as_str() == b.as_str())
+                        })
+                        .cloned();
+                    let so = ScoreOptions {
+                        period: Some(options.period),
+                        by,
+                        csat_scale: options.csat_scale,
+                        csat_satisfied_from: options.csat_satisfied_from,
+                        min_responses: options.min_responses,
+                    };
+                    let lf =
+                        summary::filter_dates(t.frame.clone().lazy(), options.from, as_of_hint);
+                    Some(Some(scores::survey_scores(lf, &so)?))
+                }
+                None => Some(None),
+            }
+        } else {
+            None
+        };
+        let activity_reads_interactions = options.active_on == ActiveOn::AnyInteraction
+            && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival));
+        if !activity_reads_interactions {
+            data.interactions = None;
+        }
         // Stage 1, once for all transaction sections.
         let summaries = match &data.transactions {
             Some(t) if t.frame.height() > 0 => {
@@ -559,7 +605,16 @@ impl Report {
         };
 
         let overview = if wants(Section::Overview) {
-            Some(overview(&data, summaries.as_ref())?)
+            debug_assert!(
+                summaries
+                    .as_ref()
+                    .is_none_or(|s| Some(s.as_of) == as_of_hint)
+            );
+            Some(overview(
+                data.transactions.is_some(),
+                summaries.as_ref(),
+                interactions_overview,
+            ))
         } else {
             None
         };
@@ -572,34 +627,6 @@ impl Report {
         let contracts = match &data.customers {
             Some(c) => contracts(&c.frame)?,
             None => None,
-        };
-        let survey = if wants(Section::Nps) || wants(Section::Csat) {
-            match &data.interactions {
-                Some(t) => {
-                    let by = options
-                        .by
-                        .iter()
-                        .find(|b| {
-                            t.frame
-                                .get_column_names()
-                                .iter()
-                                .any(|c| c.as_str() == b.as_str())
-                        })
-                        .cloned();
-                    let so = ScoreOptions {
-                        period: Some(options.period),
-                        by,
-                        csat_scale: options.csat_scale,
-                        csat_satisfied_from: options.csat_satisfied_from,
-                        min_responses: options.min_responses,
-                    };
-                    let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, as_of);
-                    Some(Some(scores::survey_scores(lf, &so)?))
-                }
-                None => Some(None),
-            }
-        } else {
-            None
         };
         let supporting = match &summaries {
             Some(s) if wants(Section::Supporting) => {
@@ -964,12 +991,71 @@ fn with_customer_dimensions(
     ))
 }
 
-fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
+/// The last transaction date on or after `from`: the summaries' default as-of date, known
+/// before stage 1 runs.
+fn last_transaction_date(
+    transactions: Option<&crate::io::Table>,
+    from: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>> {
+    let Some(t) = transactions else {
+        return Ok(None);
+    };
+    let days = t.frame.column(col::DATE)?.cast(&DataType::Int32)?;
+    let days = days.i32()?;
+    let from = from.map_or(i32::MIN, days_since_epoch);
+    Ok(days
+        .iter()
+        .flatten()
+        .filter(|&d| d >= from)
+        .max()
+        .map(date_from_days))
+}
+
+/// The interactions' part of the overview: how many, and per channel how many and from how many
+/// customers.
+fn interactions_overview(t: &crate::io::Table) -> Result<(u64, Vec<ChannelCount>)> {
+    let mut by_channel = Vec::new();
+    if t.frame
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == col::CHANNEL)
+    {
+        let df = t
+            .frame
+            .clone()
+            .lazy()
+            .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
+            .agg([
+                len().cast(DataType::UInt64).alias("n"),
+                col(col::CUSTOMER_ID)
+                    .n_unique()
+                    .cast(DataType::UInt64)
+                    .alias("customers"),
+            ])
+            .sort([col::CHANNEL], SortMultipleOptions::default())
+            .collect()?;
+        let ch = df.column(col::CHANNEL)?.str()?;
+        let n = df.column("n")?.u64()?;
+        let cu = df.column("customers")?.u64()?;
+        for i in 0..df.height() {
+            by_channel.push(ChannelCount {
+                channel: ch.get(i).unwrap_or("(none)").to_string(),
+                interactions: n.get(i).unwrap_or(0),
+                customers: cu.get(i).unwrap_or(0),
+            });
+        }
+    }
+    Ok((t.frame.height() as u64, by_channel))
+}
+
+fn overview(
+    has_transactions: bool,
+    s: Option<&Summaries>,
+    interactions: Option<(u64, Vec<ChannelCount>)>,
+) -> Overview {
     let (mut customers, mut transactions, mut revenue, mut first, mut last) =
         (0, 0, 0.0, None, None);
-    if data.transactions.is_some()
-        && let Some(s) = s
-    {
+    if has_transactions && let Some(s) = s {
         // Orders inside the observation window (the table may hold later ones).
         transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
         customers = s.customers.len() as u64;
@@ -987,42 +1073,11 @@ fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
             .max()
             .map(|d| date_from_days(d).to_string());
     }
-    let mut interactions = None;
-    let mut by_channel = Vec::new();
-    if let Some(t) = &data.interactions {
-        interactions = Some(t.frame.height() as u64);
-        if t.frame
-            .get_column_names()
-            .iter()
-            .any(|c| c.as_str() == col::CHANNEL)
-        {
-            let df = t
-                .frame
-                .clone()
-                .lazy()
-                .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
-                .agg([
-                    len().cast(DataType::UInt64).alias("n"),
-                    col(col::CUSTOMER_ID)
-                        .n_unique()
-                        .cast(DataType::UInt64)
-                        .alias("customers"),
-                ])
-                .sort([col::CHANNEL], SortMultipleOptions::default())
-                .collect()?;
-            let ch = df.column(col::CHANNEL)?.str()?;
-            let n = df.column("n")?.u64()?;
-            let cu = df.column("customers")?.u64()?;
-            for i in 0..df.height() {
-                by_channel.push(ChannelCount {
-                    channel: ch.get(i).unwrap_or("(none)").to_string(),
-                    interactions: n.get(i).unwrap_or(0),
-                    customers: cu.get(i).unwrap_or(0),
-                });
-            }
-        }
-    }
-    Ok(Overview {
+    let (interactions, by_channel) = match interactions {
+        Some((n, by_channel)) => (Some(n), by_channel),
+        None => (None, Vec::new()),
+    };
+    Overview {
         customers,
         transactions,
         revenue,
@@ -1030,7 +1085,7 @@ fn overview(data: &Dataset, s: Option<&Summaries>) -> Result<Overview> {
         last_date: last,
         interactions,
         interactions_by_channel: by_channel,
-    })
+    }
 }
 
 /// Acquisition period per customer from the customers table's signup dates.
