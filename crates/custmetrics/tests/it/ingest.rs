@@ -485,3 +485,47 @@ fn order_ids_equal_once_trimmed_are_one_order() {
     got.sort_by(f64::total_cmp);
     assert_eq!(got, vec![7.0, 12.5]);
 }
+
+#[test]
+fn a_customer_listed_twice_keeps_the_first_row() {
+    // Customer tables are deduplicated by id, keeping the first row in file order; distinct
+    // tables (the usual case) are kept as they are, in file order.
+    let dir = tempfile::tempdir().unwrap();
+    let load = |body: &str| {
+        let path = dir.path().join("customers.csv");
+        std::fs::write(&path, body).unwrap();
+        let t = load_table(
+            TableKind::Customers,
+            &[path.to_string_lossy().into_owned()],
+            &LoadOptions::default(),
+        )
+        .unwrap();
+        let ids: Vec<String> = t
+            .frame
+            .column(col::CUSTOMER_ID)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        let signups: Vec<String> = t
+            .frame
+            .column(col::SIGNUP_DATE)
+            .unwrap()
+            .cast(&DataType::String)
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.unwrap().to_string())
+            .collect();
+        (ids, signups)
+    };
+    let (ids, signups) =
+        load("customer_id,signup_date\nb,2024-01-02\na,2024-01-01\nb,2024-03-03\nc,2024-01-03\n");
+    assert_eq!(ids, ["b", "a", "c"]);
+    assert_eq!(signups, ["2024-01-02", "2024-01-01", "2024-01-03"]);
+    let (ids, _) = load("customer_id,signup_date\nz,2024-01-02\ny,2024-01-01\n");
+    assert_eq!(ids, ["z", "y"]);
+}
