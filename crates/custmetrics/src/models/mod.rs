@@ -455,10 +455,11 @@ pub(crate) fn fit_rfm_model_with_gradient(
 
 /// As [`fit_rfm_model_with_gradient`], for models with an analytic Hessian too:
 /// `batch(params, rows)` returns the summed log-likelihood, its gradient and its Hessian, and
-/// `starts(rows)` the start points on rescaled time (which may depend on the data). Both
-/// stages take damped Newton steps ([`fit::maximise_newton`]); the second starts at the first's
-/// optimum scaled back, which is already the optimum without a penalty (one pass checks it), and
-/// its Hessian gives the standard errors.
+/// `starts(rows)` the start points on rescaled time (which may depend on the data). Damped
+/// Newton steps ([`fit::maximise_newton`]) find the optimum on rescaled time; without a penalty
+/// it converts exactly to the original unit ([`unscale_estimate`]), and with one (not
+/// shift-invariant) a second Newton run refines it in the original unit, whose Hessian then gives
+/// the standard errors.
 pub(crate) fn fit_rfm_model_with_hessian(
     model: &str,
     observations: &[RfmObservation],

@@ -598,6 +598,12 @@ impl Report {
         };
         let active = activity.as_ref().or(summaries.as_ref());
         let as_of = summaries.as_ref().map(|s| s.as_of).or(options.as_of);
+        // The survey scores were cut at this date before stage 1 computed it.
+        debug_assert!(
+            summaries
+                .as_ref()
+                .is_none_or(|s| Some(s.as_of) == as_of_hint)
+        );
         let no_tx = if data.transactions.is_some() {
             "no usable transactions"
         } else {
@@ -605,11 +611,6 @@ impl Report {
         };
 
         let overview = if wants(Section::Overview) {
-            debug_assert!(
-                summaries
-                    .as_ref()
-                    .is_none_or(|s| Some(s.as_of) == as_of_hint)
-            );
             Some(overview(
                 data.transactions.is_some(),
                 summaries.as_ref(),
