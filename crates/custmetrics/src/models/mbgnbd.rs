@@ -251,6 +251,51 @@ mod tests {
     use crate::models::testdata::cdnow;
 
     #[test]
+    fn likelihood_is_that_of_the_original_time_unit() {
+        // The fit runs on time rescaled to max T = 1 and converts its optimum back without a
+        // pass in weeks: the log-likelihood must be that of the weekly data, and the gradient
+        // there ~0.
+        let rows = cdnow();
+        let fit = MbgNbd::fit(&rows, 7.0, &FitOptions::default()).unwrap();
+        let p = fit.params;
+        let direct: f64 = rows.iter().map(|o| log_likelihood(&p, o)).sum();
+        let reported = fit.diagnostics.log_likelihood;
+        assert!(
+            (reported - direct).abs() < 1e-9 * direct.abs(),
+            "{reported} vs {direct}"
+        );
+        let (_, g) = log_likelihood_and_gradient(&p, &rows, &vec![1.0; rows.len()]);
+        let in_theta = [g[0] * p.r, g[1] * p.alpha, g[2] * p.a, g[3] * p.b];
+        let norm = in_theta.iter().map(|v| v * v).sum::<f64>().sqrt() / rows.len() as f64;
+        assert!(norm < 1e-5, "gradient in θ per customer: {in_theta:?}");
+        // Standard errors: those of the Hessian in weeks (central differences of the gradient,
+        // as a fit refined in weeks would compute them).
+        let n = rows.len() as f64;
+        let weights = vec![1.0; rows.len()];
+        let mean = |v: &[f64]| -> (f64, Vec<f64>) {
+            let q = MbgNbdParams {
+                r: v[0],
+                alpha: v[1],
+                a: v[2],
+                b: v[3],
+            };
+            let (ll, g) = log_likelihood_and_gradient(&q, &rows, &weights);
+            (-ll / n, g.iter().map(|g| -g / n).collect())
+        };
+        let theta = [p.r.ln(), p.alpha.ln(), p.a.ln(), p.b.ln()];
+        let weekly = crate::models::fit::estimate_at(&mean, &theta, 0, n, rows.len());
+        for (got, want) in fit
+            .diagnostics
+            .standard_errors
+            .iter()
+            .zip(&weekly.diagnostics.standard_errors)
+        {
+            let (got, want) = (got.unwrap(), want.unwrap());
+            assert!((got - want).abs() < 1e-4 * want, "SE {got} vs {want}");
+        }
+    }
+
+    #[test]
     fn reproduces_the_btydplus_cdnow_estimates() {
         // lifetimes' test_estimation (decimal = 3): r 0.525, α 6.183, a 0.891, b 1.614.
         let fit = MbgNbd::fit(&cdnow(), 7.0, &FitOptions::default()).unwrap();

@@ -417,9 +417,9 @@ fn prepare_row_sets(
 /// summed log-likelihood and its gradient over a [`RowSet`].
 ///
 /// Rescaling time only multiplies each customer's likelihood by a constant (scale^x) and shifts
-/// ln α, so the optimum found on rescaled time is the optimum in the original unit too: it is
-/// checked there (gradient) rather than searched for again, and only without a penalty (the
-/// penalty on ln α is not shift-invariant) or when the check fails is the refinement run.
+/// ln α, so without a penalty the optimum found on rescaled time converts exactly to the original
+/// unit ([`unscale_estimate`]); with one (the penalty on ln α is not shift-invariant) it is
+/// checked there (gradient) and refined when the check fails.
 pub(crate) fn fit_rfm_model_with_gradient(
     model: &str,
     observations: &[RfmObservation],
@@ -438,6 +438,9 @@ pub(crate) fn fit_rfm_model_with_gradient(
     let first =
         fit::maximise_with_gradient(model, &on_scaled, starts, n, rows.rows.len(), options)?;
     rows.times = original_times;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        return Ok(unscale_estimate(first, time_scaled, scale, &rows));
+    }
     let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&rows, p);
     if fit::is_optimum(&on_rows, &start, options) {
