@@ -214,10 +214,11 @@ fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> 
 /// Fits a purchase model whose weighted log-likelihood over compressed rows is
 /// `total(params, rows, weights)` (the model may share work between rows).
 ///
-/// Two stages, as lifetimes does: first with time rescaled so that max T = 1 (the start points
-/// then suit any time unit; `time_scaled` lists the parameters measured in time units, which are
-/// scaled back), then a refinement in the original unit so that the likelihood, AIC and standard
-/// errors are exact. Both stages pass the same rows in the same order.
+/// First with time rescaled so that max T = 1 (the start points then suit any time unit;
+/// `time_scaled` lists the parameters measured in time units, which are scaled back). Without a
+/// penalty that optimum converts exactly to the original unit ([`unscale_estimate`]); with one,
+/// as lifetimes does, a second stage refines it in the original unit. Both stages pass the same
+/// rows in the same order.
 pub(crate) fn fit_rfm_model(
     model: &str,
     observations: &[RfmObservation],
@@ -239,6 +240,15 @@ pub(crate) fn fit_rfm_model(
         .collect();
     let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled, &c.weights) / n };
     let first = fit::maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        let total_x = c
+            .rows
+            .iter()
+            .zip(&c.weights)
+            .map(|(o, w)| w * o.frequency)
+            .sum();
+        return Ok(unscale_estimate(first, time_scaled, scale, total_x));
+    }
     let start = unscale(first.params, time_scaled, scale);
     let nll = |p: &[f64]| -> f64 { -total(p, &c.rows, &c.weights) / n };
     fit::maximise(model, &nll, &[start], n, c.rows.len(), options)
@@ -357,6 +367,11 @@ impl RowSet {
         }
     }
 
+    /// Σx over customers: the number of repeat purchases.
+    pub fn total_x(&self) -> f64 {
+        self.rows.iter().map(|r| r.w * r.x).sum()
+    }
+
     /// The pooled repeat-purchase rate Σx / ΣT over customers, in the rows' time unit.
     pub fn repeat_rate(&self) -> f64 {
         let [x, t] = self.sum(|row, acc: &mut [f64; 2]| {
@@ -439,7 +454,7 @@ pub(crate) fn fit_rfm_model_with_gradient(
         fit::maximise_with_gradient(model, &on_scaled, starts, n, rows.rows.len(), options)?;
     rows.times = original_times;
     if options.penalizer == 0.0 && first.diagnostics.converged {
-        return Ok(unscale_estimate(first, time_scaled, scale, &rows));
+        return Ok(unscale_estimate(first, time_scaled, scale, rows.total_x()));
     }
     let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&rows, p);
@@ -494,7 +509,7 @@ pub(crate) fn fit_rfm_model_with_hessian(
     )?;
     rows.times = original_times;
     if options.penalizer == 0.0 && first.diagnostics.converged {
-        return Ok(unscale_estimate(first, time_scaled, scale, &rows));
+        return Ok(unscale_estimate(first, time_scaled, scale, rows.total_x()));
     }
     let start = unscale(first.params, time_scaled, scale);
     let on_rows = |p: &[f64]| mean(&rows, p);
@@ -513,9 +528,8 @@ fn unscale_estimate(
     estimate: fit::Estimate,
     time_scaled: &[usize],
     scale: f64,
-    rows: &RowSet,
+    total_x: f64,
 ) -> fit::Estimate {
-    let total_x: f64 = rows.rows.iter().map(|r| r.w * r.x).sum();
     let d = estimate.diagnostics;
     let mut standard_errors = d.standard_errors;
     for &i in time_scaled {
