@@ -9,7 +9,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use custmetrics::generate::{GenerateFormat, GenerateOptions, generate};
 use custmetrics::io::{LoadOptions, TableKind, load_table};
 use custmetrics::metrics::{retention, rfm, summary};
-use custmetrics::models::{FitOptions, RfmObservation, bgnbd::BgNbd, gamma_gamma::GammaGamma};
+use custmetrics::models::{FitOptions, bgnbd::BgNbd, clv, gamma_gamma::GammaGamma};
 use custmetrics::period::Period;
 use polars::prelude::IntoLazy;
 
@@ -60,15 +60,7 @@ fn benches(c: &mut Criterion) {
             b.iter(|| black_box(rfm::rfm(s, 7)))
         });
         let r = rfm::rfm(&s, 7);
-        let obs: Vec<RfmObservation> = r
-            .customers
-            .iter()
-            .map(|c| RfmObservation {
-                frequency: f64::from(c.frequency),
-                recency: c.recency,
-                t: c.t,
-            })
-            .collect();
+        let obs = clv::observations(&r);
         let spend: Vec<(f64, f64)> = r
             .customers
             .iter()
@@ -104,15 +96,7 @@ fn bgnbd_fit_1m(c: &mut Criterion) {
     )
     .expect("load");
     let s = summary::summarise(table.frame.lazy(), Period::Month, None, &[]).expect("summary");
-    let obs: Vec<RfmObservation> = rfm::rfm(&s, 7)
-        .customers
-        .iter()
-        .map(|c| RfmObservation {
-            frequency: f64::from(c.frequency),
-            recency: c.recency,
-            t: c.t,
-        })
-        .collect();
+    let obs = clv::observations(&rfm::rfm(&s, 7));
     let mut g = c.benchmark_group("fit_1m");
     g.sample_size(20);
     g.bench_function("bgnbd_fit", |b| {

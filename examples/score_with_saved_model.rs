@@ -6,7 +6,7 @@
 use custmetrics::io::{LoadOptions, TableKind, load_table};
 use custmetrics::metrics::{rfm, summary};
 use custmetrics::models::bgnbd::{BgNbd, BgNbdFit};
-use custmetrics::models::{FitOptions, RfmObservation};
+use custmetrics::models::{FitOptions, clv};
 use custmetrics::period::Period;
 use polars::prelude::IntoLazy;
 
@@ -18,15 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let table = load_table(TableKind::Transactions, &[path], &LoadOptions::default())?;
     let summaries = summary::summarise(table.frame.lazy(), Period::Month, None, &[])?;
     let weeks = rfm::rfm(&summaries, 7);
-    let observations: Vec<RfmObservation> = weeks
-        .customers
-        .iter()
-        .map(|c| RfmObservation {
-            frequency: f64::from(c.frequency),
-            recency: c.recency,
-            t: c.t,
-        })
-        .collect();
+    let observations = clv::observations(&weeks);
 
     // Fit and save.
     let fit = BgNbd::fit(&observations, 7.0, &FitOptions::default())?;

@@ -123,7 +123,9 @@ pub fn predict_clv(rfm: &Rfm, options: &ClvOptions) -> Result<ClvResult> {
     score_clv(rfm, purchase_model, spend_model, options)
 }
 
-fn observations(rfm: &Rfm) -> Vec<RfmObservation> {
+/// The purchase models' input, one (frequency, recency, T) per customer of an RFM table, in its
+/// time unit.
+pub fn observations(rfm: &Rfm) -> Vec<RfmObservation> {
     rfm.customers
         .iter()
         .map(|c| RfmObservation {

@@ -500,26 +500,20 @@ fn a_customer_listed_twice_keeps_the_first_row() {
             &LoadOptions::default(),
         )
         .unwrap();
-        let ids: Vec<String> = t
-            .frame
-            .column(col::CUSTOMER_ID)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap().to_string())
-            .collect();
-        let signups: Vec<String> = t
-            .frame
-            .column(col::SIGNUP_DATE)
-            .unwrap()
-            .cast(&DataType::String)
-            .unwrap()
-            .str()
-            .unwrap()
-            .iter()
-            .map(|v| v.unwrap().to_string())
-            .collect();
+        let text = |name: &str| -> Vec<String> {
+            let c = t
+                .frame
+                .column(name)
+                .unwrap()
+                .cast(&DataType::String)
+                .unwrap();
+            c.str()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect()
+        };
+        let (ids, signups) = (text(col::CUSTOMER_ID), text(col::SIGNUP_DATE));
         (ids, signups)
     };
     let (ids, signups) =
