@@ -536,3 +536,41 @@ fn a_reader_closing_the_pipe_is_not_an_error() {
         assert_eq!(stderr(&out), "", "{format}");
     }
 }
+
+#[test]
+fn rfm_csv_rows_agree_with_json_for_every_customer() {
+    // The per-customer CSV table is formatted row by row while it is written; each of its rows
+    // must carry the same figures as the JSON report's record for that customer.
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let out = run(dir.path(), &["rfm", "-t", &t, "-f", "json", "-q"]);
+    assert_code(&out, 0);
+    let v = json(&out);
+    let records = v["rfm"]["customers"].as_array().unwrap();
+    let out = run(
+        dir.path(),
+        &["rfm", "-t", &t, "-f", "csv", "--output-dir", "csv", "-q"],
+    );
+    assert_code(&out, 0);
+    let text = std::fs::read_to_string(dir.path().join("csv/rfm_customers.csv")).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some("customer_id,frequency,recency,T,monetary_value,r,f,m,segment")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), records.len());
+    assert!(rows.len() > 1000, "{}", rows.len());
+    for (row, rec) in rows.iter().zip(records) {
+        let number = |i: usize| row[i].parse::<f64>().unwrap();
+        assert_eq!(row[0], rec["customer_id"].as_str().unwrap());
+        assert_eq!(number(1), rec["frequency"].as_f64().unwrap());
+        assert_eq!(number(2), rec["recency"].as_f64().unwrap());
+        assert_eq!(number(3), rec["T"].as_f64().unwrap());
+        assert_eq!(number(4), rec["monetary_value"].as_f64().unwrap());
+        assert_eq!(number(5), rec["r_score"].as_f64().unwrap());
+        assert_eq!(number(6), rec["f_score"].as_f64().unwrap());
+        assert_eq!(number(7), rec["m_score"].as_f64().unwrap());
+        assert_eq!(row[8], rec["segment"].as_str().unwrap());
+    }
+}

@@ -2,32 +2,101 @@
 //! terminal, Markdown and CSV renderers so that they show the same numbers the same way.
 //! Formatting (rounding, percent signs) happens here; no metric is computed.
 
+use std::fmt::Write as _;
+
 use super::{Report, Section};
 
-/// A block of the laid-out report.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Block {
+/// A block of the laid-out report; `'r` is the report it was laid out from.
+#[derive(Debug)]
+pub enum Block<'r> {
     /// A section heading.
     Heading(String),
     /// Label/value pairs.
     Figures(Vec<(String, String)>),
     /// A table.
-    Table(TextTable),
+    Table(TextTable<'r>),
     /// A sentence.
     Note(String),
 }
 
 /// A table of formatted cells.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TextTable {
+#[derive(Debug)]
+pub struct TextTable<'r> {
     /// A file-name-friendly name (`retention_cohorts`), used by the CSV renderer.
     pub name: String,
     /// Column headers.
     pub headers: Vec<String>,
-    /// Rows of cells.
-    pub rows: Vec<Vec<String>>,
     /// Which columns are numeric (right-aligned).
     pub numeric: Vec<bool>,
+    rows: Rows<'r>,
+}
+
+/// The per-customer tables have a row per customer (millions): formatting them up front held
+/// ~10 Strings a row at once (~1 GB at 2.6M customers) and most of `rfm -f csv`'s time went to
+/// allocating and faulting in that memory. Such tables format each row on demand into reused
+/// cells while a renderer writes it.
+enum Rows<'r> {
+    Cells(Vec<Vec<String>>),
+    OnDemand { len: usize, fill: FillRow<'r> },
+}
+
+/// Formats row `i` into the cells (one per header).
+type FillRow<'r> = Box<dyn Fn(usize, &mut [String]) + 'r>;
+
+impl std::fmt::Debug for Rows<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rows::Cells(rows) => f.debug_list().entries(rows).finish(),
+            Rows::OnDemand { len, .. } => write!(f, "[{len} rows formatted on demand]"),
+        }
+    }
+}
+
+impl TextTable<'_> {
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        match &self.rows {
+            Rows::Cells(rows) => rows.len(),
+            Rows::OnDemand { len, .. } => *len,
+        }
+    }
+
+    /// Whether the table has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Calls `visit` with each row's cells, in order, and stops at its first error. The cells
+    /// may be reused between calls; copy what must outlive one call.
+    ///
+    /// # Errors
+    /// The first error `visit` returns.
+    pub fn try_for_each_row<E>(
+        &self,
+        mut visit: impl FnMut(&[String]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match &self.rows {
+            Rows::Cells(rows) => rows.iter().try_for_each(|row| visit(row)),
+            Rows::OnDemand { len, fill } => {
+                let mut cells = vec![String::new(); self.headers.len()];
+                for i in 0..*len {
+                    fill(i, &mut cells);
+                    visit(&cells)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Every row's cells, formatted (for small tables and tests).
+    pub fn rows(&self) -> Vec<Vec<String>> {
+        let mut all = Vec::with_capacity(self.len());
+        let _ = self.try_for_each_row(|row| -> Result<(), ()> {
+            all.push(row.to_vec());
+            Ok(())
+        });
+        all
+    }
 }
 
 /// Formats a fraction as a percentage with one decimal.
@@ -49,10 +118,6 @@ pub fn money(x: f64) -> String {
     format!("{}{grouped}.{frac}", if x < 0.0 { "-" } else { "" })
 }
 
-fn num(x: f64, decimals: usize) -> String {
-    format!("{x:.decimals$}")
-}
-
 /// Number formatting for display (rounded, grouped, `%`) or for data files (plain numbers).
 #[derive(Clone, Copy)]
 struct Fmt {
@@ -61,24 +126,22 @@ struct Fmt {
 
 impl Fmt {
     fn pct(self, x: f64) -> String {
-        if self.data { format!("{x}") } else { pct(x) }
+        let mut cell = String::new();
+        self.put_pct(&mut cell, x);
+        cell
     }
     fn opt_pct(self, x: Option<f64>) -> String {
         x.map(|v| self.pct(v)).unwrap_or_else(|| self.dash())
     }
     fn money(self, x: f64) -> String {
-        if self.data {
-            format!("{x:.2}")
-        } else {
-            money(x)
-        }
+        let mut cell = String::new();
+        self.put_money(&mut cell, x);
+        cell
     }
     fn num(self, x: f64, decimals: usize) -> String {
-        if self.data {
-            format!("{x}")
-        } else {
-            num(x, decimals)
-        }
+        let mut cell = String::new();
+        self.put_num(&mut cell, x, decimals);
+        cell
     }
     fn dash(self) -> String {
         if self.data {
@@ -87,20 +150,71 @@ impl Fmt {
             "–".into()
         }
     }
+    // The `put_*` forms overwrite a reused cell (tables formatted on demand): data files get
+    // no allocation per cell.
+    fn put_pct(self, cell: &mut String, x: f64) {
+        cell.clear();
+        let _ = if self.data {
+            write!(cell, "{x}")
+        } else {
+            write!(cell, "{:.1}%", x * 100.0)
+        };
+    }
+    fn put_money(self, cell: &mut String, x: f64) {
+        cell.clear();
+        if self.data {
+            let _ = write!(cell, "{x:.2}");
+        } else {
+            cell.push_str(&money(x));
+        }
+    }
+    fn put_num(self, cell: &mut String, x: f64, decimals: usize) {
+        cell.clear();
+        let _ = if self.data {
+            write!(cell, "{x}")
+        } else {
+            write!(cell, "{x:.decimals$}")
+        };
+    }
 }
 
-fn table(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block {
+/// Overwrites a reused cell with `value`.
+fn put(cell: &mut String, value: impl std::fmt::Display) {
+    cell.clear();
+    let _ = write!(cell, "{value}");
+}
+
+fn table<'r>(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block<'r> {
     Block::Table(TextTable {
         name: name.into(),
         headers: headers.iter().map(|h| h.to_string()).collect(),
-        rows,
         numeric: numeric.to_vec(),
+        rows: Rows::Cells(rows),
+    })
+}
+
+/// A table of `len` rows that `fill` formats one at a time, into cells it clears first.
+fn table_on_demand<'r>(
+    name: &str,
+    headers: &[&str],
+    numeric: &[bool],
+    len: usize,
+    fill: impl Fn(usize, &mut [String]) + 'r,
+) -> Block<'r> {
+    Block::Table(TextTable {
+        name: name.into(),
+        headers: headers.iter().map(|h| h.to_string()).collect(),
+        numeric: numeric.to_vec(),
+        rows: Rows::OnDemand {
+            len,
+            fill: Box::new(fill),
+        },
     })
 }
 
 /// A fitted model: estimates with standard errors, fit figures, its prediction table, then the
 /// spend model and the holdout check.
-fn model_fit(out: &mut Vec<Block>, m: &crate::models::fitted::FittedModel, fm: &Fmt) {
+fn model_fit(out: &mut Vec<Block<'_>>, m: &crate::models::fitted::FittedModel, fm: &Fmt) {
     let unit = match m.time_unit_days {
         Some(7.0) => " (times in weeks)".to_string(),
         Some(1.0) => " (times in days)".to_string(),
@@ -203,7 +317,7 @@ pub const READABLE_OFFSETS: u32 = 12;
 
 /// Lays out the report. `full` keeps every cohort offset (CSV); otherwise the triangle stops at
 /// [`READABLE_OFFSETS`] so that it fits a screen.
-pub fn layout(r: &Report, full: bool) -> Vec<Block> {
+pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
     // CSV (full) gets plain numbers a spreadsheet can read; screens get rounded, grouped text.
     let fm = Fmt { data: full };
     let mut out = Vec::new();
@@ -424,8 +538,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
         out.push(Block::Table(TextTable {
             name: "retention_cohorts".into(),
             headers,
-            rows,
             numeric,
+            rows: Rows::Cells(rows),
         }));
         if truncated {
             out.push(Block::Note(format!(
@@ -728,7 +842,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
             ));
         }
         if !rfm.customers.is_empty() {
-            out.push(table(
+            let customers = &rfm.customers;
+            out.push(table_on_demand(
                 "rfm_customers",
                 &[
                     "customer_id",
@@ -742,22 +857,23 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                     "segment",
                 ],
                 &[false, true, true, true, true, true, true, true, false],
-                rfm.customers
-                    .iter()
-                    .map(|c| {
-                        vec![
-                            c.customer_id.clone(),
-                            c.frequency.to_string(),
-                            fm.num(c.recency, 2),
-                            fm.num(c.t, 2),
-                            fm.num(c.monetary_value, 2),
-                            c.r_score.to_string(),
-                            c.f_score.to_string(),
-                            c.m_score.to_string(),
-                            c.segment.clone(),
-                        ]
-                    })
-                    .collect(),
+                customers.len(),
+                move |i, cells| {
+                    let (Some(c), [id, frequency, recency, t, monetary, r, f, m, segment]) =
+                        (customers.get(i), cells)
+                    else {
+                        return;
+                    };
+                    put(id, &c.customer_id);
+                    put(frequency, c.frequency);
+                    fm.put_num(recency, c.recency, 2);
+                    fm.put_num(t, c.t, 2);
+                    fm.put_num(monetary, c.monetary_value, 2);
+                    put(r, c.r_score);
+                    put(f, c.f_score);
+                    put(m, c.m_score);
+                    put(segment, &c.segment);
+                },
             ));
         }
     }
@@ -969,7 +1085,8 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 .map(|(q, v)| vec![format!("p{:.0}", q * 100.0), fm.money(*v)])
                 .collect(),
         ));
-        out.push(table(
+        let ranked = &c.ranked;
+        out.push(table_on_demand(
             "clv_customers",
             &[
                 "customer",
@@ -982,21 +1099,22 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block> {
                 "CLV",
             ],
             &[false, true, true, true, true, true, true, true],
-            c.ranked
-                .iter()
-                .map(|x| {
-                    vec![
-                        x.customer_id.clone(),
-                        fm.num(x.frequency, 0),
-                        fm.num(x.recency, 1),
-                        fm.num(x.t, 1),
-                        fm.pct(x.probability_alive),
-                        fm.num(x.expected_purchases, 2),
-                        fm.money(x.expected_average_spend),
-                        fm.money(x.clv),
-                    ]
-                })
-                .collect(),
+            ranked.len(),
+            move |i, cells| {
+                let (Some(x), [id, frequency, recency, t, alive, purchases, spend, clv]) =
+                    (ranked.get(i), cells)
+                else {
+                    return;
+                };
+                put(id, &x.customer_id);
+                fm.put_num(frequency, x.frequency, 0);
+                fm.put_num(recency, x.recency, 1);
+                fm.put_num(t, x.t, 1);
+                fm.put_pct(alive, x.probability_alive);
+                fm.put_num(purchases, x.expected_purchases, 2);
+                fm.put_money(spend, x.expected_average_spend);
+                fm.put_money(clv, x.clv);
+            },
         ));
     }
     if let Some(m) = &r.model_fit {

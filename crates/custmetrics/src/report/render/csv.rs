@@ -2,18 +2,19 @@
 //! `# table: NAME` line. Cells that come from input data and start with `=`, `+`, `-`, `@`, tab or
 //! carriage return are prefixed with `'` (OWASP "CSV injection" guidance) unless they are numbers.
 
+use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::report::Report;
 use crate::report::layout::{Block, TextTable, layout};
 
-fn neutralise(cell: &str) -> String {
+fn neutralise(cell: &str) -> Cow<'_, str> {
     let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
     if risky && cell.parse::<f64>().is_err() && cell.trim_end_matches('%').parse::<f64>().is_err() {
-        format!("'{cell}")
+        Cow::Owned(format!("'{cell}"))
     } else {
-        cell.to_string()
+        Cow::Borrowed(cell)
     }
 }
 
@@ -29,13 +30,16 @@ fn to_io(e: csv::Error) -> io::Error {
     }
 }
 
-fn write_table(t: &TextTable, out: &mut dyn Write) -> io::Result<()> {
+fn write_table(t: &TextTable<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
     w.write_record(&t.headers).map_err(to_io)?;
-    for row in &t.rows {
-        w.write_record(row.iter().map(|c| neutralise(c)))
-            .map_err(to_io)?;
-    }
+    t.try_for_each_row(|row| {
+        w.write_record(row.iter().map(|c| match neutralise(c) {
+            Cow::Borrowed(c) => Cow::Borrowed(c.as_bytes()),
+            Cow::Owned(c) => Cow::Owned(c.into_bytes()),
+        }))
+        .map_err(to_io)
+    })?;
     w.flush()?;
     Ok(())
 }

@@ -385,7 +385,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     let _ = write!(s, "<th>{}</th>", esc(h));
                 }
                 s.push_str("</tr></thead><tbody>");
-                for row in &t.rows {
+                let _ = t.try_for_each_row(|row| -> std::fmt::Result {
                     s.push_str("<tr>");
                     for (cell, numeric) in row
                         .iter()
@@ -398,7 +398,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                         }
                     }
                     s.push_str("</tr>");
-                }
+                    Ok(())
+                });
                 s.push_str("</tbody></table></div>");
             }
             Block::Note(n) => {

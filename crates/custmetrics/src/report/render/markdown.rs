@@ -36,7 +36,7 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                     .map(|&n| if n { "---:" } else { "---" })
                     .collect();
                 writeln!(out, "| {} |", aligns.join(" | "))?;
-                for row in &t.rows {
+                t.try_for_each_row(|row| {
                     writeln!(
                         out,
                         "| {} |",
@@ -44,8 +44,8 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                             .map(|c| escape(c))
                             .collect::<Vec<_>>()
                             .join(" | ")
-                    )?;
-                }
+                    )
+                })?;
                 writeln!(out)?;
             }
             Block::Note(n) => writeln!(out, "_{}_\n", escape(&n))?,

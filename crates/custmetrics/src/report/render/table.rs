@@ -51,7 +51,7 @@ pub(super) fn render(
                     table.set_width(w);
                 }
                 table.set_header(t.headers.iter().map(Cell::new));
-                for row in &t.rows {
+                t.try_for_each_row(|row| -> io::Result<()> {
                     table.add_row(row.iter().zip(&t.numeric).map(|(c, &n)| {
                         Cell::new(c).set_alignment(if n {
                             CellAlignment::Right
@@ -59,7 +59,8 @@ pub(super) fn render(
                             CellAlignment::Left
                         })
                     }));
-                }
+                    Ok(())
+                })?;
                 writeln!(out, "{table}")?;
             }
             Block::Note(n) => writeln!(out, "{}", dim(&n))?,
