@@ -229,11 +229,31 @@ fn load_opened(
     let mut seen_lines: HashSet<(u64, u64)> = HashSet::new();
     let several_files = opened.len() > 1;
     let mut order_ids_distinct = !several_files;
+    // Where each file's rows sit in the concatenated table (customers only: to locate ids that
+    // repeat).
+    let mut spans: Vec<FileSpan> = Vec::new();
     for opened in opened {
         if let Some(p) = &opened.source_path {
             input_paths.push(p.clone());
         }
         let mut parsed = parse_file(kind, &opened, options, several_files)?;
+        if kind == TableKind::Customers {
+            let mut rejected_rows: Vec<u64> = parsed.rejections.iter().map(|r| r.row - 1).collect();
+            rejected_rows.sort_unstable();
+            rejected_rows.dedup();
+            spans.push(FileSpan {
+                display: opened.display.clone(),
+                csv: opened.csv_path.clone().zip(opened.delimiter),
+                height: parsed.frame.height(),
+                rejected_rows,
+                id_column: parsed
+                    .report
+                    .columns
+                    .column(Role::CustomerId)
+                    .unwrap_or(col::CUSTOMER_ID)
+                    .to_string(),
+            });
+        }
         order_ids_distinct &= parsed.order_ids_distinct;
         accounting.rows_read += parsed.report.rows;
         rejections.extend(std::mem::take(&mut parsed.rejections));
@@ -282,14 +302,14 @@ fn load_opened(
     {
         frame = merge_order_lines(frame, &dimensions)?;
     }
-    // One row per customer. Customer tables are usually distinct already, and `unique_stable`
-    // copies the whole table through a hash table of every id (at 26M customers, the peak of a
-    // large report's loading), so it runs only when the cheap check finds a repeat.
+    // One row per customer: the first in file order; later rows of the same id are rejected.
+    // Customer tables are usually distinct already, and the exact pass copies the table through
+    // a hash table of every id (at 26M customers, the peak of a large report's loading), so it
+    // runs only when the cheap check finds a repeat.
     if kind == TableKind::Customers && !all_distinct(&frame, col::CUSTOMER_ID)? {
-        frame = frame
-            .lazy()
-            .unique_stable(Some(cols([col::CUSTOMER_ID])), UniqueKeepStrategy::First)
-            .collect()?;
+        let (kept, repeated) = reject_repeated_customers(&frame, &spans)?;
+        frame = kept;
+        rejections.extend(repeated);
     }
     for r in &rejections {
         *accounting
@@ -433,6 +453,89 @@ fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Result<DataFram
         .group_by_stable([col(col::ORDER_ID)])
         .agg(aggs)
         .collect()?)
+}
+
+/// One file's rows in a concatenated table.
+struct FileSpan {
+    display: String,
+    /// The CSV file and its delimiter, to find the line of a row.
+    csv: Option<(PathBuf, u8)>,
+    /// Rows the file contributed.
+    height: usize,
+    /// 0-based data rows of the file that were rejected (so not in the table), ascending.
+    rejected_rows: Vec<u64>,
+    /// The file's customer-id column.
+    id_column: String,
+}
+
+impl FileSpan {
+    /// The 0-based data row in the file of the table's `k`-th row from this file: `k` plus the
+    /// rejected rows before it.
+    fn file_row(&self, k: usize) -> u64 {
+        let mut row = k as u64;
+        for &r in &self.rejected_rows {
+            if r <= row {
+                row += 1;
+            } else {
+                break;
+            }
+        }
+        row
+    }
+}
+
+/// Keeps the first row of each customer id (file order) and rejects the later ones as
+/// `duplicate_customer`, each located in its file.
+fn reject_repeated_customers(
+    frame: &DataFrame,
+    spans: &[FileSpan],
+) -> Result<(DataFrame, Vec<Rejection>)> {
+    let ids = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+    let ids = ids.str()?;
+    let mut seen: PlHashSet<&str> = PlHashSet::with_capacity(ids.len());
+    let mut repeated: Vec<(usize, &str)> = Vec::new();
+    let keep: BooleanChunked = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let id = id.unwrap_or_default();
+            let first = seen.insert(id);
+            if !first {
+                repeated.push((i, id));
+            }
+            Some(first)
+        })
+        .collect();
+    drop(seen);
+    let mut rejections = Vec::with_capacity(repeated.len());
+    let mut repeated = repeated.into_iter().peekable();
+    let mut offset = 0usize;
+    for span in spans {
+        let end = offset + span.height;
+        let mut here: Vec<(u64, &str)> = Vec::new();
+        while let Some((i, id)) = repeated.next_if(|(i, _)| *i < end) {
+            here.push((span.file_row(i - offset), id));
+        }
+        let lines = match &span.csv {
+            Some((path, delimiter)) => {
+                let rows: Vec<u64> = here.iter().map(|(r, _)| *r).collect();
+                read::csv_lines(path, *delimiter, &rows)
+            }
+            None => vec![None; here.len()],
+        };
+        for ((row, id), line) in here.into_iter().zip(lines) {
+            rejections.push(Rejection {
+                file: span.display.clone(),
+                line,
+                row: row + 1,
+                column: span.id_column.clone(),
+                value: id.to_string(),
+                reason: RejectReason::DuplicateCustomer,
+            });
+        }
+        offset = end;
+    }
+    Ok((frame.filter(&keep)?, rejections))
 }
 
 struct ParsedFile {

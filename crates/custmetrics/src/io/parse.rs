@@ -41,6 +41,8 @@ pub enum RejectReason {
     CsatOutOfRange,
     /// The same row (same order and same values) appeared earlier.
     DuplicateRow,
+    /// The customers table has an earlier row for the same customer id (the first is used).
+    DuplicateCustomer,
     /// A number (quantity, cost) is not a number.
     UnparsableNumber,
 }
@@ -61,6 +63,7 @@ impl RejectReason {
             RejectReason::NpsOutOfRange => "nps_out_of_range",
             RejectReason::CsatOutOfRange => "csat_out_of_range",
             RejectReason::DuplicateRow => "duplicate_row",
+            RejectReason::DuplicateCustomer => "duplicate_customer",
             RejectReason::UnparsableNumber => "unparsable_number",
         }
     }
@@ -80,6 +83,7 @@ impl RejectReason {
             RejectReason::NpsOutOfRange => "NPS answer must be a whole number 0-10",
             RejectReason::CsatOutOfRange => "CSAT answer must be a whole number within the scale",
             RejectReason::DuplicateRow => "duplicate of an earlier row",
+            RejectReason::DuplicateCustomer => "customer id already in an earlier row",
             RejectReason::UnparsableNumber => "cannot parse as a number",
         }
     }

@@ -487,19 +487,22 @@ fn order_ids_equal_once_trimmed_are_one_order() {
 }
 
 #[test]
-fn a_customer_listed_twice_keeps_the_first_row() {
-    // Customer tables are deduplicated by id, keeping the first row in file order; distinct
-    // tables (the usual case) are kept as they are, in file order.
+fn a_customer_listed_twice_keeps_the_first_row_and_rejects_the_rest() {
+    // Customer tables keep the first row of each id in file order; every later row of the same
+    // id is rejected as `duplicate_customer` at its own line, so that each input row is either
+    // used or counted. Distinct tables (the usual case) are kept as they are, in file order.
     let dir = tempfile::tempdir().unwrap();
-    let load = |body: &str| {
-        let path = dir.path().join("customers.csv");
-        std::fs::write(&path, body).unwrap();
-        let t = load_table(
-            TableKind::Customers,
-            &[path.to_string_lossy().into_owned()],
-            &LoadOptions::default(),
-        )
-        .unwrap();
+    let load = |bodies: &[&str]| {
+        let paths: Vec<String> = bodies
+            .iter()
+            .enumerate()
+            .map(|(k, body)| {
+                let path = dir.path().join(format!("customers{k}.csv"));
+                std::fs::write(&path, body).unwrap();
+                path.to_string_lossy().into_owned()
+            })
+            .collect();
+        let t = load_table(TableKind::Customers, &paths, &LoadOptions::default()).unwrap();
         let text = |name: &str| -> Vec<String> {
             let c = t
                 .frame
@@ -514,12 +517,51 @@ fn a_customer_listed_twice_keeps_the_first_row() {
                 .collect()
         };
         let (ids, signups) = (text(col::CUSTOMER_ID), text(col::SIGNUP_DATE));
-        (ids, signups)
+        (ids, signups, t)
     };
-    let (ids, signups) =
-        load("customer_id,signup_date\nb,2024-01-02\na,2024-01-01\nb,2024-03-03\nc,2024-01-03\n");
+    // Row 2 lacks an id (rejected first), so the repeats are rows 4 and 6, on lines 5 and 7.
+    let (ids, signups, t) = load(&[
+        "customer_id,signup_date\nb,2024-01-02\n,2024-01-05\na,2024-01-01\nb,2024-03-03\nc,2024-01-03\na,2024-02-02\n",
+    ]);
     assert_eq!(ids, ["b", "a", "c"]);
     assert_eq!(signups, ["2024-01-02", "2024-01-01", "2024-01-03"]);
-    let (ids, _) = load("customer_id,signup_date\nz,2024-01-02\ny,2024-01-01\n");
+    assert_eq!(
+        (
+            t.accounting.rows_read,
+            t.accounting.rows_used,
+            t.accounting.rows_rejected
+        ),
+        (6, 3, 3)
+    );
+    assert_eq!(t.accounting.rejected_by_reason["duplicate_customer"], 2);
+    assert_eq!(t.accounting.rejected_by_reason["missing_customer_id"], 1);
+    let repeats: Vec<(Option<u64>, u64, &str, &str)> = t
+        .rejections
+        .iter()
+        .filter(|r| r.reason == RejectReason::DuplicateCustomer)
+        .map(|r| (r.line, r.row, r.column.as_str(), r.value.as_str()))
+        .collect();
+    assert_eq!(
+        repeats,
+        [
+            (Some(5), 4, "customer_id", "b"),
+            (Some(7), 6, "customer_id", "a")
+        ]
+    );
+    // Across files: the second file's repeat of `a` is its own row 1.
+    let (ids, _, t) = load(&[
+        "customer_id,signup_date\nb,2024-01-02\na,2024-01-01\n",
+        "customer_id,signup_date\na,2024-05-05\nd,2024-01-04\n",
+    ]);
+    assert_eq!(ids, ["b", "a", "d"]);
+    let repeat = t.rejections.first().unwrap();
+    assert!(repeat.file.ends_with("customers1.csv"), "{}", repeat.file);
+    assert_eq!(
+        (repeat.line, repeat.row, repeat.value.as_str()),
+        (Some(2), 1, "a")
+    );
+    assert_eq!(t.accounting.rows_used, 3);
+    let (ids, _, t) = load(&["customer_id,signup_date\nz,2024-01-02\ny,2024-01-01\n"]);
     assert_eq!(ids, ["z", "y"]);
+    assert!(t.rejections.is_empty());
 }
