@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::summary::Summaries;
+use super::summary::{Summaries, money_mean_of_difference};
 
 /// One customer's RFM figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -171,7 +171,7 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
             recency: f64::from(c.last_day - c.first_day) / unit,
             t: f64::from(end - c.first_day) / unit,
             monetary_value: if frequency > 0 {
-                (c.revenue - c.first_day_revenue) / f64::from(frequency)
+                money_mean_of_difference(c.revenue, c.first_day_revenue, frequency)
             } else {
                 0.0
             },
@@ -230,6 +230,14 @@ mod tests {
             },
             counts
         );
+    }
+
+    #[test]
+    fn monetary_value_is_exact_to_the_cent() {
+        // Subtracting the floats gives 41.989999999999995 and 104.95599999999999.
+        assert_eq!(money_mean_of_difference(106.77, 64.78, 1), 41.99);
+        assert_eq!(money_mean_of_difference(595.78, 70.998, 5), 104.9564);
+        assert_eq!(money_mean_of_difference(10.0, 10.0, 0), 0.0);
     }
 
     #[test]

@@ -352,6 +352,13 @@ pub fn exact_total(amounts: impl IntoIterator<Item = f64>) -> f64 {
     from_micros(amounts.into_iter().map(to_micros).sum())
 }
 
+/// The mean of `n` amounts of money that sum to `total − part`, with the difference taken
+/// exactly (in millionths): the repeat spend 106.77 − 64.78 over one occasion is 41.99, not
+/// the 41.989999999999995 that subtracting the floats gives.
+pub(crate) fn money_mean_of_difference(total: f64, part: f64, n: u32) -> f64 {
+    (to_micros(total) - to_micros(part)) as f64 / f64::from(n.max(1)) / 1e6
+}
+
 /// Period index of each day in the data's range, computed once instead of once per row.
 struct PeriodLookup {
     first_day: i32,
