@@ -153,12 +153,12 @@ impl Fmt {
     // The `put_*` forms overwrite a reused cell (tables formatted on demand): data files get
     // no allocation per cell.
     fn put_pct(self, cell: &mut String, x: f64) {
-        cell.clear();
-        let _ = if self.data {
-            write!(cell, "{x}")
+        if self.data {
+            put_plain(cell, x);
         } else {
-            write!(cell, "{:.1}%", x * 100.0)
-        };
+            cell.clear();
+            let _ = write!(cell, "{:.1}%", x * 100.0);
+        }
     }
     fn put_money(self, cell: &mut String, x: f64) {
         cell.clear();
@@ -169,12 +169,28 @@ impl Fmt {
         }
     }
     fn put_num(self, cell: &mut String, x: f64, decimals: usize) {
-        cell.clear();
-        let _ = if self.data {
-            write!(cell, "{x}")
+        if self.data {
+            put_plain(cell, x);
         } else {
-            write!(cell, "{x:.decimals$}")
-        };
+            cell.clear();
+            let _ = write!(cell, "{x:.decimals$}");
+        }
+    }
+}
+
+/// Overwrites a reused cell with `x` exactly as `format!("{x}")` writes it (shortest round-trip
+/// digits, no exponent), faster: whole numbers as integers, and the usual magnitudes through
+/// ryu, whose digits are the same and which writes them without an exponent in that range.
+/// Writing the per-customer CSV spent a tenth of `rfm -f csv` in std's float formatting.
+fn put_plain(cell: &mut String, x: f64) {
+    cell.clear();
+    let magnitude = x.abs();
+    if x.fract() == 0.0 && (1.0..1e15).contains(&magnitude) {
+        let _ = write!(cell, "{}", x as i64);
+    } else if (1e-4..1e15).contains(&magnitude) {
+        cell.push_str(ryu::Buffer::new().format_finite(x));
+    } else {
+        let _ = write!(cell, "{x}");
     }
 }
 
@@ -1147,6 +1163,48 @@ fn section_name(s: Section) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_numbers_are_written_as_display_writes_them() {
+        let display = |x: f64| {
+            let mut cell = String::from("stale");
+            put_plain(&mut cell, x);
+            assert_eq!(cell, format!("{x}"), "{x:e}");
+        };
+        for x in [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            99.0,
+            41.99,
+            104.9564,
+            0.1,
+            1e-4,
+            9.99e-5,
+            1e-7,
+            0.5,
+            1e14,
+            123456789012345.6,
+            1e15,
+            1e16,
+            1e300,
+            -3.25,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            1.0 / 3.0,
+            2.0f64.sqrt(),
+        ] {
+            display(x);
+        }
+        proptest::proptest!(|(bits in proptest::prelude::any::<u64>(), days in -1e6f64..1e6)| {
+            display(f64::from_bits(bits));
+            display(days);
+            display((days * 100.0).round() / 100.0);
+        });
+    }
 
     #[test]
     fn money_groups_thousands() {
