@@ -5,7 +5,8 @@
 #   benches/compare/run.sh [ROWS...]        default: 1000000 10000000
 #
 # Jobs: the monthly cohort triangle and the per-customer RFM summary (same-day purchases merged),
-# from CSV and from Parquet; custmetrics runs them as two commands (`retention`, then `rfm`) and
+# from CSV and from Parquet; custmetrics runs them as two commands (`retention`, then `rfm`, whose
+# per-customer table is timed as CSV, and as JSON on its own row) and
 # as one process (`report` limited to those sections); BG/NBD fit (custmetrics `clv` vs lifetimes,
 # which includes its summary step). The "floor" is polars scanning the three needed columns once.
 # Wall time and peak RSS come from /usr/bin/time; each job runs BENCH_REPEAT times (default 2) and
@@ -62,7 +63,8 @@ TOML
       "$(measure triangle+rfm/polars-py $alt polars "$f")" \
       "$(measure triangle+rfm/custmetrics-one-process $bin report -t "$f" --config "$dir/report.toml" -f json -q)" \
       "$(measure retention/custmetrics $bin retention -t "$f" -f json -q)" \
-      "$(measure rfm/custmetrics $bin rfm -t "$f" -f json -q)" ; do
+      "$(measure rfm/custmetrics $bin rfm -t "$f" -f csv -q)" \
+      "$(measure rfm/custmetrics-json $bin rfm -t "$f" -f json -q)" ; do
       IFS='|' read -r label secs mib <<< "$line"
       echo "| ${label%%/*} | $fmt | ${label#*/} | $secs | $mib |"
     done
