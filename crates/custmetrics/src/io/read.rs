@@ -104,7 +104,8 @@ enum TextCheck {
 fn check_text(path: &Path) -> std::io::Result<TextCheck> {
     let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
     let mut carry: Vec<u8> = Vec::new();
-    let mut newlines = 0u64;
+    // Bytes before `carry`, and where the first byte that is not UTF-8 sits.
+    let mut consumed = 0u64;
     let mut first_bad: Option<u64> = None;
     let (mut high, mut letterlike, mut impossible) = (0u64, 0u64, false);
     let mut buf = vec![0u8; 1 << 20];
@@ -131,25 +132,22 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
             }
         }
         if first_bad.is_none() && carry.is_empty() && ascii {
-            // ASCII is UTF-8: no copy, no validation; only the lines, for a later message.
-            newlines += chunk.iter().filter(|&&b| b == b'\n').count() as u64;
+            // ASCII is UTF-8: no copy, no validation.
+            consumed += n as u64;
         } else if first_bad.is_none() {
             carry.extend_from_slice(chunk);
             match std::str::from_utf8(&carry) {
                 Ok(_) => {
-                    newlines += carry.iter().filter(|&&b| b == b'\n').count() as u64;
+                    consumed += carry.len() as u64;
                     carry.clear();
                 }
                 // An incomplete character at the end: keep it for the next chunk.
                 Err(e) if e.error_len().is_none() => {
-                    let (done, rest) = carry.split_at(e.valid_up_to());
-                    newlines += done.iter().filter(|&&b| b == b'\n').count() as u64;
-                    carry = rest.to_vec();
+                    consumed += e.valid_up_to() as u64;
+                    carry.drain(..e.valid_up_to());
                 }
                 Err(e) => {
-                    let done = carry.get(..e.valid_up_to()).unwrap_or(&[]);
-                    first_bad =
-                        Some(newlines + done.iter().filter(|&&b| b == b'\n').count() as u64 + 1);
+                    first_bad = Some(consumed + e.valid_up_to() as u64);
                     carry.clear();
                 }
             }
@@ -157,15 +155,35 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
     }
     if first_bad.is_none() && !carry.is_empty() {
         // The file ends inside a multi-byte character.
-        first_bad = Some(newlines + 1);
+        first_bad = Some(consumed);
     }
     Ok(match first_bad {
         None => TextCheck::Utf8,
-        Some(line) => TextCheck::NotUtf8 {
-            line,
+        Some(offset) => TextCheck::NotUtf8 {
+            line: line_at(path, offset)?,
             windows_1252: !impossible && high > 0 && letterlike * 5 >= high * 4,
         },
     })
+}
+
+/// The 1-based line holding byte `offset` of the file. Counted only when a message needs it:
+/// counting the lines of every file while checking its text was a serial pass over all of it.
+fn line_at(path: &Path, offset: u64) -> std::io::Result<u64> {
+    let mut reader = std::io::Read::take(File::open(path)?, offset);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut newlines = 0u64;
+    loop {
+        let n = std::io::Read::read(&mut reader, &mut buf)?;
+        if n == 0 {
+            return Ok(newlines + 1);
+        }
+        newlines += buf
+            .get(..n)
+            .unwrap_or(&[])
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+    }
 }
 
 /// Makes sure the CSV text at `path` is UTF-8: returns the path to scan (a transcoded temporary
@@ -832,6 +850,20 @@ mod tests {
                 line: 2,
                 windows_1252: false
             }
+        ));
+        // A bad byte after the first 1 MiB read: its line counts the lines of the reads before.
+        let mut bytes = b"ab\n".repeat(400_000);
+        bytes.extend_from_slice(b"\xc3\xa9\nx\xff\n");
+        std::fs::write(&p, &bytes).unwrap();
+        assert!(matches!(
+            check_text(&p).unwrap(),
+            TextCheck::NotUtf8 { line: 400_002, .. }
+        ));
+        // The file ends inside a multi-byte character.
+        std::fs::write(&p, b"h\nab\xc3").unwrap();
+        assert!(matches!(
+            check_text(&p).unwrap(),
+            TextCheck::NotUtf8 { line: 2, .. }
         ));
         assert_eq!(
             TextEncoding::from_setting("Latin1").unwrap(),
