@@ -469,18 +469,21 @@ struct FileSpan {
 }
 
 impl FileSpan {
-    /// The 0-based data row in the file of the table's `k`-th row from this file: `k` plus the
-    /// rejected rows before it.
-    fn file_row(&self, k: usize) -> u64 {
-        let mut row = k as u64;
-        for &r in &self.rejected_rows {
-            if r <= row {
-                row += 1;
-            } else {
-                break;
-            }
-        }
-        row
+    /// The 0-based data rows in the file of the table's rows `ks` (ascending) from this file:
+    /// each `k` plus the rejected rows before it, in one walk over both lists.
+    fn file_rows(&self, ks: impl IntoIterator<Item = usize>) -> Vec<u64> {
+        let mut rejected = self.rejected_rows.iter().copied().peekable();
+        let mut skipped = 0u64;
+        ks.into_iter()
+            .map(|k| {
+                let mut row = k as u64 + skipped;
+                while rejected.next_if(|&r| r <= row).is_some() {
+                    row += 1;
+                    skipped += 1;
+                }
+                row
+            })
+            .collect()
     }
 }
 
@@ -512,18 +515,16 @@ fn reject_repeated_customers(
     let mut offset = 0usize;
     for span in spans {
         let end = offset + span.height;
-        let mut here: Vec<(u64, &str)> = Vec::new();
+        let mut here: Vec<(usize, &str)> = Vec::new();
         while let Some((i, id)) = repeated.next_if(|(i, _)| *i < end) {
-            here.push((span.file_row(i - offset), id));
+            here.push((i - offset, id));
         }
+        let rows = span.file_rows(here.iter().map(|(k, _)| *k));
         let lines = match &span.csv {
-            Some((path, delimiter)) => {
-                let rows: Vec<u64> = here.iter().map(|(r, _)| *r).collect();
-                read::csv_lines(path, *delimiter, &rows)
-            }
+            Some((path, delimiter)) => read::csv_lines(path, *delimiter, &rows),
             None => vec![None; here.len()],
         };
-        for ((row, id), line) in here.into_iter().zip(lines) {
+        for ((row, (_, id)), line) in rows.into_iter().zip(here).zip(lines) {
             rejections.push(Rejection {
                 file: span.display.clone(),
                 line,
@@ -1335,4 +1336,28 @@ pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
 /// The date of a polars physical Date value.
 pub(crate) fn date_from_days(days: i32) -> NaiveDate {
     NaiveDate::default() + chrono::Duration::days(i64::from(days))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_map_to_file_rows_past_the_rejected_ones() {
+        // File rows 0, 1 and 3 were rejected: the table holds file rows 2, 4, 5, 6.
+        let span = FileSpan {
+            display: "f.csv".into(),
+            csv: None,
+            height: 4,
+            rejected_rows: vec![0, 1, 3],
+            id_column: "id".into(),
+        };
+        assert_eq!(span.file_rows([0, 1, 2, 3]), [2, 4, 5, 6]);
+        assert_eq!(span.file_rows([1, 3]), [4, 6]);
+        let clean = FileSpan {
+            rejected_rows: vec![],
+            ..span
+        };
+        assert_eq!(clean.file_rows([0, 2]), [0, 2]);
+    }
 }
