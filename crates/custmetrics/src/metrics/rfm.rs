@@ -106,16 +106,29 @@ fn quintiles(values: &[f64]) -> Vec<u8> {
     scores
 }
 
-fn segment(r: u8, f: u8, orders: u32) -> &'static str {
+/// The segment names, in the order `segment` numbers them.
+const SEGMENTS: [&str; 8] = [
+    "new",
+    "champions",
+    "loyal",
+    "potential_loyalists",
+    "at_risk",
+    "hibernating",
+    "lost",
+    "needs_attention",
+];
+
+/// The segment of a customer, as an index into [`SEGMENTS`].
+fn segment(r: u8, f: u8, orders: u32) -> usize {
     match (r, f) {
-        _ if orders <= 1 && r >= 4 => "new",
-        (4..=5, 4..=5) => "champions",
-        (3..=5, 3..=5) => "loyal",
-        (4..=5, _) => "potential_loyalists",
-        (1..=2, 3..=5) => "at_risk",
-        (2, _) => "hibernating",
-        (1, _) => "lost",
-        _ => "needs_attention",
+        _ if orders <= 1 && r >= 4 => 0,
+        (4..=5, 4..=5) => 1,
+        (3..=5, 3..=5) => 2,
+        (4..=5, _) => 3,
+        (1..=2, 3..=5) => 4,
+        (2, _) => 5,
+        (1, _) => 6,
+        _ => 7,
     }
 }
 
@@ -141,18 +154,25 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
     let orders: Vec<f64> = s.customers.iter().map(|c| f64::from(c.orders)).collect();
     let revenue: Vec<f64> = s.customers.iter().map(|c| c.revenue).collect();
     let (rs, fs, ms) = (quintiles(&since), quintiles(&orders), quintiles(&revenue));
-    let mut segments: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut by: BTreeMap<(&str, &'static str), u64> = BTreeMap::new();
-    let mut customers = Vec::with_capacity(if with_customers { s.customers.len() } else { 0 });
-    for (i, c) in s.customers.iter().enumerate() {
-        let frequency = c.purchase_days.saturating_sub(1);
-        let (r, f, m) = (
+    let scores = |i: usize| {
+        (
             rs.get(i).copied().unwrap_or(1),
             fs.get(i).copied().unwrap_or(1),
             ms.get(i).copied().unwrap_or(1),
-        );
+        )
+    };
+    // Counted in an array per segment (a map entry per customer was a visible part of `rfm` on
+    // millions of customers); the rows are built in parallel.
+    let mut segments = [0u64; SEGMENTS.len()];
+    let name = |seg: usize| SEGMENTS.get(seg).copied().unwrap_or_default();
+    // By group, then by segment name (the order of the JSON and the tables).
+    let mut by: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (i, c) in s.customers.iter().enumerate() {
+        let (r, f, _) = scores(i);
         let seg = segment(r, f, c.orders);
-        *segments.entry(seg).or_insert(0u64) += 1;
+        if let Some(n) = segments.get_mut(seg) {
+            *n += 1;
+        }
         if !s.by.is_empty() {
             let group = c
                 .segments
@@ -160,36 +180,46 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
                 .and_then(|v| v.as_deref())
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or("(none)");
-            *by.entry((group, seg)).or_insert(0) += 1;
+            *by.entry((group, name(seg))).or_insert(0) += 1;
         }
-        if !with_customers {
-            continue;
-        }
-        customers.push(RfmRow {
-            customer_id: c.customer_id.clone(),
-            frequency,
-            recency: f64::from(c.last_day - c.first_day) / unit,
-            t: f64::from(end - c.first_day) / unit,
-            monetary_value: if frequency > 0 {
-                money_mean_of_difference(c.revenue, c.first_day_revenue, frequency)
-            } else {
-                0.0
-            },
-            days_since_last: (end - c.last_day).max(0) as u32,
-            orders: c.orders,
-            revenue: c.revenue,
-            r_score: r,
-            f_score: f,
-            m_score: m,
-            segment: seg.into(),
-        });
+    }
+    let mut customers = Vec::new();
+    if with_customers {
+        s.customers
+            .par_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let frequency = c.purchase_days.saturating_sub(1);
+                let (r, f, m) = scores(i);
+                RfmRow {
+                    customer_id: c.customer_id.clone(),
+                    frequency,
+                    recency: f64::from(c.last_day - c.first_day) / unit,
+                    t: f64::from(end - c.first_day) / unit,
+                    monetary_value: if frequency > 0 {
+                        money_mean_of_difference(c.revenue, c.first_day_revenue, frequency)
+                    } else {
+                        0.0
+                    },
+                    days_since_last: (end - c.last_day).max(0) as u32,
+                    orders: c.orders,
+                    revenue: c.revenue,
+                    r_score: r,
+                    f_score: f,
+                    m_score: m,
+                    segment: name(segment(r, f, c.orders)).to_string(),
+                }
+            })
+            .collect_into_vec(&mut customers);
     }
     Rfm {
         time_unit_days,
         customers,
-        segments: segments
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
+        segments: (0..SEGMENTS.len())
+            .filter_map(|seg| {
+                let n = segments.get(seg).copied().unwrap_or(0);
+                (n > 0).then(|| (name(seg).to_string(), n))
+            })
             .collect(),
         by_segment: by
             .into_iter()
@@ -238,6 +268,42 @@ mod tests {
         assert_eq!(money_mean_of_difference(106.77, 64.78, 1), 41.99);
         assert_eq!(money_mean_of_difference(595.78, 70.998, 5), 104.9564);
         assert_eq!(money_mean_of_difference(10.0, 10.0, 0), 0.0);
+    }
+
+    #[test]
+    fn segment_counts_by_group_come_in_name_order() {
+        let mut s = fixture();
+        s.by = vec!["region".into()];
+        for (c, region) in s.customers.iter_mut().zip(["north", "north", " ", "north"]) {
+            c.segments = vec![Some(region.to_string())];
+        }
+        let r = rfm(&s, 1);
+        let rows: Vec<(&str, &str, u64)> = r
+            .by_segment
+            .iter()
+            .map(|g| (g.segment.as_str(), g.rfm_segment.as_str(), g.customers))
+            .collect();
+        let named = |id: &str| {
+            r.customers
+                .iter()
+                .find(|c| c.customer_id == id)
+                .map(|c| c.segment.clone())
+                .unwrap()
+        };
+        // A blank value is "(none)"; within a group, RFM segments sort by name.
+        let mut north: Vec<String> = ["a", "b", "d"].iter().map(|id| named(id)).collect();
+        north.sort();
+        north.dedup();
+        let expected_north: Vec<&str> = rows
+            .iter()
+            .filter(|(g, _, _)| *g == "north")
+            .map(|(_, seg, _)| *seg)
+            .collect();
+        assert_eq!(expected_north, north);
+        assert_eq!(rows.first().map(|r| r.0), Some("(none)"));
+        assert_eq!(rows.iter().map(|r| r.2).sum::<u64>(), 4);
+        assert_eq!(r.segments.values().sum::<u64>(), 4);
+        assert!(r.segments.keys().is_sorted());
     }
 
     #[test]
