@@ -48,8 +48,8 @@ pub struct RfmRow {
     pub f_score: u8,
     /// Monetary score 1–5.
     pub m_score: u8,
-    /// Named segment.
-    pub segment: String,
+    /// Named segment (one of eight fixed names, so no string per customer).
+    pub segment: &'static str,
 }
 
 /// RFM table plus segment sizes.
@@ -207,7 +207,7 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
                     r_score: r,
                     f_score: f,
                     m_score: m,
-                    segment: name(segment(r, f, c.orders)).to_string(),
+                    segment: name(segment(r, f, c.orders)),
                 }
             })
             .collect_into_vec(&mut customers);
@@ -287,7 +287,7 @@ mod tests {
             r.customers
                 .iter()
                 .find(|c| c.customer_id == id)
-                .map(|c| c.segment.clone())
+                .map(|c| c.segment.to_string())
                 .unwrap()
         };
         // A blank value is "(none)"; within a group, RFM segments sort by name.

@@ -473,7 +473,7 @@ mod tests {
                 r_score: 1,
                 f_score: 1,
                 m_score: 1,
-                segment: String::new(),
+                segment: "",
             })
             .collect();
         let rfm = Rfm {

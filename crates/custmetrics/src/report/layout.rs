@@ -888,7 +888,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
                     put(r, c.r_score);
                     put(f, c.f_score);
                     put(m, c.m_score);
-                    put(segment, &c.segment);
+                    put(segment, c.segment);
                 },
             ));
         }
