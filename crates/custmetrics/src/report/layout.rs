@@ -87,16 +87,6 @@ impl TextTable<'_> {
             }
         }
     }
-
-    /// Every row's cells, formatted (for small tables and tests).
-    pub fn rows(&self) -> Vec<Vec<String>> {
-        let mut all = Vec::with_capacity(self.len());
-        let _ = self.try_for_each_row(|row| -> Result<(), ()> {
-            all.push(row.to_vec());
-            Ok(())
-        });
-        all
-    }
 }
 
 /// Formats a fraction as a percentage with one decimal.
@@ -157,7 +147,7 @@ impl Fmt {
             put_plain(cell, x);
         } else {
             cell.clear();
-            let _ = write!(cell, "{:.1}%", x * 100.0);
+            cell.push_str(&pct(x));
         }
     }
     fn put_money(self, cell: &mut String, x: f64) {
