@@ -421,11 +421,16 @@ fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
 }
 
 /// Lines of one order become one transaction: amounts summed, the earliest date, the first
-/// customer and dimension values. Line-item exports (Shopify, UCI Online Retail) need this so that
-/// "number of purchases" counts orders, not items.
+/// dimension values. Line-item exports (Shopify, UCI Online Retail) need this so that "number of
+/// purchases" counts orders, not items. An order is an order id *of one customer*: the same id
+/// under another customer (two shops' numbering in one job) is another order, and rows without
+/// an order id (a file without the column, read with one that has it) are orders of their own.
+/// Every line of an order is then a line of one customer, so that reading the table in customer
+/// partitions merges the same lines.
 fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
+    const LINE: &str = "__line";
+    const ALONE: &str = "__alone";
     let mut aggs = vec![
-        col(col::CUSTOMER_ID).first(),
         col(col::DATE).min(),
         crate::metrics::summary::exact_sum(col(col::AMOUNT)).alias(col::AMOUNT),
     ];
@@ -450,8 +455,16 @@ fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Result<DataFram
     }
     Ok(frame
         .lazy()
-        .group_by_stable([col(col::ORDER_ID)])
+        .with_row_index(LINE, None)
+        .with_column(
+            when(col(col::ORDER_ID).is_null())
+                .then(col(LINE))
+                .otherwise(lit(NULL).cast(IDX_DTYPE))
+                .alias(ALONE),
+        )
+        .group_by_stable([col(col::ORDER_ID), col(col::CUSTOMER_ID), col(ALONE)])
         .agg(aggs)
+        .drop(cols([ALONE]))
         .collect()?)
 }
 

@@ -565,3 +565,41 @@ fn a_customer_listed_twice_keeps_the_first_row_and_rejects_the_rest() {
     assert_eq!(ids, ["z", "y"]);
     assert!(t.rejections.is_empty());
 }
+
+#[test]
+fn order_lines_merge_within_one_customer_and_never_without_an_order_id() {
+    // File 1: two lines of order O1 by customer a (one order), and O1 again under customer b
+    // (another shop's numbering: another order). File 2 has no order ids: each row is an order.
+    let dir = tempfile::tempdir().unwrap();
+    let one = dir.path().join("lines.csv");
+    let two = dir.path().join("no_order_ids.csv");
+    std::fs::write(
+        &one,
+        "order_id,customer_id,order_date,amount\nO1,a,2024-01-01,10\nO1,a,2024-01-02,5.5\nO1,b,2024-01-02,7\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &two,
+        "customer_id,order_date,amount\nc,2024-01-03,1\nd,2024-01-04,2\nc,2024-01-03,3\n",
+    )
+    .unwrap();
+    let t = load_table(
+        TableKind::Transactions,
+        &[one.to_str().unwrap(), two.to_str().unwrap()],
+        &LoadOptions::default(),
+    )
+    .unwrap();
+    let ids: Vec<&str> = t
+        .frame
+        .column(col::CUSTOMER_ID)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .flatten()
+        .collect();
+    assert_eq!(ids, ["a", "b", "c", "d", "c"]);
+    assert_eq!(amounts(&t), [15.5, 7.0, 1.0, 2.0, 3.0]);
+    assert_eq!(t.accounting.rows_read, 6);
+    assert_eq!(t.accounting.rows_used, 6);
+}
