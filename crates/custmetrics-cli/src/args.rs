@@ -191,6 +191,12 @@ pub struct MetricArgs {
     /// At-risk customers listed in the report.
     #[arg(long, default_value_t = 20)]
     pub at_risk_limit: usize,
+    /// Read the transactions in N customer partitions, one after another, instead of whole:
+    /// the transaction rows held at a time (and stage 1's working memory) fall to about 1/N,
+    /// and every partition reads the files again. For exports too large for memory.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub partitions: u32,
 }
 
 #[derive(Debug, Args)]

@@ -118,11 +118,9 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             }
             report::require_input(&p.spec)?;
             let progress = super::Progress::start(quiet, "reading inputs");
-            let data = Dataset::load(&p.spec)?;
+            let mut data = Dataset::load(&p.spec)?;
             progress.set("fitting");
-            let kept = data.without_rows();
-            let mut report = Report::build_owned(data, &p.options)?;
-            let data = kept;
+            let mut report = Report::build_taking_rows(&mut data, &p.options)?;
             progress.set("writing output");
             progress.finish();
             super::account(&data, &r.cmd.input, quiet)?;
@@ -228,11 +226,9 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     }
     report::require_input(&p.spec)?;
     let progress = super::Progress::start(quiet, "reading inputs");
-    let data = Dataset::load(&p.spec)?;
+    let mut data = Dataset::load(&p.spec)?;
     progress.set("scoring");
-    let kept = data.without_rows();
-    let report = Report::build_owned(data, &p.options)?;
-    let data = kept;
+    let report = Report::build_taking_rows(&mut data, &p.options)?;
     progress.set("writing output");
     progress.finish();
     super::account(&data, &r.cmd.input, quiet)?;

@@ -48,12 +48,10 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     let p = prepare(&cmd, kind)?;
     require_input(&p.spec)?;
     let progress = super::Progress::start(quiet, "reading inputs");
-    let data = Dataset::load(&p.spec)?;
+    let mut data = Dataset::load(&p.spec)?;
     progress.set("computing metrics");
-    // The report releases the rows after stage 1; the accounting stays here.
-    let kept = data.without_rows();
-    let report = Report::build_owned(data, &p.options)?;
-    let data = kept;
+    // The report releases the rows after stage 1; the accounting stays in `data`.
+    let report = Report::build_taking_rows(&mut data, &p.options)?;
     progress.set("writing output");
     progress.finish();
     super::account(&data, &cmd.input, quiet)?;
@@ -139,6 +137,7 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     options.clv = clv;
     options.clv_holdout_from = date("--holdout-from", &m.holdout_from)?;
     options.at_risk_limit = m.at_risk_limit;
+    spec.transaction_partitions = m.partitions;
     options.sections = match kind {
         Kind::Report if !report_config.sections.is_empty() => report_config.sections.clone(),
         Kind::Report => Section::ALL.to_vec(),

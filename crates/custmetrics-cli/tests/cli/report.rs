@@ -574,3 +574,59 @@ fn rfm_csv_rows_agree_with_json_for_every_customer() {
         assert_eq!(row[8], rec["segment"].as_str().unwrap());
     }
 }
+
+#[test]
+fn partitions_change_memory_not_the_report() {
+    // The full demo report and a file with bad rows: byte-identical JSON and rejects file when
+    // the transactions are read in customer partitions.
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| testdata(&format!("demo/{f}.csv"));
+    let (t, i, c) = (d("transactions"), d("interactions"), d("customers"));
+    let bad = testdata("bad/bad_values.csv");
+    let outputs = |n: &str| {
+        let (report, rejects) = (format!("report-{n}.json"), format!("rejects-{n}.csv"));
+        let out = run(
+            dir.path(),
+            &[
+                "report", "-t", &t, "-t", &bad, "-i", &i, "-c", &c, "-f", "json",
+            ]
+            .into_iter()
+            .chain(["-o", &report, "--rejects", &rejects, "--partitions", n])
+            .collect::<Vec<_>>(),
+        );
+        assert_code(&out, 0);
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
+        (read(&report), read(&rejects), stderr(&out))
+    };
+    let whole = outputs("1");
+    assert!(
+        whole.1.lines().count() > 1,
+        "no rejects to compare:\n{}",
+        whole.1
+    );
+    for n in ["2", "5"] {
+        assert_eq!(outputs(n), whole, "--partitions {n}");
+    }
+    let out = run(
+        dir.path(),
+        &[
+            "clv",
+            "-t",
+            &t,
+            "--holdout-from",
+            "2024-07-01",
+            "--partitions",
+            "2",
+        ],
+    );
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("drop --partitions"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(
+        &run(dir.path(), &["report", "-t", &t, "--partitions", "0"]),
+        2,
+    );
+}

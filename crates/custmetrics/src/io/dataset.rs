@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use super::load::{LoadOptions, Table, load_table};
+use super::read::{InputPath, expand_inputs};
 use super::schema::TableKind;
 use crate::{Error, Result};
 
@@ -16,6 +17,22 @@ pub struct Dataset {
     pub interactions: Option<Table>,
     /// Customers, if given.
     pub customers: Option<Table>,
+    /// Transactions left on disk, read in customer partitions by the report's stage 1
+    /// ([`DatasetSpec::transaction_partitions`]); `transactions` is then `None` until the report
+    /// fills it with their accounting.
+    pub deferred_transactions: Option<DeferredTransactions>,
+}
+
+/// Transactions files to be read one customer partition at a time (see
+/// [`super::load::Partition`]).
+#[derive(Debug, Clone)]
+pub struct DeferredTransactions {
+    /// The files, expanded.
+    pub inputs: Vec<InputPath>,
+    /// The whole job's spec: how to read the transactions (the partition is set per pass), the
+    /// number of partitions, and the other tables' column choices (checked once the first
+    /// partition is read).
+    pub spec: DatasetSpec,
 }
 
 /// Which files to read for each table, and how.
@@ -34,6 +51,11 @@ pub struct DatasetSpec {
     pub interactions_options: LoadOptions,
     /// Options for customers.
     pub customers_options: LoadOptions,
+    /// Read the transactions in this many customer partitions, one after another, during the
+    /// report's stage 1 instead of loading them whole: the rows held at a time (and stage 1's
+    /// working memory) divide by about this number, and every partition reads the files again.
+    /// 0 and 1 load the table whole.
+    pub transaction_partitions: u32,
 }
 
 impl Dataset {
@@ -50,12 +72,24 @@ impl Dataset {
                 load_table(kind, files, options).map(Some)
             }
         };
+        let deferred_transactions =
+            if spec.transaction_partitions > 1 && !spec.transactions.is_empty() {
+                Some(DeferredTransactions {
+                    inputs: expand_inputs(&spec.transactions)?,
+                    spec: spec.clone(),
+                })
+            } else {
+                None
+            };
         let data = Dataset {
-            transactions: load(
-                TableKind::Transactions,
-                &spec.transactions,
-                &spec.transactions_options,
-            )?,
+            transactions: match deferred_transactions {
+                Some(_) => None,
+                None => load(
+                    TableKind::Transactions,
+                    &spec.transactions,
+                    &spec.transactions_options,
+                )?,
+            },
             interactions: load(
                 TableKind::Interactions,
                 &spec.interactions,
@@ -66,7 +100,22 @@ impl Dataset {
                 &spec.customers,
                 &spec.customers_options,
             )?,
+            deferred_transactions,
         };
+        // With deferred transactions the check waits for their first partition (the report's).
+        if data.deferred_transactions.is_none() {
+            data.check_preferred_columns(spec)?;
+        }
+        Ok(data)
+    }
+
+    /// Fails when a preferred column (a plain `--date-col NAME`, meant for whichever table has
+    /// it) is used by none of the tables.
+    ///
+    /// # Errors
+    /// [`Error::UnknownColumn`] naming the tables' columns.
+    pub fn check_preferred_columns(&self, spec: &DatasetSpec) -> Result<()> {
+        let data = self;
         let options = [
             &spec.transactions_options,
             &spec.interactions_options,
@@ -107,7 +156,7 @@ impl Dataset {
                 }
             }
         }
-        Ok(data)
+        Ok(())
     }
 
     /// The tables present.
@@ -131,6 +180,7 @@ impl Dataset {
             transactions: empty(&self.transactions),
             interactions: empty(&self.interactions),
             customers: empty(&self.customers),
+            deferred_transactions: self.deferred_transactions.clone(),
         }
     }
 

@@ -71,6 +71,54 @@ pub struct LoadOptions {
     /// strings (on 10M rows, each costs about a second and 200 MB). The skipped dimensions are
     /// still listed in [`Table::dimensions`] and the file report.
     pub read_dimensions: Option<Vec<String>>,
+    /// Read only the rows of one customer partition (see [`Partition`]); `None` reads all rows.
+    pub partition: Option<Partition>,
+}
+
+/// One of `count` disjoint parts of a table, by customer: a row belongs to part
+/// `hash(trimmed customer id) % count`, so that every row of a customer, and every repeat of a
+/// line, falls in the same part. Loading the parts one after another holds a `count`-th of the
+/// rows at a time (each part reads the files again); stage 1 summaries of the parts then merge
+/// exactly ([`crate::metrics::summary::merge_partitions`]). Rows without a customer id fall in the
+/// part of the empty id, where they are rejected as usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    /// This part, `0..count`.
+    pub index: u32,
+    /// Number of parts (at least 1).
+    pub count: u32,
+}
+
+impl Partition {
+    /// The part a customer id falls in: FNV-1a of the trimmed id, so that the split is the
+    /// same on every run and machine.
+    pub fn of(id: &str, count: u32) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in id.trim().as_bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h % u64::from(count.max(1))) as u32
+    }
+
+    /// A predicate keeping the rows of this part, for a lazy scan (evaluated batch by batch by
+    /// the streaming engine, so the other parts' rows are never held). `id` is the customer-id
+    /// column as read; non-text ids (integers in Parquet) are compared as their text.
+    pub fn filter(self, id: Expr) -> Expr {
+        let Partition { index, count } = self;
+        id.map(
+            move |c: Column| {
+                let text = c.cast(&DataType::String)?;
+                let mask: BooleanChunked = text
+                    .str()?
+                    .iter()
+                    .map(|v| Some(Partition::of(v.unwrap_or_default(), count) == index))
+                    .collect();
+                Ok(mask.with_name(c.name().clone()).into_column())
+            },
+            |_, field| Ok(Field::new(field.name().clone(), DataType::Boolean)),
+        )
+    }
 }
 
 impl Default for LoadOptions {
@@ -82,6 +130,7 @@ impl Default for LoadOptions {
             csat_scale: 5,
             encoding: None,
             read_dimensions: None,
+            partition: None,
         }
     }
 }
@@ -665,9 +714,7 @@ fn parse_file(
     let typed = read_typed_csv(kind, opened, &resolved, &select, options);
     let raw = match typed {
         Some(frame) => frame,
-        None => opened
-            .frame
-            .clone()
+        None => in_partition(opened.frame.clone(), &resolved, options)
             .select(select)
             .collect_with_engine(Engine::Streaming)
             .map(|r| r.unwrap_single())
@@ -764,27 +811,34 @@ fn parse_file(
             _ => {
                 let text = s.cast(&DataType::String)?;
                 let ca = text.str()?;
+                let sample = whole_file_sample(opened, name, options)?;
+                let sample = match &sample {
+                    Some(s) => s.str()?,
+                    None => ca,
+                };
                 let format = match &options.date_format {
                     Some(f) => f.clone(),
-                    None => match detect_date_format(ca.iter().flatten().take(5000)) {
-                        DateDetection::Format(f) => f,
-                        DateDetection::Empty => DateFormat::YearMonthDay,
-                        DateDetection::Ambiguous(examples) => {
-                            return Err(Error::AmbiguousDateFormat {
-                                table,
-                                column: name.into(),
-                                examples,
-                            });
+                    None => {
+                        match detect_date_format(sample.iter().flatten().take(DETECTION_SAMPLE)) {
+                            DateDetection::Format(f) => f,
+                            DateDetection::Empty => DateFormat::YearMonthDay,
+                            DateDetection::Ambiguous(examples) => {
+                                return Err(Error::AmbiguousDateFormat {
+                                    table,
+                                    column: name.into(),
+                                    examples,
+                                });
+                            }
+                            DateDetection::NotDates(examples) => {
+                                return Err(Error::UnrecognisedValues {
+                                    table,
+                                    column: name.into(),
+                                    expected: "dates".into(),
+                                    examples,
+                                });
+                            }
                         }
-                        DateDetection::NotDates(examples) => {
-                            return Err(Error::UnrecognisedValues {
-                                table,
-                                column: name.into(),
-                                expected: "dates".into(),
-                                examples,
-                            });
-                        }
-                    },
+                    }
                 };
                 date_formats.insert(name.to_string(), format.label());
                 let parsed = parse_par(ca, |v| match parse::parse_date(v.unwrap_or(""), &format) {
@@ -863,9 +917,17 @@ fn parse_file(
         } else {
             let text = s.cast(&DataType::String)?;
             let ca = text.str()?;
-            let decimal = options
-                .decimal
-                .unwrap_or_else(|| detect_decimal_separator(ca.iter().flatten().take(5000)));
+            let decimal = match options.decimal {
+                Some(d) => d,
+                None => {
+                    let sample = whole_file_sample(opened, name, options)?;
+                    let sample = match &sample {
+                        Some(s) => s.str()?,
+                        None => ca,
+                    };
+                    detect_decimal_separator(sample.iter().flatten().take(DETECTION_SAMPLE))
+                }
+            };
             decimal_separators.insert(name.to_string(), decimal);
             parse_par(ca, |v| {
                 let v = v.unwrap_or("");
@@ -1272,8 +1334,7 @@ fn read_typed_csv(
         .map(|d| (d.to_string(), DataType::Date))
         .chain(amounts.iter().map(|a| (a.to_string(), DataType::Float64)))
         .collect();
-    let frame = opened
-        .typed_csv_scan(&types)?
+    let frame = in_partition(opened.typed_csv_scan(&types)?, resolved, options)
         .select(select)
         .collect_with_engine(Engine::Streaming)
         .ok()?
@@ -1290,6 +1351,40 @@ fn read_typed_csv(
             .unwrap_or(false)
     });
     finite.then_some(frame)
+}
+
+/// Values a column's date format or decimal separator is detected from: its first non-null
+/// values in the file.
+const DETECTION_SAMPLE: usize = 5000;
+
+/// When a partition is read, the column's first [`DETECTION_SAMPLE`] non-null values in the
+/// whole file (as text), so that every partition detects what loading the file whole would;
+/// `None` otherwise (the loaded column itself is the sample). The read stops after the sample.
+fn whole_file_sample(
+    opened: &OpenedFile,
+    name: &str,
+    options: &LoadOptions,
+) -> Result<Option<Series>> {
+    if options.partition.is_none_or(|p| p.count <= 1) {
+        return Ok(None);
+    }
+    let sample = opened
+        .frame
+        .clone()
+        .select([col(name).cast(DataType::String)])
+        .filter(col(name).is_not_null())
+        .limit(DETECTION_SAMPLE as IdxSize)
+        .collect()?;
+    Ok(Some(sample.column(name)?.as_materialized_series().clone()))
+}
+
+/// The rows of `options.partition`, when one is set (rows whose customer-id column is absent
+/// fail later with the usual missing-column error, so they are not filtered here).
+fn in_partition(lf: LazyFrame, resolved: &ResolvedColumns, options: &LoadOptions) -> LazyFrame {
+    match (options.partition, resolved.column(Role::CustomerId)) {
+        (Some(p), Some(id)) if p.count > 1 => lf.filter(p.filter(col(id))),
+        _ => lf,
+    }
 }
 
 /// `YYYY-MM-DD` exactly.

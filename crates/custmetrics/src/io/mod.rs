@@ -14,9 +14,10 @@ pub mod read;
 pub mod schema;
 pub mod summary_table;
 
-pub use dataset::{Dataset, DatasetSpec};
+pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
 pub use load::{
-    Accounting, FileReport, LoadOptions, Rejection, Table, col, load_frame, load_inputs, load_table,
+    Accounting, FileReport, LoadOptions, Partition, Rejection, Table, col, load_frame, load_inputs,
+    load_table,
 };
 pub use parse::{DateFormat, DecimalSeparator, RejectReason};
 pub use read::{FileFormat, InputPath, TextEncoding, expand_inputs};

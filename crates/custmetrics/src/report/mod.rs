@@ -447,6 +447,41 @@ impl Report {
     /// # Errors
     /// As [`Report::build`].
     pub fn build_owned(mut data: Dataset, options: &ReportOptions) -> Result<Report> {
+        Report::build_taking_rows(&mut data, options)
+    }
+
+    /// As [`Report::build_owned`], leaving in `data` what a caller reports on: every table's
+    /// accounting, rejections, file reports and paths, without rows
+    /// ([`Dataset::without_rows`]). Deferred transactions
+    /// ([`crate::io::DatasetSpec::transaction_partitions`]) are read here, one customer partition
+    /// at a time, and their accounting is left in `data.transactions`.
+    ///
+    /// # Errors
+    /// As [`Report::build`]; [`crate::Error::InvalidSetting`] for what partitioned transactions
+    /// do not support (a CLV holdout, activity from interactions), or for partitions that detect
+    /// different date formats or decimal separators in one file.
+    pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
+        let mut owned = std::mem::take(data);
+        let stage_one = match owned.deferred_transactions.take() {
+            Some(deferred) => {
+                let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
+                owned.transactions = Some(table);
+                Some(summaries)
+            }
+            None => None,
+        };
+        *data = owned.without_rows();
+        Report::build_inner(owned, stage_one, options)
+    }
+
+    /// The report from the tables; `stage_one` holds the purchase summaries when the
+    /// transactions were already summarised (by partition), and `data.transactions` then holds
+    /// only their accounting.
+    fn build_inner(
+        mut data: Dataset,
+        stage_one: Option<Option<Summaries>>,
+        options: &ReportOptions,
+    ) -> Result<Report> {
         // Order ids only serve to merge order lines while loading; nothing in the report reads
         // them, and on 100M rows the column is over a GB that stage 1 would otherwise sit on.
         if let Some(t) = data.transactions.as_mut()
@@ -516,7 +551,10 @@ impl Report {
         // cut at the summaries' own as-of date (the last transaction date unless given).
         let as_of_hint = match options.as_of {
             Some(d) => Some(d),
-            None => last_transaction_date(data.transactions.as_ref(), options.from)?,
+            None => match &stage_one {
+                Some(s) => s.as_ref().map(|s| s.as_of),
+                None => last_transaction_date(data.transactions.as_ref(), options.from)?,
+            },
         };
         let interactions_overview = match &data.interactions {
             Some(t) if wants(Section::Overview) => Some(interactions_overview(t)?),
@@ -557,8 +595,9 @@ impl Report {
             data.interactions = None;
         }
         // Stage 1, once for all transaction sections.
-        let summaries = match &data.transactions {
-            Some(t) if t.frame.height() > 0 => {
+        let summaries = match (stage_one, &data.transactions) {
+            (Some(s), _) => s.map(|s| (s, None)),
+            (None, Some(t)) if t.frame.height() > 0 => {
                 let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
                 let lf =
                     with_customer_dimensions(lf, customers_frame.as_ref(), &options.by, &by_tx)?;
@@ -873,6 +912,158 @@ impl Report {
     pub fn compare_with(&mut self, previous_json: &str) -> Result<()> {
         headline::compare(&mut self.headlines, previous_json)
     }
+}
+
+/// Stage 1 over transactions read one customer partition at a time: each partition is
+/// loaded, summarised and released before the next, so that only a partition's rows (and
+/// stage 1's working memory for them) are held; the parts then merge exactly
+/// ([`summary::merge_partitions`]). Returns the transactions' accounting (a table without
+/// rows, with every partition's rows, rejections and file details) and the purchase
+/// summaries (`None` when no row was usable).
+fn partitioned_stage_one(
+    data: &Dataset,
+    deferred: &crate::io::DeferredTransactions,
+    options: &ReportOptions,
+) -> Result<(Table, Option<Summaries>)> {
+    let wants = |s: Section| options.sections.contains(&s);
+    let unsupported = |what: &str| crate::Error::InvalidSetting {
+        setting: "partitions".into(),
+        message: format!(
+            "{what} needs the transactions loaded whole; read them in one partition (drop --partitions)"
+        ),
+    };
+    if options.clv_holdout_from.is_some() && wants(Section::Clv) {
+        return Err(unsupported("a CLV holdout (--holdout-from)"));
+    }
+    if options.active_on == ActiveOn::AnyInteraction
+        && data.interactions.is_some()
+        && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival))
+    {
+        return Err(unsupported(
+            "activity from interactions (--active-on interactions)",
+        ));
+    }
+    let customers_frame = data.customers.as_ref().map(|t| &t.frame);
+    let count = deferred.spec.transaction_partitions;
+    let mut accounting: Option<Table> = None;
+    let mut parts = Vec::new();
+    let mut no_rows_left = None;
+    for index in 0..count {
+        let mut load = deferred.spec.transactions_options.clone();
+        load.partition = Some(crate::io::Partition { index, count });
+        let mut table = crate::io::load_inputs(TableKind::Transactions, &deferred.inputs, &load)?;
+        if index == 0 {
+            let with_transactions = Dataset {
+                transactions: Some(table.clone()),
+                interactions: data.interactions.clone(),
+                customers: data.customers.clone(),
+                deferred_transactions: None,
+            };
+            with_transactions.check_preferred_columns(&deferred.spec)?;
+        }
+        let frame = std::mem::take(&mut table.frame);
+        table.frame = frame.clear();
+        let by_tx: Vec<String> = options
+            .by
+            .iter()
+            .filter(|b| frame.get_column_index(b.as_str()).is_some())
+            .cloned()
+            .collect();
+        let by: Vec<String> = options
+            .by
+            .iter()
+            .filter(|b| by_tx.contains(b) || customer_has(customers_frame, b))
+            .cloned()
+            .collect();
+        if frame.height() > 0 {
+            let lf = summary::filter_dates(frame.lazy(), options.from, None);
+            let lf = with_customer_dimensions(lf, customers_frame, &options.by, &by_tx)?;
+            match summary::summarise(lf, options.period, options.as_of, &by) {
+                Ok(part) => parts.push(part),
+                // A partition whose rows all fall outside the dates adds nothing; the error
+                // stands only if every partition says so.
+                Err(e @ crate::Error::InsufficientData { .. }) => no_rows_left = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        accounting = Some(match accounting {
+            None => table,
+            Some(acc) => merge_partition_tables(acc, table)?,
+        });
+    }
+    let Some(mut table) = accounting else {
+        return Err(crate::Error::InvalidSetting {
+            setting: "partitions".into(),
+            message: "needs at least one partition".into(),
+        });
+    };
+    // In file order, as when the table is loaded whole.
+    let file_index = |file: &str| table.files.iter().position(|f| f.file == file);
+    let mut rejections = std::mem::take(&mut table.rejections);
+    rejections.sort_by_cached_key(|r| (file_index(&r.file), r.row));
+    table.rejections = rejections;
+    let summaries = match (parts.is_empty(), no_rows_left) {
+        (true, Some(e)) => return Err(e),
+        (true, None) => None,
+        (false, _) => Some(summary::merge_partitions(parts)?),
+    };
+    Ok((table, summaries))
+}
+
+/// The accounting of two partitions of the same files: counts added, rejections joined, each
+/// file's rows added. Each partition detects date formats and decimal separators from its own
+/// rows; they must agree, or the split would read one file two ways.
+fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
+    let a = &mut acc.accounting;
+    a.rows_read += part.accounting.rows_read;
+    a.rows_used += part.accounting.rows_used;
+    a.rows_rejected += part.accounting.rows_rejected;
+    for (reason, n) in part.accounting.rejected_by_reason {
+        *a.rejected_by_reason.entry(reason).or_default() += n;
+    }
+    acc.rejections.extend(part.rejections);
+    for (file, p) in acc.files.iter_mut().zip(part.files) {
+        if p.rows > 0 && file.rows == 0 {
+            file.date_formats = p.date_formats;
+            file.decimal_separators = p.decimal_separators;
+        } else if p.rows > 0 {
+            let conflict = p
+                .date_formats
+                .iter()
+                .find(|(c, f)| file.date_formats.get(*c).is_some_and(|g| g != *f))
+                .map(|(c, f)| (c.clone(), f.clone(), file.date_formats.get(c).cloned()))
+                .or_else(|| {
+                    p.decimal_separators
+                        .iter()
+                        .find(|(c, d)| file.decimal_separators.get(*c).is_some_and(|e| e != *d))
+                        .map(|(c, d)| {
+                            (
+                                c.clone(),
+                                format!("{d:?}"),
+                                file.decimal_separators.get(c).map(|e| format!("{e:?}")),
+                            )
+                        })
+                });
+            if let Some((column, one, other)) = conflict {
+                return Err(crate::Error::InvalidSetting {
+                    setting: "partitions".into(),
+                    message: format!(
+                        "{}: column {column:?} reads as {} in one partition and as {one} in another; pass --date-format or --decimal",
+                        file.file,
+                        other.unwrap_or_default()
+                    ),
+                });
+            }
+            for (c, f) in p.date_formats {
+                file.date_formats.entry(c).or_insert(f);
+            }
+            for (c, d) in p.decimal_separators {
+                file.decimal_separators.entry(c).or_insert(d);
+            }
+        }
+        file.rows += p.rows;
+    }
+    Ok(acc)
 }
 
 fn customer_has(frame: Option<&DataFrame>, column: &str) -> bool {

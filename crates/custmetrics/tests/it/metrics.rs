@@ -247,3 +247,71 @@ fn build_owned_equals_build_and_without_rows_keeps_the_accounting() {
         assert_eq!(k.accounting, t.accounting);
     }
 }
+
+#[test]
+fn transactions_read_in_partitions_give_the_same_report_and_accounting() {
+    // Every section from the demo tables, plus a file with bad rows, a repeated line and a
+    // line-item export (order lines merged): reading the transactions one customer partition at
+    // a time must change nothing a user sees, only the memory held.
+    let files = [
+        vec![testdata("demo/transactions.csv")],
+        vec![testdata("bad/bad_values.csv")],
+        vec![testdata("formats/uci_online_retail.csv")],
+        vec![testdata("formats/semicolon_decimal_comma_dmy.csv")],
+    ];
+    for transactions in files {
+        let mut spec = DatasetSpec::default();
+        spec.transactions = transactions.clone();
+        if transactions[0].contains("demo") {
+            spec.interactions = vec![testdata("demo/interactions.csv")];
+            spec.customers = vec![testdata("demo/customers.csv")];
+        }
+        let options = ReportOptions::default();
+        let mut whole = Dataset::load(&spec).unwrap();
+        let expected = Report::build_taking_rows(&mut whole, &options).unwrap();
+        for partitions in [2, 3, 7] {
+            spec.transaction_partitions = partitions;
+            let mut data = Dataset::load(&spec).unwrap();
+            assert!(data.transactions.is_none() && data.deferred_transactions.is_some());
+            let report = Report::build_taking_rows(&mut data, &options).unwrap();
+            assert_eq!(
+                serde_json::to_value(&report).unwrap(),
+                serde_json::to_value(&expected).unwrap(),
+                "{transactions:?} in {partitions} partitions"
+            );
+            let (t, w) = (
+                data.transactions.as_ref().unwrap(),
+                whole.transactions.as_ref().unwrap(),
+            );
+            assert_eq!(t.accounting, w.accounting, "{transactions:?}");
+            assert_eq!(t.rejections, w.rejections, "{transactions:?}");
+            assert_eq!(t.files, w.files, "{transactions:?}");
+            // The same columns (merging order lines may put the order id first in one and not
+            // in a partition without repeated orders).
+            let names = |t: &custmetrics::io::Table| {
+                let mut n: Vec<String> = t
+                    .frame
+                    .get_column_names()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect();
+                n.sort();
+                n
+            };
+            assert_eq!(names(t), names(w));
+            assert_eq!(data.input_paths(), whole.input_paths());
+        }
+    }
+}
+
+#[test]
+fn partitions_refuse_what_needs_the_whole_table() {
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("demo/transactions.csv")];
+    spec.transaction_partitions = 2;
+    let mut options = ReportOptions::default();
+    options.clv_holdout_from = chrono::NaiveDate::from_ymd_opt(2025, 1, 1);
+    let mut data = Dataset::load(&spec).unwrap();
+    let err = Report::build_taking_rows(&mut data, &options).unwrap_err();
+    assert!(err.to_string().contains("--holdout-from"), "{err}");
+}
