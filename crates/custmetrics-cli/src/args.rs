@@ -25,6 +25,25 @@ pub struct Cli {
     pub timings: bool,
 }
 
+impl Cli {
+    /// The command's `--partitions` (1 for commands without it).
+    pub fn transaction_partitions(&self) -> u32 {
+        match &self.command {
+            Command::Report(c)
+            | Command::Retention(c)
+            | Command::Churn(c)
+            | Command::Nps(c)
+            | Command::Csat(c)
+            | Command::Rfm(c) => c.metrics.partitions,
+            Command::Clv(c) => match &c.action {
+                Some(ClvAction::Fit(r) | ClvAction::Predict(r)) => r.cmd.metrics.partitions,
+                None => c.run.cmd.metrics.partitions,
+            },
+            _ => 1,
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The full report: overview, data quality, retention, churn, survival, NPS, CSAT, RFM, purchasing.

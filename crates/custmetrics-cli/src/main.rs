@@ -17,7 +17,29 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc keeps freed memory for a while (1 s, 10 s for its arenas) to reuse it cheaply; in
+/// the bounded-memory mode each transactions partition frees most of what it used, and holding
+/// it kept the peak near that of one big load (10M rows, `retention --partitions 4`: 1.09 GiB,
+/// against 0.58-0.61 GiB returning it at once; BENCHMARKS.md). The same as
+/// `MIMALLOC_PURGE_DELAY=0`, for the process only.
+fn return_freed_memory_at_once() {
+    // `mi_option_purge_delay` in mimalloc.h (v3, as vendored by libmimalloc-sys 0.1.49, pinned
+    // by Cargo.lock); the crate names only some options.
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    #[allow(unsafe_code)]
+    // SAFETY: `mi_option_set` stores an integer option and has no other precondition than not
+    // racing with other threads, and no other thread exists yet (it runs first in `main`;
+    // rayon's and polars' pools and the Ctrl-C thread start later).
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    if cli.transaction_partitions() > 1 {
+        return_freed_memory_at_once();
+    }
     // Ctrl-C: remove the temporary files of outputs being written (and spooled inputs), so that
     // an interrupted run leaves nothing behind, then exit with the conventional 130.
     let _ = ctrlc::set_handler(|| {
@@ -25,7 +47,6 @@ fn main() -> ExitCode {
         eprintln!("custmetrics: interrupted; files being written were removed");
         std::process::exit(130);
     });
-    let cli = args::Cli::parse();
     let verbose = cli.verbose;
     match commands::run(cli) {
         Ok(status) => status.into(),

@@ -341,84 +341,121 @@ pub fn summarise(
 /// it was given). Parts must share the period and the `by` dimensions.
 ///
 /// # Errors
-/// [`Error::InsufficientData`] when there are no parts; [`Error::InvalidSetting`] when the
-/// parts disagree on the period or the dimensions.
+/// As [`PartitionMerger::finish`] and [`PartitionMerger::push`].
 pub fn merge_partitions(parts: Vec<Summaries>) -> Result<Summaries> {
-    let mut parts = parts.into_iter();
-    let Some(first) = parts.next() else {
-        return Err(Error::InsufficientData {
-            what: "customer metrics".into(),
-            message: "no transactions (after the date filter)".into(),
-        });
-    };
-    let rest: Vec<Summaries> = parts.collect();
-    if rest.is_empty() {
-        return Ok(first);
+    let mut merger = PartitionMerger::new(parts.len());
+    for part in parts {
+        merger.push(part)?;
     }
-    if let Some(odd) = rest
-        .iter()
-        .find(|p| p.period != first.period || p.by != first.by)
-    {
-        return Err(Error::InvalidSetting {
-            setting: "partitions".into(),
-            message: format!(
-                "partitions summarised differently ({} by {:?} and {} by {:?})",
-                first.period.name(),
-                first.by,
-                odd.period.name(),
-                odd.by
-            ),
-        });
-    }
-    let as_of = rest.iter().map(|p| p.as_of).fold(first.as_of, Ord::max);
-    let (period, by) = (first.period, first.by.clone());
-    let total: usize =
-        first.customers.len() + rest.iter().map(|p| p.customers.len()).sum::<usize>();
-    let mut customers = Vec::with_capacity(total);
-    let mut activity = Vec::with_capacity(
-        first.activity.len() + rest.iter().map(|p| p.activity.len()).sum::<usize>(),
-    );
-    let mut gaps =
-        Vec::with_capacity(first.gaps.len() + rest.iter().map(|p| p.gaps.len()).sum::<usize>());
-    // Customer indices of each part's activity are shifted into the concatenation, then mapped
-    // to the merged order below; each part's buffers are released as soon as they are moved.
-    for part in std::iter::once(first).chain(rest) {
-        let offset = customers.len() as u32;
-        activity.extend(part.activity.into_iter().map(|mut a| {
-            a.customer += offset;
-            a
-        }));
-        customers.extend(part.customers);
-        gaps.extend(part.gaps);
-    }
-    let order = {
-        let ids: Vec<&str> = customers.iter().map(|c| c.customer_id.as_str()).collect();
-        sort_ids(&ids)
-    };
-    let mut new_index = vec![0u32; order.len()];
-    for (new, &old) in order.iter().enumerate() {
-        if let Some(slot) = new_index.get_mut(old as usize) {
-            *slot = new as u32;
+    merger.finish()
+}
+
+/// Merges partition summaries as they are computed ([`merge_partitions`] one part at a time),
+/// so that a part is released as soon as it is added: the memory held is the merged rows plus
+/// one part, never all parts and their merge.
+#[derive(Debug)]
+pub struct PartitionMerger {
+    merged: Option<Summaries>,
+    parts: usize,
+}
+
+impl PartitionMerger {
+    /// A merger expecting about `parts` parts (to size its buffers once).
+    pub fn new(parts: usize) -> PartitionMerger {
+        PartitionMerger {
+            merged: None,
+            parts: parts.max(1),
         }
     }
-    permute_in_place(&mut customers, &new_index);
-    activity.par_iter_mut().for_each(|a| {
-        a.customer = new_index
-            .get(a.customer as usize)
-            .copied()
-            .unwrap_or(a.customer);
-    });
-    // (customer, period) pairs are distinct, so an unstable sort gives the one order.
-    activity.par_sort_unstable_by_key(|a| (a.customer, a.period));
-    sort_small_values(&mut gaps);
-    Ok(Summaries {
-        customers,
-        activity,
-        gaps,
-        period,
-        as_of,
-        by,
-    })
+
+    /// Adds one part (its customers must be in no other part).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the part has another period or other dimensions.
+    pub fn push(&mut self, part: Summaries) -> Result<()> {
+        let Some(merged) = self.merged.as_mut() else {
+            // Parts are about equal in size (customers are split by a hash): room for all of
+            // them, with a margin, is reserved once. Capacity never written is address space,
+            // not memory; growing later would copy the merged rows.
+            let room = |n: usize| n.saturating_mul(self.parts).saturating_add(n / 2 + 1024);
+            let mut first = part;
+            first.customers.reserve_exact(room(first.customers.len()));
+            first.activity.reserve_exact(room(first.activity.len()));
+            first.gaps.reserve_exact(room(first.gaps.len()));
+            self.merged = Some(first);
+            return Ok(());
+        };
+        if part.period != merged.period || part.by != merged.by {
+            return Err(Error::InvalidSetting {
+                setting: "partitions".into(),
+                message: format!(
+                    "partitions summarised differently ({} by {:?} and {} by {:?})",
+                    merged.period.name(),
+                    merged.by,
+                    part.period.name(),
+                    part.by
+                ),
+            });
+        }
+        merged.as_of = merged.as_of.max(part.as_of);
+        // Activity rows point into the customers: shift them past the rows already merged
+        // (the final order is set in `finish`).
+        let offset = merged.customers.len() as u32;
+        merged
+            .activity
+            .extend(part.activity.into_iter().map(|mut a| {
+                a.customer += offset;
+                a
+            }));
+        merged.customers.extend(part.customers);
+        merged.gaps.extend(part.gaps);
+        Ok(())
+    }
+
+    /// The merged summaries: customers by id, activity by customer then period, gaps sorted,
+    /// all in place.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientData`] when no part was added.
+    pub fn finish(self) -> Result<Summaries> {
+        let Some(mut merged) = self.merged else {
+            return Err(Error::InsufficientData {
+                what: "customer metrics".into(),
+                message: "no transactions (after the date filter)".into(),
+            });
+        };
+        let order = {
+            let ids: Vec<&str> = merged
+                .customers
+                .iter()
+                .map(|c| c.customer_id.as_str())
+                .collect();
+            sort_ids(&ids)
+        };
+        let mut new_index = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            if let Some(slot) = new_index.get_mut(old as usize) {
+                *slot = new as u32;
+            }
+        }
+        drop(order);
+        permute_in_place(&mut merged.customers, &new_index);
+        merged.activity.par_iter_mut().for_each(|a| {
+            a.customer = new_index
+                .get(a.customer as usize)
+                .copied()
+                .unwrap_or(a.customer);
+        });
+        // (customer, period) pairs are distinct, so an unstable sort gives the one order.
+        merged
+            .activity
+            .par_sort_unstable_by_key(|a| (a.customer, a.period));
+        sort_small_values(&mut merged.gaps);
+        merged.customers.shrink_to_fit();
+        merged.activity.shrink_to_fit();
+        merged.gaps.shrink_to_fit();
+        Ok(merged)
+    }
 }
 
 /// Moves `values[i]` to `values[new_index[i]]` for every `i` (a permutation), by following its

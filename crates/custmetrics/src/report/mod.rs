@@ -462,26 +462,44 @@ impl Report {
     /// different date formats or decimal separators in one file.
     pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
         let mut owned = std::mem::take(data);
-        let stage_one = match owned.deferred_transactions.take() {
-            Some(deferred) => {
-                let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
-                owned.transactions = Some(table);
-                Some(summaries)
+        let mut early = Early::default();
+        if let Some(deferred) = owned.deferred_transactions.take() {
+            // The interactions overview does not depend on the observation end: done before
+            // the partitions, its working memory (a distinct-customer count per channel over
+            // every interaction) does not add to the merged summaries'.
+            if let Some(t) = &owned.interactions
+                && options.sections.contains(&Section::Overview)
+            {
+                early.interactions_overview = Some(interactions_overview(t)?);
             }
-            None => None,
-        };
+            // The survey scores, computed after stage 1 (they are cut at its observation end),
+            // read only the dates, the answers and the `by` columns: the rest of the
+            // interactions (ids, channels, kinds: 2 GB at 45M interactions) is released
+            // before the partitions. Activity from interactions, which would need the ids, is
+            // refused with partitions.
+            if let Some(t) = owned.interactions.as_mut() {
+                let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT]
+                    .into_iter()
+                    .map(str::to_string)
+                    .chain(options.by.iter().cloned())
+                    .filter(|c| t.frame.get_column_index(c).is_some())
+                    .collect();
+                t.frame = t.frame.select(keep)?;
+            }
+            let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
+            owned.transactions = Some(table);
+            early.stage_one = Some(summaries);
+        }
         *data = owned.without_rows();
-        Report::build_inner(owned, stage_one, options)
+        Report::build_inner(owned, early, options)
     }
 
-    /// The report from the tables; `stage_one` holds the purchase summaries when the
-    /// transactions were already summarised (by partition), and `data.transactions` then holds
-    /// only their accounting.
-    fn build_inner(
-        mut data: Dataset,
-        stage_one: Option<Option<Summaries>>,
-        options: &ReportOptions,
-    ) -> Result<Report> {
+    /// The report from the tables, with what was computed before them (see [`Early`]).
+    fn build_inner(mut data: Dataset, early: Early, options: &ReportOptions) -> Result<Report> {
+        let Early {
+            stage_one,
+            interactions_overview: overview_early,
+        } = early;
         // Order ids only serve to merge order lines while loading; nothing in the report reads
         // them, and on 100M rows the column is over a GB that stage 1 would otherwise sit on.
         if let Some(t) = data.transactions.as_mut()
@@ -556,8 +574,9 @@ impl Report {
                 None => last_transaction_date(data.transactions.as_ref(), options.from)?,
             },
         };
-        let interactions_overview = match &data.interactions {
-            Some(t) if wants(Section::Overview) => Some(interactions_overview(t)?),
+        let interactions_overview = match (&data.interactions, overview_early) {
+            (_, Some(o)) => Some(o),
+            (Some(t), None) if wants(Section::Overview) => Some(interactions_overview(t)?),
             _ => None,
         };
         let survey = if wants(Section::Nps) || wants(Section::Csat) {
@@ -631,7 +650,7 @@ impl Report {
         };
         // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
         // asked) drives retention, churn and survival.
-        let (summaries, activity) = match summaries {
+        let (mut summaries, activity) = match summaries {
             Some((s, a)) => (Some(s), a),
             None => (None, None),
         };
@@ -812,6 +831,14 @@ impl Report {
                 }
             }
         }
+        // Retention, churn and survival were the last readers of the activity rows and the
+        // gaps (~2 GB at 100M transactions); RFM and CLV read the customer rows only, and the
+        // CLV step builds its own per-customer table on top.
+        drop(activity);
+        if let Some(s) = summaries.as_mut() {
+            s.activity = Vec::new();
+            s.gaps = Vec::new();
+        }
         let rfm = match &summaries {
             Some(s) if wants(Section::Rfm) => Some(if options.rfm_customers {
                 rfm::rfm(s, options.time_unit_days)
@@ -826,10 +853,17 @@ impl Report {
         if supporting.is_none() {
             skip(Section::Supporting, no_tx);
         }
-        let clv = match &summaries {
+        let clv = match summaries.take() {
             Some(s) if wants(Section::Clv) => {
-                let calibration = holdout.as_ref().map(|h| &h.calibration).unwrap_or(s);
+                let calibration = holdout.as_ref().map(|h| &h.calibration).unwrap_or(&s);
                 let table = rfm::rfm(calibration, options.clv.time_unit_days);
+                // The models read this table only: the customer rows (~3 GB at 26M customers)
+                // are released before the fits and the scoring add their own memory.
+                let s = {
+                    let as_of = s.as_of;
+                    drop(s);
+                    SummariesEnd { as_of }
+                };
                 let models = match &options.clv_models {
                     Some(models) => Ok(models.clone()),
                     None => crate::models::clv::fit_clv_models(&table, &options.clv),
@@ -914,6 +948,22 @@ impl Report {
     }
 }
 
+/// What the CLV step keeps of the summaries once its table is built.
+struct SummariesEnd {
+    as_of: NaiveDate,
+}
+
+/// What the partitioned path computes before [`Report::build_inner`] sees the tables.
+#[derive(Default)]
+struct Early {
+    /// The purchase summaries, when the transactions were summarised by partition
+    /// (`data.transactions` then holds only their accounting); `Some(None)` when no row was
+    /// usable.
+    stage_one: Option<Option<Summaries>>,
+    /// The interactions' count and channel overview.
+    interactions_overview: Option<(u64, Vec<ChannelCount>)>,
+}
+
 /// Stage 1 over transactions read one customer partition at a time: each partition is
 /// loaded, summarised and released before the next, so that only a partition's rows (and
 /// stage 1's working memory for them) are held; the parts then merge exactly
@@ -946,7 +996,8 @@ fn partitioned_stage_one(
     let customers_frame = data.customers.as_ref().map(|t| &t.frame);
     let count = deferred.spec.transaction_partitions;
     let mut accounting: Option<Table> = None;
-    let mut parts = Vec::new();
+    let mut merged = summary::PartitionMerger::new(count as usize);
+    let mut summarised = false;
     let mut no_rows_left = None;
     for index in 0..count {
         let mut load = deferred.spec.transactions_options.clone();
@@ -979,7 +1030,10 @@ fn partitioned_stage_one(
             let lf = summary::filter_dates(frame.lazy(), options.from, None);
             let lf = with_customer_dimensions(lf, customers_frame, &options.by, &by_tx)?;
             match summary::summarise(lf, options.period, options.as_of, &by) {
-                Ok(part) => parts.push(part),
+                Ok(part) => {
+                    merged.push(part)?;
+                    summarised = true;
+                }
                 // A partition whose rows all fall outside the dates adds nothing; the error
                 // stands only if every partition says so.
                 Err(e @ crate::Error::InsufficientData { .. }) => no_rows_left = Some(e),
@@ -1002,10 +1056,10 @@ fn partitioned_stage_one(
     let mut rejections = std::mem::take(&mut table.rejections);
     rejections.sort_by_cached_key(|r| (file_index(&r.file), r.row));
     table.rejections = rejections;
-    let summaries = match (parts.is_empty(), no_rows_left) {
-        (true, Some(e)) => return Err(e),
-        (true, None) => None,
-        (false, _) => Some(summary::merge_partitions(parts)?),
+    let summaries = match (summarised, no_rows_left) {
+        (false, Some(e)) => return Err(e),
+        (false, None) => None,
+        (true, _) => Some(merged.finish()?),
     };
     Ok((table, summaries))
 }
