@@ -811,14 +811,14 @@ fn parse_file(
             _ => {
                 let text = s.cast(&DataType::String)?;
                 let ca = text.str()?;
-                let sample = whole_file_sample(opened, name, options)?;
-                let sample = match &sample {
-                    Some(s) => s.str()?,
-                    None => ca,
-                };
                 let format = match &options.date_format {
                     Some(f) => f.clone(),
                     None => {
+                        let sample = whole_file_sample(opened, name, options)?;
+                        let sample = match &sample {
+                            Some(s) => s.str()?,
+                            None => ca,
+                        };
                         match detect_date_format(sample.iter().flatten().take(DETECTION_SAMPLE)) {
                             DateDetection::Format(f) => f,
                             DateDetection::Empty => DateFormat::YearMonthDay,
