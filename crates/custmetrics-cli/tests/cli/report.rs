@@ -630,3 +630,34 @@ fn partitions_change_memory_not_the_report() {
         2,
     );
 }
+
+#[test]
+fn partitions_read_stdin_once() {
+    // Every partition scans the same spooled copy of stdin: reading it again per partition
+    // found it empty from the second partition on.
+    let dir = tempfile::tempdir().unwrap();
+    let csv = std::fs::read(testdata("demo/transactions.csv")).unwrap();
+    let retention = |n: &str| {
+        let out = assert_cmd::Command::cargo_bin("custmetrics")
+            .unwrap()
+            .current_dir(dir.path())
+            .args([
+                "retention",
+                "-t",
+                "-",
+                "-f",
+                "json",
+                "-q",
+                "--partitions",
+                n,
+            ])
+            .write_stdin(csv.clone())
+            .output()
+            .unwrap();
+        assert_code(&out, 0);
+        stdout(&out)
+    };
+    let whole = retention("1");
+    assert!(whole.contains("\"rows_read\": 7593"), "{whole}");
+    assert_eq!(retention("3"), whole);
+}

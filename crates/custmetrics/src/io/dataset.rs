@@ -2,9 +2,10 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::load::{LoadOptions, Table, load_table};
-use super::read::{InputPath, expand_inputs};
+use super::load::{LoadOptions, Partition, Table, load_opened, load_table, open_inputs};
+use super::read::{OpenedFile, expand_inputs};
 use super::schema::TableKind;
 use crate::{Error, Result};
 
@@ -24,15 +25,36 @@ pub struct Dataset {
 }
 
 /// Transactions files to be read one customer partition at a time (see
-/// [`super::load::Partition`]).
+/// [`super::load::Partition`]). They are opened once: stdin is spooled and gzip decompressed a
+/// single time, and every partition scans the same copy.
 #[derive(Debug, Clone)]
 pub struct DeferredTransactions {
-    /// The files, expanded.
-    pub inputs: Vec<InputPath>,
+    opened: Arc<Vec<OpenedFile>>,
     /// The whole job's spec: how to read the transactions (the partition is set per pass), the
     /// number of partitions, and the other tables' column choices (checked once the first
     /// partition is read).
     pub spec: DatasetSpec,
+}
+
+impl DeferredTransactions {
+    /// The number of partitions.
+    pub fn partitions(&self) -> u32 {
+        self.spec.transaction_partitions.max(1)
+    }
+
+    /// Loads partition `index` of [`DeferredTransactions::partitions`]: the rows of the
+    /// customers in it, with their accounting (as [`super::load_table`] for those rows).
+    ///
+    /// # Errors
+    /// As [`super::load_table`].
+    pub fn load_partition(&self, index: u32) -> Result<Table> {
+        let mut options = self.spec.transactions_options.clone();
+        options.partition = Some(Partition {
+            index,
+            count: self.partitions(),
+        });
+        load_opened(TableKind::Transactions, &self.opened, &options)
+    }
 }
 
 /// Which files to read for each table, and how.
@@ -75,7 +97,10 @@ impl Dataset {
         let deferred_transactions =
             if spec.transaction_partitions > 1 && !spec.transactions.is_empty() {
                 Some(DeferredTransactions {
-                    inputs: expand_inputs(&spec.transactions)?,
+                    opened: Arc::new(open_inputs(
+                        &expand_inputs(&spec.transactions)?,
+                        &spec.transactions_options,
+                    )?),
                     spec: spec.clone(),
                 })
             } else {

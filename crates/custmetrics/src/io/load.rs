@@ -239,11 +239,19 @@ pub fn load_table<S: AsRef<str>>(
 /// # Errors
 /// See [`load_table`].
 pub fn load_inputs(kind: TableKind, inputs: &[InputPath], options: &LoadOptions) -> Result<Table> {
-    let opened = inputs
+    load_opened(kind, &open_inputs(inputs, options)?, options)
+}
+
+/// Opens inputs (stdin spooled, gzip decompressed, Windows-1252 transcoded). Kept open, they can
+/// be loaded several times, one partition at a time, reading stdin once.
+pub(crate) fn open_inputs(
+    inputs: &[InputPath],
+    options: &LoadOptions,
+) -> Result<Vec<read::OpenedFile>> {
+    inputs
         .iter()
         .map(|i| read::open_with(i, options.encoding))
-        .collect::<Result<Vec<_>>>()?;
-    load_opened(kind, opened, options)
+        .collect()
 }
 
 /// Loads a table from an in-memory polars frame (`DataFrame::lazy()` or any `LazyFrame`), with
@@ -259,12 +267,12 @@ pub fn load_frame(
     frame: LazyFrame,
     options: &LoadOptions,
 ) -> Result<Table> {
-    load_opened(kind, vec![read::open_frame(name, frame)?], options)
+    load_opened(kind, &[read::open_frame(name, frame)?], options)
 }
 
-fn load_opened(
+pub(crate) fn load_opened(
     kind: TableKind,
-    opened: Vec<read::OpenedFile>,
+    opened: &[read::OpenedFile],
     options: &LoadOptions,
 ) -> Result<Table> {
     let mut frames = Vec::new();
@@ -285,7 +293,7 @@ fn load_opened(
         if let Some(p) = &opened.source_path {
             input_paths.push(p.clone());
         }
-        let mut parsed = parse_file(kind, &opened, options, several_files)?;
+        let mut parsed = parse_file(kind, opened, options, several_files)?;
         if kind == TableKind::Customers {
             let mut rejected_rows: Vec<u64> = parsed.rejections.iter().map(|r| r.row - 1).collect();
             rejected_rows.sort_unstable();

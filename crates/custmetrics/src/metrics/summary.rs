@@ -377,7 +377,10 @@ impl PartitionMerger {
             // Parts are about equal in size (customers are split by a hash): room for all of
             // them, with a margin, is reserved once. Capacity never written is address space,
             // not memory; growing later would copy the merged rows.
-            let room = |n: usize| n.saturating_mul(self.parts).saturating_add(n / 2 + 1024);
+            let room = |n: usize| {
+                n.saturating_mul(self.parts - 1)
+                    .saturating_add(n / 2 + 1024)
+            };
             let mut first = part;
             first.customers.reserve_exact(room(first.customers.len()));
             first.activity.reserve_exact(room(first.activity.len()));

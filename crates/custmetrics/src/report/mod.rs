@@ -859,11 +859,8 @@ impl Report {
                 let table = rfm::rfm(calibration, options.clv.time_unit_days);
                 // The models read this table only: the customer rows (~3 GB at 26M customers)
                 // are released before the fits and the scoring add their own memory.
-                let s = {
-                    let as_of = s.as_of;
-                    drop(s);
-                    SummariesEnd { as_of }
-                };
+                let end = s.as_of;
+                drop(s);
                 let models = match &options.clv_models {
                     Some(models) => Ok(models.clone()),
                     None => crate::models::clv::fit_clv_models(&table, &options.clv),
@@ -883,9 +880,9 @@ impl Report {
                             &c,
                             &table,
                             &h.actual,
-                            f64::from((days_since_epoch(s.as_of) - days_since_epoch(h.from)) + 1),
+                            f64::from((days_since_epoch(end) - days_since_epoch(h.from)) + 1),
                             h.from.to_string(),
-                            s.as_of.to_string(),
+                            end.to_string(),
                         )?);
                     }
                     Ok(c)
@@ -948,11 +945,6 @@ impl Report {
     }
 }
 
-/// What the CLV step keeps of the summaries once its table is built.
-struct SummariesEnd {
-    as_of: NaiveDate,
-}
-
 /// What the partitioned path computes before [`Report::build_inner`] sees the tables.
 #[derive(Default)]
 struct Early {
@@ -989,20 +981,16 @@ fn partitioned_stage_one(
         && data.interactions.is_some()
         && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival))
     {
-        return Err(unsupported(
-            "activity from interactions (--active-on interactions)",
-        ));
+        return Err(unsupported("activity from interactions (--active-on any)"));
     }
     let customers_frame = data.customers.as_ref().map(|t| &t.frame);
-    let count = deferred.spec.transaction_partitions;
+    let count = deferred.partitions();
     let mut accounting: Option<Table> = None;
     let mut merged = summary::PartitionMerger::new(count as usize);
     let mut summarised = false;
     let mut no_rows_left = None;
     for index in 0..count {
-        let mut load = deferred.spec.transactions_options.clone();
-        load.partition = Some(crate::io::Partition { index, count });
-        let mut table = crate::io::load_inputs(TableKind::Transactions, &deferred.inputs, &load)?;
+        let mut table = deferred.load_partition(index)?;
         if index == 0 {
             let with_transactions = Dataset {
                 transactions: Some(table.clone()),
@@ -1065,8 +1053,9 @@ fn partitioned_stage_one(
 }
 
 /// The accounting of two partitions of the same files: counts added, rejections joined, each
-/// file's rows added. Each partition detects date formats and decimal separators from its own
-/// rows; they must agree, or the split would read one file two ways.
+/// file's rows added. Every partition detects a file's date formats and decimal separators from
+/// the same first values of the whole file, so they agree; a disagreement would mean one file
+/// read two ways, and is refused rather than reported as one.
 fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
     let a = &mut acc.accounting;
     a.rows_read += part.accounting.rows_read;

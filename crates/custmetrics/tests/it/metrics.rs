@@ -314,4 +314,10 @@ fn partitions_refuse_what_needs_the_whole_table() {
     let mut data = Dataset::load(&spec).unwrap();
     let err = Report::build_taking_rows(&mut data, &options).unwrap_err();
     assert!(err.to_string().contains("--holdout-from"), "{err}");
+    spec.interactions = vec![testdata("demo/interactions.csv")];
+    let mut options = ReportOptions::default();
+    options.active_on = ActiveOn::AnyInteraction;
+    let mut data = Dataset::load(&spec).unwrap();
+    let err = Report::build_taking_rows(&mut data, &options).unwrap_err();
+    assert!(err.to_string().contains("--active-on any"), "{err}");
 }
