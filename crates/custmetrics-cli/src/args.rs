@@ -110,6 +110,14 @@ pub struct InputArgs {
     /// Interaction channel column.
     #[arg(long, value_name = "[TABLE:]NAME")]
     pub channel_col: Vec<String>,
+    /// Payment / order status column (paid, pending, failed, voided, refunded, partially
+    /// refunded); only paid and refunded orders are purchases. Map other values in
+    /// custmetrics.toml under [transactions.statuses].
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub status_col: Vec<String>,
+    /// Refunded-amount column: an order's revenue is its amount minus this.
+    #[arg(long, value_name = "[TABLE:]NAME")]
+    pub refunded_col: Vec<String>,
     /// Signup / acquisition date column (customers).
     #[arg(long, value_name = "[TABLE:]NAME")]
     pub signup_col: Vec<String>,
@@ -136,6 +144,11 @@ pub struct InputArgs {
     /// Fail (exit 1) on the first rejected row instead of counting it.
     #[arg(long)]
     pub strict: bool,
+    /// Report even when a table has no usable row (no data rows, or every row rejected or
+    /// excluded). Without it that is an error (exit 1), so that a broken upstream export never
+    /// becomes an all-zero report.
+    #[arg(long)]
+    pub allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -28,7 +28,7 @@ impl From<ExitStatus> for ExitCode {
 
 /// A hint naming the flag that fixes a library error.
 pub fn hint(err: &anyhow::Error) -> Option<String> {
-    let e = err.downcast_ref::<Error>()?;
+    let e = err.downcast_ref::<Error>()?.innermost();
     let flag = |setting: &str| format!("--{}", setting.replace('_', "-"));
     Some(match e {
         Error::AmbiguousColumn { setting, candidates, table, .. } => format!(
@@ -42,6 +42,8 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         Error::InvalidSetting { setting, .. } if setting == "date_format" => "use --date-format ymd, mdy, dmy or a chrono pattern like %d.%m.%Y".into(),
         Error::RejectedRow { .. } => "drop --strict to skip such rows (they are counted), or --rejects FILE to list them all".into(),
         Error::OutputIsInput { .. } => "write the output somewhere else".into(),
+        Error::NoData { .. } => "fix the export, or pass --allow-empty to report on no data (rejected rows: --rejects FILE)".into(),
+        Error::UnknownStatus { .. } => "or pass --status-col to use another column".into(),
         _ => return None,
     })
 }

@@ -96,6 +96,26 @@ pub enum Error {
         /// Some values that did not parse.
         examples: Vec<String>,
     },
+    /// A status column holds values whose meaning custmetrics does not know.
+    #[error("{}: {table}: column {column:?} has status values custmetrics does not know: {}; say what each means under [{table}.statuses] in custmetrics.toml (paid, refunded, partially_refunded, pending, failed, voided or test)", path.display(), values.join(", "))]
+    UnknownStatus {
+        /// The file.
+        path: PathBuf,
+        /// Which table.
+        table: String,
+        /// The status column.
+        column: String,
+        /// The unknown values (up to 10), as written.
+        values: Vec<String>,
+    },
+    /// A table (or every table of a run) has no usable rows.
+    #[error("{what}: no data to report: {reason}")]
+    NoData {
+        /// The table and its files.
+        what: String,
+        /// Why: no rows, or every row rejected or excluded (with the reasons).
+        reason: String,
+    },
     /// A single value could not be used and strict mode is on.
     #[error("{}:{line}: column {column:?}: {reason}: {value:?}", path.display())]
     RejectedRow {
@@ -150,12 +170,45 @@ pub enum Error {
         /// The output path.
         path: PathBuf,
     },
+    /// An error about one input file's columns or formats, with the file named (a table is
+    /// often a glob of monthly exports, and only one of them may be wrong).
+    #[error("{}: {error}", path.display())]
+    InFile {
+        /// The file, as the user named it.
+        path: PathBuf,
+        /// What is wrong with its columns or values (see [`Error::in_file`]).
+        error: Box<Error>,
+    },
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
 }
 
 impl Error {
+    /// The error itself, without the file it is about ([`Error::InFile`]).
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Error::InFile { error, .. } => error.innermost(),
+            e => e,
+        }
+    }
+
+    /// Names the file of a column or format error that does not already name one.
+    pub(crate) fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        match self {
+            e @ (Error::MissingColumn { .. }
+            | Error::AmbiguousColumn { .. }
+            | Error::UnknownColumn { .. }
+            | Error::AmbiguousDateFormat { .. }
+            | Error::UnrecognisedValues { .. }
+            | Error::InvalidSetting { .. }) => Error::InFile {
+                path: path.into(),
+                error: Box::new(e),
+            },
+            e => e,
+        }
+    }
+
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -119,6 +119,7 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             report::require_input(&p.spec)?;
             let progress = super::Progress::start(quiet, "reading inputs");
             let mut data = Dataset::load(&p.spec)?;
+            super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
             let mut report = Report::build_taking_rows(&mut data, &p.options)?;
             progress.set("writing output");
@@ -227,6 +228,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     report::require_input(&p.spec)?;
     let progress = super::Progress::start(quiet, "reading inputs");
     let mut data = Dataset::load(&p.spec)?;
+    super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("scoring");
     let report = Report::build_taking_rows(&mut data, &p.options)?;
     progress.set("writing output");

@@ -63,6 +63,7 @@ pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<Datase
             mapping.columns = tc.columns.clone();
             mapping.ignore = tc.ignore.clone();
             o.decimal = tc.decimal;
+            o.statuses = tc.statuses.clone();
         }
         if let Some(e) = input
             .encoding
@@ -86,7 +87,7 @@ pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<Datase
                 DecimalArg::Comma => DecimalSeparator::Comma,
             });
         }
-        let flags: [(Role, &Vec<String>); 11] = [
+        let flags: [(Role, &Vec<String>); 13] = [
             (Role::CustomerId, &input.customer_col),
             (Role::Date, &input.date_col),
             (Role::Amount, &input.amount_col),
@@ -98,6 +99,8 @@ pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<Datase
             (Role::Channel, &input.channel_col),
             (Role::SignupDate, &input.signup_col),
             (Role::EndDate, &input.end_col),
+            (Role::Status, &input.status_col),
+            (Role::RefundedAmount, &input.refunded_col),
         ];
         for (role, values) in flags {
             for v in values {
@@ -159,6 +162,19 @@ pub fn account(data: &custmetrics::io::Dataset, input: &InputArgs, quiet: bool) 
             reason: r.reason.to_string(),
         }
         .into());
+    }
+    Ok(())
+}
+
+/// Refuses empty data (unless `--allow-empty`): the accounting and `--rejects` file are still
+/// written, so that the user sees why every row was left out.
+pub fn refuse_empty(data: &custmetrics::io::Dataset, input: &InputArgs, quiet: bool) -> Result<()> {
+    if input.allow_empty {
+        return Ok(());
+    }
+    if let Err(e) = data.check_not_empty() {
+        account(data, input, quiet).ok();
+        return Err(e.into());
     }
     Ok(())
 }

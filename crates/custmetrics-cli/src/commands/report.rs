@@ -49,11 +49,14 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     require_input(&p.spec)?;
     let progress = super::Progress::start(quiet, "reading inputs");
     let mut data = Dataset::load(&p.spec)?;
+    super::refuse_empty(&data, &cmd.input, quiet)?;
     progress.set("computing metrics");
     // The report releases the rows after stage 1; the accounting stays in `data`.
     let report = Report::build_taking_rows(&mut data, &p.options)?;
     progress.set("writing output");
     progress.finish();
+    // Partitioned transactions are accounted for only once the report has read them.
+    super::refuse_empty(&data, &cmd.input, quiet)?;
     super::account(&data, &cmd.input, quiet)?;
     emit(report, &cmd, &p, &data.input_paths())
 }

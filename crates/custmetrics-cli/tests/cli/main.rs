@@ -4,6 +4,8 @@
 mod bad_input;
 /// `clv fit` / `clv predict`: every model against its published estimates, saved models.
 mod clv;
+/// Exports as tools write them: statuses, refunds, line items, empty data.
+mod exports;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.

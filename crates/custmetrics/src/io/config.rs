@@ -68,6 +68,10 @@ pub struct TableConfig {
     pub decimal: Option<DecimalSeparator>,
     /// Text encoding of CSV files: `utf-8` or `windows-1252` (`latin1`); detected when absent.
     pub encoding: Option<String>,
+    /// Status values and what they mean, beyond (or instead of) the built-in list:
+    /// `"in progress" = "pending"` (see [`crate::io::PurchaseStatus`]).
+    #[serde(default)]
+    pub statuses: BTreeMap<String, crate::io::PurchaseStatus>,
 }
 
 /// Report settings.

@@ -234,7 +234,38 @@ impl Dataset {
                     .collect();
                 let _ = write!(s, " ({})", reasons.join(", "));
             }
+            if a.rows_excluded > 0 {
+                let reasons: Vec<String> = a
+                    .excluded_by_reason
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect();
+                let _ = write!(s, ", {} excluded ({})", a.rows_excluded, reasons.join(", "));
+            }
             s.push('\n');
+            for f in &t.files {
+                // Decisions taken on the export's meaning are printed, never silent.
+                if let Some(status) = f.columns.column(super::Role::Status) {
+                    let _ = writeln!(
+                        s,
+                        "  {}: purchases are the rows whose {status:?} is paid or refunded; pending, failed, voided and test orders are excluded",
+                        f.file
+                    );
+                }
+                if let Some(refunded) = f.columns.column(super::Role::RefundedAmount) {
+                    let _ = writeln!(s, "  {}: revenue is the amount less {refunded:?}", f.file);
+                }
+                if f.continuation_rows > 0 {
+                    let _ = writeln!(
+                        s,
+                        "  {}: {} line-item rows continue an order of an earlier row (order-level amount blank): counted in that order",
+                        f.file, f.continuation_rows
+                    );
+                }
+                if f.blank_lines > 0 {
+                    let _ = writeln!(s, "  {}: {} blank lines skipped", f.file, f.blank_lines);
+                }
+            }
             for f in &t.files {
                 if f.encoding == Some(super::TextEncoding::Windows1252) {
                     let _ = writeln!(s, "  {}: read as Windows-1252 text", f.file);
@@ -245,6 +276,61 @@ impl Dataset {
             }
         }
         s
+    }
+
+    /// Refuses a dataset in which a table given has no usable row: no data rows at all, or every
+    /// row rejected or excluded. A monthly job must not publish an all-zero report after a
+    /// broken upstream export; callers that accept empty data skip this check (the CLI's
+    /// `--allow-empty`).
+    ///
+    /// # Errors
+    /// [`Error::NoData`] naming the table, its files and why (with the reasons' counts).
+    pub fn check_not_empty(&self) -> Result<()> {
+        for t in self.tables() {
+            let a = &t.accounting;
+            if a.rows_used > 0 {
+                continue;
+            }
+            let files: Vec<&str> = t.files.iter().map(|f| f.file.as_str()).collect();
+            let counts = |m: &std::collections::BTreeMap<String, u64>| -> String {
+                m.iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let reason = if a.rows_read == 0 {
+                match files.len() {
+                    1 => "the file has no data rows, only a header".to_string(),
+                    _ => "the files have no data rows, only headers".to_string(),
+                }
+            } else {
+                let mut parts = Vec::new();
+                if a.rows_rejected > 0 {
+                    parts.push(format!(
+                        "{} rejected ({})",
+                        a.rows_rejected,
+                        counts(&a.rejected_by_reason)
+                    ));
+                }
+                if a.rows_excluded > 0 {
+                    parts.push(format!(
+                        "{} excluded ({})",
+                        a.rows_excluded,
+                        counts(&a.excluded_by_reason)
+                    ));
+                }
+                format!(
+                    "none of the {} rows read is usable: {}",
+                    a.rows_read,
+                    parts.join(", ")
+                )
+            };
+            return Err(Error::NoData {
+                what: format!("{} ({})", t.kind, files.join(", ")),
+                reason,
+            });
+        }
+        Ok(())
     }
 
     /// The first rejected row, if any (for strict mode).

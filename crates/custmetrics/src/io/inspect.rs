@@ -125,11 +125,36 @@ impl Inspection {
             let _ = writeln!(s, "  encoding    {}", e.name());
         }
         let _ = writeln!(s, "  read as     {}", self.table);
-        let _ = writeln!(
+        let _ = write!(
             s,
             "  rows        {} read, {} used, {} rejected",
             self.accounting.rows_read, self.accounting.rows_used, self.accounting.rows_rejected
         );
+        if self.accounting.rows_excluded > 0 {
+            let reasons: Vec<String> = self
+                .accounting
+                .excluded_by_reason
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            let _ = write!(
+                s,
+                ", {} excluded ({})",
+                self.accounting.rows_excluded,
+                reasons.join(", ")
+            );
+        }
+        s.push('\n');
+        if f.continuation_rows > 0 {
+            let _ = writeln!(
+                s,
+                "  line items  {} rows continue an order of an earlier row",
+                f.continuation_rows
+            );
+        }
+        if f.blank_lines > 0 {
+            let _ = writeln!(s, "  blank lines {}", f.blank_lines);
+        }
         let _ = writeln!(s, "  customers   {}", self.customers);
         if let (Some(a), Some(b)) = (&self.first_date, &self.last_date) {
             let _ = writeln!(s, "  dates       {a} to {b}");

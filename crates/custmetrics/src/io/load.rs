@@ -18,6 +18,7 @@ use super::parse::{
 };
 use super::read::{self, FileFormat, InputPath, OpenedFile, ROW};
 use super::schema::{ColumnMapping, ResolvedColumns, Role, TableKind, resolve_columns};
+use super::status::{ExcludeReason, PurchaseStatus, StatusMap};
 use crate::{Error, Result};
 
 /// Canonical column names of loaded tables.
@@ -73,6 +74,9 @@ pub struct LoadOptions {
     pub read_dimensions: Option<Vec<String>>,
     /// Read only the rows of one customer partition (see [`Partition`]); `None` reads all rows.
     pub partition: Option<Partition>,
+    /// Status values beyond the built-in list, or overriding it (`"in progress"` → pending);
+    /// matched after lowercasing and dropping punctuation.
+    pub statuses: BTreeMap<String, PurchaseStatus>,
 }
 
 /// One of `count` disjoint parts of a table, by customer: a row belongs to part
@@ -131,6 +135,7 @@ impl Default for LoadOptions {
             encoding: None,
             read_dimensions: None,
             partition: None,
+            statuses: BTreeMap::new(),
         }
     }
 }
@@ -138,14 +143,20 @@ impl Default for LoadOptions {
 /// Where the rows of one table went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Accounting {
-    /// Data rows read from all files (header lines excluded).
+    /// Data rows read from all files (header and blank lines excluded).
+    /// `rows_read = rows_used + rows_excluded + rows_rejected`.
     pub rows_read: u64,
-    /// Rows that went into the metrics.
+    /// Rows that went into the metrics (continuation lines of an order included).
     pub rows_used: u64,
-    /// Rows left out, each with a reason.
+    /// Rows that could not be read, each with a reason (listed in the rejections).
     pub rows_rejected: u64,
     /// Rejected rows by reason key (`unparsable_date`, ...).
     pub rejected_by_reason: BTreeMap<String, u64>,
+    /// Readable rows left out on purpose: failed, voided, pending or test orders, refunds
+    /// without a purchase, report footers.
+    pub rows_excluded: u64,
+    /// Excluded rows by reason key (`failed`, `voided`, ...).
+    pub excluded_by_reason: BTreeMap<String, u64>,
 }
 
 /// One rejected input row.
@@ -199,6 +210,20 @@ pub struct FileReport {
     /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<read::TextEncoding>,
+    /// Rows excluded on purpose, by reason key (failed, voided, report_footer, ...).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub excluded: BTreeMap<String, u64>,
+    /// Line-item rows that continue an order given on an earlier row (order id set, the
+    /// order-level amount blank): used as part of that order, not as orders of their own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub continuation_rows: u64,
+    /// Blank lines (no value in any column) skipped; they are not rows.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blank_lines: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A loaded canonical table.
@@ -295,9 +320,7 @@ pub(crate) fn load_opened(
         }
         let mut parsed = parse_file(kind, opened, options, several_files)?;
         if kind == TableKind::Customers {
-            let mut rejected_rows: Vec<u64> = parsed.rejections.iter().map(|r| r.row - 1).collect();
-            rejected_rows.sort_unstable();
-            rejected_rows.dedup();
+            let rejected_rows = std::mem::take(&mut parsed.dropped_rows);
             spans.push(FileSpan {
                 display: opened.display.clone(),
                 csv: opened.csv_path.clone().zip(opened.delimiter),
@@ -346,6 +369,17 @@ pub(crate) fn load_opened(
         frames.push(parsed.frame);
     }
     let mut frame = concat_frames(frames)?;
+    // Before order lines merge, so that the count is of input rows.
+    if kind == TableKind::Transactions {
+        let (kept, excluded) = exclude_refunds_without_purchase(frame)?;
+        frame = kept;
+        if excluded > 0 {
+            *accounting
+                .excluded_by_reason
+                .entry(ExcludeReason::RefundWithoutPurchase.key().to_string())
+                .or_default() += excluded;
+        }
+    }
     // Lines of one order are merged; when every order id is distinct (most shop exports) there
     // is nothing to merge and the group-by is skipped.
     let has_orders = frame
@@ -374,8 +408,19 @@ pub(crate) fn load_opened(
             .entry(r.reason.key().to_string())
             .or_default() += 1;
     }
+    for f in &files {
+        for (reason, count) in &f.excluded {
+            *accounting
+                .excluded_by_reason
+                .entry(reason.clone())
+                .or_default() += count;
+        }
+    }
+    accounting.rows_excluded = accounting.excluded_by_reason.values().sum();
     accounting.rows_rejected = rejections.len() as u64;
-    accounting.rows_used = accounting.rows_read - accounting.rows_rejected;
+    accounting.rows_used = accounting
+        .rows_read
+        .saturating_sub(accounting.rows_rejected + accounting.rows_excluded);
     Ok(Table {
         kind,
         frame,
@@ -385,6 +430,29 @@ pub(crate) fn load_opened(
         dimensions,
         input_paths,
     })
+}
+
+/// Leaves out the refunds (negative amounts) of customers with no purchase in the table: the
+/// purchase they refund is outside the export, so there is no customer here to take it from.
+/// Returns the rest and how many rows were left out. Every row of a customer is in one
+/// partition, so each partition decides this alone.
+fn exclude_refunds_without_purchase(frame: DataFrame) -> Result<(DataFrame, u64)> {
+    let amounts = frame.column(col::AMOUNT)?.f64()?;
+    if amounts.iter().flatten().all(|a| a >= 0.0) {
+        return Ok((frame, 0));
+    }
+    let before = frame.height();
+    let kept = frame
+        .lazy()
+        .filter(
+            col(col::AMOUNT)
+                .gt_eq(lit(0.0))
+                .any(false)
+                .over([col(col::CUSTOMER_ID)])?,
+        )
+        .collect()?;
+    let excluded = (before - kept.height()) as u64;
+    Ok((kept, excluded))
 }
 
 /// Removes the order lines of `frame` (one file's transactions) that an earlier file already had:
@@ -532,7 +600,7 @@ struct FileSpan {
     csv: Option<(PathBuf, u8)>,
     /// Rows the file contributed.
     height: usize,
-    /// 0-based data rows of the file that were rejected (so not in the table), ascending.
+    /// 0-based data rows of the file not in the table (rejected, excluded, blank), ascending.
     rejected_rows: Vec<u64>,
     /// The file's customer-id column.
     id_column: String,
@@ -619,6 +687,9 @@ struct ParsedFile {
     /// Whether the kept order ids are known to be distinct as loaded (distinct and already
     /// trimmed in the file), so that the check need not run again on the loaded table.
     order_ids_distinct: bool,
+    /// 0-based data rows of the file not in `frame` (rejected, excluded, blank, continuation
+    /// lines), ascending: to locate the file row of a table row.
+    dropped_rows: Vec<u64>,
 }
 
 /// Whether every value of `column` (nulls counting as one value) is distinct.
@@ -655,33 +726,78 @@ fn all_distinct(frame: &DataFrame, column: &str) -> Result<bool> {
     Ok(text.n_unique()? == frame.height())
 }
 
-/// The first rejection of each rejected row, as we parse column after column. Sparse: rejected
-/// rows are few, and a slot per row (16 bytes) was 1.6 GB of a 100M-row load.
+/// The first rejection of each rejected row, as we parse column after column, and the rows
+/// settled before any value is checked (blank lines, report footers, continuation lines,
+/// excluded statuses), whose values are then not checked at all. Sparse: such rows are few, and
+/// a slot per row (16 bytes) was 1.6 GB of a 100M-row load.
 #[derive(Default)]
 struct RowStatus {
-    first: std::collections::BTreeMap<usize, (RejectReason, usize)>,
+    first: BTreeMap<usize, (RejectReason, usize)>,
+    settled: BTreeMap<usize, Settled>,
+}
+
+/// What became of a row that is not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Settled {
+    /// No value in any column: not a row at all.
+    Blank,
+    /// A line item continuing an order of an earlier row: used, as part of that order.
+    Continuation,
+    /// Left out on purpose.
+    Excluded(ExcludeReason),
 }
 
 impl RowStatus {
     fn reject(&mut self, row: usize, reason: RejectReason, column: usize) {
-        self.first.entry(row).or_insert((reason, column));
+        if !self.settled.contains_key(&row) {
+            self.first.entry(row).or_insert((reason, column));
+        }
     }
 
-    /// Whether each of `n` rows is kept (not rejected).
+    fn settle(&mut self, row: usize, how: Settled) {
+        if !self.first.contains_key(&row) {
+            self.settled.entry(row).or_insert(how);
+        }
+    }
+
+    fn is_settled(&self, row: usize) -> bool {
+        self.settled.contains_key(&row)
+    }
+
+    fn count(&self, how: Settled) -> u64 {
+        self.settled.values().filter(|s| **s == how).count() as u64
+    }
+
+    /// Whether each of `n` rows is kept (neither rejected nor settled).
     fn keep_mask(&self, n: usize) -> BooleanChunked {
         let mut rejected = self.first.keys().copied().peekable();
+        let mut settled = self.settled.keys().copied().peekable();
         (0..n)
             .map(|i| {
-                let hit = rejected.next_if_eq(&i).is_some();
+                let hit = rejected.next_if_eq(&i).is_some() | settled.next_if_eq(&i).is_some();
                 Some(!hit)
             })
             .collect()
+    }
+
+    fn is_clean(&self) -> bool {
+        self.first.is_empty() && self.settled.is_empty()
     }
 }
 
 /// Reads, checks and types one file. `track_rows` keeps the file row of every kept row (needed
 /// only to find lines repeated across several files).
 fn parse_file(
+    kind: TableKind,
+    opened: &OpenedFile,
+    options: &LoadOptions,
+    track_rows: bool,
+) -> Result<ParsedFile> {
+    parse_file_columns(kind, opened, options, track_rows)
+        .map_err(|e| e.in_file(opened.display.as_str()))
+}
+
+fn parse_file_columns(
     kind: TableKind,
     opened: &OpenedFile,
     options: &LoadOptions,
@@ -745,6 +861,31 @@ fn parse_file(
     let mut decimal_separators = BTreeMap::new();
     let source =
         |name: &str| -> Result<Series> { Ok(raw.column(name)?.as_materialized_series().clone()) };
+
+    // Rows settled before any value is checked: blank lines are not rows, a report's footer
+    // block and excluded statuses are left out, and continuation lines belong to their order.
+    settle_blank_rows(opened, &raw, &wanted, &mut status)?;
+    settle_footer(opened, &raw, options, &mut status)?;
+    if kind == TableKind::Transactions {
+        settle_continuations(&raw, &resolved, &mut status)?;
+    }
+    let purchase_status = match resolved.column(Role::Status) {
+        Some(name) if kind == TableKind::Transactions => {
+            let s = source(name)?;
+            let idx = sources.len();
+            let statuses = purchase_statuses(&s, &mut status, idx, options).map_err(|unknown| {
+                Error::UnknownStatus {
+                    path: shown.clone(),
+                    table: table.clone(),
+                    column: name.to_string(),
+                    values: unknown,
+                }
+            })?;
+            sources.push((name.to_string(), s));
+            Some(statuses)
+        }
+        _ => None,
+    };
 
     // Customer id: required, trimmed text.
     if let Some(name) = resolved.column(Role::CustomerId) {
@@ -1005,6 +1146,61 @@ fn parse_file(
                 })
                 .collect();
         }
+        // Refunds the export records on the order itself (a refunded status, a refunded-amount
+        // column) come off the order's revenue; a negative row is already money given back.
+        let refunded = match numeric(Role::RefundedAmount) {
+            Some(name) => Some(parse_numeric(name, false, &mut status, &mut sources)?),
+            None => None,
+        };
+        if refunded.is_some() || purchase_status.is_some() {
+            let mut unknown_refund: Option<usize> = None;
+            amount = (0..n)
+                .map(|i| {
+                    let a = amount.get(i)?;
+                    if a < 0.0 {
+                        return Some(a);
+                    }
+                    let st = purchase_status
+                        .as_ref()
+                        .and_then(|v| v.get(i).copied().flatten());
+                    let r = refunded.as_ref().and_then(|r| r.get(i));
+                    let refund = match (r, st) {
+                        (Some(r), _) => r.abs(),
+                        (None, Some(PurchaseStatus::Refunded)) => a,
+                        (None, Some(PurchaseStatus::PartiallyRefunded)) => {
+                            if !status.is_settled(i) && !status.first.contains_key(&i) {
+                                unknown_refund.get_or_insert(i);
+                            }
+                            0.0
+                        }
+                        _ => 0.0,
+                    };
+                    Some(crate::metrics::summary::exact_total([a, -refund]))
+                })
+                .collect();
+            if let Some(i) = unknown_refund {
+                let row = raw
+                    .column(ROW)?
+                    .get(i)
+                    .ok()
+                    .and_then(|v| v.extract::<u64>())
+                    .unwrap_or(i as u64);
+                let line = match (&opened.csv_path, opened.delimiter) {
+                    (Some(p), Some(d)) => read::csv_lines(p, d, &[row]).first().copied().flatten(),
+                    _ => None,
+                };
+                let place = match line {
+                    Some(l) => format!("line {l}"),
+                    None => format!("row {}", row + 1),
+                };
+                return Err(Error::Format {
+                    path: shown.clone(),
+                    message: format!(
+                        "{place}: the order is partially refunded but the export does not say by how much; map the refunded-amount column with the `refunded_col` setting (--refunded-col)"
+                    ),
+                });
+            }
+        }
         out.push(amount.with_name(col::AMOUNT.into()).into_series().into());
         if let Some(name) = numeric(Role::Cost) {
             let cost = parse_numeric(name, false, &mut status, &mut sources)?;
@@ -1195,7 +1391,7 @@ fn parse_file(
     // Split used and rejected rows.
     let frame = DataFrame::new_infer_height(out)?;
     // Filtering copies every column: only when something was rejected.
-    let frame = if status.first.is_empty() {
+    let frame = if status.is_clean() {
         frame
     } else {
         frame.filter(&status.keep_mask(n))?
@@ -1250,17 +1446,25 @@ fn parse_file(
         },
         date_formats,
         decimal_separators,
-        rows: n as u64,
+        rows: n as u64 - status.count(Settled::Blank),
         encoding: opened.encoding,
+        excluded: status.settled.values().fold(BTreeMap::new(), |mut m, s| {
+            if let Settled::Excluded(reason) = s {
+                *m.entry(reason.key().to_string()).or_default() += 1;
+            }
+            m
+        }),
+        continuation_rows: status.count(Settled::Continuation),
+        blank_lines: status.count(Settled::Blank),
     };
     let kept_rows = if track_rows
         && kind == TableKind::Transactions
         && resolved.column(Role::OrderId).is_some()
     {
-        let mut rejected = status.first.keys().copied().peekable();
+        let keep = status.keep_mask(n);
         Some(
             (0..n)
-                .filter(|&i| rejected.next_if_eq(&i).is_none())
+                .filter(|&i| keep.get(i).unwrap_or(false))
                 .map(row_id)
                 .collect(),
         )
@@ -1269,13 +1473,246 @@ fn parse_file(
     };
     let order_ids_distinct =
         resolved.column(Role::OrderId).is_some() && order_ids_unique && order_ids_clean;
+    let dropped_rows = if status.is_clean() {
+        Vec::new()
+    } else {
+        let keep = status.keep_mask(n);
+        (0..n)
+            .filter(|&i| !keep.get(i).unwrap_or(true))
+            .map(row_id)
+            .collect()
+    };
     Ok(ParsedFile {
         frame,
         rejections,
         report,
         kept_rows,
         order_ids_distinct,
+        dropped_rows,
     })
+}
+
+/// Settles rows with no value in any column (blank lines, or rows of empty fields that Excel
+/// leaves at the end of a sheet): they are not rows. The loaded columns are checked first
+/// (cheap: a column without nulls rules every row out); candidates are confirmed against the
+/// file's other columns.
+fn settle_blank_rows(
+    opened: &OpenedFile,
+    raw: &DataFrame,
+    wanted: &[String],
+    status: &mut RowStatus,
+) -> Result<()> {
+    let columns: Vec<&Column> = wanted.iter().filter_map(|w| raw.column(w).ok()).collect();
+    if columns.is_empty() || columns.iter().any(|c| c.null_count() == 0) {
+        return Ok(());
+    }
+    let mut candidates: Vec<usize> = (0..raw.height())
+        .filter(|&i| columns.iter().all(|c| c.get(i).is_ok_and(|v| v.is_null())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let others: Vec<Expr> = opened
+        .columns
+        .iter()
+        .filter(|c| !wanted.contains(c))
+        .map(|c| col(c.as_str()))
+        .collect();
+    if !others.is_empty() {
+        let rows: Vec<u64> = candidates
+            .iter()
+            .filter_map(|&i| raw.column(ROW).ok()?.get(i).ok()?.extract::<u64>())
+            .collect();
+        let mut select = vec![col(ROW)];
+        select.extend(others);
+        let extra = opened
+            .frame
+            .clone()
+            .filter(col(ROW).is_in(lit(Series::new("rows".into(), rows)).implode(false), false))
+            .select(select)
+            .collect()?;
+        let blank_rows: HashSet<u64> = (0..extra.height())
+            .filter(|&k| {
+                extra
+                    .columns()
+                    .iter()
+                    .filter(|c| c.name().as_str() != ROW)
+                    .all(|c| c.get(k).is_ok_and(|v| is_blank_value(&v)))
+            })
+            .filter_map(|k| extra.column(ROW).ok()?.get(k).ok()?.extract::<u64>())
+            .collect();
+        candidates.retain(|&i| {
+            raw.column(ROW)
+                .ok()
+                .and_then(|c| c.get(i).ok()?.extract::<u64>())
+                .is_some_and(|r| blank_rows.contains(&r))
+        });
+    }
+    for i in candidates {
+        status.settle(i, Settled::Blank);
+    }
+    Ok(())
+}
+
+fn is_blank_value(v: &AnyValue<'_>) -> bool {
+    match v {
+        AnyValue::Null => true,
+        AnyValue::String(s) => s.trim().is_empty(),
+        AnyValue::StringOwned(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// Settles the summary block CRM report exports end with (Salesforce: a blank line, then
+/// `Grand Totals (42 records)`, `Confidential Information - Do Not Distribute`, `Copyright (c)
+/// ...`, `Generated By: ...`): rows after the file's last blank line when each of them holds a
+/// single value, or starts with "total" / "grand total". Found in the file's text, so that every
+/// partition of a file agrees; CSV only.
+fn settle_footer(
+    opened: &OpenedFile,
+    raw: &DataFrame,
+    options: &LoadOptions,
+    status: &mut RowStatus,
+) -> Result<()> {
+    let (Some(path), Some(delimiter)) = (&opened.csv_path, opened.delimiter) else {
+        return Ok(());
+    };
+    let Some(footer_rows) = read::footer_rows(path, delimiter) else {
+        return Ok(());
+    };
+    // Data rows in the whole file (not only this partition): the footer is its last rows.
+    let total = if options.partition.is_none_or(|p| p.count <= 1) {
+        raw.height() as u64
+    } else {
+        let counted = opened.frame.clone().select([len()]).collect()?;
+        counted
+            .column("len")?
+            .get(0)
+            .ok()
+            .and_then(|v| v.extract::<u64>())
+            .unwrap_or_default()
+    };
+    let first_footer = total.saturating_sub(footer_rows);
+    let rows = raw.column(ROW)?;
+    for i in 0..raw.height() {
+        if rows
+            .get(i)
+            .ok()
+            .and_then(|v| v.extract::<u64>())
+            .is_some_and(|r| r >= first_footer)
+        {
+            status.settle(i, Settled::Excluded(ExcludeReason::ReportFooter));
+        }
+    }
+    Ok(())
+}
+
+/// Settles the line-item rows of exports that write an order's fields on its first row only
+/// (Shopify: `Total`, `Financial Status`, `Paid at` blank on the order's other lines): a row with
+/// an order id, a blank amount, and no other customer than the order's is a line of an order
+/// whose amount is given on another row of the file. It is used as part of that order.
+fn settle_continuations(
+    raw: &DataFrame,
+    resolved: &ResolvedColumns,
+    status: &mut RowStatus,
+) -> Result<()> {
+    let (Some(order), Some(amount)) = (
+        resolved.column(Role::OrderId),
+        resolved.column(Role::Amount),
+    ) else {
+        return Ok(());
+    };
+    let amounts = raw.column(amount)?.cast(&DataType::String)?;
+    let amounts = amounts.str()?;
+    let blank = |v: Option<&str>| v.is_none_or(|t| t.trim().is_empty());
+    if !amounts.iter().any(blank) {
+        return Ok(());
+    }
+    let orders = raw.column(order)?.cast(&DataType::String)?;
+    let orders = orders.str()?;
+    let customers = match resolved.column(Role::CustomerId) {
+        Some(c) => Some(raw.column(c)?.cast(&DataType::String)?),
+        None => None,
+    };
+    let customers = customers.as_ref().map(|c| c.str()).transpose()?;
+    let customer = |i: usize| -> Option<&str> {
+        customers
+            .and_then(|c| c.get(i))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    // Orders whose amount is given, with their customer.
+    let mut given: PlHashMap<&str, Option<&str>> = PlHashMap::new();
+    for (i, (o, a)) in orders.iter().zip(amounts.iter()).enumerate() {
+        if let Some(o) = o.map(str::trim).filter(|o| !o.is_empty())
+            && !blank(a)
+        {
+            given.entry(o).or_insert_with(|| customer(i));
+        }
+    }
+    for (i, (o, a)) in orders.iter().zip(amounts.iter()).enumerate() {
+        if !blank(a) || status.is_settled(i) {
+            continue;
+        }
+        let Some(o) = o.map(str::trim).filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        if let Some(owner) = given.get(o)
+            && (customer(i).is_none() || customer(i) == *owner)
+        {
+            status.settle(i, Settled::Continuation);
+        }
+    }
+    Ok(())
+}
+
+/// The purchase status of each row, settling excluded statuses (failed, voided, pending, test)
+/// and rejecting blank ones. `Err` lists status values with no known meaning (up to 10).
+fn purchase_statuses(
+    column: &Series,
+    status: &mut RowStatus,
+    idx: usize,
+    options: &LoadOptions,
+) -> std::result::Result<Vec<Option<PurchaseStatus>>, Vec<String>> {
+    let text = column
+        .cast(&DataType::String)
+        .map_err(|e| vec![e.to_string()])?;
+    let ca = text.str().map_err(|e| vec![e.to_string()])?;
+    let map = StatusMap::new(&options.statuses);
+    let mut known: PlHashMap<&str, Option<PurchaseStatus>> = PlHashMap::new();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(ca.len());
+    for (i, v) in ca.iter().enumerate() {
+        if status.is_settled(i) {
+            out.push(None);
+            continue;
+        }
+        let Some(v) = v.map(str::trim).filter(|t| !t.is_empty()) else {
+            status.reject(i, RejectReason::MissingStatus, idx);
+            out.push(None);
+            continue;
+        };
+        let meaning = *known.entry(v).or_insert_with(|| map.get(v));
+        match meaning {
+            Some(st) => {
+                if let Some(reason) = st.exclusion() {
+                    status.settle(i, Settled::Excluded(reason));
+                }
+                out.push(Some(st));
+            }
+            None => {
+                if unknown.len() < 10 && !unknown.iter().any(|u| u == v) {
+                    unknown.push(v.to_string());
+                }
+                out.push(None);
+            }
+        }
+    }
+    if unknown.is_empty() {
+        Ok(out)
+    } else {
+        Err(unknown)
+    }
 }
 
 /// Reads a clean CSV export with its dates and amount parsed by polars' reader, which is several

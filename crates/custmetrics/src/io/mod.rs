@@ -12,6 +12,7 @@ pub mod load;
 pub mod parse;
 pub mod read;
 pub mod schema;
+pub mod status;
 pub mod summary_table;
 
 pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
@@ -22,3 +23,4 @@ pub use load::{
 pub use parse::{DateFormat, DecimalSeparator, RejectReason};
 pub use read::{FileFormat, InputPath, TextEncoding, expand_inputs};
 pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind};
+pub use status::{ExcludeReason, PurchaseStatus};

@@ -45,6 +45,8 @@ pub enum RejectReason {
     DuplicateCustomer,
     /// A number (quantity, cost) is not a number.
     UnparsableNumber,
+    /// The status (paid, failed, ...) is blank, so whether the row is a purchase is unknown.
+    MissingStatus,
 }
 
 impl RejectReason {
@@ -65,6 +67,7 @@ impl RejectReason {
             RejectReason::DuplicateRow => "duplicate_row",
             RejectReason::DuplicateCustomer => "duplicate_customer",
             RejectReason::UnparsableNumber => "unparsable_number",
+            RejectReason::MissingStatus => "missing_status",
         }
     }
 
@@ -85,6 +88,7 @@ impl RejectReason {
             RejectReason::DuplicateRow => "duplicate of an earlier row",
             RejectReason::DuplicateCustomer => "customer id already in an earlier row",
             RejectReason::UnparsableNumber => "cannot parse as a number",
+            RejectReason::MissingStatus => "missing status",
         }
     }
 }
@@ -344,9 +348,11 @@ pub(crate) fn detect_date_format<'a>(samples: impl IntoIterator<Item = &'a str>)
             continue;
         }
         total += 1;
+        // A date outside the plausible years (9999-12-31, 0001-01-01 placeholders) still shows
+        // the column's format: it is counted here and rejected as out of range when parsed.
         let ok: Vec<bool> = candidates
             .iter()
-            .map(|f| parse_date(v, f).is_ok())
+            .map(|f| matches!(parse_date(v, f), Ok(_) | Err(RejectReason::DateOutOfRange)))
             .collect();
         for (c, &k) in counts.iter_mut().zip(&ok) {
             *c += usize::from(k);

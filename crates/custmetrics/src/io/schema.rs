@@ -45,6 +45,8 @@ impl TableKind {
                 Role::UnitPrice,
                 Role::Cost,
                 Role::Currency,
+                Role::Status,
+                Role::RefundedAmount,
             ],
             TableKind::Interactions => &[
                 Role::CustomerId,
@@ -90,6 +92,11 @@ pub enum Role {
     Cost,
     /// ISO currency code.
     Currency,
+    /// Payment or order status (paid, pending, failed, voided, refunded, partially refunded):
+    /// decides whether a row is a purchase (see [`crate::io::PurchaseStatus`]).
+    Status,
+    /// Amount refunded on the order or charge; the order's revenue is its amount minus this.
+    RefundedAmount,
     /// Contact channel: email, phone, chat, social, in-person.
     Channel,
     /// Interaction kind: survey, support ticket, follow-up.
@@ -118,6 +125,8 @@ impl Role {
             Role::UnitPrice => "unit price",
             Role::Cost => "cost",
             Role::Currency => "currency",
+            Role::Status => "status",
+            Role::RefundedAmount => "refunded amount",
             Role::Channel => "channel",
             Role::Kind => "interaction kind",
             Role::Nps => "NPS score",
@@ -139,6 +148,8 @@ impl Role {
             Role::UnitPrice => "unit_price_col",
             Role::Cost => "cost_col",
             Role::Currency => "currency_col",
+            Role::Status => "status_col",
+            Role::RefundedAmount => "refunded_col",
             Role::Channel => "channel_col",
             Role::Kind => "kind_col",
             Role::Nps => "nps_col",
@@ -323,6 +334,33 @@ impl Role {
                 "totalcost",
             ]],
             (Role::Currency, _) => &[&["currency", "currencycode", "curr", "presentmentcurrency"]],
+            // Shopify has both "Financial Status" (payment) and "Fulfillment Status" (shipping):
+            // only the payment status says whether money came in, so it ranks first.
+            (Role::Status, _) => &[
+                &[
+                    "financialstatus",
+                    "paymentstatus",
+                    "chargestatus",
+                    "transactionstatus",
+                ],
+                &[
+                    "status",
+                    "orderstatus",
+                    "zahlungsstatus",
+                    "estado",
+                    "statut",
+                ],
+                &["state", "paymentstate", "orderstate"],
+            ],
+            (Role::RefundedAmount, _) => &[&[
+                "amountrefunded",
+                "refundedamount",
+                "refundamount",
+                "totalrefunded",
+                "refundedtotal",
+                "refundtotal",
+                "refunds",
+            ]],
             (Role::Channel, _) => &[
                 &[
                     "channel",

@@ -184,6 +184,19 @@ fn compute_periods(
             prev = None;
             continue;
         }
+        if !a.is_active() {
+            // Refunds only: the customer is not active in this period, and the money given
+            // back counts against the revenue kept from the previous period's customers.
+            if let Some((c, p, _)) = prev
+                && c == a.customer
+                && p + 1 == a.period
+                && let Some(e) = acc.get_mut(slot(a.period))
+            {
+                e.kept_revenue += a.revenue;
+            }
+            prev = None;
+            continue;
+        }
         first = Some(first.map_or(a.period, |f| f.min(a.period)));
         let Some(e) = acc.get_mut(slot(a.period)) else {
             continue;
@@ -272,8 +285,12 @@ fn compute_triangle(
         }
         let k = (a.period - cohort) as u32;
         let cell = cells.entry((cohort, k)).or_default();
-        cell.0 += 1;
         cell.1 += a.revenue;
+        if !a.is_active() {
+            // Refunds only: net revenue of the cell, not an active customer.
+            continue;
+        }
+        cell.0 += 1;
         if let Some(lo) = last_offset.get_mut(a.customer as usize) {
             *lo = Some(lo.map_or(k, |lo| lo.max(k)));
         }

@@ -1064,6 +1064,10 @@ fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
     for (reason, n) in part.accounting.rejected_by_reason {
         *a.rejected_by_reason.entry(reason).or_default() += n;
     }
+    a.rows_excluded += part.accounting.rows_excluded;
+    for (reason, n) in part.accounting.excluded_by_reason {
+        *a.excluded_by_reason.entry(reason).or_default() += n;
+    }
     acc.rejections.extend(part.rejections);
     for (file, p) in acc.files.iter_mut().zip(part.files) {
         if p.rows > 0 && file.rows == 0 {
@@ -1105,6 +1109,11 @@ fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
             }
         }
         file.rows += p.rows;
+        file.continuation_rows += p.continuation_rows;
+        file.blank_lines += p.blank_lines;
+        for (reason, n) in p.excluded {
+            *file.excluded.entry(reason).or_default() += n;
+        }
     }
     Ok(acc)
 }
@@ -1141,7 +1150,9 @@ fn holdout_split(
     }
     let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
     let calibration = summary::summarise(lf.clone(), options.period, Some(cal_end), &[])?;
+    // Holdout purchases: refunds (negative amounts) are not purchases.
     let df = summary::filter_dates(lf, Some(from), Some(end))
+        .filter(col(col::AMOUNT).gt_eq(lit(0.0)))
         .group_by([col(col::CUSTOMER_ID)])
         .agg([col(col::DATE)
             .n_unique()
@@ -1517,7 +1528,7 @@ fn supporting(
 fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
     let mut out = vec![0i32; s.customers.len()];
     let mut prev: Option<(u32, i32)> = None;
-    for a in &s.activity {
+    for a in s.activity.iter().filter(|a| a.is_active()) {
         if let Some((c, p)) = prev
             && c == a.customer
             && a.period > p + 1

@@ -2,6 +2,8 @@
 
 /// The README quick start matches the crate doctest.
 mod docs;
+/// Exports as tools write them: statuses, refunds, line items, footers, empty data.
+mod exports;
 /// Loading exports: formats, column mapping, value parsing, row accounting.
 mod ingest;
 /// Metrics on small hand-computed fixtures and their invariants.
