@@ -960,7 +960,10 @@ mod tests {
         // Not scale points: a date, a range, a label without a number.
         assert_eq!(parse_nps("2024-01-05"), Err(RejectReason::UnparsableScore));
         assert_eq!(parse_nps("5-3"), Err(RejectReason::UnparsableScore));
-        assert_eq!(parse_nps("Very likely ()"), Err(RejectReason::UnparsableScore));
+        assert_eq!(
+            parse_nps("Very likely ()"),
+            Err(RejectReason::UnparsableScore)
+        );
     }
 
     #[test]
