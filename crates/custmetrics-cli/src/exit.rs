@@ -36,6 +36,10 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
             flag(setting),
             candidates.first().cloned().unwrap_or_default()
         ),
+        Error::NameAsCustomerId { table, columns, .. } => format!(
+            "choose the customer column with --customer-col {table}:{:?} (run `custmetrics inspect FILE` to see the columns)",
+            columns.first().cloned().unwrap_or_default()
+        ),
         Error::MissingColumn { .. } => "name the column with --customer-col, --date-col, --amount-col, ... (run `custmetrics inspect FILE` to see the columns)".into(),
         Error::AmbiguousDateFormat { .. } => "pass --date-format dmy (day first) or --date-format mdy (month first)".into(),
         Error::UnrecognisedValues { .. } => "check the column mapping with `custmetrics inspect FILE`, or pass --date-format".into(),

@@ -60,6 +60,21 @@ pub enum Error {
         /// The mapping setting that resolves it (for example `customer_col`).
         setting: String,
     },
+    /// The only columns that could be the customer id hold people's or accounts' names, which
+    /// two customers can share: custmetrics refuses to merge them silently.
+    #[error(
+        "{table}: no customer id or e-mail column, only names: {}{}; customers who share a name would be merged; set `customer_col` to choose the column (a name column only if names are unique)",
+        quoted(columns),
+        examples_note(examples)
+    )]
+    NameAsCustomerId {
+        /// Which table.
+        table: String,
+        /// The name columns.
+        columns: Vec<String>,
+        /// Some of their values.
+        examples: Vec<String>,
+    },
     /// A column named in the mapping does not exist.
     #[error(
         "{table}: column {column:?} given for the {role} does not exist (columns are: {columns})"
@@ -182,6 +197,24 @@ pub enum Error {
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),
+}
+
+/// `"a", "b"`.
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("{n:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// ` (e.g. "x", "y")`, or nothing without examples.
+fn examples_note(examples: &[String]) -> String {
+    if examples.is_empty() {
+        String::new()
+    } else {
+        format!(" (e.g. {})", quoted(examples))
+    }
 }
 
 impl Error {

@@ -149,6 +149,9 @@ pub fn account(data: &custmetrics::io::Dataset, input: &InputArgs, quiet: bool) 
     }
     if !quiet {
         let mut err = std::io::stderr().lock();
+        for note in data.column_notes() {
+            writeln!(err, "note: {note}").ok();
+        }
         write!(err, "{}", data.accounting_summary(3)).ok();
     }
     if input.strict

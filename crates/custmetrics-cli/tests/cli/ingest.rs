@@ -224,10 +224,12 @@ fn exit_codes_for_missing_files_and_usage() {
 fn column_flags_and_config_file() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("deals.csv"), "Deal ID,Close Date,Amount,Associated Contact,Associated Company\nD1,2024-01-02,100,ann,Acme\nD2,2024-02-03,50,bob,Acme\n").unwrap();
+    // Both candidates are names (issue 18, item 5): refused, naming them and the flag.
     let out = run(dir.path(), &["report", "-t", "deals.csv"]);
     assert_code(&out, 1);
     assert!(
-        stderr(&out).contains("Associated Contact, Associated Company"),
+        stderr(&out).contains("\"Associated Contact\", \"Associated Company\"")
+            && stderr(&out).contains("--customer-col"),
         "{}",
         stderr(&out)
     );

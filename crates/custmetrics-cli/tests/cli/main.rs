@@ -10,6 +10,8 @@ mod exports;
 mod ingest;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
+/// Survey and helpdesk exports (issue 18): key-choice notes, names refused, bad answers.
+mod surveys;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::load::{LoadOptions, Partition, Table, load_opened, load_table, open_inputs};
 use super::read::{OpenedFile, expand_inputs};
-use super::schema::TableKind;
+use super::schema::{Role, TableKind};
 use crate::{Error, Result};
 
 /// The tables a job reads.
@@ -242,6 +242,19 @@ impl Dataset {
                     .collect();
                 let _ = write!(s, ", {} excluded ({})", a.rows_excluded, reasons.join(", "));
             }
+            if a.answers_rejected > 0 {
+                let reasons: Vec<String> = a
+                    .answers_rejected_by_reason
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "; {} answers rejected, their rows used ({})",
+                    a.answers_rejected,
+                    reasons.join(", ")
+                );
+            }
             s.push('\n');
             for f in &t.files {
                 // Decisions taken on the export's meaning are printed, never silent.
@@ -271,7 +284,12 @@ impl Dataset {
                     let _ = writeln!(s, "  {}: read as Windows-1252 text", f.file);
                 }
             }
-            for r in t.rejections.iter().take(examples) {
+            for r in t
+                .rejections
+                .iter()
+                .chain(&t.answer_rejections)
+                .take(examples)
+            {
                 let _ = writeln!(s, "  {r}");
             }
         }
@@ -333,9 +351,46 @@ impl Dataset {
         Ok(())
     }
 
-    /// The first rejected row, if any (for strict mode).
+    /// The first rejected row or answer, if any (for strict mode).
     pub fn first_rejection(&self) -> Option<&super::load::Rejection> {
-        self.tables().find_map(|t| t.rejections.first())
+        self.tables()
+            .find_map(|t| all_rejections(t).into_iter().next())
+    }
+
+    /// One line per detected customer-id column that had other candidates, naming the choice,
+    /// the alternatives and the flag: `transactions: customer id: using "Requester external
+    /// id" (also possible: "Requester email", "Requester"); set --customer-col to choose`.
+    pub fn column_notes(&self) -> Vec<String> {
+        let mut notes: Vec<String> = Vec::new();
+        for t in self.tables() {
+            for f in &t.files {
+                let role = Role::CustomerId;
+                let (Some(column), others) = (f.columns.column(role), f.columns.alternatives(role))
+                else {
+                    continue;
+                };
+                if others.is_empty() {
+                    continue;
+                }
+                let file = if t.files.len() > 1 {
+                    format!(" ({})", f.file)
+                } else {
+                    String::new()
+                };
+                let others: Vec<String> = others.iter().map(|c| format!("{c:?}")).collect();
+                let note = format!(
+                    "{}{file}: {}: using {column:?} (also possible: {}); set {} to choose",
+                    t.kind,
+                    role.describe(),
+                    others.join(", "),
+                    role.flag()
+                );
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+        }
+        notes
     }
 
     /// Writes every rejected row to a CSV file (file, line, row, column, value, reason), atomically.
@@ -348,7 +403,7 @@ impl Dataset {
             let mut c = csv::Writer::from_writer(w);
             c.write_record(["table", "file", "line", "row", "column", "value", "reason"])?;
             for t in self.tables() {
-                for r in &t.rejections {
+                for r in all_rejections(t) {
                     c.write_record([
                         t.kind.name(),
                         &r.file,
@@ -363,4 +418,17 @@ impl Dataset {
             c.flush()
         })
     }
+}
+
+/// A table's rejected rows and rejected answers together: with rejected answers, in file order
+/// (file, then row); without, the rows' rejections in their own order.
+fn all_rejections(t: &Table) -> Vec<&super::load::Rejection> {
+    if t.answer_rejections.is_empty() {
+        return t.rejections.iter().collect();
+    }
+    let file_index = |file: &str| t.files.iter().position(|f| f.file == file);
+    let mut all: Vec<&super::load::Rejection> =
+        t.rejections.iter().chain(&t.answer_rejections).collect();
+    all.sort_by_key(|r| (file_index(&r.file), r.row));
+    all
 }

@@ -27,7 +27,7 @@ pub struct Inspection {
     pub first_date: Option<String>,
     /// Last date among the used rows.
     pub last_date: Option<String>,
-    /// The first rejected rows.
+    /// The first rejected rows and rejected answers, in file order.
     pub problems: Vec<Rejection>,
 }
 
@@ -96,7 +96,7 @@ pub fn inspect(
                     customers,
                     first_date: get_date("first"),
                     last_date: get_date("last"),
-                    problems: t.rejections.into_iter().take(10).collect(),
+                    problems: first_problems(t.rejections, t.answer_rejections, 10),
                 });
             }
             Err(e @ (Error::Io { .. } | Error::Format { .. } | Error::NoMatch { .. })) => {
@@ -109,6 +109,14 @@ pub fn inspect(
         what: "inspect".into(),
         message: "nothing to inspect".into(),
     }))
+}
+
+/// The first `n` of the rejected rows and answers (of one file), in row order.
+fn first_problems(rows: Vec<Rejection>, answers: Vec<Rejection>, n: usize) -> Vec<Rejection> {
+    let mut all: Vec<Rejection> = rows.into_iter().chain(answers).collect();
+    all.sort_by_key(|r| r.row);
+    all.truncate(n);
+    all
 }
 
 impl Inspection {
@@ -144,6 +152,9 @@ impl Inspection {
                 reasons.join(", ")
             );
         }
+        if self.accounting.answers_rejected > 0 {
+            let _ = write!(s, "; {} answers rejected", self.accounting.answers_rejected);
+        }
         s.push('\n');
         if f.continuation_rows > 0 {
             let _ = writeln!(
@@ -175,15 +186,38 @@ impl Inspection {
                     }
                 );
             }
+            let others = f.columns.alternatives(*role);
+            if !others.is_empty() {
+                let others: Vec<String> = others.iter().map(|c| format!("{c:?}")).collect();
+                extra.push_str(&format!(" (also possible: {})", others.join(", ")));
+            }
             let _ = writeln!(s, "    {column:<24} {}{extra}", role.describe());
+        }
+        // Score roles without a column, with the columns that look like their answers.
+        for (role, candidates) in &f.columns.alternatives {
+            if f.columns.column(*role).is_none() {
+                let names: Vec<String> = candidates.iter().map(|c| format!("{c:?}")).collect();
+                let _ = writeln!(
+                    s,
+                    "    no {} column; possible: {} (set {})",
+                    role.describe(),
+                    names.join(", "),
+                    role.flag()
+                );
+            }
         }
         for d in &f.columns.dimensions {
             let _ = writeln!(s, "    {d:<24} dimension");
         }
-        if !self.accounting.rejected_by_reason.is_empty() {
+        if !self.accounting.rejected_by_reason.is_empty()
+            || !self.accounting.answers_rejected_by_reason.is_empty()
+        {
             let _ = writeln!(s, "  problems");
             for (k, v) in &self.accounting.rejected_by_reason {
                 let _ = writeln!(s, "    {k}: {v} rows");
+            }
+            for (k, v) in &self.accounting.answers_rejected_by_reason {
+                let _ = writeln!(s, "    {k}: {v} answers (rows used)");
             }
             for p in &self.problems {
                 let _ = writeln!(s, "    {p}");

@@ -17,7 +17,7 @@ use super::parse::{
     detect_decimal_separator,
 };
 use super::read::{self, FileFormat, InputPath, OpenedFile, ROW};
-use super::schema::{ColumnMapping, ResolvedColumns, Role, TableKind, resolve_columns};
+use super::schema::{ColumnMapping, ResolvedColumns, Role, TableKind, resolve_columns_with};
 use super::status::{ExcludeReason, PurchaseStatus, StatusMap};
 use crate::{Error, Result};
 
@@ -157,6 +157,12 @@ pub struct Accounting {
     pub rows_excluded: u64,
     /// Excluded rows by reason key (`failed`, `voided`, ...).
     pub excluded_by_reason: BTreeMap<String, u64>,
+    /// NPS and CSAT answers left out (unreadable, out of range) in rows that were used: the
+    /// interaction counts, its score is null. Not part of `rows_rejected`; an answer in a row
+    /// rejected for another reason is not counted again.
+    pub answers_rejected: u64,
+    /// Rejected answers by reason key (`unparsable_score`, `nps_out_of_range`, ...).
+    pub answers_rejected_by_reason: BTreeMap<String, u64>,
 }
 
 /// One rejected input row.
@@ -237,6 +243,9 @@ pub struct Table {
     pub accounting: Accounting,
     /// All rejected rows, in file order.
     pub rejections: Vec<Rejection>,
+    /// The rejected NPS and CSAT answers of used rows (see [`Accounting::answers_rejected`]),
+    /// in file order.
+    pub answer_rejections: Vec<Rejection>,
     /// Per-file details.
     pub files: Vec<FileReport>,
     /// Segment dimension columns present in `frame`.
@@ -303,6 +312,7 @@ pub(crate) fn load_opened(
     let mut frames = Vec::new();
     let mut accounting = Accounting::default();
     let mut rejections = Vec::new();
+    let mut answer_rejections = Vec::new();
     let mut files = Vec::new();
     let mut input_paths = Vec::new();
     let mut dimensions: Vec<String> = Vec::new();
@@ -337,6 +347,7 @@ pub(crate) fn load_opened(
         order_ids_distinct &= parsed.order_ids_distinct;
         accounting.rows_read += parsed.report.rows;
         rejections.extend(std::mem::take(&mut parsed.rejections));
+        answer_rejections.extend(std::mem::take(&mut parsed.answer_rejections));
         if let Some(kept) = parsed.kept_rows.as_ref().filter(|_| several_files) {
             let (frame, repeated) = drop_lines_seen_before(&parsed.frame, kept, &mut seen_lines)?;
             if !repeated.is_empty() {
@@ -421,11 +432,19 @@ pub(crate) fn load_opened(
     accounting.rows_used = accounting
         .rows_read
         .saturating_sub(accounting.rows_rejected + accounting.rows_excluded);
+    for r in &answer_rejections {
+        *accounting
+            .answers_rejected_by_reason
+            .entry(r.reason.key().to_string())
+            .or_default() += 1;
+    }
+    accounting.answers_rejected = answer_rejections.len() as u64;
     Ok(Table {
         kind,
         frame,
         accounting,
         rejections,
+        answer_rejections,
         files,
         dimensions,
         input_paths,
@@ -680,6 +699,8 @@ fn reject_repeated_customers(
 struct ParsedFile {
     frame: DataFrame,
     rejections: Vec<Rejection>,
+    /// Rejected answers of kept rows.
+    answer_rejections: Vec<Rejection>,
     report: FileReport,
     /// 0-based data row in the file of each kept row, for transactions with order ids when
     /// several files are read (to locate lines repeated across files).
@@ -803,7 +824,13 @@ fn parse_file_columns(
     options: &LoadOptions,
     track_rows: bool,
 ) -> Result<ParsedFile> {
-    let resolved = resolve_columns(kind, &opened.columns, &options.mapping)?;
+    let resolved = resolve_columns_with(
+        kind,
+        &opened.columns,
+        &options.mapping,
+        options.csat_scale,
+        &mut |names| head_values(opened, names),
+    )?;
     let read_dimension = |d: &String| {
         options
             .read_dimensions
@@ -1218,7 +1245,9 @@ fn parse_file_columns(
         );
     }
 
-    // Scores.
+    // Scores. An unreadable answer is rejected on its own: the interaction still counts (by
+    // channel, for activity), with a null score.
+    let mut bad_answers: Vec<(usize, RejectReason, usize)> = Vec::new();
     for (role, canonical) in [(Role::Nps, col::NPS), (Role::Csat, col::CSAT)] {
         if kind != TableKind::Interactions {
             break;
@@ -1243,7 +1272,7 @@ fn parse_file_columns(
                 match parsed {
                     Ok(x) => x.map(i32::from),
                     Err(reason) => {
-                        status.reject(i, reason, idx);
+                        bad_answers.push((i, reason, idx));
                         None
                     }
                 }
@@ -1433,6 +1462,7 @@ fn parse_file_columns(
             r.line = line;
         }
     }
+    let answer_rejections = answer_rejections(opened, &status, bad_answers, &sources, row_id);
     let report = FileReport {
         file: opened.display.clone(),
         format: opened.format,
@@ -1443,6 +1473,7 @@ fn parse_file_columns(
         columns: ResolvedColumns {
             roles: resolved.roles.clone(),
             dimensions,
+            alternatives: resolved.alternatives.clone(),
         },
         date_formats,
         decimal_separators,
@@ -1485,6 +1516,7 @@ fn parse_file_columns(
     Ok(ParsedFile {
         frame,
         rejections,
+        answer_rejections,
         report,
         kept_rows,
         order_ids_distinct,
@@ -1713,6 +1745,77 @@ fn purchase_statuses(
     } else {
         Err(unknown)
     }
+}
+
+/// The rejections of the answers in `bad` (row, reason, index into `sources`) whose rows are
+/// used, located like row rejections, in file order. An answer of a row rejected for another
+/// reason is left out: the row's rejection already lists it.
+fn answer_rejections(
+    opened: &OpenedFile,
+    status: &RowStatus,
+    mut bad: Vec<(usize, RejectReason, usize)>,
+    sources: &[(String, Series)],
+    row_id: impl Fn(usize) -> u64,
+) -> Vec<Rejection> {
+    bad.retain(|(i, _, _)| !status.first.contains_key(i) && !status.is_settled(*i));
+    bad.sort_by_key(|&(i, _, idx)| (i, idx));
+    let mut out: Vec<Rejection> = bad
+        .iter()
+        .map(|&(i, reason, idx)| {
+            let (column, value) = match sources.get(idx) {
+                Some((name, s)) => (
+                    name.clone(),
+                    s.get(i).map(|v| any_to_string(&v)).unwrap_or_default(),
+                ),
+                None => ("(row)".to_string(), String::new()),
+            };
+            Rejection {
+                file: opened.display.clone(),
+                line: None,
+                row: row_id(i) + 1,
+                column,
+                value,
+                reason,
+            }
+        })
+        .collect();
+    if let (Some(path), Some(delim)) = (&opened.csv_path, opened.delimiter) {
+        let rows: Vec<u64> = out.iter().map(|r| r.row - 1).collect();
+        for (r, line) in out.iter_mut().zip(read::csv_lines(path, delim, &rows)) {
+            r.line = line;
+        }
+    }
+    out
+}
+
+/// The first non-blank values (as text) among the first rows of some columns, for the column
+/// detections that need values (see [`resolve_columns_with`]). From the whole file, so that
+/// every partition detects the same columns.
+fn head_values(opened: &OpenedFile, names: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
+    const ROWS: IdxSize = 1000;
+    let head = opened
+        .frame
+        .clone()
+        .select(names.iter().map(|n| col(n.as_str())).collect::<Vec<_>>())
+        .limit(ROWS)
+        .collect()?;
+    let mut out = BTreeMap::new();
+    for n in names {
+        // A column that has no text form (nested Parquet types) has no values to judge by.
+        let Ok(text) = head.column(n)?.cast(&DataType::String) else {
+            continue;
+        };
+        let values: Vec<String> = text
+            .str()?
+            .iter()
+            .flatten()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+            .collect();
+        out.insert(n.clone(), values);
+    }
+    Ok(out)
 }
 
 /// Reads a clean CSV export with its dates and amount parsed by polars' reader, which is several

@@ -47,6 +47,9 @@ pub enum RejectReason {
     UnparsableNumber,
     /// The status (paid, failed, ...) is blank, so whether the row is a purchase is unknown.
     MissingStatus,
+    /// A verbal CSAT answer of the 5-point scale ("Very satisfied" ... "Very dissatisfied") while
+    /// the CSAT scale is not 5: which number it stands for is unknown.
+    CsatLabelOffScale,
 }
 
 impl RejectReason {
@@ -68,6 +71,7 @@ impl RejectReason {
             RejectReason::DuplicateCustomer => "duplicate_customer",
             RejectReason::UnparsableNumber => "unparsable_number",
             RejectReason::MissingStatus => "missing_status",
+            RejectReason::CsatLabelOffScale => "csat_label_off_scale",
         }
     }
 
@@ -89,6 +93,9 @@ impl RejectReason {
             RejectReason::DuplicateCustomer => "customer id already in an earlier row",
             RejectReason::UnparsableNumber => "cannot parse as a number",
             RejectReason::MissingStatus => "missing status",
+            RejectReason::CsatLabelOffScale => {
+                "verbal CSAT answer is on the 5-point scale, but csat_scale is not 5"
+            }
         }
     }
 }
@@ -599,41 +606,134 @@ fn parse_whole(value: &str) -> Result<Option<i64>, RejectReason> {
     Ok(Some(x as i64))
 }
 
+/// The number of a labelled scale point, as survey tools export answers: `10 - Extremely
+/// likely`, `0 = Not at all likely`, `9 – Very likely` (en or em dash), `10: Extremely likely`,
+/// `10 (Extremely likely)` and `Extremely likely (10)`. `None` when `v` is not of that shape.
+///
+/// The number is authoritative: the label is not checked against it (`10 - Not at all likely`
+/// is 10), since the number is what the respondent picked and labels vary by tool and language.
+/// The label must hold a letter, so that dates (`2024-01-05`) and ranges are not scale points.
+fn scale_point(v: &str) -> Option<&str> {
+    let has_letter = |label: &str| label.chars().any(char::is_alphabetic);
+    let is_number = |n: &str| {
+        let n = n.strip_prefix(['-', '+']).unwrap_or(n);
+        n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+    };
+    // Number first.
+    let end = v
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || c == '.' || c == ',' || (i == 0 && c == '-')))
+        .map_or(v.len(), |(i, _)| i);
+    let (number, rest) = v.split_at(end);
+    if is_number(number) {
+        let rest = rest.trim_start();
+        let label = rest
+            .strip_prefix(['-', '\u{2013}', '\u{2014}', '=', ':'])
+            .or_else(|| rest.strip_prefix('(').and_then(|r| r.strip_suffix(')')));
+        return label.filter(|l| has_letter(l)).map(|_| number);
+    }
+    // Label first, number in parentheses.
+    let (label, number) = v.strip_suffix(')')?.rsplit_once('(')?;
+    let number = number.trim();
+    (has_letter(label) && is_number(number)).then_some(number)
+}
+
+/// A verbal answer reduced to lowercase words separated by single spaces (`Very  Satisfied!` is
+/// `very satisfied`); `None` unless it starts with a letter, so that numbers skip the work.
+fn label_words(v: &str) -> Option<String> {
+    if !v.starts_with(char::is_alphabetic) {
+        return None;
+    }
+    let mut words = String::with_capacity(v.len());
+    for w in v
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+    {
+        if !words.is_empty() {
+            words.push(' ');
+        }
+        words.extend(w.chars().flat_map(char::to_lowercase));
+    }
+    Some(words)
+}
+
 /// Parses an NPS answer ("How likely are you to recommend us?", 0-10). Blank means no answer.
+///
+/// Besides plain numbers, survey tools' labelled answers are read as their number
+/// (`10 - Extremely likely`, `Extremely likely (10)`, see [`scale_point`]; the number wins over
+/// a label that contradicts it), and the two end labels alone are 10 (`Extremely likely`) and 0
+/// (`Not at all likely`).
 ///
 /// # Errors
 /// [`RejectReason::UnparsableScore`] for text, [`RejectReason::NpsOutOfRange`] for 11, -1 or 7.5.
 pub fn parse_nps(value: &str) -> Result<Option<u8>, RejectReason> {
-    match parse_whole(value) {
+    let v = value.trim();
+    let number = match scale_point(v) {
+        Some(number) => number,
+        None => match label_words(v).as_deref() {
+            Some("extremely likely") => return Ok(Some(10)),
+            Some("not at all likely" | "not likely at all") => return Ok(Some(0)),
+            _ => v,
+        },
+    };
+    match parse_whole(number) {
         Ok(Some(x)) if (0..=10).contains(&x) => Ok(Some(x as u8)),
         Ok(Some(_)) => Err(RejectReason::NpsOutOfRange),
         Ok(None) => Ok(None),
-        Err(_) if value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+        Err(_) if number.parse::<f64>().is_ok_and(f64::is_finite) => {
             Err(RejectReason::NpsOutOfRange)
         }
         Err(e) => Err(e),
     }
 }
 
-/// Parses a CSAT answer on a 1..=`scale` scale. Blank means no answer. Zendesk-style
-/// `good`/`bad` ratings map to the top and the bottom of the scale.
+/// The point of a verbal answer on the 5-point CSAT scale ("How satisfied were you?").
+fn five_point_label(words: &str) -> Option<u8> {
+    Some(match words {
+        "very satisfied" => 5,
+        "satisfied" => 4,
+        "neutral" | "neither satisfied nor dissatisfied" | "neither satisfied nor unsatisfied" => 3,
+        "dissatisfied" | "unsatisfied" => 2,
+        "very dissatisfied" | "very unsatisfied" => 1,
+        _ => return None,
+    })
+}
+
+/// Parses a CSAT answer on a 1..=`scale` scale. Blank means no answer.
+///
+/// Labelled answers are read as their number, as for NPS (`5 - Very satisfied`, `Satisfied
+/// (4)`). The verbal labels of the 5-point scale are its points: Very satisfied 5, Satisfied 4,
+/// Neutral (or Neither satisfied nor dissatisfied) 3, Dissatisfied 2, Very dissatisfied 1, and
+/// only on a 5-point scale ([`RejectReason::CsatLabelOffScale`] otherwise: on a 7-point scale
+/// "Satisfied" is no known point). Zendesk's binary `Good`/`Bad` ratings are the top and the
+/// bottom of any scale; `Offered`/`Unoffered` (asked, not answered) are no answer.
 ///
 /// # Errors
 /// [`RejectReason::UnparsableScore`] for text, [`RejectReason::CsatOutOfRange`] for 0, 6 (on 1-5)
-/// or 4.5.
+/// or 4.5, [`RejectReason::CsatLabelOffScale`] for a 5-point label on another scale.
 pub fn parse_csat(value: &str, scale: u8) -> Result<Option<u8>, RejectReason> {
-    let lower = value.trim().to_ascii_lowercase();
-    match lower.as_str() {
-        "good" | "satisfied" => return Ok(Some(scale)),
-        "bad" | "unsatisfied" | "dissatisfied" => return Ok(Some(1)),
-        "offered" | "unoffered" => return Ok(None),
-        _ => {}
-    }
-    match parse_whole(value) {
+    let v = value.trim();
+    let number = match scale_point(v) {
+        Some(number) => number,
+        None => match label_words(v).as_deref() {
+            Some("good") => return Ok(Some(scale)),
+            Some("bad") => return Ok(Some(1)),
+            Some("offered" | "unoffered") => return Ok(None),
+            Some(w) => match five_point_label(w) {
+                Some(point) if scale == 5 => return Ok(Some(point)),
+                Some(_) => return Err(RejectReason::CsatLabelOffScale),
+                None => v,
+            },
+            None => v,
+        },
+    };
+    match parse_whole(number) {
         Ok(Some(x)) if (1..=i64::from(scale)).contains(&x) => Ok(Some(x as u8)),
         Ok(Some(_)) => Err(RejectReason::CsatOutOfRange),
         Ok(None) => Ok(None),
-        Err(_) if value.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+        Err(_) if number.parse::<f64>().is_ok_and(f64::is_finite) => {
             Err(RejectReason::CsatOutOfRange)
         }
         Err(e) => Err(e),
@@ -835,6 +935,71 @@ mod tests {
         assert_eq!(parse_csat("7", 7), Ok(Some(7)));
         assert_eq!(parse_csat("Good", 5), Ok(Some(5)));
         assert_eq!(parse_csat("bad", 5), Ok(Some(1)));
+    }
+
+    #[test]
+    fn labelled_scale_points_are_their_number() {
+        for (v, x) in [
+            ("10 - Extremely likely", 10),
+            ("0 - Not at all likely", 0),
+            ("0 = Not at all likely", 0),
+            ("9 \u{2013} Very likely", 9),
+            ("9\u{2014}Very likely", 9),
+            ("10: Extremely likely", 10),
+            ("10 (Extremely likely)", 10),
+            ("Extremely likely (10)", 10),
+            ("  7  ", 7),
+            ("Extremely likely", 10),
+            ("Not at all likely", 0),
+            // The number is authoritative when the label contradicts it.
+            ("10 - Not at all likely", 10),
+            ("Not at all likely (10)", 10),
+        ] {
+            assert_eq!(parse_nps(v), Ok(Some(x)), "{v}");
+        }
+        assert_eq!(
+            parse_nps("11 - Extremely likely"),
+            Err(RejectReason::NpsOutOfRange)
+        );
+        assert_eq!(parse_nps("7.5 - Likely"), Err(RejectReason::NpsOutOfRange));
+        assert_eq!(parse_nps("Likely"), Err(RejectReason::UnparsableScore));
+        // Not scale points: a date, a range, a label without a number.
+        assert_eq!(parse_nps("2024-01-05"), Err(RejectReason::UnparsableScore));
+        assert_eq!(parse_nps("5-3"), Err(RejectReason::UnparsableScore));
+        assert_eq!(
+            parse_nps("Very likely ()"),
+            Err(RejectReason::UnparsableScore)
+        );
+    }
+
+    #[test]
+    fn verbal_csat_on_the_five_point_scale() {
+        for (v, x) in [
+            ("Very satisfied", 5),
+            ("Satisfied", 4),
+            ("Neutral", 3),
+            ("Neither satisfied nor dissatisfied", 3),
+            ("Dissatisfied", 2),
+            ("very  dissatisfied", 1),
+            ("5 - Very satisfied", 5),
+            ("Satisfied (4)", 4),
+        ] {
+            assert_eq!(parse_csat(v, 5), Ok(Some(x)), "{v}");
+        }
+        // Zendesk's binary ratings: top and bottom of any scale, as before.
+        assert_eq!(parse_csat("Good", 7), Ok(Some(7)));
+        assert_eq!(parse_csat("Bad", 7), Ok(Some(1)));
+        assert_eq!(parse_csat("Offered", 5), Ok(None));
+        // A 5-point label means nothing on a 7-point scale; a labelled number still does.
+        assert_eq!(
+            parse_csat("Satisfied", 7),
+            Err(RejectReason::CsatLabelOffScale)
+        );
+        assert_eq!(parse_csat("6 - Very satisfied", 7), Ok(Some(6)));
+        assert_eq!(
+            parse_csat("Delighted", 5),
+            Err(RejectReason::UnparsableScore)
+        );
     }
 
     proptest::proptest! {

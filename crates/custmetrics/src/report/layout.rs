@@ -436,12 +436,25 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
             .accounting
             .iter()
             .map(|(t, a)| {
-                let reasons = a
+                let mut reasons = a
                     .rejected_by_reason
                     .iter()
                     .map(|(k, v)| format!("{k}: {v}"))
                     .collect::<Vec<_>>()
                     .join(", ");
+                // Answers rejected in used rows are no rejected rows: said apart.
+                if a.answers_rejected > 0 {
+                    let answers = a
+                        .answers_rejected_by_reason
+                        .iter()
+                        .map(|(k, v)| format!("{k}: {v}"))
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    if !reasons.is_empty() {
+                        reasons.push_str("; ");
+                    }
+                    reasons.push_str(&format!("answers only, rows used: {answers}"));
+                }
                 vec![
                     t.clone(),
                     a.rows_read.to_string(),

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::Result;
 use crate::io::load::{date_from_days, days_since_epoch};
-use crate::io::{Accounting, Table, TableKind, col};
+use crate::io::{Accounting, Role, Table, TableKind, col};
 use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
 use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
@@ -608,6 +608,13 @@ impl Report {
         } else {
             None
         };
+        // Why a score section would be empty, named while the interactions are still here.
+        let no_answers = |role: Role| {
+            data.interactions
+                .as_ref()
+                .map(|t| no_answers_reason(t, role))
+        };
+        let (no_nps, no_csat) = (no_answers(Role::Nps), no_answers(Role::Csat));
         let activity_reads_interactions = options.active_on == ActiveOn::AnyInteraction
             && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival));
         if !activity_reads_interactions {
@@ -804,7 +811,12 @@ impl Report {
                                     min_responses: options.min_responses,
                                 })
                             }
-                            None => skip(Section::Nps, "no NPS answers in the interactions"),
+                            None => skip(
+                                Section::Nps,
+                                no_nps
+                                    .as_deref()
+                                    .unwrap_or("no NPS answers in the interactions"),
+                            ),
                         }
                     }
                     if wants(Section::Csat) {
@@ -818,7 +830,12 @@ impl Report {
                                     min_responses: options.min_responses,
                                 })
                             }
-                            None => skip(Section::Csat, "no CSAT answers in the interactions"),
+                            None => skip(
+                                Section::Csat,
+                                no_csat
+                                    .as_deref()
+                                    .unwrap_or("no CSAT answers in the interactions"),
+                            ),
                         }
                     }
                 }
@@ -1052,6 +1069,34 @@ fn partitioned_stage_one(
     Ok((table, summaries))
 }
 
+/// Why the interactions give no answers for a score `role`: no answers in its column, or no
+/// column, then with the columns that could hold them and the flag that maps one.
+fn no_answers_reason(t: &Table, role: Role) -> String {
+    let what = if role == Role::Nps { "NPS" } else { "CSAT" };
+    if t.files.iter().any(|f| f.columns.column(role).is_some()) {
+        return format!("no {what} answers in the interactions");
+    }
+    let mut candidates: Vec<String> = Vec::new();
+    for c in t.files.iter().flat_map(|f| f.columns.alternatives(role)) {
+        let c = format!("{c:?}");
+        if !candidates.contains(&c) {
+            candidates.push(c);
+        }
+    }
+    if candidates.is_empty() {
+        format!(
+            "no {what} column in the interactions; name it with {}",
+            role.flag()
+        )
+    } else {
+        format!(
+            "no {what} column in the interactions; possible: {}; choose one with {}",
+            candidates.join(", "),
+            role.flag()
+        )
+    }
+}
+
 /// The accounting of two partitions of the same files: counts added, rejections joined, each
 /// file's rows added. Every partition detects a file's date formats and decimal separators from
 /// the same first values of the whole file, so they agree; a disagreement would mean one file
@@ -1068,7 +1113,12 @@ fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
     for (reason, n) in part.accounting.excluded_by_reason {
         *a.excluded_by_reason.entry(reason).or_default() += n;
     }
+    a.answers_rejected += part.accounting.answers_rejected;
+    for (reason, n) in part.accounting.answers_rejected_by_reason {
+        *a.answers_rejected_by_reason.entry(reason).or_default() += n;
+    }
     acc.rejections.extend(part.rejections);
+    acc.answer_rejections.extend(part.answer_rejections);
     for (file, p) in acc.files.iter_mut().zip(part.files) {
         if p.rows > 0 && file.rows == 0 {
             file.date_formats = p.date_formats;

@@ -174,11 +174,17 @@ fn every_rejection_reason_is_counted() {
         &LoadOptions::default(),
     )
     .unwrap();
-    let r = &scores.accounting.rejected_by_reason;
+    // A bad answer rejects the answer, not the interaction (issue 18, item 10): all 7 rows are
+    // used, and the 6 bad answers are counted apart.
+    let a = &scores.accounting;
+    let r = &a.answers_rejected_by_reason;
     assert_eq!(r.get("nps_out_of_range"), Some(&3));
     assert_eq!(r.get("csat_out_of_range"), Some(&2));
     assert_eq!(r.get("unparsable_score"), Some(&1));
-    assert_eq!(scores.accounting.rows_used, 1);
+    assert_eq!(
+        (a.rows_used, a.rows_rejected, a.answers_rejected),
+        (7, 0, 6)
+    );
 }
 
 #[test]

@@ -8,6 +8,9 @@ mod exports;
 mod ingest;
 /// Metrics on small hand-computed fixtures and their invariants.
 mod metrics;
+/// Survey and helpdesk exports as tools write them: labelled answers, question headers, the
+/// customer key among ids, e-mails and names, unreadable answers (issue 18).
+mod surveys;
 
 use std::path::PathBuf;
 
