@@ -456,22 +456,48 @@ pub(crate) fn load_opened(
 /// Returns the rest and how many rows were left out. Every row of a customer is in one
 /// partition, so each partition decides this alone.
 fn exclude_refunds_without_purchase(frame: DataFrame) -> Result<(DataFrame, u64)> {
+    let Some(keep) = refunds_to_keep(&frame)? else {
+        return Ok((frame, 0));
+    };
+    let kept = frame.filter(&keep)?;
+    let excluded = (frame.height() - kept.height()) as u64;
+    Ok((kept, excluded))
+}
+
+/// The rows to keep when some refunds have no purchase of their customer; `None` when every row
+/// stays. Refunds are few: their customers are collected, then a purchase of theirs looked for
+/// (a hash lookup per row, where a window over every customer grouped the whole table).
+fn refunds_to_keep(frame: &DataFrame) -> Result<Option<BooleanChunked>> {
     let amounts = frame.column(col::AMOUNT)?.f64()?;
     if amounts.iter().flatten().all(|a| a >= 0.0) {
-        return Ok((frame, 0));
+        return Ok(None);
     }
-    let before = frame.height();
-    let kept = frame
-        .lazy()
-        .filter(
-            col(col::AMOUNT)
-                .gt_eq(lit(0.0))
-                .any(false)
-                .over([col(col::CUSTOMER_ID)])?,
-        )
-        .collect()?;
-    let excluded = (before - kept.height()) as u64;
-    Ok((kept, excluded))
+    let ids = frame.column(col::CUSTOMER_ID)?.str()?;
+    let mut without_purchase: PlHashSet<&str> = ids
+        .iter()
+        .zip(amounts.iter())
+        .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
+        .filter_map(|(id, _)| id)
+        .collect();
+    for (id, a) in ids.iter().zip(amounts.iter()) {
+        if let (Some(id), Some(a)) = (id, a)
+            && a >= 0.0
+        {
+            without_purchase.remove(id);
+            if without_purchase.is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(
+        ids.iter()
+            .zip(amounts.iter())
+            .map(|(id, a)| {
+                let refund = a.is_some_and(|a| a < 0.0);
+                Some(!(refund && id.is_some_and(|id| without_purchase.contains(id))))
+            })
+            .collect(),
+    ))
 }
 
 /// Removes the order lines of `frame` (one file's transactions) that an earlier file already had:
@@ -1654,7 +1680,12 @@ fn settle_continuations(
     ) else {
         return Ok(());
     };
-    let amounts = raw.column(amount)?.cast(&DataType::String)?;
+    let amounts = raw.column(amount)?;
+    // Typed amounts (parsed while reading) are blank only where null: no text to look at.
+    if amounts.dtype() != &DataType::String && amounts.null_count() == 0 {
+        return Ok(());
+    }
+    let amounts = amounts.cast(&DataType::String)?;
     let amounts = amounts.str()?;
     let blank = |v: Option<&str>| v.is_none_or(|t| t.trim().is_empty());
     if !amounts.iter().any(blank) {
