@@ -42,6 +42,9 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         Error::InvalidSetting { setting, .. } if setting == "date_format" => "use --date-format ymd, mdy, dmy or a chrono pattern like %d.%m.%Y".into(),
         Error::RejectedRow { .. } => "drop --strict to skip such rows (they are counted), or --rejects FILE to list them all".into(),
         Error::OutputIsInput { .. } => "write the output somewhere else".into(),
+        Error::OutputsCollide { first, second, .. } => {
+            format!("give {} and {} different paths", flag(first), flag(second))
+        }
         _ => return None,
     })
 }
