@@ -6,6 +6,8 @@ mod bad_input;
 mod clv;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
+/// Where outputs go: devices and FIFOs, colliding outputs, Markdown escaping, Ctrl-C (issue 18).
+mod outputs;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
 
