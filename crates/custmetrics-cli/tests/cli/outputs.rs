@@ -289,7 +289,7 @@ fn interrupted_runs_leave_the_whole_output_or_nothing() {
     let mut interrupted = 0;
     for (k, delay) in delays.enumerate() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(&bin)
+        let mut child = std::process::Command::new(bin)
             .current_dir(dir.path())
             .args(&args)
             .env("NO_COLOR", "1")
