@@ -1,9 +1,9 @@
 //! Where outputs go (issue 18, item 8): devices and FIFOs written in place, outputs of one run
 //! that would collide, Markdown escaping, and Ctrl-C leaving no partial file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::{assert_code, run, stderr, stdout, testdata};
 
@@ -20,63 +20,118 @@ fn entries(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Issue 18: `--output /dev/stdout` (run as root) replaced the device link with a regular file.
-#[test]
-fn output_to_dev_stdout_writes_stdout_and_keeps_the_device() {
-    let dir = tempfile::tempdir().unwrap();
+/// The binary under test, hard-linked (or copied) into a directory of its own so that every step of a test runs
+/// the same build: the target directory may be shared, and another build may replace
+/// `target/debug/custmetrics` meanwhile. A binary with the bug of issue 18 replaces
+/// `/dev/null` or `/dev/stdout` when run as root, so the tests that use the real device paths
+/// first prove, on a FIFO of their own, that this binary writes in place.
+fn pinned_binary() -> (tempfile::TempDir, PathBuf) {
+    let bin = Path::new(env!("CARGO_BIN_EXE_custmetrics"));
+    // Beside the target directory, so that a hard link works (no copy of a large debug build).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let pinned = dir.path().join("custmetrics");
+    if std::fs::hard_link(bin, &pinned).is_err() {
+        std::fs::copy(bin, &pinned).unwrap();
+    }
+    (dir, pinned)
+}
+
+/// Runs `bin` with `args` in `dir`, its stdout into `stdout`.
+fn run_pinned(bin: &Path, dir: &Path, args: &[&str], stdout: Stdio) -> std::process::Output {
+    std::process::Command::new(bin)
+        .current_dir(dir)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap()
+}
+
+/// Writes `--output FIFO` with `bin` and returns what a reader got; `None` if nothing came
+/// within a minute (the FIFO was replaced by a file, so the reader waits forever: it is left
+/// blocked rather than joined).
+fn through_fifo(bin: &Path, dir: &Path, fifo_name: &str) -> Option<String> {
+    let fifo = dir.join(fifo_name);
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(std::fs::read_to_string(fifo).unwrap()));
     let t = testdata("fixtures/retention_small.csv");
-    let out = run(
-        dir.path(),
+    let out = run_pinned(
+        bin,
+        dir,
         &[
             "retention",
             "-t",
             &t,
             "-f",
-            "json",
+            "markdown",
             "-o",
-            "/dev/stdout",
+            fifo_name,
             "-q",
         ],
+        Stdio::null(),
     );
+    assert_code(&out, 0);
+    rx.recv_timeout(Duration::from_secs(60)).ok()
+}
+
+#[test]
+fn output_to_a_fifo_is_written_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_pin, bin) = pinned_binary();
+    let text = through_fifo(&bin, dir.path(), "report.pipe").expect("the FIFO was replaced");
+    assert!(text.starts_with("# Customer metrics report"), "{text}");
+    let kind = std::fs::symlink_metadata(dir.path().join("report.pipe"))
+        .unwrap()
+        .file_type();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
+    assert_eq!(entries(dir.path()), ["report.pipe"]);
+}
+
+/// Issue 18: `--output /dev/stdout` (run as root) replaced the device link with a regular file,
+/// and `/dev/null` with a regular file.
+#[test]
+fn output_to_dev_stdout_and_dev_null_keeps_the_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (_pin, bin) = pinned_binary();
+    assert!(
+        through_fifo(&bin, dir.path(), "canary.pipe").is_some(),
+        "this binary replaces a FIFO: not running it on /dev/stdout and /dev/null"
+    );
+    std::fs::remove_file(dir.path().join("canary.pipe")).unwrap();
+    let t = testdata("fixtures/retention_small.csv");
+    let args = [
+        "retention",
+        "-t",
+        &t,
+        "-f",
+        "json",
+        "-o",
+        "/dev/stdout",
+        "-q",
+    ];
+    let out = run_pinned(&bin, dir.path(), &args, Stdio::piped());
     assert_code(&out, 0);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
     assert!(v["retention"].is_object());
     let link = std::fs::symlink_metadata("/dev/stdout").unwrap();
     assert!(link.file_type().is_symlink(), "/dev/stdout was replaced");
-    assert!(entries(dir.path()).is_empty(), "{:?}", entries(dir.path()));
 
     // Redirected to a file (`>> log` in a shell): written after what the file already holds.
     let log = dir.path().join("log.txt");
     std::fs::write(&log, "before\n").unwrap();
     let file = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_custmetrics"))
-        .current_dir(dir.path())
-        .args([
-            "retention",
-            "-t",
-            &t,
-            "-f",
-            "json",
-            "-o",
-            "/dev/stdout",
-            "-q",
-        ])
-        .stdout(file)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let appended = run_pinned(&bin, dir.path(), &args, Stdio::from(file));
+    assert_code(&appended, 0);
     let text = std::fs::read_to_string(&log).unwrap();
     let report = text.strip_prefix("before\n").expect("kept what was there");
     assert_eq!(report.as_bytes(), out.stdout.as_slice());
-    assert_eq!(entries(dir.path()), ["log.txt"]);
-}
 
-#[test]
-fn output_to_dev_null_keeps_the_device() {
-    use std::os::unix::fs::FileTypeExt;
-    let dir = tempfile::tempdir().unwrap();
-    let t = testdata("fixtures/retention_small.csv");
-    let out = run(
+    let out = run_pinned(
+        &bin,
         dir.path(),
         &[
             "retention",
@@ -90,44 +145,13 @@ fn output_to_dev_null_keeps_the_device() {
             "/dev/null",
             "-q",
         ],
+        Stdio::piped(),
     );
     assert_code(&out, 0);
     assert!(stdout(&out).is_empty());
     let m = std::fs::metadata("/dev/null").unwrap();
-    assert!(m.file_type().is_char_device());
-    assert!(entries(dir.path()).is_empty());
-}
-
-#[test]
-fn output_to_a_fifo_is_written_in_place() {
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("report.pipe");
-    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-    assert!(made.unwrap().success());
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
-    };
-    let t = testdata("fixtures/retention_small.csv");
-    let out = run(
-        dir.path(),
-        &[
-            "retention",
-            "-t",
-            &t,
-            "-f",
-            "markdown",
-            "-o",
-            "report.pipe",
-            "-q",
-        ],
-    );
-    assert_code(&out, 0);
-    let text = reader.join().unwrap();
-    assert!(text.starts_with("# Customer metrics report"), "{text}");
-    let kind = std::fs::symlink_metadata(&fifo).unwrap().file_type();
-    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&kind));
-    assert_eq!(entries(dir.path()), ["report.pipe"]);
+    assert!(m.file_type().is_char_device(), "/dev/null was replaced");
+    assert_eq!(entries(dir.path()), ["log.txt"]);
 }
 
 /// Issue 18: `--rejects` equal to `--output` was silently overwritten. Refused before the
@@ -265,31 +289,31 @@ fn interrupted_runs_leave_the_whole_output_or_nothing() {
     );
     let mut args = demo_args(&t, &i, &c);
     args.extend(["-f", "markdown", "-o", "report.md"]);
-    let bin = env!("CARGO_BIN_EXE_custmetrics");
+    let (_pin, bin) = pinned_binary();
 
     // One uninterrupted run: the reference output and the run's length.
     let dir = tempfile::tempdir().unwrap();
     let start = Instant::now();
-    let out = run(dir.path(), &args);
+    let out = run_pinned(&bin, dir.path(), &args, Stdio::null());
     let length = start.elapsed();
     assert_code(&out, 0);
     let reference = std::fs::read(dir.path().join("report.md")).unwrap();
 
-    // Half the interrupts spread over the whole run, half over its last fifth, where the
-    // output is written.
+    // Half the interrupts spread over the first 80% of the run, half over its last 30%, where
+    // the output is written (runs under load take longer than the reference run).
     const RUNS: u32 = 40;
     let delays = (0..RUNS).map(|k| {
         let frac = if k % 2 == 0 {
-            f64::from(k) / f64::from(RUNS)
+            0.8 * f64::from(k) / f64::from(RUNS)
         } else {
-            0.8 + 0.25 * f64::from(k) / f64::from(RUNS)
+            0.7 + 0.3 * f64::from(k) / f64::from(RUNS)
         };
         length.mul_f64(frac)
     });
     let mut interrupted = 0;
     for (k, delay) in delays.enumerate() {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = std::process::Command::new(bin)
+        let mut child = std::process::Command::new(&bin)
             .current_dir(dir.path())
             .args(&args)
             .env("NO_COLOR", "1")
@@ -321,9 +345,10 @@ fn interrupted_runs_leave_the_whole_output_or_nothing() {
         }
     }
     println!("{interrupted} of {RUNS} runs interrupted; an uninterrupted run takes {length:?}");
-    // Most runs are interrupted; otherwise the test checked nothing.
+    // Enough runs are interrupted for the test to mean something (how many depends on the
+    // machine's load: the reference run may be slower or faster than the others).
     assert!(
-        interrupted >= RUNS / 2,
+        interrupted >= RUNS / 4,
         "only {interrupted} of {RUNS} runs were interrupted (run length {length:?})"
     );
 }
