@@ -48,6 +48,9 @@ pub fn hint(err: &anyhow::Error) -> Option<String> {
         Error::OutputIsInput { .. } => "write the output somewhere else".into(),
         Error::NoData { .. } => "fix the export, or pass --allow-empty to report on no data (rejected rows: --rejects FILE)".into(),
         Error::UnknownStatus { .. } => "or pass --status-col to use another column".into(),
+        Error::OutputsCollide { first, second, .. } => {
+            format!("give {} and {} different paths", flag(first), flag(second))
+        }
         _ => return None,
     })
 }

@@ -41,11 +41,19 @@ fn main() -> ExitCode {
         return_freed_memory_at_once();
     }
     // Ctrl-C: remove the temporary files of outputs being written (and spooled inputs), so that
-    // an interrupted run leaves nothing behind, then exit with the conventional 130.
+    // an interrupted run leaves nothing behind, then exit with the conventional 130. The exit
+    // happens inside `remove_all_then`, which holds the lock that writers take to create or
+    // rename a temporary file, so no writer can leave a new one after the cleanup.
     let _ = ctrlc::set_handler(|| {
-        custmetrics::temp_files::remove_all();
-        eprintln!("custmetrics: interrupted; files being written were removed");
-        std::process::exit(130);
+        custmetrics::temp_files::remove_all_then(|| {
+            let mut stderr = std::io::stderr().lock();
+            writeln!(
+                stderr,
+                "custmetrics: interrupted; files being written were removed"
+            )
+            .ok();
+            std::process::exit(130)
+        })
     });
     let verbose = cli.verbose;
     match commands::run(cli) {

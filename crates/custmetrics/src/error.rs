@@ -194,6 +194,16 @@ pub enum Error {
         /// What is wrong with its columns or values (see [`Error::in_file`]).
         error: Box<Error>,
     },
+    /// Two outputs of one run would be written to the same file.
+    #[error("refusing to write {second} to {}: {first} is written there too", path.display())]
+    OutputsCollide {
+        /// The setting of the output that also goes there (`output`, `output_dir`).
+        first: String,
+        /// The setting of this output (`rejects`, `save_model`).
+        second: String,
+        /// This output's path, as given.
+        path: PathBuf,
+    },
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),

@@ -381,10 +381,11 @@ impl Block {
     }
 }
 
-/// A table being written: a temporary file renamed into place by [`Sink::finish`].
+/// A table being written: a temporary file renamed into place by [`Sink::finish`] (or the target
+/// itself, for a FIFO or device; see [`crate::output`]).
 struct Sink {
     target: PathBuf,
-    temp: tempfile::NamedTempFile,
+    temp: crate::output::OutputFile,
     format: GenerateFormat,
     csv: Option<polars::io::csv::write::BatchedWriter<BufWriter<File>>>,
     parquet: Option<polars::io::parquet::write::BatchedWriter<BufWriter<File>>>,
@@ -398,7 +399,7 @@ impl Sink {
             GenerateFormat::Parquet => "parquet",
         };
         let target = dir.join(format!("{name}.{ext}"));
-        let temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
+        let temp = crate::output::OutputFile::create(&target)?;
         Ok(Sink {
             target,
             temp,
@@ -414,8 +415,7 @@ impl Sink {
         let file = || -> Result<BufWriter<File>> {
             Ok(BufWriter::new(
                 self.temp
-                    .as_file()
-                    .try_clone()
+                    .try_clone_file()
                     .map_err(|e| Error::io(&self.target, e))?,
             ))
         };
@@ -451,10 +451,7 @@ impl Sink {
         if let Some(w) = self.parquet {
             w.finish()?;
         }
-        crate::report::render::readable_by_all(self.temp.path());
-        self.temp
-            .persist(&self.target)
-            .map_err(|e| Error::io(&self.target, e.error))?;
+        self.temp.commit()?;
         Ok((self.target, self.rows))
     }
 }

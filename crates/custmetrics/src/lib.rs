@@ -49,6 +49,7 @@ mod error;
 pub mod generate;
 pub mod io;
 pub mod models;
+pub mod output;
 
 pub use error::{Error, Result};
 pub mod metrics;

@@ -15,7 +15,6 @@ use custmetrics::models::fitted::{FittedModel, SAVED_MODEL_VERSION, SavedModel};
 use custmetrics::models::purchase::PurchaseFit;
 use custmetrics::models::sbg::ShiftedBetaGeometric;
 use custmetrics::report::Report;
-use custmetrics::report::render;
 
 use super::report::{self, Kind, Prepared};
 use crate::args::{ClvAction, ClvCommand, ClvRun, ModelArg};
@@ -41,6 +40,13 @@ fn prepare(r: &ClvRun, customers: usize) -> Result<Prepared> {
         p.options.clv_holdout_from = d.succ_opt();
     }
     p.options.clv_customers = customers;
+    if let Some(model) = &r.clv.save_model {
+        report::refuse_shared_outputs(
+            &r.cmd,
+            &p.report_config,
+            Some(("save_model", model.as_path())),
+        )?;
+    }
     Ok(p)
 }
 
@@ -153,8 +159,8 @@ fn save(
         purchase: purchase.clone(),
         spend: spend.cloned(),
     };
-    render::refuse_inputs(path, inputs)?;
-    render::write_atomically(path, |w| {
+    custmetrics::output::refuse_inputs(path, inputs)?;
+    custmetrics::output::write_output(path, |w| {
         serde_json::to_writer_pretty(&mut *w, &saved).map_err(std::io::Error::other)?;
         writeln!(w)
     })?;
@@ -223,7 +229,8 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             Some((purchase, spend)) => score_clv(&rfm, purchase, spend, &p.options.clv)?,
             None => custmetrics::models::clv::predict_clv(&rfm, &p.options.clv)?,
         };
-        return report::emit(Report::from_clv(clv), &r.cmd, &p, &summary_paths(&r));
+        let inputs = with_model_file(&r, summary_paths(&r));
+        return report::emit(Report::from_clv(clv), &r.cmd, &p, &inputs);
     }
     report::require_input(&p.spec)?;
     let progress = super::Progress::start(quiet, "reading inputs");
@@ -234,5 +241,11 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     progress.set("writing output");
     progress.finish();
     super::account(&data, &r.cmd.input, quiet)?;
-    report::emit(report, &r.cmd, &p, &data.input_paths())
+    report::emit(report, &r.cmd, &p, &with_model_file(&r, data.input_paths()))
+}
+
+/// The inputs and `--model-file`, which the report must not overwrite either.
+fn with_model_file(r: &ClvRun, mut inputs: Vec<PathBuf>) -> Vec<PathBuf> {
+    inputs.extend(r.clv.model_file.clone());
+    inputs
 }

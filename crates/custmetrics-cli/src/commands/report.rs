@@ -156,6 +156,7 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
         options.clv_customers = usize::MAX;
     }
 
+    refuse_shared_outputs(cmd, &report_config, None)?;
     // Parse thresholds before the (possibly long) run, so a typo fails fast.
     let thresholds = cmd
         .output
@@ -176,6 +177,30 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
         thresholds,
         previous,
     })
+}
+
+/// Refuses, before any work, two outputs of the run that would land on the same file (`--rejects`
+/// and `--output`, or a table of `--output-dir`; `extra` is `--save-model`).
+pub fn refuse_shared_outputs(
+    cmd: &MetricCommand,
+    report_config: &custmetrics::io::config::ReportConfig,
+    extra: Option<(&str, &std::path::Path)>,
+) -> Result<()> {
+    let output = cmd
+        .output
+        .output
+        .clone()
+        .or_else(|| report_config.output.as_ref().map(Into::into));
+    let files: Vec<(&str, &std::path::Path)> = [
+        output.as_deref().map(|p| ("output", p)),
+        cmd.input.rejects.as_deref().map(|p| ("rejects", p)),
+        extra,
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let csv_dir = cmd.output.output_dir.as_deref().map(|d| ("output_dir", d));
+    Ok(custmetrics::output::refuse_shared_outputs(&files, csv_dir)?)
 }
 
 /// Compares, stamps and writes a report in the chosen format, then checks the thresholds.
@@ -209,7 +234,7 @@ pub fn emit(
         if format != Format::Csv {
             bail!("--output-dir is for --format csv; use --output FILE for other formats");
         }
-        render::refuse_inputs(dir, inputs)?;
+        custmetrics::output::refuse_inputs(dir, inputs)?;
         render::write_csv_dir(&report, dir)?;
         return Ok(check_thresholds(&report, thresholds));
     }
@@ -224,8 +249,8 @@ pub fn emit(
         .or_else(|| report_config.output.as_ref().map(Into::into));
     match output_path {
         Some(path) => {
-            render::refuse_inputs(&path, inputs)?;
-            render::write_atomically(&path, |w| {
+            custmetrics::output::refuse_inputs(&path, inputs)?;
+            custmetrics::output::write_output(&path, |w| {
                 render::render(&report, format, &render_options, w)
             })?;
         }

@@ -8,6 +8,8 @@ mod clv;
 mod exports;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
+/// Where outputs go: devices and FIFOs, colliding outputs, Markdown escaping, Ctrl-C (issue 18).
+mod outputs;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
 /// Survey and helpdesk exports (issue 18): key-choice notes, names refused, bad answers.

@@ -393,13 +393,14 @@ impl Dataset {
         notes
     }
 
-    /// Writes every rejected row to a CSV file (file, line, row, column, value, reason), atomically.
+    /// Writes every rejected row to a CSV file (file, line, row, column, value, reason), atomically
+    /// (or in place for a device or FIFO; see [`crate::output`]).
     ///
     /// # Errors
     /// [`Error::Io`]; [`Error::OutputIsInput`] when `path` is one of the inputs.
     pub fn write_rejects(&self, path: &std::path::Path) -> Result<()> {
-        crate::report::render::refuse_inputs(path, &self.input_paths())?;
-        crate::report::render::write_atomically(path, |w| {
+        crate::output::refuse_inputs(path, &self.input_paths())?;
+        crate::output::write_output(path, |w| {
             let mut c = csv::Writer::from_writer(w);
             c.write_record(["table", "file", "line", "row", "column", "value", "reason"])?;
             for t in self.tables() {

@@ -6,16 +6,42 @@ use std::borrow::Cow;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
+use super::neutralise_formula as neutralise;
 use crate::report::Report;
 use crate::report::layout::{Block, TextTable, layout};
 
-fn neutralise(cell: &str) -> Cow<'_, str> {
-    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && cell.parse::<f64>().is_err() && cell.trim_end_matches('%').parse::<f64>().is_err() {
-        Cow::Owned(format!("'{cell}"))
-    } else {
-        Cow::Borrowed(cell)
-    }
+/// The tables the layout can emit, so that another output of the run can be refused before it
+/// is written where a table will go. `MODEL_params` and `MODEL_predictions` are the fitted
+/// models' tables (the `clv fit` report). A test checks the full demo report's tables.
+const TABLE_NAMES: &[&str] = &[
+    "accounting",
+    "at_risk",
+    "churn_periods",
+    "clv_customers",
+    "clv_holdout",
+    "clv_percentiles",
+    "cohort_value",
+    "contractual_churn",
+    "csat",
+    "headlines",
+    "interactions_by_channel",
+    "lifecycle",
+    "nps",
+    "purchasing_by_segment",
+    "retention_cohorts",
+    "retention_periods",
+    "rfm_customers",
+    "rfm_segments",
+    "rfm_segments_by_segment",
+    "survival",
+    "survival_by_segment",
+];
+
+/// Whether [`write_csv_dir`] may write a file named `file_name` (`retention_periods.csv`).
+pub fn is_csv_table_file(file_name: &str) -> bool {
+    file_name.strip_suffix(".csv").is_some_and(|stem| {
+        TABLE_NAMES.contains(&stem) || stem.ends_with("_params") || stem.ends_with("_predictions")
+    })
 }
 
 /// csv's own conversion makes every error `ErrorKind::Other`; an I/O error is kept as it is, so
@@ -66,7 +92,7 @@ pub fn write_csv_dir(report: &Report, dir: &Path) -> crate::Result<Vec<PathBuf>>
     for block in layout(report, true) {
         if let Block::Table(t) = block {
             let path = dir.join(format!("{}.csv", t.name));
-            super::write_atomically(&path, |w| write_table(&t, w))?;
+            crate::output::write_output(&path, |w| write_table(&t, w))?;
             written.push(path);
         }
     }
@@ -84,5 +110,13 @@ mod tests {
         assert_eq!(neutralise("-12.50"), "-12.50");
         assert_eq!(neutralise("-5.0%"), "-5.0%");
         assert_eq!(neutralise("plain"), "plain");
+    }
+
+    #[test]
+    fn table_files_are_known() {
+        assert!(is_csv_table_file("retention_periods.csv"));
+        assert!(is_csv_table_file("bgnbd_params.csv"));
+        assert!(!is_csv_table_file("rejects.csv"));
+        assert!(!is_csv_table_file("retention_periods.json"));
     }
 }

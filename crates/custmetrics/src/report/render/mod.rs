@@ -7,14 +7,14 @@ mod markdown;
 pub mod svg;
 mod table;
 
+use std::borrow::Cow;
 use std::io::{self, Write};
-use std::path::Path;
 
 use serde::Serialize;
 
 use super::Report;
 
-pub use self::csv::write_csv_dir;
+pub use self::csv::{is_csv_table_file, write_csv_dir};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -61,57 +61,19 @@ pub fn render(
     }
 }
 
-/// Writes `text` produced by `f` atomically to `path`: a temporary file in the same folder,
-/// renamed over the target only when complete, so no partial file is ever left.
-///
-/// # Errors
-/// [`crate::Error::Io`].
-pub fn write_atomically(
-    path: &Path,
-    f: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> crate::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut temp = tempfile::NamedTempFile::new_in(dir).map_err(|e| crate::Error::io(path, e))?;
-    let _tracked = crate::temp_files::track(temp.path());
-    {
-        let mut w = io::BufWriter::new(temp.as_file_mut());
-        f(&mut w)
-            .and_then(|()| w.flush())
-            .map_err(|e| crate::Error::io(path, e))?;
-    }
-    readable_by_all(temp.path());
-    temp.persist(path)
-        .map_err(|e| crate::Error::io(path, e.error))?;
-    Ok(())
-}
+/// The former name of [`crate::output::write_output`], which also writes devices, FIFOs and
+/// descriptors in place; and [`crate::output::refuse_inputs`], kept here for existing callers.
+pub use crate::output::{refuse_inputs, write_output as write_atomically};
 
-/// Refuses an output path that is one of the input files.
-///
-/// # Errors
-/// [`crate::Error::OutputIsInput`].
-pub fn refuse_inputs(output: &Path, inputs: &[std::path::PathBuf]) -> crate::Result<()> {
-    let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    if let Some(out) = canon(output)
-        && inputs.iter().any(|i| canon(i).as_ref() == Some(&out))
-    {
-        return Err(crate::Error::OutputIsInput {
-            path: output.to_path_buf(),
-        });
+/// A cell that a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, tab or
+/// carriage return, and is not a number or percentage), prefixed with `'` (OWASP "CSV
+/// injection"). Shared by the CSV and Markdown renderers: Markdown tables get pasted into
+/// spreadsheets too.
+pub(crate) fn neutralise_formula(cell: &str) -> Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && cell.parse::<f64>().is_err() && cell.trim_end_matches('%').parse::<f64>().is_err() {
+        Cow::Owned(format!("'{cell}"))
+    } else {
+        Cow::Borrowed(cell)
     }
-    Ok(())
-}
-
-/// Temporary files are created private (0600); outputs get the usual 0644 before the rename.
-pub(crate) fn readable_by_all(path: &Path) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        // Best effort: a file we cannot chmod is still a correct output.
-        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644));
-    }
-    #[cfg(not(unix))]
-    let _ = path;
 }
