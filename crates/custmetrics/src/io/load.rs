@@ -65,6 +65,8 @@ pub struct LoadOptions {
     /// Text encoding of CSV input; detected when `None` (UTF-8, or transcoded when clearly
     /// Windows-1252).
     pub encoding: Option<read::TextEncoding>,
+    /// The sheet to read from workbooks (.xlsx, .xls, .ods); the first worksheet when `None`.
+    pub sheet: Option<String>,
     /// The segment dimensions to read: `None` reads every one detected; `Some(list)` only those
     /// in the list, and no informational text column (currency) either. Metrics need only their
     /// `by` dimensions, and every text column left unread saves parsing and holding millions of
@@ -129,6 +131,7 @@ impl Default for LoadOptions {
             decimal: None,
             csat_scale: 5,
             encoding: None,
+            sheet: None,
             read_dimensions: None,
             partition: None,
         }
@@ -196,9 +199,12 @@ pub struct FileReport {
     pub decimal_separators: BTreeMap<String, DecimalSeparator>,
     /// Data rows in the file.
     pub rows: u64,
-    /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252).
+    /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252 or UTF-16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<read::TextEncoding>,
+    /// The sheet read, for a workbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
 }
 
 /// A loaded canonical table.
@@ -250,7 +256,7 @@ pub(crate) fn open_inputs(
 ) -> Result<Vec<read::OpenedFile>> {
     inputs
         .iter()
-        .map(|i| read::open_with(i, options.encoding))
+        .map(|i| read::open_with(i, options.encoding, options.sheet.as_deref()))
         .collect()
 }
 
@@ -687,7 +693,8 @@ fn parse_file(
     options: &LoadOptions,
     track_rows: bool,
 ) -> Result<ParsedFile> {
-    let resolved = resolve_columns(kind, &opened.columns, &options.mapping)?;
+    let mut resolved = resolve_columns(kind, &opened.columns, &options.mapping)?;
+    opened.check_readable(&mut resolved)?;
     let read_dimension = |d: &String| {
         options
             .read_dimensions
@@ -1252,6 +1259,7 @@ fn parse_file(
         decimal_separators,
         rows: n as u64,
         encoding: opened.encoding,
+        sheet: opened.sheet.clone(),
     };
     let kept_rows = if track_rows
         && kind == TableKind::Transactions

@@ -1,4 +1,5 @@
-//! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, stdin) to canonical, typed tables.
+//! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, Excel and OpenDocument workbooks,
+//! stdin) to canonical, typed tables.
 //!
 //! The flow is `read` (find and open files lazily) → `schema` (which column plays which role) →
 //! `parse` (values, with a reason for every rejected row) → `load` (the canonical [`Table`]).
@@ -13,6 +14,7 @@ pub mod parse;
 pub mod read;
 pub mod schema;
 pub mod summary_table;
+mod workbook;
 
 pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
 pub use load::{
