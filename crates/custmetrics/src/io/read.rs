@@ -1208,7 +1208,8 @@ mod tests {
             check_text(&p).unwrap(),
             TextCheck::NotUtf8 {
                 line: 3,
-                windows_1252: true
+                windows_1252: true,
+                nul: false
             }
         ));
         // A byte Windows-1252 does not define, or a NUL: not clear.
@@ -1217,7 +1218,8 @@ mod tests {
             check_text(&p).unwrap(),
             TextCheck::NotUtf8 {
                 line: 2,
-                windows_1252: false
+                windows_1252: false,
+                nul: false
             }
         ));
         // A bad byte after the first 1 MiB read: its line counts the lines of the reads before.
@@ -1239,6 +1241,37 @@ mod tests {
             TextEncoding::Windows1252
         );
         assert!(TextEncoding::from_setting("ebcdic").is_err());
+    }
+
+    #[test]
+    fn utf16_is_told_by_its_mark_or_its_nul_bytes() {
+        assert_eq!(utf16_bom(b"\xff\xfea\x00"), Some(TextEncoding::Utf16Le));
+        assert_eq!(utf16_bom(b"\xfe\xff\x00a"), Some(TextEncoding::Utf16Be));
+        assert_eq!(utf16_bom(b"\xef\xbb\xbfa"), None);
+        assert_eq!(
+            utf16_without_bom(b"i\x00d\x00,\x00d\x00"),
+            Some(TextEncoding::Utf16Le)
+        );
+        assert_eq!(
+            utf16_without_bom(b"\x00i\x00d\x00,\x00d"),
+            Some(TextEncoding::Utf16Be)
+        );
+        assert_eq!(utf16_without_bom(b"id,date\n"), None);
+    }
+
+    #[test]
+    fn magic_bytes_name_binary_formats() {
+        assert!(matches!(sniff_magic(b"PK\x03\x04rest"), Magic::Zip));
+        assert!(matches!(
+            sniff_magic(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]),
+            Magic::Ole
+        ));
+        assert!(matches!(
+            sniff_magic(b"BZh91AY"),
+            Magic::Other("a bzip2-compressed file", _)
+        ));
+        assert!(matches!(sniff_magic(b"id,date\n"), Magic::Text));
+        assert!(matches!(sniff_magic(b""), Magic::Text));
     }
 
     #[test]

@@ -2,10 +2,14 @@
 
 /// The README quick start matches the crate doctest.
 mod docs;
+/// UTF-16 text, Excel and OpenDocument workbooks, and files that are neither (issue 18).
+mod encodings_workbooks;
 /// Loading exports: formats, column mapping, value parsing, row accounting.
 mod ingest;
 /// Metrics on small hand-computed fixtures and their invariants.
 mod metrics;
+/// Parquet and Arrow IPC columns of every type warehouses write (issue 18).
+mod typed_inputs;
 
 use std::path::PathBuf;
 
