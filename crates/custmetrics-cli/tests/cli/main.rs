@@ -6,6 +6,8 @@ mod bad_input;
 mod clv;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.
 mod ingest;
+/// Real exports as tools write them (issue 18): typed Parquet, UTF-16 text, workbooks.
+mod readers;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
 
