@@ -296,7 +296,7 @@ mod tests {
         );
         // A hair before midnight rounds to the next day, not to 23:59:59.
         assert_eq!(
-            datetime(&ExcelDateTime::new(45322.999_999_9, DateTime, false)),
+            datetime(&ExcelDateTime::new(45_322.999_999_9, DateTime, false)),
             "2024-02-01"
         );
         // Out of the calendar, and durations: numbers.
