@@ -224,6 +224,23 @@ fn workbooks_are_read_by_content_with_a_sheet_flag() {
 }
 
 #[test]
+fn a_workbook_on_stdin_is_read_as_one() {
+    let dir = tempfile::tempdir().unwrap();
+    write_book(dir.path(), "book.xlsx");
+    let out = assert_cmd::Command::cargo_bin("custmetrics")
+        .unwrap()
+        .current_dir(dir.path())
+        .args([
+            "report", "-t", "-", "--sheet", "Refunds", "--format", "json",
+        ])
+        .write_stdin(std::fs::read(dir.path().join("book.xlsx")).unwrap())
+        .output()
+        .unwrap();
+    let v = json(&out);
+    assert_eq!(v["overview"]["revenue"].as_f64(), Some(-5.0));
+}
+
+#[test]
 fn a_zipped_csv_is_refused_for_what_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ::zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));

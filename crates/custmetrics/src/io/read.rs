@@ -116,11 +116,6 @@ impl TextEncoding {
         }
     }
 
-    /// Whether text in this encoding is transcoded to UTF-8 before reading (and a note says so).
-    pub fn is_transcoded(self) -> bool {
-        self != TextEncoding::Utf8
-    }
-
     fn codec(self) -> &'static encoding_rs::Encoding {
         match self {
             TextEncoding::Utf8 => encoding_rs::UTF_8,
