@@ -56,6 +56,7 @@ pub(crate) fn zip_kind(shown: &Path, path: &Path) -> Result<ZipKind> {
     }
     let mimetype = mimetype.trim();
     if mimetype == "application/vnd.oasis.opendocument.spreadsheet" {
+        check_ods_content(shown, &mut archive)?;
         return Ok(ZipKind::Workbook(FileFormat::Ods));
     }
     let what = if has("word/document.xml") {
@@ -75,6 +76,37 @@ pub(crate) fn zip_kind(shown: &Path, path: &Path) -> Result<ZipKind> {
         )
     };
     Ok(ZipKind::Other(what))
+}
+
+/// Checks that an .ods's `content.xml` closes every element it opens. calamine 0.38 reads a
+/// table until its end tag and loops forever at the end of the file when there is none (a
+/// truncated or damaged file; found by fuzzing); well-formed nesting guarantees it ends.
+fn check_ods_content<R: Read + Seek>(shown: &Path, archive: &mut zip::ZipArchive<R>) -> Result<()> {
+    let damaged = |what: String| Error::Format {
+        path: shown.to_path_buf(),
+        message: format!(
+            "a damaged OpenDocument spreadsheet ({what}); re-save it, or export it as CSV"
+        ),
+    };
+    let entry = archive
+        .by_name("content.xml")
+        .map_err(|e| damaged(format!("content.xml: {e}")))?;
+    let mut reader = quick_xml::Reader::from_reader(BufReader::new(entry));
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(quick_xml::events::Event::Eof) if depth == 0 => return Ok(()),
+            Ok(quick_xml::events::Event::Eof) => {
+                return Err(damaged("content.xml ends inside an element".into()));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(damaged(format!("content.xml: {e}"))),
+        }
+        buf.clear();
+    }
 }
 
 /// Writes sheet `sheet` (or the first visible worksheet) of the workbook at `path` to a
@@ -99,6 +131,89 @@ pub(crate) fn sheet_to_csv(
     Ok((out.into_temp_path(), name))
 }
 
+/// Reading one sheet's cells, per workbook format.
+trait SheetRange {
+    fn sheet_range(&mut self, name: &str) -> std::result::Result<calamine::Range<Data>, String>;
+}
+
+/// The most cells a sheet's rectangle may hold beyond its filled cells: calamine makes the
+/// rectangle dense, and one stray value at XFD1048576 would ask for 17 billion cells (and abort
+/// the process on the allocation; found by fuzzing).
+const MAX_EMPTY_CELLS: u64 = 50_000_000;
+
+/// Collects the filled cells one at a time and refuses a rectangle mostly made of nothing.
+fn sparse_range<E: Display>(
+    mut next: impl FnMut() -> std::result::Result<Option<calamine::Cell<Data>>, E>,
+) -> std::result::Result<calamine::Range<Data>, String> {
+    let mut cells = Vec::new();
+    while let Some(cell) = next().map_err(|e| format!("cannot read it ({e})"))? {
+        if !matches!(cell.get_value(), Data::Empty) {
+            cells.push(cell);
+        }
+    }
+    let (mut low, mut high) = ((u32::MAX, u32::MAX), (0u32, 0u32));
+    for c in &cells {
+        let (r, k) = c.get_position();
+        low = (low.0.min(r), low.1.min(k));
+        high = (high.0.max(r), high.1.max(k));
+    }
+    if let Some(far) = cells.iter().map(|c| c.get_position()).max() {
+        let area = (u64::from(high.0 - low.0) + 1) * (u64::from(high.1 - low.1) + 1);
+        if area > cells.len() as u64 + MAX_EMPTY_CELLS {
+            return Err(format!(
+                "its {} filled cells spread over {} rows and {} columns (up to row {}); delete the stray cells far from the table, or export the table as CSV",
+                cells.len(),
+                high.0 - low.0 + 1,
+                high.1 - low.1 + 1,
+                far.0 + 1
+            ));
+        }
+    }
+    Ok(calamine::Range::from_sparse(cells))
+}
+
+impl<RS: Read + Seek> SheetRange for calamine::Xlsx<RS> {
+    fn sheet_range(&mut self, name: &str) -> std::result::Result<calamine::Range<Data>, String> {
+        let mut reader = self
+            .worksheet_cells_reader(name)
+            .map_err(|e| format!("cannot read it ({e})"))?;
+        sparse_range(|| {
+            reader.next_cell().map(|c| {
+                c.map(|c| calamine::Cell::new(c.get_position(), Data::from(c.get_value().clone())))
+            })
+        })
+    }
+}
+
+impl<RS: Read + Seek> SheetRange for calamine::Xlsb<RS> {
+    fn sheet_range(&mut self, name: &str) -> std::result::Result<calamine::Range<Data>, String> {
+        let mut reader = self
+            .worksheet_cells_reader(name)
+            .map_err(|e| format!("cannot read it ({e})"))?;
+        sparse_range(|| {
+            reader.next_cell().map(|c| {
+                c.map(|c| calamine::Cell::new(c.get_position(), Data::from(c.get_value().clone())))
+            })
+        })
+    }
+}
+
+// .ods and .xls: calamine reads every sheet densely when the workbook is opened (TODO(#18):
+// the same guard needs calamine to read them sparsely).
+impl<RS: Read + Seek> SheetRange for calamine::Ods<RS> {
+    fn sheet_range(&mut self, name: &str) -> std::result::Result<calamine::Range<Data>, String> {
+        self.worksheet_range(name)
+            .map_err(|e| format!("cannot read it ({e})"))
+    }
+}
+
+impl<RS: Read + Seek> SheetRange for calamine::Xls<RS> {
+    fn sheet_range(&mut self, name: &str) -> std::result::Result<calamine::Range<Data>, String> {
+        self.worksheet_range(name)
+            .map_err(|e| format!("cannot read it ({e})"))
+    }
+}
+
 fn read_sheet<R, RS>(
     workbook: std::result::Result<R, R::Error>,
     shown: &Path,
@@ -106,7 +221,7 @@ fn read_sheet<R, RS>(
     sheet: Option<&str>,
 ) -> Result<(calamine::Range<Data>, String)>
 where
-    R: Reader<RS>,
+    R: Reader<RS> + SheetRange,
     R::Error: Display,
     RS: Read + Seek,
 {
@@ -146,9 +261,9 @@ where
                 message: "the workbook has no sheet".into(),
             })?,
     };
-    let range = workbook.worksheet_range(&name).map_err(|e| Error::Format {
+    let range = workbook.sheet_range(&name).map_err(|e| Error::Format {
         path: shown.to_path_buf(),
-        message: format!("sheet {name:?}: cannot read it ({e})"),
+        message: format!("sheet {name:?}: {e}"),
     })?;
     if range.is_empty() {
         return Err(Error::Format {

@@ -444,17 +444,32 @@ fn write_fuzz_seeds() {
         ("Orders", &rows_ref(&orders)),
         ("Refunds", &rows_ref(&refunds)),
     ];
-    std::fs::write(wb.join("orders.xlsx"), xlsx(&sheets)).unwrap();
-    std::fs::write(wb.join("orders.ods"), ods(&sheets)).unwrap();
-    std::fs::write(wb.join("refunds_only.xlsx"), xlsx(&sheets[1..])).unwrap();
-    std::fs::write(
-        wb.join("zipped.csv.zip"),
-        zip_of(&[(
+    // The first byte picks the mode of the target: 0 a whole file, 1 an .xlsx's worksheet
+    // XML, 2 an .ods's content.xml.
+    let seed = |name: &str, mode: u8, bytes: &[u8]| {
+        std::fs::write(wb.join(name), [&[mode][..], bytes].concat()).unwrap();
+    };
+    let book = xlsx(&sheets);
+    let spreadsheet = ods(&sheets);
+    seed("orders.xlsx", 0, &book);
+    seed("orders.ods", 0, &spreadsheet);
+    seed("refunds_only.xlsx", 0, &xlsx(&sheets[1..]));
+    seed(
+        "zipped.csv.zip",
+        0,
+        &zip_of(&[(
             "orders.csv",
             "customer_id,date,amount\na,2024-01-01,5\n".into(),
         )]),
-    )
-    .unwrap();
+    );
+    let entry = |zip_bytes: &[u8], name: &str| {
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes.to_vec())).unwrap();
+        let mut text = Vec::new();
+        std::io::Read::read_to_end(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+        text
+    };
+    seed("sheet1.xml", 1, &entry(&book, "xl/worksheets/sheet1.xml"));
+    seed("content.xml", 2, &entry(&spreadsheet, "content.xml"));
     let u = root.join("utf16_ingest");
     std::fs::create_dir_all(&u).unwrap();
     let text = "customer_id\torder_date\tamount\tnps\r\nc1\t2024-01-31\t10.5\t9\r\nc2\t31/01/2024\t€5\t\r\n";
@@ -469,4 +484,45 @@ fn write_fuzz_seeds() {
         [&[1u8][..], &utf16(text, true, false)].concat(),
     )
     .unwrap();
+}
+
+// Found while fuzzing: a stray value at XFD1048576 made calamine allocate the dense rectangle
+// (512 GiB, an abort), and an .ods table never closed made it loop forever.
+#[test]
+fn a_stray_far_cell_and_a_truncated_ods_are_errors_not_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let orders = orders_rows();
+    let book = xlsx(&[("Orders", &rows_ref(&orders))]);
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(book)).unwrap();
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|s| s.ok().map(|s| s.into_owned()))
+        .collect();
+    let mut files: Vec<(String, String)> = Vec::new();
+    for n in names {
+        let mut t = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name(&n).unwrap(), &mut t).unwrap();
+        if n == "xl/worksheets/sheet1.xml" {
+            t = t.replace(
+                "</sheetData>",
+                "<row r=\"1048576\"><c r=\"XFD1048576\"><v>1</v></c></row></sheetData>",
+            );
+        }
+        files.push((n, t));
+    }
+    let refs: Vec<(&str, String)> = files.iter().map(|(n, t)| (n.as_str(), t.clone())).collect();
+    let p = write(dir.path(), "far.xlsx", &zip_of(&refs));
+    let err = load(&p, &LoadOptions::default()).err().unwrap().to_string();
+    assert!(
+        err.contains("spread over 1048576 rows and 16384 columns"),
+        "{err}"
+    );
+    let ods_text = "<?xml version=\"1.0\"?><office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\"><office:body><office:spreadsheet><table:table table:name=\"O\"><table:table-row><table:table-cell/>";
+    let p = write(dir.path(), "trunc.ods", &zip_of(&[("mimetype", "application/vnd.oasis.opendocument.spreadsheet".into()), ("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\"/>".into()), ("content.xml", ods_text.into())]));
+    println!(
+        "{:?}",
+        load(&p, &LoadOptions::default())
+            .err()
+            .map(|e| e.to_string())
+    );
 }
