@@ -119,12 +119,24 @@ pub(crate) fn sheet_to_csv(
 ) -> Result<(tempfile::TempPath, String)> {
     let file = File::open(path).map_err(|e| Error::io(shown, e))?;
     let reader = BufReader::new(file);
-    let (range, name) = match format {
+    // calamine 0.38 can panic on damaged files (an overflow on a cell reference of many letters,
+    // found by fuzzing; overflow checks are off in release builds, on in debug and fuzz builds).
+    // A panic there is a damaged workbook to the user, not a crash.
+    let read = std::panic::AssertUnwindSafe(|| match format {
         FileFormat::Xlsx => read_sheet(calamine::Xlsx::new(reader), shown, format, sheet),
         FileFormat::Xlsb => read_sheet(calamine::Xlsb::new(reader), shown, format, sheet),
         FileFormat::Ods => read_sheet(calamine::Ods::new(reader), shown, format, sheet),
         _ => read_sheet(calamine::Xls::new(reader), shown, format, sheet),
-    }?;
+    });
+    let (range, name) = std::panic::catch_unwind(read).unwrap_or_else(|_| {
+        Err(Error::Format {
+            path: shown.to_path_buf(),
+            message: format!(
+                "cannot read the {} (the workbook reader failed on it); re-save it, or export it as CSV",
+                format.name()
+            ),
+        })
+    })?;
     let mut out = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
     let _tracked = crate::temp_files::track(out.path());
     write_csv(&range, out.as_file_mut()).map_err(|e| Error::io(shown, e))?;

@@ -487,7 +487,8 @@ fn write_fuzz_seeds() {
 }
 
 // Found while fuzzing: a stray value at XFD1048576 made calamine allocate the dense rectangle
-// (512 GiB, an abort), and an .ods table never closed made it loop forever.
+// (512 GiB, an abort), an .ods table never closed made it loop forever, and a long cell
+// reference overflowed.
 #[test]
 fn a_stray_far_cell_and_a_truncated_ods_are_errors_not_crashes() {
     let dir = tempfile::tempdir().unwrap();
@@ -519,10 +520,19 @@ fn a_stray_far_cell_and_a_truncated_ods_are_errors_not_crashes() {
     );
     let ods_text = "<?xml version=\"1.0\"?><office:document-content xmlns:office=\"urn:oasis:names:tc:opendocument:xmlns:office:1.0\" xmlns:table=\"urn:oasis:names:tc:opendocument:xmlns:table:1.0\"><office:body><office:spreadsheet><table:table table:name=\"O\"><table:table-row><table:table-cell/>";
     let p = write(dir.path(), "trunc.ods", &zip_of(&[("mimetype", "application/vnd.oasis.opendocument.spreadsheet".into()), ("META-INF/manifest.xml", "<manifest:manifest xmlns:manifest=\"urn:oasis:names:tc:opendocument:xmlns:manifest:1.0\"/>".into()), ("content.xml", ods_text.into())]));
-    println!(
-        "{:?}",
-        load(&p, &LoadOptions::default())
-            .err()
-            .map(|e| e.to_string())
-    );
+    let err = load(&p, &LoadOptions::default()).err().unwrap().to_string();
+    assert!(err.contains("content.xml ends inside an element"), "{err}");
+    // A cell reference of many letters overflows calamine's column arithmetic (a panic in debug
+    // builds): a damaged workbook, not a crash.
+    let long_ref: Vec<(&str, String)> = files
+        .iter()
+        .map(|(n, t)| {
+            (
+                n.as_str(),
+                t.replace("XFD1048576\"><v>", "ZZZZZZZZZZZZZZZZZZZZ1\"><v>"),
+            )
+        })
+        .collect();
+    let p = write(dir.path(), "long_ref.xlsx", &zip_of(&long_ref));
+    assert!(load(&p, &LoadOptions::default()).is_err());
 }
