@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds="${FUZZ_SECONDS:-600}"
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(csv_ingest parse_values config)
+[ ${#targets[@]} -gt 0 ] || targets=(csv_ingest parse_values config workbook_ingest utf16_ingest)
 for t in "${targets[@]}"; do
   echo "== fuzzing $t for ${seconds}s"
   # -s none: the inputs are parsed by safe Rust (the crate denies unsafe code outside the arrow

@@ -128,10 +128,16 @@ pub struct InputArgs {
     /// such as %d.%m.%Y. Default: detected per column; day-first vs month-first ambiguity is an error.
     #[arg(long, value_name = "FORMAT")]
     pub date_format: Option<String>,
-    /// Text encoding of CSV files: utf-8 or windows-1252 (alias latin1, cp1252). Default: UTF-8,
-    /// or Windows-1252 when the bytes clearly are (Excel exports on Western Windows).
+    /// Text encoding of CSV files: utf-8, utf-16 (utf-16le, utf-16be) or windows-1252 (alias
+    /// latin1, cp1252). Default: UTF-8; UTF-16 when the file starts with its byte-order mark
+    /// (Excel's "Unicode Text"); Windows-1252 when the bytes clearly are (Excel exports on
+    /// Western Windows).
     #[arg(long, value_name = "ENCODING")]
     pub encoding: Option<String>,
+    /// Sheet to read from workbooks (.xlsx, .xlsb, .xls, .ods). Default: the first visible
+    /// worksheet. A name that is not in a workbook is an error listing its sheets.
+    #[arg(long, value_name = "NAME")]
+    pub sheet: Option<String>,
     /// Decimal separator of amounts. Default: detected per column.
     #[arg(long, value_enum)]
     pub decimal: Option<DecimalArg>,

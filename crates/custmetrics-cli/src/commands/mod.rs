@@ -72,6 +72,10 @@ pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<Datase
         {
             o.encoding = Some(custmetrics::io::TextEncoding::from_setting(e)?);
         }
+        o.sheet = input
+            .sheet
+            .clone()
+            .or_else(|| tc.and_then(|t| t.sheet.clone()));
         let date_format = input
             .date_format
             .clone()

@@ -10,6 +10,8 @@ mod exports;
 mod ingest;
 /// Where outputs go: devices and FIFOs, colliding outputs, Markdown escaping, Ctrl-C (issue 18).
 mod outputs;
+/// Real exports as tools write them (issue 18): typed Parquet, UTF-16 text, workbooks.
+mod readers;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
 /// Survey and helpdesk exports (issue 18): key-choice notes, names refused, bad answers.

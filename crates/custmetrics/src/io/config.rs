@@ -7,6 +7,7 @@
 //! [transactions]
 //! files = ["exports/orders-*.csv"]
 //! decimal = "comma"
+//! sheet = "Orders"             # for workbooks; the first worksheet when absent
 //! [transactions.columns]
 //! customer_id = "Email"
 //! amount = "Total"
@@ -66,12 +67,15 @@ pub struct TableConfig {
     pub date_format: Option<String>,
     /// Decimal separator of amounts.
     pub decimal: Option<DecimalSeparator>,
-    /// Text encoding of CSV files: `utf-8` or `windows-1252` (`latin1`); detected when absent.
+    /// Text encoding of CSV files: `utf-8`, `utf-16` (`utf-16le`, `utf-16be`) or `windows-1252`
+    /// (`latin1`); detected when absent.
     pub encoding: Option<String>,
     /// Status values and what they mean, beyond (or instead of) the built-in list:
     /// `"in progress" = "pending"` (see [`crate::io::PurchaseStatus`]).
     #[serde(default)]
     pub statuses: BTreeMap<String, crate::io::PurchaseStatus>,
+    /// The sheet to read from workbooks (.xlsx, .xls, .ods); the first worksheet when absent.
+    pub sheet: Option<String>,
 }
 
 /// Report settings.

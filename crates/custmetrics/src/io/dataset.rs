@@ -280,8 +280,15 @@ impl Dataset {
                 }
             }
             for f in &t.files {
-                if f.encoding == Some(super::TextEncoding::Windows1252) {
-                    let _ = writeln!(s, "  {}: read as Windows-1252 text", f.file);
+                match f.encoding {
+                    Some(super::TextEncoding::Windows1252) => {
+                        let _ = writeln!(s, "  {}: read as Windows-1252 text", f.file);
+                    }
+                    Some(e @ (super::TextEncoding::Utf16Le | super::TextEncoding::Utf16Be)) => {
+                        let _ =
+                            writeln!(s, "  {}: read as {} text", f.file, e.name().to_uppercase());
+                    }
+                    _ => {}
                 }
             }
             for r in t

@@ -126,6 +126,9 @@ impl Inspection {
         let f = &self.file;
         let _ = writeln!(s, "{}", f.file);
         let _ = writeln!(s, "  format      {}", f.format.name());
+        if let Some(sheet) = &f.sheet {
+            let _ = writeln!(s, "  sheet       {sheet}");
+        }
         if let Some(d) = &f.delimiter {
             let _ = writeln!(s, "  delimiter   {d}");
         }

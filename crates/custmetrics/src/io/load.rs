@@ -66,6 +66,8 @@ pub struct LoadOptions {
     /// Text encoding of CSV input; detected when `None` (UTF-8, or transcoded when clearly
     /// Windows-1252).
     pub encoding: Option<read::TextEncoding>,
+    /// The sheet to read from workbooks (.xlsx, .xls, .ods); the first worksheet when `None`.
+    pub sheet: Option<String>,
     /// The segment dimensions to read: `None` reads every one detected; `Some(list)` only those
     /// in the list, and no informational text column (currency) either. Metrics need only their
     /// `by` dimensions, and every text column left unread saves parsing and holding millions of
@@ -133,6 +135,7 @@ impl Default for LoadOptions {
             decimal: None,
             csat_scale: 5,
             encoding: None,
+            sheet: None,
             read_dimensions: None,
             partition: None,
             statuses: BTreeMap::new(),
@@ -213,9 +216,12 @@ pub struct FileReport {
     pub decimal_separators: BTreeMap<String, DecimalSeparator>,
     /// Data rows in the file.
     pub rows: u64,
-    /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252).
+    /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252 or UTF-16).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encoding: Option<read::TextEncoding>,
+    /// The sheet read, for a workbook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     /// Rows excluded on purpose, by reason key (failed, voided, report_footer, ...).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub excluded: BTreeMap<String, u64>,
@@ -284,7 +290,7 @@ pub(crate) fn open_inputs(
 ) -> Result<Vec<read::OpenedFile>> {
     inputs
         .iter()
-        .map(|i| read::open_with(i, options.encoding))
+        .map(|i| read::open_with(i, options.encoding, options.sheet.as_deref()))
         .collect()
 }
 
@@ -850,13 +856,14 @@ fn parse_file_columns(
     options: &LoadOptions,
     track_rows: bool,
 ) -> Result<ParsedFile> {
-    let resolved = resolve_columns_with(
+    let mut resolved = resolve_columns_with(
         kind,
         &opened.columns,
         &options.mapping,
         options.csat_scale,
         &mut |names| head_values(opened, names),
     )?;
+    opened.check_readable(&mut resolved)?;
     let read_dimension = |d: &String| {
         options
             .read_dimensions
@@ -1513,6 +1520,7 @@ fn parse_file_columns(
         }),
         continuation_rows: status.count(Settled::Continuation),
         blank_lines: status.count(Settled::Blank),
+        sheet: opened.sheet.clone(),
     };
     let kept_rows = if track_rows
         && kind == TableKind::Transactions
@@ -1573,7 +1581,7 @@ fn settle_blank_rows(
     let others: Vec<Expr> = opened
         .columns
         .iter()
-        .filter(|c| !wanted.contains(c))
+        .filter(|c| !wanted.contains(c) && !opened.unreadable.iter().any(|(u, _)| u == *c))
         .map(|c| col(c.as_str()))
         .collect();
     if !others.is_empty() {
@@ -1824,6 +1832,11 @@ fn answer_rejections(
 /// every partition detects the same columns.
 fn head_values(opened: &OpenedFile, names: &[String]) -> Result<BTreeMap<String, Vec<String>>> {
     const ROWS: IdxSize = 1000;
+    // Columns of types polars cannot decode (decimal256 in IPC) are never selected.
+    let names: Vec<&String> = names
+        .iter()
+        .filter(|n| !opened.unreadable.iter().any(|(u, _)| u == *n))
+        .collect();
     let head = opened
         .frame
         .clone()

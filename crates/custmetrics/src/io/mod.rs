@@ -1,4 +1,5 @@
-//! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, stdin) to canonical, typed tables.
+//! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, Excel and OpenDocument workbooks,
+//! stdin) to canonical, typed tables.
 //!
 //! The flow is `read` (find and open files lazily) → `schema` (which column plays which role) →
 //! `parse` (values, with a reason for every rejected row) → `load` (the canonical [`Table`]).
@@ -14,6 +15,7 @@ pub mod read;
 pub mod schema;
 pub mod status;
 pub mod summary_table;
+mod workbook;
 
 pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
 pub use load::{

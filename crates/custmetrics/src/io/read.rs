@@ -1,9 +1,13 @@
-//! Finding and opening input files: globs, stdin, format and delimiter sniffing, gzip.
+//! Finding and opening input files: globs, stdin, format and delimiter sniffing, gzip, text
+//! encodings, workbooks.
 //!
 //! Every file becomes a lazy polars scan with a `__row` index column (0-based data row), so that
 //! only the columns a job needs are read and every rejected value can be traced back to its row.
 //! CSV is scanned with every column as text: parsing is ours (see [`super::parse`]), so that each
-//! bad value is counted with a reason instead of becoming a silent null.
+//! bad value is counted with a reason instead of becoming a silent null. What is not UTF-8 CSV
+//! (gzip, Windows-1252 or UTF-16 text, a workbook's sheet) is first turned into a temporary UTF-8
+//! CSV, so that one pipeline reads everything. Typed files (Parquet, Arrow IPC) get their column
+//! types normalised (see [`normalize_typed`]).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
@@ -29,6 +33,14 @@ pub enum FileFormat {
     Parquet,
     /// Arrow IPC / Feather v2.
     Ipc,
+    /// An Excel workbook (Office Open XML, `.xlsx` / `.xlsm`); one sheet is read.
+    Xlsx,
+    /// An Excel binary workbook (`.xlsb`); one sheet is read.
+    Xlsb,
+    /// An Excel 97-2003 workbook (`.xls`); one sheet is read.
+    Xls,
+    /// An OpenDocument spreadsheet (`.ods`, LibreOffice); one sheet is read.
+    Ods,
     /// An in-memory polars frame or arrow record batches handed over by an embedding program.
     Memory,
 }
@@ -41,6 +53,10 @@ impl FileFormat {
             FileFormat::CsvGzip => "csv (gzip)",
             FileFormat::Parquet => "parquet",
             FileFormat::Ipc => "arrow ipc",
+            FileFormat::Xlsx => "excel workbook (xlsx)",
+            FileFormat::Xlsb => "excel binary workbook (xlsb)",
+            FileFormat::Xls => "excel 97-2003 workbook (xls)",
+            FileFormat::Ods => "opendocument spreadsheet (ods)",
             FileFormat::Memory => "in-memory frame",
         }
     }
@@ -54,10 +70,20 @@ pub enum TextEncoding {
     Utf8,
     /// Windows-1252, the superset of ISO-8859-1 (Latin-1) that Excel writes on Western Windows.
     Windows1252,
+    /// UTF-16, little-endian: Excel's "Unicode Text" (tab-separated, with a byte-order mark).
+    #[serde(rename = "utf-16le")]
+    Utf16Le,
+    /// UTF-16, big-endian.
+    #[serde(rename = "utf-16be")]
+    Utf16Be,
 }
 
 impl TextEncoding {
-    /// Parses `utf-8`, `windows-1252`, `cp1252`, `latin1`, `iso-8859-1`.
+    /// Parses `utf-8`, `windows-1252`, `cp1252`, `latin1`, `iso-8859-1`, `utf-16` (little-endian
+    /// unless a byte-order mark says otherwise, as Windows writes it), `utf-16le`, `utf-16be`.
+    ///
+    /// A UTF-16 byte-order mark at the start of a file always wins over the setting: those two
+    /// bytes never begin a UTF-8 or Windows-1252 header, and reading them as such garbles it.
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] for other names.
@@ -67,9 +93,15 @@ impl TextEncoding {
             "windows-1252" | "cp1252" | "latin1" | "latin-1" | "iso-8859-1" | "iso8859-1" => {
                 Ok(TextEncoding::Windows1252)
             }
+            "utf-16" | "utf16" | "utf-16le" | "utf16le" | "ucs-2" | "unicode" => {
+                Ok(TextEncoding::Utf16Le)
+            }
+            "utf-16be" | "utf16be" => Ok(TextEncoding::Utf16Be),
             _ => Err(Error::InvalidSetting {
                 setting: "encoding".into(),
-                message: format!("{s:?}: expected utf-8 or windows-1252 (latin1)"),
+                message: format!(
+                    "{s:?}: expected utf-8, utf-16 (utf-16le, utf-16be) or windows-1252 (latin1)"
+                ),
             }),
         }
     }
@@ -79,6 +111,17 @@ impl TextEncoding {
         match self {
             TextEncoding::Utf8 => "utf-8",
             TextEncoding::Windows1252 => "windows-1252",
+            TextEncoding::Utf16Le => "utf-16le",
+            TextEncoding::Utf16Be => "utf-16be",
+        }
+    }
+
+    fn codec(self) -> &'static encoding_rs::Encoding {
+        match self {
+            TextEncoding::Utf8 => encoding_rs::UTF_8,
+            TextEncoding::Windows1252 => encoding_rs::WINDOWS_1252,
+            TextEncoding::Utf16Le => encoding_rs::UTF_16LE,
+            TextEncoding::Utf16Be => encoding_rs::UTF_16BE,
         }
     }
 }
@@ -91,6 +134,8 @@ enum TextCheck {
     NotUtf8 {
         line: u64,
         windows_1252: bool,
+        /// The bytes include NUL: binary data (or UTF-16 without a byte-order mark), not text.
+        nul: bool,
     },
 }
 
@@ -107,7 +152,7 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
     // Bytes before `carry`, and where the first byte that is not UTF-8 sits.
     let mut consumed = 0u64;
     let mut first_bad: Option<u64> = None;
-    let (mut high, mut letterlike, mut impossible) = (0u64, 0u64, false);
+    let (mut high, mut letterlike, mut impossible, mut nul) = (0u64, 0u64, false, false);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = std::io::Read::read(&mut reader, &mut buf)?;
@@ -129,6 +174,7 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
                 }
             } else if b == 0 {
                 impossible = true;
+                nul = true;
             }
         }
         if first_bad.is_none() && carry.is_empty() && ascii {
@@ -162,6 +208,7 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
         Some(offset) => TextCheck::NotUtf8 {
             line: line_at(path, offset)?,
             windows_1252: !impossible && high > 0 && letterlike * 5 >= high * 4,
+            nul,
         },
     })
 }
@@ -186,57 +233,159 @@ fn line_at(path: &Path, offset: u64) -> std::io::Result<u64> {
     }
 }
 
+/// The UTF-16 byte order a byte-order mark at the start of `head` announces.
+fn utf16_bom(head: &[u8]) -> Option<TextEncoding> {
+    match head {
+        [0xFF, 0xFE, ..] => Some(TextEncoding::Utf16Le),
+        [0xFE, 0xFF, ..] => Some(TextEncoding::Utf16Be),
+        _ => None,
+    }
+}
+
+/// The byte order of UTF-16 text without a byte-order mark, when `head` clearly is some: mostly
+/// ASCII characters, whose other byte is NUL. Only used to give the right advice.
+fn utf16_without_bom(head: &[u8]) -> Option<TextEncoding> {
+    let pairs = head.len() / 2;
+    if pairs < 4 {
+        return None;
+    }
+    let (mut nul_odd, mut nul_even) = (0usize, 0usize);
+    for pair in head.chunks_exact(2) {
+        if let [a, b] = pair {
+            nul_even += usize::from(*a == 0 && *b != 0);
+            nul_odd += usize::from(*b == 0 && *a != 0);
+        }
+    }
+    if nul_odd * 10 >= pairs * 9 {
+        Some(TextEncoding::Utf16Le)
+    } else if nul_even * 10 >= pairs * 9 {
+        Some(TextEncoding::Utf16Be)
+    } else {
+        None
+    }
+}
+
 /// Makes sure the CSV text at `path` is UTF-8: returns the path to scan (a transcoded temporary
-/// copy when the input is Windows-1252) and the encoding it was read in.
+/// copy when the input is Windows-1252 or UTF-16) and the encoding it was read in.
 fn ensure_utf8(
     shown: &Path,
     path: PathBuf,
     temp: Option<tempfile::TempPath>,
     encoding: Option<TextEncoding>,
 ) -> Result<(PathBuf, Option<tempfile::TempPath>, Option<TextEncoding>)> {
-    let check = check_text(&path).map_err(|e| Error::io(shown, e))?;
-    let use_1252 = match (check, encoding) {
-        (TextCheck::Utf8, Some(TextEncoding::Windows1252)) => true,
-        (TextCheck::Utf8, _) => return Ok((path, temp, Some(TextEncoding::Utf8))),
-        (TextCheck::NotUtf8 { .. }, Some(TextEncoding::Windows1252)) => true,
-        (TextCheck::NotUtf8 { line, .. }, Some(TextEncoding::Utf8)) => {
-            return Err(Error::Format {
-                path: shown.to_path_buf(),
-                message: format!(
-                    "line {line}: not UTF-8 text, but --encoding utf-8 was given; try --encoding windows-1252"
-                ),
-            });
-        }
-        (
-            TextCheck::NotUtf8 {
-                windows_1252: true, ..
-            },
-            None,
-        ) => true,
-        (TextCheck::NotUtf8 { line, .. }, None) => {
-            return Err(Error::Format {
-                path: shown.to_path_buf(),
-                message: format!(
-                    "line {line}: not UTF-8 text, and not clearly Windows-1252 either; name the encoding with --encoding windows-1252 (Excel on Western Windows, Latin-1) or re-save the file as UTF-8"
-                ),
-            });
+    let mut head = [0u8; 512];
+    let n = File::open(&path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .map_err(|e| Error::io(shown, e))?;
+    let head = head.get(..n).unwrap_or(&[]);
+    // Excel's "Unicode Text" is UTF-16LE with a byte-order mark; the mark decides, whatever the
+    // setting (see `TextEncoding::from_setting`).
+    let target = match (utf16_bom(head), encoding) {
+        (Some(found), _) => found,
+        (None, Some(e @ (TextEncoding::Utf16Le | TextEncoding::Utf16Be))) => e,
+        (None, _) => {
+            let check = check_text(&path).map_err(|e| Error::io(shown, e))?;
+            match (check, encoding) {
+                (TextCheck::Utf8, Some(TextEncoding::Windows1252)) => TextEncoding::Windows1252,
+                (TextCheck::Utf8, _) => match utf16_without_bom(head) {
+                    // ASCII text in UTF-16 is valid UTF-8 full of NULs: it would "read" as
+                    // column names with NULs between the letters.
+                    Some(e) if encoding.is_none() => {
+                        return Err(Error::Format {
+                            path: shown.to_path_buf(),
+                            message: format!(
+                                "looks like {} text without a byte-order mark; name the encoding with --encoding {}",
+                                e.name().to_uppercase(),
+                                e.name()
+                            ),
+                        });
+                    }
+                    _ => return Ok((path, temp, Some(TextEncoding::Utf8))),
+                },
+                (TextCheck::NotUtf8 { .. }, Some(TextEncoding::Windows1252)) => {
+                    TextEncoding::Windows1252
+                }
+                (TextCheck::NotUtf8 { nul: true, .. }, _) => {
+                    let message = match utf16_without_bom(head) {
+                        Some(e) => format!(
+                            "looks like {} text without a byte-order mark; name the encoding with --encoding {}",
+                            e.name().to_uppercase(),
+                            e.name()
+                        ),
+                        None => "binary data (it has NUL bytes), not CSV text; export the table as CSV, Excel (.xlsx) or Parquet".to_string(),
+                    };
+                    return Err(Error::Format {
+                        path: shown.to_path_buf(),
+                        message,
+                    });
+                }
+                (TextCheck::NotUtf8 { line, .. }, Some(_)) => {
+                    return Err(Error::Format {
+                        path: shown.to_path_buf(),
+                        message: format!(
+                            "line {line}: not UTF-8 text, but --encoding utf-8 was given; try --encoding windows-1252"
+                        ),
+                    });
+                }
+                (
+                    TextCheck::NotUtf8 {
+                        windows_1252: true, ..
+                    },
+                    None,
+                ) => TextEncoding::Windows1252,
+                (TextCheck::NotUtf8 { line, .. }, None) => {
+                    return Err(Error::Format {
+                        path: shown.to_path_buf(),
+                        message: format!(
+                            "line {line}: not UTF-8 text, and not clearly Windows-1252 either; name the encoding with --encoding windows-1252 (Excel on Western Windows, Latin-1) or re-save the file as UTF-8"
+                        ),
+                    });
+                }
+            }
         }
     };
-    debug_assert!(use_1252);
-    let bytes = std::fs::read(&path).map_err(|e| Error::io(shown, e))?;
-    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(&bytes);
-    let mut out = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
+    let out = transcode(shown, &path, target)?;
+    Ok((out.to_path_buf(), Some(out), Some(target)))
+}
+
+/// Writes the text at `path`, in `encoding`, to a temporary UTF-8 file, a chunk at a time (a
+/// byte-order mark of that encoding is dropped; malformed sequences become U+FFFD).
+fn transcode(shown: &Path, path: &Path, encoding: TextEncoding) -> Result<tempfile::TempPath> {
+    let io = |e| Error::io(shown, e);
+    let mut input = File::open(path).map_err(io)?;
+    let mut out = tempfile::NamedTempFile::new().map_err(io)?;
     let _tracked = crate::temp_files::track(out.path());
-    out.as_file_mut()
-        .write_all(text.as_bytes())
-        .and_then(|()| out.as_file_mut().flush())
-        .map_err(|e| Error::io(shown, e))?;
-    let out = out.into_temp_path();
-    Ok((
-        out.to_path_buf(),
-        Some(out),
-        Some(TextEncoding::Windows1252),
-    ))
+    let mut decoder = encoding.codec().new_decoder_with_bom_removal();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut text = String::new();
+    {
+        let mut writer = std::io::BufWriter::new(out.as_file_mut());
+        loop {
+            let n = read_up_to(&mut input, &mut buf).map_err(io)?;
+            let last = n < buf.len();
+            let mut src = buf.get(..n).unwrap_or(&[]);
+            loop {
+                text.clear();
+                text.reserve(
+                    decoder
+                        .max_utf8_buffer_length(src.len())
+                        .unwrap_or(src.len().saturating_mul(3))
+                        .saturating_add(16),
+                );
+                let (result, read, _) = decoder.decode_to_string(src, &mut text, last);
+                writer.write_all(text.as_bytes()).map_err(io)?;
+                src = src.get(read..).unwrap_or(&[]);
+                if result == encoding_rs::CoderResult::InputEmpty {
+                    break;
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        writer.flush().map_err(io)?;
+    }
+    Ok(out.into_temp_path())
 }
 
 /// One input as the user named it.
@@ -321,8 +470,12 @@ pub(crate) struct OpenedFile {
     pub raw_columns: Vec<String>,
     /// The scan, with `__row`.
     pub frame: LazyFrame,
-    /// Text encoding the CSV was read in (`None` for typed formats).
+    /// Text encoding the CSV was read in (`None` for typed formats and workbooks).
     pub encoding: Option<TextEncoding>,
+    /// The sheet read, for a workbook.
+    pub sheet: Option<String>,
+    /// Typed columns no role can use, with their type (see [`normalize_typed`]).
+    pub unreadable: Vec<(String, String)>,
     /// Keeps a temporary decompressed copy alive as long as the scan.
     _temp: Option<tempfile::TempPath>,
     /// Registers that copy for removal on interrupt while it exists.
@@ -342,11 +495,16 @@ const SNIFF_BYTES: usize = 64 * 1024;
 
 /// Opens one input lazily, CSV text assumed UTF-8 or clearly Windows-1252.
 pub(crate) fn open(input: &InputPath) -> Result<OpenedFile> {
-    open_with(input, None)
+    open_with(input, None, None)
 }
 
-/// Opens one input lazily; CSV text in `encoding`, or detected when `None`.
-pub(crate) fn open_with(input: &InputPath, encoding: Option<TextEncoding>) -> Result<OpenedFile> {
+/// Opens one input lazily; CSV text in `encoding`, or detected when `None`; a workbook's sheet
+/// `sheet`, or its first worksheet when `None` (ignored for other formats).
+pub(crate) fn open_with(
+    input: &InputPath,
+    encoding: Option<TextEncoding>,
+    sheet: Option<&str>,
+) -> Result<OpenedFile> {
     match input {
         InputPath::Stdin => {
             let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io("<stdin>", e))?;
@@ -354,53 +512,153 @@ pub(crate) fn open_with(input: &InputPath, encoding: Option<TextEncoding>) -> Re
             std::io::copy(&mut std::io::stdin().lock(), temp.as_file_mut())
                 .map_err(|e| Error::io("<stdin>", e))?;
             let temp = temp.into_temp_path();
-            let (path, temp, enc) = ensure_utf8(
-                Path::new("<stdin>"),
-                temp.to_path_buf(),
-                Some(temp),
-                encoding,
-            )?;
-            open_csv("<stdin>".into(), None, path, FileFormat::Csv, temp, enc)
+            let path = temp.to_path_buf();
+            open_path("<stdin>".into(), None, path, Some(temp), encoding, sheet)
         }
-        InputPath::File(path) => {
-            let display = path.display().to_string();
-            let mut head = [0u8; 8];
-            let n = File::open(path)
-                .and_then(|mut f| read_up_to(&mut f, &mut head))
-                .map_err(|e| Error::io(path, e))?;
-            let head = head.get(..n).unwrap_or(&[]);
-            if head.starts_with(b"PAR1") {
-                let lf = LazyFrame::scan_parquet(
-                    PlRefPath::try_from_path(path)?,
-                    ScanArgsParquet::default(),
-                )
-                .map_err(|e| format_error(path, e))?;
-                open_typed(display, path, FileFormat::Parquet, lf)
-            } else if head.starts_with(b"ARROW1") {
-                let lf = LazyFrame::scan_ipc(
-                    PlRefPath::try_from_path(path)?,
-                    IpcScanOptions::default(),
-                    UnifiedScanArgs::default(),
-                )
-                .map_err(|e| format_error(path, e))?;
-                open_typed(display, path, FileFormat::Ipc, lf)
-            } else if head.starts_with(&[0x1f, 0x8b]) {
-                let temp = decompress_gzip(path)?;
-                let (csv, temp, enc) = ensure_utf8(path, temp.to_path_buf(), Some(temp), encoding)?;
-                open_csv(
-                    display,
-                    Some(path.clone()),
-                    csv,
-                    FileFormat::CsvGzip,
-                    temp,
-                    enc,
-                )
-            } else {
-                let (csv, temp, enc) = ensure_utf8(path, path.clone(), None, encoding)?;
-                open_csv(display, Some(path.clone()), csv, FileFormat::Csv, temp, enc)
+        InputPath::File(path) => open_path(
+            path.display().to_string(),
+            Some(path.clone()),
+            path.clone(),
+            None,
+            encoding,
+            sheet,
+        ),
+    }
+}
+
+/// What the first bytes of a file say it is.
+enum Magic {
+    Parquet,
+    Ipc,
+    Gzip,
+    /// A zip archive: a workbook (xlsx, xlsb, ods) or something else.
+    Zip,
+    /// An OLE compound file: an Excel 97-2003 workbook, or another old Office document.
+    Ole,
+    /// A binary format custmetrics does not read: what it is, and what to do.
+    Other(&'static str, &'static str),
+    /// Anything else is taken for delimited text.
+    Text,
+}
+
+fn sniff_magic(head: &[u8]) -> Magic {
+    const COMPRESSED: &str = "decompress it first (gzip is read directly)";
+    const EXPORT: &str = "export the table as CSV, Excel (.xlsx) or Parquet";
+    let table: [(&[u8], Magic); 12] = [
+        (b"PAR1", Magic::Parquet),
+        (b"ARROW1", Magic::Ipc),
+        (&[0x1f, 0x8b], Magic::Gzip),
+        (b"PK\x03\x04", Magic::Zip),
+        (
+            &[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1],
+            Magic::Ole,
+        ),
+        (b"PK\x05\x06", Magic::Other("an empty zip archive", EXPORT)),
+        (b"%PDF", Magic::Other("a PDF document", EXPORT)),
+        (b"BZh", Magic::Other("a bzip2-compressed file", COMPRESSED)),
+        (
+            b"\xFD7zXZ\x00",
+            Magic::Other("an xz-compressed file", COMPRESSED),
+        ),
+        (
+            &[0x28, 0xB5, 0x2F, 0xFD],
+            Magic::Other("a zstd-compressed file", COMPRESSED),
+        ),
+        (
+            b"7z\xBC\xAF\x27\x1C",
+            Magic::Other("a 7-zip archive", "extract it first"),
+        ),
+        (
+            b"SQLite format 3\x00",
+            Magic::Other("an SQLite database", EXPORT),
+        ),
+    ];
+    table
+        .into_iter()
+        .find(|(magic, _)| head.starts_with(magic))
+        .map_or(Magic::Text, |(_, kind)| kind)
+}
+
+/// Opens the file at `path` (the input itself, or stdin's spooled copy in `temp`) by what its
+/// bytes are, whatever its name: a renamed workbook is still read as one.
+fn open_path(
+    display: String,
+    source_path: Option<PathBuf>,
+    path: PathBuf,
+    temp: Option<tempfile::TempPath>,
+    encoding: Option<TextEncoding>,
+    sheet: Option<&str>,
+) -> Result<OpenedFile> {
+    let shown = PathBuf::from(&display);
+    let mut head = [0u8; 16];
+    let n = File::open(&path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .map_err(|e| Error::io(&shown, e))?;
+    match sniff_magic(head.get(..n).unwrap_or(&[])) {
+        Magic::Parquet => {
+            let lf = LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(&path)?,
+                ScanArgsParquet::default(),
+            )
+            .map_err(|e| format_error(&shown, e))?;
+            open_typed(display, source_path, FileFormat::Parquet, lf, temp, vec![])
+        }
+        Magic::Ipc => {
+            let lf = LazyFrame::scan_ipc(
+                PlRefPath::try_from_path(&path)?,
+                IpcScanOptions::default(),
+                UnifiedScanArgs::default(),
+            )
+            .map_err(|e| format_error(&shown, e))?;
+            let wide = ipc_decimal256(&path);
+            open_typed(display, source_path, FileFormat::Ipc, lf, temp, wide)
+        }
+        Magic::Gzip => {
+            let temp = decompress_gzip(&shown, &path)?;
+            let (csv, temp, enc) = ensure_utf8(&shown, temp.to_path_buf(), Some(temp), encoding)?;
+            open_csv(display, source_path, csv, FileFormat::CsvGzip, temp, enc)
+        }
+        Magic::Zip => match super::workbook::zip_kind(&shown, &path)? {
+            super::workbook::ZipKind::Workbook(format) => {
+                open_sheet(display, source_path, &path, format, sheet)
             }
+            super::workbook::ZipKind::Other(what) => Err(Error::Format {
+                path: shown,
+                message: format!("{what}, not a CSV; unzip it first"),
+            }),
+        },
+        Magic::Ole => open_sheet(display, source_path, &path, FileFormat::Xls, sheet),
+        Magic::Other(what, advice) => Err(Error::Format {
+            path: shown,
+            message: format!("{what}, not a CSV; {advice}"),
+        }),
+        Magic::Text => {
+            let (csv, temp, enc) = ensure_utf8(&shown, path, temp, encoding)?;
+            open_csv(display, source_path, csv, FileFormat::Csv, temp, enc)
         }
     }
+}
+
+/// Reads one sheet of a workbook through a temporary UTF-8 CSV (see [`super::workbook`]).
+fn open_sheet(
+    display: String,
+    source_path: Option<PathBuf>,
+    path: &Path,
+    format: FileFormat,
+    sheet: Option<&str>,
+) -> Result<OpenedFile> {
+    let shown = PathBuf::from(&display);
+    let (csv, name) = super::workbook::sheet_to_csv(&shown, path, format, sheet)?;
+    let mut opened = open_csv(
+        display,
+        source_path,
+        csv.to_path_buf(),
+        format,
+        Some(csv),
+        None,
+    )?;
+    opened.sheet = Some(name);
+    Ok(opened)
 }
 
 fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
@@ -424,54 +682,48 @@ fn format_error(path: &Path, e: PolarsError) -> Error {
     }
 }
 
-fn decompress_gzip(path: &Path) -> Result<tempfile::TempPath> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+fn decompress_gzip(shown: &Path, path: &Path) -> Result<tempfile::TempPath> {
+    let file = File::open(path).map_err(|e| Error::io(shown, e))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-    let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(path, e))?;
+    let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
     let _tracked = crate::temp_files::track(temp.path());
     std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|e| Error::Format {
-        path: path.to_path_buf(),
+        path: shown.to_path_buf(),
         message: format!("cannot decompress gzip: {e} (is the file truncated?)"),
     })?;
-    temp.as_file_mut().flush().map_err(|e| Error::io(path, e))?;
+    temp.as_file_mut()
+        .flush()
+        .map_err(|e| Error::io(shown, e))?;
     Ok(temp.into_temp_path())
 }
 
 /// Wraps an in-memory frame like a typed file: the same column detection and parsing apply.
 pub(crate) fn open_frame(name: &str, lf: LazyFrame) -> Result<OpenedFile> {
-    let mut lf = lf;
-    let schema = lf.collect_schema().map_err(|e| Error::Format {
-        path: name.into(),
-        message: e.to_string(),
-    })?;
-    let columns = schema.iter_names().map(|n| n.to_string()).collect();
-    Ok(OpenedFile {
-        display: name.to_string(),
-        source_path: None,
-        csv_path: None,
-        format: FileFormat::Memory,
-        delimiter: None,
-        raw_columns: vec![],
-        columns,
-        frame: lf.with_row_index(ROW, None),
-        encoding: None,
-        _temp: None,
-        _tracked: None,
-    })
+    open_typed(name.to_string(), None, FileFormat::Memory, lf, None, vec![])
 }
 
+/// `also_unreadable`: columns known unreadable from the file's own schema (see
+/// [`ipc_decimal256`]).
 fn open_typed(
     display: String,
-    path: &Path,
+    source_path: Option<PathBuf>,
     format: FileFormat,
     lf: LazyFrame,
+    temp: Option<tempfile::TempPath>,
+    also_unreadable: Vec<(String, String)>,
 ) -> Result<OpenedFile> {
+    let shown = PathBuf::from(&display);
     let mut lf = lf;
-    let schema = lf.collect_schema().map_err(|e| format_error(path, e))?;
-    let columns = schema.iter_names().map(|n| n.to_string()).collect();
+    let schema = lf.collect_schema().map_err(|e| format_error(&shown, e))?;
+    let columns: Vec<String> = schema.iter_names().map(|n| n.to_string()).collect();
+    let (casts, unreadable) = normalize_typed(&schema, also_unreadable);
+    if !casts.is_empty() {
+        lf = lf.with_columns(casts);
+    }
+    lf = drop_columns(lf, &columns, &unreadable);
     Ok(OpenedFile {
         display,
-        source_path: Some(path.to_path_buf()),
+        source_path,
         csv_path: None,
         format,
         delimiter: None,
@@ -479,9 +731,97 @@ fn open_typed(
         columns,
         frame: lf.with_row_index(ROW, None),
         encoding: None,
-        _temp: None,
-        _tracked: None,
+        sheet: None,
+        unreadable,
+        _tracked: temp.as_ref().map(|t| crate::temp_files::track(t)),
+        _temp: temp,
     })
+}
+
+/// The scan without the `unreadable` columns: no role uses them (see
+/// [`OpenedFile::check_readable`]), and polars may fail decoding them.
+fn drop_columns(lf: LazyFrame, columns: &[String], unreadable: &[(String, String)]) -> LazyFrame {
+    if unreadable.is_empty() {
+        return lf;
+    }
+    let keep: Vec<Expr> = columns
+        .iter()
+        .filter(|c| !unreadable.iter().any(|(u, _)| u == *c))
+        .map(|c| col(c.as_str()))
+        .collect();
+    lf.select(keep)
+}
+
+/// The decimal256 columns of an Arrow IPC file. polars 0.55 types them as decimals, like
+/// decimal128, but panics decoding them ("operator does not support primitive Int256"), so
+/// they are set apart by their Arrow type, which polars' schema no longer shows.
+fn ipc_decimal256(path: &Path) -> Vec<(String, String)> {
+    let Ok(file) = File::open(path) else {
+        return Vec::new();
+    };
+    let Ok(schema) = polars::io::ipc::IpcReader::new(file).schema() else {
+        return Vec::new();
+    };
+    schema
+        .iter_values()
+        .filter_map(|f| match f.dtype() {
+            ArrowDataType::Decimal256(p, s) => {
+                Some((f.name.to_string(), format!("decimal256({p}, {s})")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The casts that turn the column types warehouses and pyarrow write into the few that parsing
+/// knows (text, integers, floats, dates, datetimes without a zone), and the columns left that no
+/// role can use, with their type. The casts are lazy: a column the job does not select is never
+/// read, so an unused column of any type costs nothing and cannot fail.
+///
+/// - decimals: scale 0 to integers (ids keep their text, `12345` not `12345.0`; wider than 18
+///   digits to text), other scales to Float64, as exact as a CSV amount is;
+/// - float16 to Float32; dictionary (categorical, enum) strings to text;
+/// - a timestamp with a time zone to its wall-clock time in that zone, so that its day is the
+///   local day, as for CSV times with a UTC offset (a shop's day is its local day);
+/// - decimals wider than the 38 digits polars holds, durations, times of day, binary, lists
+///   and structs are left as they are and listed: a role given one of them is an error.
+pub(crate) fn normalize_typed(
+    schema: &Schema,
+    known_unreadable: Vec<(String, String)>,
+) -> (Vec<Expr>, Vec<(String, String)>) {
+    let mut casts = Vec::new();
+    let mut unreadable = known_unreadable;
+    for (name, dtype) in schema.iter() {
+        if unreadable.iter().any(|(u, _)| u == name.as_str()) {
+            continue;
+        }
+        let c = || col(name.clone());
+        match dtype {
+            DataType::Decimal(p, _) if *p > 38 => {
+                unreadable.push((name.to_string(), format!("decimal({p})")));
+            }
+            DataType::Decimal(p, 0) if *p <= 18 => casts.push(c().cast(DataType::Int64)),
+            DataType::Decimal(_, 0) => casts.push(c().cast(DataType::String)),
+            DataType::Decimal(_, _) => casts.push(c().cast(DataType::Float64)),
+            DataType::Float16 => casts.push(c().cast(DataType::Float32)),
+            DataType::Categorical(_, _) | DataType::Enum(_, _) => {
+                casts.push(c().cast(DataType::String));
+            }
+            DataType::Datetime(_, Some(_)) => casts.push(c().dt().replace_time_zone(
+                None,
+                lit("raise"),
+                NonExistent::Raise,
+            )),
+            DataType::String
+            | DataType::Boolean
+            | DataType::Null
+            | DataType::Date
+            | DataType::Datetime(_, None) => {}
+            d if d.is_primitive_numeric() => {}
+            d => unreadable.push((name.to_string(), d.to_string())),
+        }
+    }
+    (casts, unreadable)
 }
 
 fn open_csv(
@@ -593,6 +933,8 @@ fn open_csv(
         columns,
         frame: lf,
         encoding,
+        sheet: None,
+        unreadable: vec![],
         _tracked: temp.as_ref().map(|t| crate::temp_files::track(t)),
         _temp: temp,
     })
@@ -616,6 +958,28 @@ fn csv_scan(path: &Path, delimiter: u8, types: Option<SchemaRef>) -> PolarsResul
 }
 
 impl OpenedFile {
+    /// Fails when a role's column has a type no role can use; such columns are not
+    /// dimensions either (a typed file's other columns are never read, whatever their type).
+    ///
+    /// # Errors
+    /// [`Error::Format`] naming the file, the column and its type.
+    pub(crate) fn check_readable(&self, resolved: &mut super::ResolvedColumns) -> Result<()> {
+        if self.unreadable.is_empty() {
+            return Ok(());
+        }
+        let unreadable = |c: &str| self.unreadable.iter().find(|(u, _)| u == c);
+        if let Some((column, dtype)) = resolved.roles.values().find_map(|c| unreadable(c)) {
+            return Err(Error::Format {
+                path: PathBuf::from(&self.display),
+                message: format!(
+                    "column {column:?} has type {dtype}, which custmetrics cannot read; cast it to text, a number, a date or a decimal of at most 38 digits in the warehouse, or map another column"
+                ),
+            });
+        }
+        resolved.dimensions.retain(|d| unreadable(d).is_none());
+        Ok(())
+    }
+
     /// A CSV file's scan with some columns (named as in [`OpenedFile::columns`]) parsed by polars
     /// into `types` while reading, instead of kept as text; `None` for other inputs. Strict: a
     /// value polars cannot parse fails the whole scan, and the caller falls back to text.
@@ -902,7 +1266,8 @@ mod tests {
             check_text(&p).unwrap(),
             TextCheck::NotUtf8 {
                 line: 3,
-                windows_1252: true
+                windows_1252: true,
+                nul: false
             }
         ));
         // A byte Windows-1252 does not define, or a NUL: not clear.
@@ -911,7 +1276,8 @@ mod tests {
             check_text(&p).unwrap(),
             TextCheck::NotUtf8 {
                 line: 2,
-                windows_1252: false
+                windows_1252: false,
+                nul: false
             }
         ));
         // A bad byte after the first 1 MiB read: its line counts the lines of the reads before.
@@ -933,6 +1299,37 @@ mod tests {
             TextEncoding::Windows1252
         );
         assert!(TextEncoding::from_setting("ebcdic").is_err());
+    }
+
+    #[test]
+    fn utf16_is_told_by_its_mark_or_its_nul_bytes() {
+        assert_eq!(utf16_bom(b"\xff\xfea\x00"), Some(TextEncoding::Utf16Le));
+        assert_eq!(utf16_bom(b"\xfe\xff\x00a"), Some(TextEncoding::Utf16Be));
+        assert_eq!(utf16_bom(b"\xef\xbb\xbfa"), None);
+        assert_eq!(
+            utf16_without_bom(b"i\x00d\x00,\x00d\x00"),
+            Some(TextEncoding::Utf16Le)
+        );
+        assert_eq!(
+            utf16_without_bom(b"\x00i\x00d\x00,\x00d"),
+            Some(TextEncoding::Utf16Be)
+        );
+        assert_eq!(utf16_without_bom(b"id,date\n"), None);
+    }
+
+    #[test]
+    fn magic_bytes_name_binary_formats() {
+        assert!(matches!(sniff_magic(b"PK\x03\x04rest"), Magic::Zip));
+        assert!(matches!(
+            sniff_magic(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]),
+            Magic::Ole
+        ));
+        assert!(matches!(
+            sniff_magic(b"BZh91AY"),
+            Magic::Other("a bzip2-compressed file", _)
+        ));
+        assert!(matches!(sniff_magic(b"id,date\n"), Magic::Text));
+        assert!(matches!(sniff_magic(b""), Magic::Text));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 /// The README quick start matches the crate doctest.
 mod docs;
+/// UTF-16 text, Excel and OpenDocument workbooks, and files that are neither (issue 18).
+mod encodings_workbooks;
 /// Exports as tools write them: statuses, refunds, line items, footers, empty data.
 mod exports;
 /// Loading exports: formats, column mapping, value parsing, row accounting.
@@ -11,6 +13,8 @@ mod metrics;
 /// Survey and helpdesk exports as tools write them: labelled answers, question headers, the
 /// customer key among ids, e-mails and names, unreadable answers (issue 18).
 mod surveys;
+/// Parquet and Arrow IPC columns of every type warehouses write (issue 18).
+mod typed_inputs;
 
 use std::path::PathBuf;
 
