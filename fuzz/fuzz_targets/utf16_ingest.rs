@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
         for kind in [TableKind::Transactions, TableKind::Interactions] {
             if let Ok(t) = load_table(kind, &[p], &options) {
                 let a = &t.accounting;
-                assert_eq!(a.rows_read, a.rows_used + a.rows_rejected);
+                assert_eq!(a.rows_read, a.rows_used + a.rows_excluded + a.rows_rejected);
                 assert!(t.frame.height() as u64 <= a.rows_used);
             }
         }

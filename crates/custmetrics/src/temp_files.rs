@@ -50,6 +50,30 @@ pub(crate) fn track(path: &Path) -> Tracked {
     Tracked(path.to_path_buf())
 }
 
+/// A new temporary file in the system's temporary directory (an input spooled from stdin,
+/// decompressed, transcoded or converted from a workbook), registered *before* it is created,
+/// under the registry's lock, like [`create_in`]'s outputs: an interrupt at any moment either
+/// finds it registered or stops the process before it exists. The guard unregisters it.
+pub(crate) fn named_temp() -> io::Result<(tempfile::NamedTempFile, Tracked)> {
+    let file = tempfile::Builder::new()
+        .prefix(".custmetrics-input-")
+        .make(|path| {
+            let mut v = registry();
+            v.push(path.to_path_buf());
+            let created = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create_new(true)
+                .open(path);
+            if created.is_err() {
+                unregister(&mut v, path);
+            }
+            created
+        })?;
+    let tracked = Tracked(file.path().to_path_buf());
+    Ok((file, tracked))
+}
+
 /// Unregisters its path when dropped (after the file was renamed into place or deleted).
 #[derive(Debug)]
 pub(crate) struct Tracked(PathBuf);

@@ -353,8 +353,7 @@ fn ensure_utf8(
 fn transcode(shown: &Path, path: &Path, encoding: TextEncoding) -> Result<tempfile::TempPath> {
     let io = |e| Error::io(shown, e);
     let mut input = File::open(path).map_err(io)?;
-    let mut out = tempfile::NamedTempFile::new().map_err(io)?;
-    let _tracked = crate::temp_files::track(out.path());
+    let (mut out, _tracked) = crate::temp_files::named_temp().map_err(io)?;
     let mut decoder = encoding.codec().new_decoder_with_bom_removal();
     let mut buf = vec![0u8; 1 << 20];
     let mut text = String::new();
@@ -507,8 +506,8 @@ pub(crate) fn open_with(
 ) -> Result<OpenedFile> {
     match input {
         InputPath::Stdin => {
-            let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io("<stdin>", e))?;
-            let _tracked = crate::temp_files::track(temp.path());
+            let (mut temp, _tracked) =
+                crate::temp_files::named_temp().map_err(|e| Error::io("<stdin>", e))?;
             std::io::copy(&mut std::io::stdin().lock(), temp.as_file_mut())
                 .map_err(|e| Error::io("<stdin>", e))?;
             let temp = temp.into_temp_path();
@@ -685,8 +684,7 @@ fn format_error(path: &Path, e: PolarsError) -> Error {
 fn decompress_gzip(shown: &Path, path: &Path) -> Result<tempfile::TempPath> {
     let file = File::open(path).map_err(|e| Error::io(shown, e))?;
     let mut decoder = flate2::read::MultiGzDecoder::new(BufReader::new(file));
-    let mut temp = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
-    let _tracked = crate::temp_files::track(temp.path());
+    let (mut temp, _tracked) = crate::temp_files::named_temp().map_err(|e| Error::io(shown, e))?;
     std::io::copy(&mut decoder, temp.as_file_mut()).map_err(|e| Error::Format {
         path: shown.to_path_buf(),
         message: format!("cannot decompress gzip: {e} (is the file truncated?)"),

@@ -137,8 +137,7 @@ pub(crate) fn sheet_to_csv(
             ),
         })
     })?;
-    let mut out = tempfile::NamedTempFile::new().map_err(|e| Error::io(shown, e))?;
-    let _tracked = crate::temp_files::track(out.path());
+    let (mut out, _tracked) = crate::temp_files::named_temp().map_err(|e| Error::io(shown, e))?;
     write_csv(&range, out.as_file_mut()).map_err(|e| Error::io(shown, e))?;
     Ok((out.into_temp_path(), name))
 }
