@@ -191,7 +191,7 @@ pub enum Error {
     InFile {
         /// The file, as the user named it.
         path: PathBuf,
-        /// What is wrong with its columns or values (see [`Error::in_file`]).
+        /// What is wrong with its columns or values (see `Error::in_file`).
         error: Box<Error>,
     },
     /// Two outputs of one run would be written to the same file.

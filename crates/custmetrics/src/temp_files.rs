@@ -13,8 +13,8 @@
 //! the handler had deleted the old ones but before the process exited. So:
 //!
 //! - output temporaries get a name chosen and *registered first*, then are created with
-//!   `create_new`, all while [`IN_PROGRESS`]'s lock is held ([`create_in`]);
-//! - the rename into place and the unregistering happen under the same lock ([`TempFile::persist`]);
+//!   `create_new`, all while `IN_PROGRESS`'s lock is held (`create_in`);
+//! - the rename into place and the unregistering happen under the same lock (`TempFile::persist`);
 //! - [`remove_all_then`] holds the lock while it deletes and while its closure runs, so a closure
 //!   that exits the process leaves every writer blocked before its next create or rename.
 //!

@@ -662,7 +662,7 @@ fn label_words(v: &str) -> Option<String> {
 /// Parses an NPS answer ("How likely are you to recommend us?", 0-10). Blank means no answer.
 ///
 /// Besides plain numbers, survey tools' labelled answers are read as their number
-/// (`10 - Extremely likely`, `Extremely likely (10)`, see [`scale_point`]; the number wins over
+/// (`10 - Extremely likely`, `Extremely likely (10)`, see `scale_point`; the number wins over
 /// a label that contradicts it), and the two end labels alone are 10 (`Extremely likely`) and 0
 /// (`Not at all likely`).
 ///

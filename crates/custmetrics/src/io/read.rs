@@ -7,7 +7,7 @@
 //! bad value is counted with a reason instead of becoming a silent null. What is not UTF-8 CSV
 //! (gzip, Windows-1252 or UTF-16 text, a workbook's sheet) is first turned into a temporary UTF-8
 //! CSV, so that one pipeline reads everything. Typed files (Parquet, Arrow IPC) get their column
-//! types normalised (see [`normalize_typed`]).
+//! types normalised (see `normalize_typed`).
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
