@@ -42,6 +42,14 @@ fn strict_passes_on_a_line_item_shop_export_and_prints_its_decisions() {
     );
     assert!(err.contains("less \"Refunded Amount\""), "{err}");
     assert!(err.contains("1 line-item rows continue an order"), "{err}");
+    // The report's data-quality table says what was left out, too.
+    let out = run(
+        dir.path(),
+        &["report", "-t", &orders, "--format", "markdown"],
+    );
+    assert_code(&out, 0);
+    let md = crate::stdout(&out);
+    assert!(md.contains("excluded: voided: 1"), "{md}");
 }
 
 #[test]

@@ -227,32 +227,19 @@ impl Dataset {
                 t.kind, a.rows_read, a.rows_used, a.rows_rejected
             );
             if !a.rejected_by_reason.is_empty() {
-                let reasons: Vec<String> = a
-                    .rejected_by_reason
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect();
-                let _ = write!(s, " ({})", reasons.join(", "));
+                let reasons = super::load::reason_counts(&a.rejected_by_reason);
+                let _ = write!(s, " ({})", reasons);
             }
             if a.rows_excluded > 0 {
-                let reasons: Vec<String> = a
-                    .excluded_by_reason
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect();
-                let _ = write!(s, ", {} excluded ({})", a.rows_excluded, reasons.join(", "));
+                let reasons = super::load::reason_counts(&a.excluded_by_reason);
+                let _ = write!(s, ", {} excluded ({})", a.rows_excluded, reasons);
             }
             if a.answers_rejected > 0 {
-                let reasons: Vec<String> = a
-                    .answers_rejected_by_reason
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect();
+                let reasons = super::load::reason_counts(&a.answers_rejected_by_reason);
                 let _ = write!(
                     s,
                     "; {} answers rejected, their rows used ({})",
-                    a.answers_rejected,
-                    reasons.join(", ")
+                    a.answers_rejected, reasons
                 );
             }
             s.push('\n');
@@ -317,12 +304,7 @@ impl Dataset {
                 continue;
             }
             let files: Vec<&str> = t.files.iter().map(|f| f.file.as_str()).collect();
-            let counts = |m: &std::collections::BTreeMap<String, u64>| -> String {
-                m.iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
+            let counts = super::load::reason_counts;
             let reason = if a.rows_read == 0 {
                 match files.len() {
                     1 => "the file has no data rows, only a header".to_string(),

@@ -142,17 +142,11 @@ impl Inspection {
             self.accounting.rows_read, self.accounting.rows_used, self.accounting.rows_rejected
         );
         if self.accounting.rows_excluded > 0 {
-            let reasons: Vec<String> = self
-                .accounting
-                .excluded_by_reason
-                .iter()
-                .map(|(k, v)| format!("{k}: {v}"))
-                .collect();
+            let reasons = super::load::reason_counts(&self.accounting.excluded_by_reason);
             let _ = write!(
                 s,
                 ", {} excluded ({})",
-                self.accounting.rows_excluded,
-                reasons.join(", ")
+                self.accounting.rows_excluded, reasons
             );
         }
         if self.accounting.answers_rejected > 0 {

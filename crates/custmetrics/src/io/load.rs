@@ -168,6 +168,16 @@ pub struct Accounting {
     pub answers_rejected_by_reason: BTreeMap<String, u64>,
 }
 
+/// `key: count, key: count` of a by-reason map, as the stderr summary, `inspect` and the
+/// report's data-quality table print it.
+pub fn reason_counts(by_reason: &BTreeMap<String, u64>) -> String {
+    by_reason
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One rejected input row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Rejection {

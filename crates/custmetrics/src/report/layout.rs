@@ -436,24 +436,21 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
             .accounting
             .iter()
             .map(|(t, a)| {
-                let mut reasons = a
-                    .rejected_by_reason
-                    .iter()
-                    .map(|(k, v)| format!("{k}: {v}"))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                // Answers rejected in used rows are no rejected rows: said apart.
-                if a.answers_rejected > 0 {
-                    let answers = a
-                        .answers_rejected_by_reason
-                        .iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                use crate::io::load::reason_counts;
+                let mut reasons = reason_counts(&a.rejected_by_reason);
+                // Rows left out on purpose and answers rejected in used rows are no rejected
+                // rows: said apart (only when there are some).
+                let mut also = |label: &str, by_reason| {
                     if !reasons.is_empty() {
                         reasons.push_str("; ");
                     }
-                    reasons.push_str(&format!("answers only, rows used: {answers}"));
+                    reasons.push_str(&format!("{label}: {}", reason_counts(by_reason)));
+                };
+                if a.rows_excluded > 0 {
+                    also("excluded", &a.excluded_by_reason);
+                }
+                if a.answers_rejected > 0 {
+                    also("answers only, rows used", &a.answers_rejected_by_reason);
                 }
                 vec![
                     t.clone(),
