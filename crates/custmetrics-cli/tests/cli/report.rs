@@ -141,6 +141,26 @@ fn output_is_atomic_and_never_over_an_input() {
 }
 
 #[test]
+fn demo_inactivity_survival_snapshot() {
+    // Without a customers table survival is by inactivity (issue 23): active customers are
+    // censored at end − 90 days − first purchase, and the 321 whose first purchase is within 90
+    // days of the end are left out. Median 129 days (it was 195 with censoring at the end).
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let out = run(
+        dir.path(),
+        &["churn", "-t", &t, "--format", "markdown", "--quiet"],
+    );
+    assert_code(&out, 0);
+    let text = stdout(&out);
+    let survival = text
+        .split("## Survival")
+        .nth(1)
+        .expect("a survival section");
+    insta::assert_snapshot!("demo_inactivity_survival", survival);
+}
+
+#[test]
 fn demo_report_snapshots() {
     // The README's first command, on the committed demo data, in every renderer.
     let dir = tempfile::tempdir().unwrap();

@@ -20,9 +20,22 @@
 //! **Survival** (Kaplan & Meier 1958): S(t) = Π_{t_i ≤ t} (1 − d_i / n_i); Greenwood's variance
 //! with the log-log interval (Kalbfleisch & Prentice 2002, as R's `survival::survfit(conf.type =
 //! "log-log")`); the median is the first t with S(t) ≤ 0.5 and its interval the first times the
-//! interval bounds fall to 0.5 (Brookmeyer & Crowley 1982). Lifetimes run from the signup (or
-//! first purchase) to the end date (or last purchase of a churned customer); customers still
-//! active at the observation end are right-censored there.
+//! interval bounds fall to 0.5 (Brookmeyer & Crowley 1982).
+//!
+//! Contractual lifetimes run from the signup to the cancellation, known the day it happens, so a
+//! customer still subscribed is right-censored at the observation end.
+//!
+//! Inactivity lifetimes run from the first to the last purchase, and that end is only known
+//! `inactive_after` days later. Censoring an active customer at the observation end would keep
+//! them at risk through the last `inactive_after` days, in which no lifetime can be seen to end,
+//! and inflate S(t). So every customer is observed under the same rule as administrative
+//! censoring: a lifetime L (first → last purchase) is seen to end only if L ≤ C, where C = end −
+//! `inactive_after` − first purchase; an active customer is censored at C, where they are
+//! known to be alive (they bought after it). A customer whose first purchase is less than
+//! `inactive_after` days before the end has C < 0 and tells nothing yet: they are left out and
+//! counted. A customer who comes back after a gap longer than the threshold has one lifetime,
+//! first to last purchase, as in the churn figures (whose churn date is last purchase +
+//! threshold).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -449,6 +462,9 @@ pub struct Survival {
     pub customers: u64,
     /// Lifetimes that ended (not censored).
     pub events: u64,
+    /// Customers left out because no end of their lifetime could have been observed yet
+    /// (inactivity: first purchase less than the threshold before the end; 0 when contractual).
+    pub too_recent: u64,
     /// Median lifetime in days (None when S never reaches 0.5).
     pub median_days: Option<u32>,
     /// Lower bound of the median's 95% interval.
@@ -577,6 +593,7 @@ pub fn kaplan_meier(definition: &str, lifetimes: &[(u32, bool)]) -> Survival {
         definition: definition.into(),
         customers: lifetimes.len() as u64,
         events: lifetimes.iter().filter(|l| l.1).count() as u64,
+        too_recent: 0,
         median_days: median,
         median_ci_low: lo,
         median_ci_high: hi,
@@ -585,20 +602,41 @@ pub fn kaplan_meier(definition: &str, lifetimes: &[(u32, bool)]) -> Survival {
     }
 }
 
-/// Lifetimes from inactivity churn: churned customers' lifetime ends at their last purchase;
-/// others are censored at the observation end.
+/// One customer's inactivity lifetime (module docs): `(last − first, true)` when churned,
+/// `(end − inactive_after − first, false)` when still active, `None` when the first purchase is
+/// less than `inactive_after` days before `end_day` (no churn could have been seen yet).
+pub fn inactivity_lifetime(
+    c: &CustomerRow,
+    end_day: i32,
+    inactive_after_days: u32,
+) -> Option<(u32, bool)> {
+    // The last day a lifetime can be seen to end on: a churn is known `inactive_after` later.
+    let last_visible_end = end_day - inactive_after_days as i32;
+    let censored_at = u32::try_from(last_visible_end - c.first_day).ok()?;
+    if c.last_day <= last_visible_end {
+        Some(((c.last_day - c.first_day).max(0) as u32, true))
+    } else {
+        Some((censored_at, false))
+    }
+}
+
+/// [`inactivity_lifetime`] of every customer who has one, in customer order.
 pub fn inactivity_lifetimes(s: &Summaries, inactive_after_days: u32) -> Vec<(u32, bool)> {
     let end = s.as_of_day();
     s.customers
         .iter()
-        .map(|c| {
-            if c.last_day + inactive_after_days as i32 <= end {
-                ((c.last_day - c.first_day).max(0) as u32, true)
-            } else {
-                ((end - c.first_day).max(0) as u32, false)
-            }
-        })
+        .filter_map(|c| inactivity_lifetime(c, end, inactive_after_days))
         .collect()
+}
+
+/// Customers [`inactivity_lifetimes`] leaves out: first purchase less than `inactive_after`
+/// days before the observation end.
+pub fn too_recent_for_inactivity_survival(s: &Summaries, inactive_after_days: u32) -> u64 {
+    let end = s.as_of_day();
+    s.customers
+        .iter()
+        .filter(|c| inactivity_lifetime(c, end, inactive_after_days).is_none())
+        .count() as u64
 }
 
 /// Lifetimes from contracts, censored at `as_of_day`.
@@ -633,9 +671,141 @@ mod tests {
         assert_relative_eq!(s[3], 0.0);
         assert_eq!(km.median_days, Some(2));
         // Greenwood at t=2: 1/(5·4) + 2/(4·2) = 0.3; log-log lower bound
-        // exp(−exp(ln(−ln 0.4) + 1.96·√0.3/|ln 0.4|)) = 0.051976 (worked out by hand and in Python).
+        // exp(−exp(ln(−ln 0.4) + 1.959964·√0.3/|ln 0.4|)) = 0.051976 (worked out by hand and in Python).
         assert_relative_eq!(km.curve[1].ci_low, 0.0519758, epsilon = 1e-6);
         assert_eq!(km.events, 4);
+    }
+
+    /// Customers as (first, last) purchase days counted from 2024-01-01, observed until day
+    /// `end` of the same count.
+    fn purchasers(end: i32, spans: &[(i32, i32)]) -> Summaries {
+        let base = crate::io::load::days_since_epoch(
+            chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"),
+        );
+        Summaries {
+            customers: (spans.iter().enumerate())
+                .map(|(i, &(first, last))| CustomerRow {
+                    customer_id: format!("c{i}"),
+                    first_day: base + first,
+                    last_day: base + last,
+                    orders: 2,
+                    purchase_days: 2,
+                    revenue: 0.0,
+                    first_day_revenue: 0.0,
+                    segments: vec![],
+                })
+                .collect(),
+            activity: vec![],
+            gaps: vec![],
+            period: crate::period::Period::Month,
+            as_of: date_from_days(base + end),
+            by: vec![],
+        }
+    }
+
+    #[test]
+    fn inactivity_survival_by_hand() {
+        // Threshold 30, end day 100: a lifetime can be seen to end up to day 70.
+        let s = purchasers(
+            100,
+            &[
+                (0, 50),  // churned: lifetime 50
+                (0, 90),  // active: censored at 70 − 0 = 70 (not at the end, 100)
+                (10, 10), // one purchase, churned: lifetime 0
+                (20, 75), // active: censored at 70 − 20 = 50
+                (40, 70), // last purchase exactly 30 days before the end: churned (≥ 30), 30
+                (75, 80), // first purchase within 30 days of the end: left out
+                (70, 70), // first purchase exactly 30 days before the end, churned: 0
+            ],
+        );
+        let lifetimes = inactivity_lifetimes(&s, 30);
+        assert_eq!(
+            lifetimes,
+            [
+                (50, true),
+                (70, false),
+                (0, true),
+                (50, false),
+                (30, true),
+                (0, true)
+            ]
+        );
+        assert_eq!(too_recent_for_inactivity_survival(&s, 30), 1);
+        // S(0) = 4/6; S(30) = 4/6 · 3/4 = 0.5; S(50) = 0.5 · 2/3 (the censored at 50 are at
+        // risk at 50); median 30 days. Censoring at the end instead (the rule before issue
+        // 23) would keep (20, 75) at risk until 80 and give a median of 50.
+        let km = kaplan_meier("inactivity", &lifetimes);
+        let curve: Vec<(u32, u64, f64)> = km
+            .curve
+            .iter()
+            .map(|p| (p.days, p.at_risk, p.survival))
+            .collect();
+        assert_eq!(curve.len(), 4);
+        assert_eq!((curve[0].0, curve[0].1), (0, 6));
+        assert_relative_eq!(curve[0].2, 4.0 / 6.0);
+        assert_eq!((curve[1].0, curve[1].1), (30, 4));
+        assert_relative_eq!(curve[1].2, 0.5);
+        assert_eq!((curve[2].0, curve[2].1), (50, 3));
+        assert_relative_eq!(curve[2].2, 1.0 / 3.0);
+        assert_eq!(km.median_days, Some(30));
+    }
+
+    #[test]
+    fn the_inactivity_threshold_is_reached_on_its_day() {
+        // Last purchase 90 days before the end: churned (days since ≥ threshold); 89: not.
+        let s = purchasers(200, &[(0, 110), (0, 111)]);
+        let rule = AtRiskRule::new(&s, 90);
+        assert!(rule.churned(&s.customers[0]));
+        assert!(!rule.churned(&s.customers[1]));
+        assert_eq!(inactivity_lifetimes(&s, 90), [(110, true), (110, false)]);
+        assert_eq!(inactivity_churn(&s, 90).churned_customers, 1);
+    }
+
+    #[test]
+    fn a_reactivated_customer_has_one_lifetime() {
+        // Purchases on days 0 and 150 (no purchase from day 1 to 149, a gap longer than the
+        // threshold), end day 240: one lifetime of 150 days, and one churn, on day 150 + 30,
+        // not at the gap.
+        let s = purchasers(240, &[(0, 150)]);
+        assert_eq!(inactivity_lifetimes(&s, 30), [(150, true)]);
+        let churn = inactivity_churn(&s, 30);
+        let churned: Vec<&str> = (churn.periods.iter())
+            .filter(|p| p.churned > 0)
+            .map(|p| p.period.as_str())
+            .collect();
+        // Day 180 from 2024-01-01 is 2024-06-29.
+        assert_eq!(churned, ["2024-06"]);
+    }
+
+    #[test]
+    fn contract_edge_cases() {
+        let day = |m: u32, d: u32| {
+            crate::io::load::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
+        };
+        let as_of = day(3, 31);
+        let contracts = vec![
+            // Signs up and cancels in January: never at the start of a period, so neither in
+            // a churn rate's denominator nor its numerator; a 15-day lifetime that ended.
+            Contract {
+                customer_id: "same-period".into(),
+                start_day: day(1, 5),
+                end_day: Some(day(1, 20)),
+            },
+            // Cancels after the observation end (a scheduled cancellation): still a customer
+            // on the end day, censored there.
+            Contract {
+                customer_id: "after-the-end".into(),
+                start_day: day(1, 5),
+                end_day: Some(day(4, 15)),
+            },
+        ];
+        let p = contractual_churn(&contracts, crate::period::Period::Month, as_of, None);
+        let counts: Vec<(u64, u64)> = p.iter().map(|p| (p.customers_start, p.churned)).collect();
+        assert_eq!(counts, [(0, 0), (1, 0), (1, 0)]);
+        assert_eq!(
+            contract_lifetimes(&contracts, as_of),
+            [(15, true), ((as_of - day(1, 5)) as u32, false)]
+        );
     }
 
     #[test]

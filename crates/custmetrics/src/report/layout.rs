@@ -669,7 +669,7 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
             x.map(|v| format!("{v} days"))
                 .unwrap_or_else(|| "not reached".into())
         };
-        out.push(f(&[
+        let mut fields = vec![
             ("Lifetimes", s.customers.to_string()),
             ("Ended", s.events.to_string()),
             ("Median lifetime", d(s.median_days)),
@@ -677,7 +677,17 @@ pub fn layout(r: &Report, full: bool) -> Vec<Block<'_>> {
                 "95% CI",
                 format!("{} – {}", d(s.median_ci_low), d(s.median_ci_high)),
             ),
-        ]));
+        ];
+        if s.too_recent > 0 {
+            fields.push((
+                "Left out",
+                format!(
+                    "{} customers (first purchase within the inactivity threshold of the end)",
+                    s.too_recent
+                ),
+            ));
+        }
+        out.push(f(&fields));
         // A readable subset of the curve: the survival at fixed horizons.
         let horizons = [30u32, 90, 180, 365, 730];
         let rows = horizons

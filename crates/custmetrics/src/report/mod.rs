@@ -776,15 +776,30 @@ impl Report {
                     Some(km)
                 }
                 (None, _, Some(s)) => {
-                    let lifetimes = churn::inactivity_lifetimes(s, options.inactive_after_days);
-                    let mut km = churn::kaplan_meier("inactivity", &lifetimes);
-                    if let Some(dimension) = s.by.first() {
-                        let segments: Vec<String> =
-                            (0..s.customers.len()).map(|i| segment_of(s, i)).collect();
-                        km.by_segment =
-                            churn::kaplan_meier_by_segment(dimension, &lifetimes, &segments);
+                    let w = options.inactive_after_days;
+                    let lifetimes = churn::inactivity_lifetimes(s, w);
+                    if lifetimes.is_empty() {
+                        skip(
+                            Section::Survival,
+                            "no customer's first purchase is --inactive-after days before the \
+                             end, so no lifetime can have been seen to end yet",
+                        );
+                        None
+                    } else {
+                        let mut km = churn::kaplan_meier("inactivity", &lifetimes);
+                        km.too_recent = churn::too_recent_for_inactivity_survival(s, w);
+                        if let Some(dimension) = s.by.first() {
+                            // The segments of the customers `inactivity_lifetimes` kept, in order.
+                            let end = s.as_of_day();
+                            let segments: Vec<String> = (s.customers.iter().enumerate())
+                                .filter(|(_, c)| churn::inactivity_lifetime(c, end, w).is_some())
+                                .map(|(i, _)| segment_of(s, i))
+                                .collect();
+                            km.by_segment =
+                                churn::kaplan_meier_by_segment(dimension, &lifetimes, &segments);
+                        }
+                        Some(km)
                     }
-                    Some(km)
                 }
                 _ => {
                     skip(

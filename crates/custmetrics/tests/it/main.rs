@@ -10,6 +10,8 @@ mod exports;
 mod ingest;
 /// Metrics on small hand-computed fixtures and their invariants.
 mod metrics;
+/// Every interval the report shows against simulations with a known answer (issue 23).
+mod simulation;
 /// Survey and helpdesk exports as tools write them: labelled answers, question headers, the
 /// customer key among ids, e-mails and names, unreadable answers (issue 18).
 mod surveys;
