@@ -53,6 +53,7 @@ pub mod output;
 
 pub use error::{Error, Result};
 pub mod metrics;
+pub mod money;
 pub mod period;
 pub mod report;
 pub mod temp_files;

@@ -14,15 +14,14 @@ pub mod parse;
 pub mod read;
 pub mod schema;
 pub mod status;
-pub mod summary_table;
 mod workbook;
 
 pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
 pub use load::{
-    Accounting, FileReport, LoadOptions, Partition, Rejection, Table, col, load_frame, load_inputs,
+    Accounting, FileReport, LoadOptions, Partition, Rejection, Table, load_frame, load_inputs,
     load_table,
 };
 pub use parse::{DateFormat, DecimalSeparator, RejectReason};
 pub use read::{FileFormat, InputPath, TextEncoding, expand_inputs};
-pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind};
+pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind, col};
 pub use status::{ExcludeReason, PurchaseStatus};

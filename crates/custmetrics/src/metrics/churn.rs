@@ -30,7 +30,7 @@ use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use super::summary::{CustomerRow, Summaries, quantile_sorted};
-use crate::io::load::date_from_days;
+use crate::period::date_from_days;
 
 /// Churn in one period.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -116,7 +116,7 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
                 .get(i)
                 .copied()
                 .flatten()
-                .unwrap_or_else(|| s.period.index(crate::io::load::date_from_days(c.first_day)))
+                .unwrap_or_else(|| s.period.index(crate::period::date_from_days(c.first_day)))
         })
         .collect();
     let mut periods = compute_periods(s, &cohorts, end, None, |_| true);
@@ -360,7 +360,7 @@ pub(crate) mod tests {
         for (i, (id, months)) in rows.iter().enumerate() {
             let first = Period::Month.start(jan + months[0]);
             let last = Period::Month.start(jan + months[months.len() - 1]);
-            let day = |d: NaiveDate| crate::io::load::days_since_epoch(d);
+            let day = |d: NaiveDate| crate::period::days_since_epoch(d);
             customers.push(CustomerRow {
                 customer_id: id.to_string(),
                 first_day: day(first),

@@ -13,14 +13,14 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use crate::Result;
-use crate::io::load::{date_from_days, days_since_epoch};
 use crate::io::{Accounting, Role, Table, TableKind, col};
 use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
 use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
 use crate::metrics::scores::{self, Csat, Nps, ScoreOptions};
 use crate::metrics::summary::{self, Summaries};
-use crate::period::Period;
+use crate::money;
+use crate::period::{Period, date_from_days, days_since_epoch};
 
 /// Version of the JSON schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
@@ -1355,7 +1355,7 @@ fn overview(
         // Orders inside the observation window (the table may hold later ones).
         transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
         customers = s.customers.len() as u64;
-        revenue = summary::exact_total(s.customers.iter().map(|c| c.revenue));
+        revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
         first = s
             .customers
             .iter()
@@ -1454,7 +1454,7 @@ fn supporting(
 ) -> Result<Supporting> {
     let n = s.customers.len().max(1) as f64;
     let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
-    let revenue = summary::exact_total(s.customers.iter().map(|c| c.revenue));
+    let revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
     let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
     let cac: Vec<Option<f64>> = match customers {
         Some(t) if customer_has(Some(&t.frame), col::ACQUISITION_COST) => {
@@ -1583,8 +1583,8 @@ fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
             && c == a.customer
             && a.period > p + 1
         {
-            let gap = crate::io::load::days_since_epoch(s.period.start(a.period))
-                - crate::io::load::days_since_epoch(s.period.end(p));
+            let gap =
+                days_since_epoch(s.period.start(a.period)) - days_since_epoch(s.period.end(p));
             if let Some(slot) = out.get_mut(a.customer as usize) {
                 *slot = (*slot).max(gap);
             }

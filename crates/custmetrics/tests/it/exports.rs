@@ -24,7 +24,7 @@ fn load(path: &str) -> Table {
 }
 
 fn revenue(t: &Table) -> f64 {
-    custmetrics::metrics::summary::exact_total(
+    custmetrics::money::exact_total(
         t.frame
             .column(col::AMOUNT)
             .unwrap()
