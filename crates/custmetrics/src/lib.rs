@@ -56,4 +56,5 @@ pub mod metrics;
 pub mod money;
 pub mod period;
 pub mod report;
+pub mod summary;
 pub mod temp_files;

@@ -61,7 +61,7 @@ pub struct LoadOptions {
 /// `hash(trimmed customer id) % count`, so that every row of a customer, and every repeat of a
 /// line, falls in the same part. Loading the parts one after another holds a `count`-th of the
 /// rows at a time (each part reads the files again); stage 1 summaries of the parts then merge
-/// exactly ([`crate::metrics::summary::merge_partitions`]). Rows without a customer id fall in the
+/// exactly ([`crate::summary::merge_partitions`]). Rows without a customer id fall in the
 /// part of the empty id, where they are rejected as usual.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Partition {

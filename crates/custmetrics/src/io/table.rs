@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::parse::{DecimalSeparator, RejectReason};
 use super::read::{FileFormat, TextEncoding};
 use super::schema::{ResolvedColumns, TableKind};
+use crate::Result;
 
 /// Where the rows of one table went.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -135,4 +136,75 @@ pub struct Table {
     pub dimensions: Vec<String>,
     /// Paths of the input files on disk (outputs must never overwrite them).
     pub input_paths: Vec<PathBuf>,
+}
+
+/// The accounting of two partitions of the same files: counts added, rejections joined, each
+/// file's rows added. Every partition detects a file's date formats and decimal separators from
+/// the same first values of the whole file, so they agree; a disagreement would mean one file
+/// read two ways, and is refused rather than reported as one.
+pub(crate) fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
+    let a = &mut acc.accounting;
+    a.rows_read += part.accounting.rows_read;
+    a.rows_used += part.accounting.rows_used;
+    a.rows_rejected += part.accounting.rows_rejected;
+    for (reason, n) in part.accounting.rejected_by_reason {
+        *a.rejected_by_reason.entry(reason).or_default() += n;
+    }
+    a.rows_excluded += part.accounting.rows_excluded;
+    for (reason, n) in part.accounting.excluded_by_reason {
+        *a.excluded_by_reason.entry(reason).or_default() += n;
+    }
+    a.answers_rejected += part.accounting.answers_rejected;
+    for (reason, n) in part.accounting.answers_rejected_by_reason {
+        *a.answers_rejected_by_reason.entry(reason).or_default() += n;
+    }
+    acc.rejections.extend(part.rejections);
+    acc.answer_rejections.extend(part.answer_rejections);
+    for (file, p) in acc.files.iter_mut().zip(part.files) {
+        if p.rows > 0 && file.rows == 0 {
+            file.date_formats = p.date_formats;
+            file.decimal_separators = p.decimal_separators;
+        } else if p.rows > 0 {
+            let conflict = p
+                .date_formats
+                .iter()
+                .find(|(c, f)| file.date_formats.get(*c).is_some_and(|g| g != *f))
+                .map(|(c, f)| (c.clone(), f.clone(), file.date_formats.get(c).cloned()))
+                .or_else(|| {
+                    p.decimal_separators
+                        .iter()
+                        .find(|(c, d)| file.decimal_separators.get(*c).is_some_and(|e| e != *d))
+                        .map(|(c, d)| {
+                            (
+                                c.clone(),
+                                format!("{d:?}"),
+                                file.decimal_separators.get(c).map(|e| format!("{e:?}")),
+                            )
+                        })
+                });
+            if let Some((column, one, other)) = conflict {
+                return Err(crate::Error::InvalidSetting {
+                    setting: "partitions".into(),
+                    message: format!(
+                        "{}: column {column:?} reads as {} in one partition and as {one} in another; pass --date-format or --decimal",
+                        file.file,
+                        other.unwrap_or_default()
+                    ),
+                });
+            }
+            for (c, f) in p.date_formats {
+                file.date_formats.entry(c).or_insert(f);
+            }
+            for (c, d) in p.decimal_separators {
+                file.decimal_separators.entry(c).or_insert(d);
+            }
+        }
+        file.rows += p.rows;
+        file.continuation_rows += p.continuation_rows;
+        file.blank_lines += p.blank_lines;
+        for (reason, n) in p.excluded {
+            *file.excluded.entry(reason).or_default() += n;
+        }
+    }
+    Ok(acc)
 }

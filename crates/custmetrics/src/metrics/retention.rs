@@ -28,7 +28,7 @@ use polars::prelude::PlHashMap;
 
 use serde::Serialize;
 
-use super::summary::Summaries;
+use crate::summary::Summaries;
 
 /// One period's retention figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +96,7 @@ pub struct Retention {
 }
 
 /// A customer's value of the first `by` dimension.
-fn segment_of(c: &super::summary::CustomerRow) -> Option<&str> {
+fn segment_of(c: &crate::summary::CustomerRow) -> Option<&str> {
     c.segments.first().and_then(|v| v.as_deref())
 }
 
@@ -341,8 +341,8 @@ fn compute_triangle(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::metrics::summary::{ActivityRow, CustomerRow};
     use crate::period::Period;
+    use crate::summary::{ActivityRow, CustomerRow};
     use chrono::NaiveDate;
 
     /// Four customers, months 0..=2 of 2024 (index m = 2024·12 + month0):

@@ -9,23 +9,23 @@ pub mod render;
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
-use polars::prelude::*;
 use serde::Serialize;
 
 use crate::Result;
-use crate::io::{Accounting, Role, Table, TableKind, col};
-use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
+use crate::io::{Accounting, Role, Table, TableKind};
+use crate::metrics::churn::{self, Churn, PeriodChurn, Survival};
 use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
-use crate::metrics::scores::{self, Csat, Nps, ScoreOptions};
-use crate::metrics::summary::{self, Summaries};
+use crate::metrics::scores::{Csat, Nps, ScoreOptions};
 use crate::money;
 use crate::period::{Period, date_from_days, days_since_epoch};
+use crate::summary::{self, Stage1, Stage1Options, Summaries};
 
 /// Version of the JSON schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 2;
 
 pub use crate::io::Dataset;
+pub use crate::summary::ChannelCount;
 
 /// A report section.
 #[derive(
@@ -185,17 +185,6 @@ pub struct Overview {
     pub interactions: Option<u64>,
     /// Interactions per channel.
     pub interactions_by_channel: Vec<ChannelCount>,
-}
-
-/// Interactions in one channel.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ChannelCount {
-    /// Channel (`(none)` when blank).
-    pub channel: String,
-    /// Interactions.
-    pub interactions: u64,
-    /// Distinct customers.
-    pub customers: u64,
 }
 
 /// NPS section: the overall figure and the splits.
@@ -461,52 +450,12 @@ impl Report {
     /// do not support (a CLV holdout, activity from interactions), or for partitions that detect
     /// different date formats or decimal separators in one file.
     pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
-        let mut owned = std::mem::take(data);
-        let mut early = Early::default();
-        if let Some(deferred) = owned.deferred_transactions.take() {
-            // The interactions overview does not depend on the observation end: done before
-            // the partitions, its working memory (a distinct-customer count per channel over
-            // every interaction) does not add to the merged summaries'.
-            if let Some(t) = &owned.interactions
-                && options.sections.contains(&Section::Overview)
-            {
-                early.interactions_overview = Some(interactions_overview(t)?);
-            }
-            // The survey scores, computed after stage 1 (they are cut at its observation end),
-            // read only the dates, the answers and the `by` columns: the rest of the
-            // interactions (ids, channels, kinds: 2 GB at 45M interactions) is released
-            // before the partitions. Activity from interactions, which would need the ids, is
-            // refused with partitions.
-            if let Some(t) = owned.interactions.as_mut() {
-                let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT]
-                    .into_iter()
-                    .map(str::to_string)
-                    .chain(options.by.iter().cloned())
-                    .filter(|c| t.frame.get_column_index(c).is_some())
-                    .collect();
-                t.frame = t.frame.select(keep)?;
-            }
-            let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
-            owned.transactions = Some(table);
-            early.stage_one = Some(summaries);
-        }
-        *data = owned.without_rows();
-        Report::build_inner(owned, early, options)
+        let stage1 = summary::prepare(data, &stage1_options(options))?;
+        Report::build_inner(data, stage1, options)
     }
 
-    /// The report from the tables, with what was computed before them (see [`Early`]).
-    fn build_inner(mut data: Dataset, early: Early, options: &ReportOptions) -> Result<Report> {
-        let Early {
-            stage_one,
-            interactions_overview: overview_early,
-        } = early;
-        // Order ids only serve to merge order lines while loading; nothing in the report reads
-        // them, and on 100M rows the column is over a GB that stage 1 would otherwise sit on.
-        if let Some(t) = data.transactions.as_mut()
-            && t.frame.get_column_index(col::ORDER_ID).is_some()
-        {
-            t.frame = t.frame.drop(col::ORDER_ID)?;
-        }
+    /// The report from stage 1's results; `data` holds the tables' accounting, without rows.
+    fn build_inner(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Result<Report> {
         let wants = |s: Section| options.sections.contains(&s);
         let mut skipped = Vec::new();
         let mut skip = |section: Section, reason: &str| {
@@ -524,151 +473,27 @@ impl Report {
         {
             accounting.insert(t.kind.name().to_string(), t.accounting.clone());
         }
-        let customers_frame = data.customers.as_ref().map(|t| t.frame.clone());
-        for b in &options.by {
-            let known = data.tables().any(|t| {
-                t.frame
-                    .get_column_names()
-                    .iter()
-                    .any(|c| c.as_str() == b.as_str())
-            });
-            if !known {
-                let columns: Vec<String> = data
-                    .tables()
-                    .flat_map(|t| t.dimensions.iter().cloned())
-                    .collect();
-                return Err(crate::Error::UnknownColumn {
-                    table: data
-                        .tables()
-                        .map(|t| t.kind.name())
-                        .collect::<Vec<_>>()
-                        .join("/"),
-                    role: "segment (by)".into(),
-                    column: b.clone(),
-                    columns: columns.join(", "),
-                });
-            }
-        }
-        let by_tx: Vec<String> = match &data.transactions {
-            Some(t) => options
-                .by
-                .iter()
-                .filter(|b| {
-                    t.frame
-                        .get_column_names()
-                        .iter()
-                        .any(|c| c.as_str() == b.as_str())
-                })
-                .cloned()
-                .collect(),
-            None => vec![],
-        };
-        // What reads only the interactions (survey scores, their overview) runs before stage 1,
-        // and the table (45M rows at 100M transactions) is released then unless activity
-        // includes interactions: stage 1 is the peak of a large report's memory. The scores are
-        // cut at the summaries' own as-of date (the last transaction date unless given).
-        let as_of_hint = match options.as_of {
-            Some(d) => Some(d),
-            None => match &stage_one {
-                Some(s) => s.as_ref().map(|s| s.as_of),
-                None => last_transaction_date(data.transactions.as_ref(), options.from)?,
-            },
-        };
-        let interactions_overview = match (&data.interactions, overview_early) {
-            (_, Some(o)) => Some(o),
-            (Some(t), None) if wants(Section::Overview) => Some(interactions_overview(t)?),
-            _ => None,
-        };
-        let survey = if wants(Section::Nps) || wants(Section::Csat) {
-            match &data.interactions {
-                Some(t) => {
-                    let by = options
-                        .by
-                        .iter()
-                        .find(|b| {
-                            t.frame
-                                .get_column_names()
-                                .iter()
-                                .any(|c| c.as_str() == b.as_str())
-                        })
-                        .cloned();
-                    let so = ScoreOptions {
-                        period: Some(options.period),
-                        by,
-                        csat_scale: options.csat_scale,
-                        csat_satisfied_from: options.csat_satisfied_from,
-                        min_responses: options.min_responses,
-                    };
-                    let lf =
-                        summary::filter_dates(t.frame.clone().lazy(), options.from, as_of_hint);
-                    Some(Some(scores::survey_scores(lf, &so)?))
-                }
-                None => Some(None),
-            }
-        } else {
-            None
-        };
-        // Why a score section would be empty, named while the interactions are still here.
+        // Why a score section would be empty.
         let no_answers = |role: Role| {
             data.interactions
                 .as_ref()
                 .map(|t| no_answers_reason(t, role))
         };
         let (no_nps, no_csat) = (no_answers(Role::Nps), no_answers(Role::Csat));
-        let activity_reads_interactions = options.active_on == ActiveOn::AnyInteraction
-            && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival));
-        if !activity_reads_interactions {
-            data.interactions = None;
-        }
-        // Stage 1, once for all transaction sections.
-        let summaries = match (stage_one, &data.transactions) {
-            (Some(s), _) => s.map(|s| (s, None)),
-            (None, Some(t)) if t.frame.height() > 0 => {
-                let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
-                let lf =
-                    with_customer_dimensions(lf, customers_frame.as_ref(), &options.by, &by_tx)?;
-                // Dimensions of the transactions, or customer attributes joined onto them.
-                let by: Vec<String> = options
-                    .by
-                    .iter()
-                    .filter(|b| by_tx.contains(b) || customer_has(customers_frame.as_ref(), b))
-                    .cloned()
-                    .collect();
-                let s = summary::summarise(lf.clone(), options.period, options.as_of, &by)?;
-                let activity = match (&data.interactions, options.active_on) {
-                    (Some(i), ActiveOn::AnyInteraction)
-                        if wants(Section::Retention)
-                            || wants(Section::Churn)
-                            || wants(Section::Survival) =>
-                    {
-                        let combined = with_interactions(lf, i.frame.clone().lazy(), &by, options)?;
-                        Some(summary::summarise(
-                            combined,
-                            options.period,
-                            Some(s.as_of),
-                            &by,
-                        )?)
-                    }
-                    _ => None,
-                };
-                Some((s, activity))
-            }
-            _ => None,
-        };
+        let Stage1 {
+            purchases: mut summaries,
+            activity,
+            as_of,
+            interactions_overview,
+            survey,
+            signup_periods: cohort_of,
+            contracts,
+            acquisition_costs,
+            holdout,
+        } = stage1;
         // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
         // asked) drives retention, churn and survival.
-        let (mut summaries, activity) = match summaries {
-            Some((s, a)) => (Some(s), a),
-            None => (None, None),
-        };
         let active = activity.as_ref().or(summaries.as_ref());
-        let as_of = summaries.as_ref().map(|s| s.as_of).or(options.as_of);
-        // The survey scores were cut at this date before stage 1 computed it.
-        debug_assert!(
-            summaries
-                .as_ref()
-                .is_none_or(|s| Some(s.as_of) == as_of_hint)
-        );
         let no_tx = if data.transactions.is_some() {
             "no usable transactions"
         } else {
@@ -685,29 +510,12 @@ impl Report {
             None
         };
 
-        let cohort_of = match (&data.customers, &summaries) {
-            (Some(c), Some(s)) => signup_periods(&c.frame, s)?,
-            _ => Vec::new(),
-        };
-        // Everything else that reads the tables, before they are released.
-        let contracts = match &data.customers {
-            Some(c) => contracts(&c.frame)?,
-            None => None,
-        };
         let supporting = match &summaries {
             Some(s) if wants(Section::Supporting) => {
-                Some(supporting(s, &cohort_of, data.customers.as_ref(), options)?)
+                Some(supporting(s, &cohort_of, &acquisition_costs, options))
             }
             _ => None,
         };
-        let holdout = match (&summaries, options.clv_holdout_from, &data.transactions) {
-            (Some(s), Some(from), Some(t)) if wants(Section::Clv) => {
-                Some(holdout_split(t, options, from, s.as_of)?)
-            }
-            _ => None,
-        };
-        drop(customers_frame);
-        drop(data);
 
         let retention = match active {
             Some(s) if wants(Section::Retention) => Some(retention::retention(s, &cohort_of)),
@@ -962,113 +770,6 @@ impl Report {
     }
 }
 
-/// What the partitioned path computes before [`Report::build_inner`] sees the tables.
-#[derive(Default)]
-struct Early {
-    /// The purchase summaries, when the transactions were summarised by partition
-    /// (`data.transactions` then holds only their accounting); `Some(None)` when no row was
-    /// usable.
-    stage_one: Option<Option<Summaries>>,
-    /// The interactions' count and channel overview.
-    interactions_overview: Option<(u64, Vec<ChannelCount>)>,
-}
-
-/// Stage 1 over transactions read one customer partition at a time: each partition is
-/// loaded, summarised and released before the next, so that only a partition's rows (and
-/// stage 1's working memory for them) are held; the parts then merge exactly
-/// ([`summary::merge_partitions`]). Returns the transactions' accounting (a table without
-/// rows, with every partition's rows, rejections and file details) and the purchase
-/// summaries (`None` when no row was usable).
-fn partitioned_stage_one(
-    data: &Dataset,
-    deferred: &crate::io::DeferredTransactions,
-    options: &ReportOptions,
-) -> Result<(Table, Option<Summaries>)> {
-    let wants = |s: Section| options.sections.contains(&s);
-    let unsupported = |what: &str| crate::Error::InvalidSetting {
-        setting: "partitions".into(),
-        message: format!(
-            "{what} needs the transactions loaded whole; read them in one partition (drop --partitions)"
-        ),
-    };
-    if options.clv_holdout_from.is_some() && wants(Section::Clv) {
-        return Err(unsupported("a CLV holdout (--holdout-from)"));
-    }
-    if options.active_on == ActiveOn::AnyInteraction
-        && data.interactions.is_some()
-        && (wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival))
-    {
-        return Err(unsupported("activity from interactions (--active-on any)"));
-    }
-    let customers_frame = data.customers.as_ref().map(|t| &t.frame);
-    let count = deferred.partitions();
-    let mut accounting: Option<Table> = None;
-    let mut merged = summary::PartitionMerger::new(count as usize);
-    let mut summarised = false;
-    let mut no_rows_left = None;
-    for index in 0..count {
-        let mut table = deferred.load_partition(index)?;
-        if index == 0 {
-            let with_transactions = Dataset {
-                transactions: Some(table.clone()),
-                interactions: data.interactions.clone(),
-                customers: data.customers.clone(),
-                deferred_transactions: None,
-            };
-            with_transactions.check_preferred_columns(&deferred.spec)?;
-        }
-        let frame = std::mem::take(&mut table.frame);
-        table.frame = frame.clear();
-        let by_tx: Vec<String> = options
-            .by
-            .iter()
-            .filter(|b| frame.get_column_index(b.as_str()).is_some())
-            .cloned()
-            .collect();
-        let by: Vec<String> = options
-            .by
-            .iter()
-            .filter(|b| by_tx.contains(b) || customer_has(customers_frame, b))
-            .cloned()
-            .collect();
-        if frame.height() > 0 {
-            let lf = summary::filter_dates(frame.lazy(), options.from, None);
-            let lf = with_customer_dimensions(lf, customers_frame, &options.by, &by_tx)?;
-            match summary::summarise(lf, options.period, options.as_of, &by) {
-                Ok(part) => {
-                    merged.push(part)?;
-                    summarised = true;
-                }
-                // A partition whose rows all fall outside the dates adds nothing; the error
-                // stands only if every partition says so.
-                Err(e @ crate::Error::InsufficientData { .. }) => no_rows_left = Some(e),
-                Err(e) => return Err(e),
-            }
-        }
-        accounting = Some(match accounting {
-            None => table,
-            Some(acc) => merge_partition_tables(acc, table)?,
-        });
-    }
-    let Some(mut table) = accounting else {
-        return Err(crate::Error::InvalidSetting {
-            setting: "partitions".into(),
-            message: "needs at least one partition".into(),
-        });
-    };
-    // In file order, as when the table is loaded whole.
-    let file_index = |file: &str| table.files.iter().position(|f| f.file == file);
-    let mut rejections = std::mem::take(&mut table.rejections);
-    rejections.sort_by_cached_key(|r| (file_index(&r.file), r.row));
-    table.rejections = rejections;
-    let summaries = match (summarised, no_rows_left) {
-        (false, Some(e)) => return Err(e),
-        (false, None) => None,
-        (true, _) => Some(merged.finish()?),
-    };
-    Ok((table, summaries))
-}
-
 /// Why the interactions give no answers for a score `role`: no answers in its column, or no
 /// column, then with the columns that could hold them and the flag that maps one.
 fn no_answers_reason(t: &Table, role: Role) -> String {
@@ -1095,253 +796,6 @@ fn no_answers_reason(t: &Table, role: Role) -> String {
             role.flag()
         )
     }
-}
-
-/// The accounting of two partitions of the same files: counts added, rejections joined, each
-/// file's rows added. Every partition detects a file's date formats and decimal separators from
-/// the same first values of the whole file, so they agree; a disagreement would mean one file
-/// read two ways, and is refused rather than reported as one.
-fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Table> {
-    let a = &mut acc.accounting;
-    a.rows_read += part.accounting.rows_read;
-    a.rows_used += part.accounting.rows_used;
-    a.rows_rejected += part.accounting.rows_rejected;
-    for (reason, n) in part.accounting.rejected_by_reason {
-        *a.rejected_by_reason.entry(reason).or_default() += n;
-    }
-    a.rows_excluded += part.accounting.rows_excluded;
-    for (reason, n) in part.accounting.excluded_by_reason {
-        *a.excluded_by_reason.entry(reason).or_default() += n;
-    }
-    a.answers_rejected += part.accounting.answers_rejected;
-    for (reason, n) in part.accounting.answers_rejected_by_reason {
-        *a.answers_rejected_by_reason.entry(reason).or_default() += n;
-    }
-    acc.rejections.extend(part.rejections);
-    acc.answer_rejections.extend(part.answer_rejections);
-    for (file, p) in acc.files.iter_mut().zip(part.files) {
-        if p.rows > 0 && file.rows == 0 {
-            file.date_formats = p.date_formats;
-            file.decimal_separators = p.decimal_separators;
-        } else if p.rows > 0 {
-            let conflict = p
-                .date_formats
-                .iter()
-                .find(|(c, f)| file.date_formats.get(*c).is_some_and(|g| g != *f))
-                .map(|(c, f)| (c.clone(), f.clone(), file.date_formats.get(c).cloned()))
-                .or_else(|| {
-                    p.decimal_separators
-                        .iter()
-                        .find(|(c, d)| file.decimal_separators.get(*c).is_some_and(|e| e != *d))
-                        .map(|(c, d)| {
-                            (
-                                c.clone(),
-                                format!("{d:?}"),
-                                file.decimal_separators.get(c).map(|e| format!("{e:?}")),
-                            )
-                        })
-                });
-            if let Some((column, one, other)) = conflict {
-                return Err(crate::Error::InvalidSetting {
-                    setting: "partitions".into(),
-                    message: format!(
-                        "{}: column {column:?} reads as {} in one partition and as {one} in another; pass --date-format or --decimal",
-                        file.file,
-                        other.unwrap_or_default()
-                    ),
-                });
-            }
-            for (c, f) in p.date_formats {
-                file.date_formats.entry(c).or_insert(f);
-            }
-            for (c, d) in p.decimal_separators {
-                file.decimal_separators.entry(c).or_insert(d);
-            }
-        }
-        file.rows += p.rows;
-        file.continuation_rows += p.continuation_rows;
-        file.blank_lines += p.blank_lines;
-        for (reason, n) in p.excluded {
-            *file.excluded.entry(reason).or_default() += n;
-        }
-    }
-    Ok(acc)
-}
-
-fn customer_has(frame: Option<&DataFrame>, column: &str) -> bool {
-    frame.is_some_and(|f| f.get_column_names().iter().any(|c| c.as_str() == column))
-}
-
-/// Transactions split at `from`: stage-1 summaries of the calibration period and each
-/// calibration customer's purchase days in the holdout period.
-struct HoldoutSplit {
-    from: NaiveDate,
-    calibration: Summaries,
-    actual: HashMap<String, u32>,
-}
-
-fn holdout_split(
-    t: &Table,
-    options: &ReportOptions,
-    from: NaiveDate,
-    end: NaiveDate,
-) -> Result<HoldoutSplit> {
-    let cal_end = from
-        .pred_opt()
-        .ok_or_else(|| crate::Error::InvalidSetting {
-            setting: "holdout_from".into(),
-            message: format!("{from} has no day before it"),
-        })?;
-    if from > end {
-        return Err(crate::Error::InvalidSetting {
-            setting: "holdout_from".into(),
-            message: format!("{from} is after the last transaction date {end}"),
-        });
-    }
-    let lf = summary::filter_dates(t.frame.clone().lazy(), options.from, None);
-    let calibration = summary::summarise(lf.clone(), options.period, Some(cal_end), &[])?;
-    // Holdout purchases: refunds (negative amounts) are not purchases.
-    let df = summary::filter_dates(lf, Some(from), Some(end))
-        .filter(col(col::AMOUNT).gt_eq(lit(0.0)))
-        .group_by([col(col::CUSTOMER_ID)])
-        .agg([col(col::DATE)
-            .n_unique()
-            .cast(DataType::UInt32)
-            .alias("days")])
-        .collect()?;
-    let ids = df.column(col::CUSTOMER_ID)?.str()?;
-    let days = df.column("days")?.u32()?;
-    let actual = ids
-        .iter()
-        .zip(days.iter())
-        .filter_map(|(i, d)| Some((i?.to_string(), d?)))
-        .collect();
-    Ok(HoldoutSplit {
-        from,
-        calibration,
-        actual,
-    })
-}
-
-/// Brings customer attributes (plan, region, ...) named in `by` onto the transactions, so that
-/// every metric can be split by them.
-/// Transactions plus interactions as zero-amount events, for activity-based metrics. Interactions
-/// before a customer's first purchase, and of customers who never bought, are left out: a
-/// customer is acquired by the first purchase whatever the activity definition.
-fn with_interactions(
-    tx: LazyFrame,
-    interactions: LazyFrame,
-    by: &[String],
-    options: &ReportOptions,
-) -> Result<LazyFrame> {
-    let mut interactions = summary::filter_dates(interactions, options.from, options.as_of);
-    let i_schema = interactions.collect_schema()?;
-    let mut tx_cols = vec![col(col::CUSTOMER_ID), col(col::DATE), col(col::AMOUNT)];
-    let mut i_cols = vec![
-        col(col::CUSTOMER_ID),
-        col(col::DATE),
-        lit(0.0).cast(DataType::Float64).alias(col::AMOUNT),
-    ];
-    for b in by {
-        tx_cols.push(col(b.as_str()).cast(DataType::String));
-        i_cols.push(if i_schema.get(b.as_str()).is_some() {
-            col(b.as_str()).cast(DataType::String)
-        } else {
-            lit(NULL).cast(DataType::String).alias(b.as_str())
-        });
-    }
-    let tx = tx.select(tx_cols);
-    let first = tx
-        .clone()
-        .group_by([col(col::CUSTOMER_ID)])
-        .agg([col(col::DATE).min().alias("__first_purchase")]);
-    let i = interactions
-        .select(i_cols)
-        .inner_join(first, col(col::CUSTOMER_ID), col(col::CUSTOMER_ID))
-        .filter(col(col::DATE).gt_eq(col("__first_purchase")))
-        .drop(by_name(["__first_purchase"], true, false));
-    Ok(concat([tx, i], UnionArgs::default())?)
-}
-
-fn with_customer_dimensions(
-    tx: LazyFrame,
-    customers: Option<&DataFrame>,
-    by: &[String],
-    by_tx: &[String],
-) -> Result<LazyFrame> {
-    let Some(c) = customers else { return Ok(tx) };
-    let wanted: Vec<Expr> = by
-        .iter()
-        .filter(|b| !by_tx.contains(b) && customer_has(Some(c), b))
-        .map(|b| col(b.as_str()))
-        .collect();
-    if wanted.is_empty() {
-        return Ok(tx);
-    }
-    let mut select = vec![col(col::CUSTOMER_ID)];
-    select.extend(wanted);
-    Ok(tx.left_join(
-        c.clone().lazy().select(select),
-        col(col::CUSTOMER_ID),
-        col(col::CUSTOMER_ID),
-    ))
-}
-
-/// The last transaction date on or after `from`: the summaries' default as-of date, known
-/// before stage 1 runs.
-fn last_transaction_date(
-    transactions: Option<&crate::io::Table>,
-    from: Option<NaiveDate>,
-) -> Result<Option<NaiveDate>> {
-    let Some(t) = transactions else {
-        return Ok(None);
-    };
-    let days = t.frame.column(col::DATE)?.cast(&DataType::Int32)?;
-    let days = days.i32()?;
-    let from = from.map_or(i32::MIN, days_since_epoch);
-    Ok(days
-        .iter()
-        .flatten()
-        .filter(|&d| d >= from)
-        .max()
-        .map(date_from_days))
-}
-
-/// The interactions' part of the overview: how many, and per channel how many and from how many
-/// customers.
-fn interactions_overview(t: &crate::io::Table) -> Result<(u64, Vec<ChannelCount>)> {
-    let mut by_channel = Vec::new();
-    if t.frame
-        .get_column_names()
-        .iter()
-        .any(|c| c.as_str() == col::CHANNEL)
-    {
-        let df = t
-            .frame
-            .clone()
-            .lazy()
-            .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
-            .agg([
-                len().cast(DataType::UInt64).alias("n"),
-                col(col::CUSTOMER_ID)
-                    .n_unique()
-                    .cast(DataType::UInt64)
-                    .alias("customers"),
-            ])
-            .sort([col::CHANNEL], SortMultipleOptions::default())
-            .collect()?;
-        let ch = df.column(col::CHANNEL)?.str()?;
-        let n = df.column("n")?.u64()?;
-        let cu = df.column("customers")?.u64()?;
-        for i in 0..df.height() {
-            by_channel.push(ChannelCount {
-                channel: ch.get(i).unwrap_or("(none)").to_string(),
-                interactions: n.get(i).unwrap_or(0),
-                customers: cu.get(i).unwrap_or(0),
-            });
-        }
-    }
-    Ok((t.frame.height() as u64, by_channel))
 }
 
 fn overview(
@@ -1384,86 +838,16 @@ fn overview(
     }
 }
 
-/// Acquisition period per customer from the customers table's signup dates.
-/// Each summarised customer's signup period (aligned with `s.customers`; empty without signup
-/// dates).
-fn signup_periods(customers: &DataFrame, s: &Summaries) -> Result<Vec<Option<i32>>> {
-    if !customer_has(Some(customers), col::SIGNUP_DATE) {
-        return Ok(Vec::new());
-    }
-    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
-    let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
-    let periods = days
-        .i32()?
-        .iter()
-        .map(|d| d.map(|d| s.period.index(date_from_days(d))));
-    Ok(aligned_with_customers(s, ids, periods))
-}
-
-/// A customers-table column as one value per summarised customer (`None` where the customer is
-/// not in the table or the value is null; a repeated id keeps its last value). Ids are borrowed
-/// from the frame and hashed with polars' fast hasher: the String-keyed SipHash maps this
-/// replaces held ~1.4 GB each on 26M customers and took tens of seconds to build.
-fn aligned_with_customers<T: Copy + Send + Sync>(
-    s: &Summaries,
-    ids: &StringChunked,
-    values: impl Iterator<Item = Option<T>>,
-) -> Vec<Option<T>> {
-    use rayon::prelude::*;
-    let mut by_id: PlHashMap<&str, T> = PlHashMap::with_capacity(ids.len());
-    for (id, v) in ids.iter().zip(values) {
-        if let (Some(id), Some(v)) = (id, v) {
-            by_id.insert(id, v);
-        }
-    }
-    s.customers
-        .par_iter()
-        .map(|c| by_id.get(c.customer_id.as_str()).copied())
-        .collect()
-}
-
-/// Contracts from the customers table, when it has signup and end dates.
-fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
-    if !customer_has(Some(customers), col::SIGNUP_DATE)
-        || !customer_has(Some(customers), col::END_DATE)
-    {
-        return Ok(None);
-    }
-    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
-    let start = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
-    let end = customers.column(col::END_DATE)?.cast(&DataType::Int32)?;
-    let (start, end) = (start.i32()?, end.i32()?);
-    let mut out = Vec::with_capacity(customers.height());
-    for ((id, s), e) in ids.iter().zip(start.iter()).zip(end.iter()) {
-        if let (Some(id), Some(s)) = (id, s) {
-            out.push(Contract {
-                customer_id: id.to_string(),
-                start_day: s,
-                end_day: e,
-            });
-        }
-    }
-    Ok(Some(out))
-}
-
 fn supporting(
     s: &Summaries,
     cohort_of: &[Option<i32>],
-    customers: Option<&Table>,
+    cac: &[Option<f64>],
     options: &ReportOptions,
-) -> Result<Supporting> {
+) -> Supporting {
     let n = s.customers.len().max(1) as f64;
     let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
     let revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
     let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
-    let cac: Vec<Option<f64>> = match customers {
-        Some(t) if customer_has(Some(&t.frame), col::ACQUISITION_COST) => {
-            let ids = t.frame.column(col::CUSTOMER_ID)?.str()?;
-            let cost = t.frame.column(col::ACQUISITION_COST)?.f64()?;
-            aligned_with_customers(s, ids, cost.iter())
-        }
-        _ => Vec::new(),
-    };
     let mut cohorts: BTreeMap<i32, (u64, f64, f64, u64)> = BTreeMap::new();
     for (i, c) in s.customers.iter().enumerate() {
         let k = cohort_of
@@ -1562,7 +946,7 @@ fn supporting(
             }
         })
         .collect();
-    Ok(Supporting {
+    Supporting {
         average_order_value: if orders > 0.0 { revenue / orders } else { 0.0 },
         purchase_frequency: orders / n,
         repeat_purchase_rate: repeaters / n,
@@ -1570,7 +954,7 @@ fn supporting(
         by_cohort,
         lifecycle,
         by_segment,
-    })
+    }
 }
 
 /// Longest gap between consecutive active periods' first days, per customer, approximated at the
@@ -1594,46 +978,34 @@ fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
     out
 }
 
+/// What stage 1 computes for these report options.
+fn stage1_options(options: &ReportOptions) -> Stage1Options {
+    let wants = |s: Section| options.sections.contains(&s);
+    let reads_activity =
+        wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival);
+    Stage1Options {
+        period: options.period,
+        from: options.from,
+        as_of: options.as_of,
+        by: options.by.clone(),
+        activity_from_interactions: options.active_on == ActiveOn::AnyInteraction && reads_activity,
+        interactions_overview: wants(Section::Overview),
+        survey: (wants(Section::Nps) || wants(Section::Csat)).then(|| ScoreOptions {
+            period: Some(options.period),
+            by: None,
+            csat_scale: options.csat_scale,
+            csat_satisfied_from: options.csat_satisfied_from,
+            min_responses: options.min_responses,
+        }),
+        acquisition_costs: wants(Section::Supporting),
+        holdout_from: options.clv_holdout_from.filter(|_| wants(Section::Clv)),
+    }
+}
+
 /// Which table kinds a set of sections needs (for messages).
 pub fn needs(section: Section) -> &'static [TableKind] {
     match section {
         Section::Nps | Section::Csat => &[TableKind::Interactions],
         _ => &[TableKind::Transactions],
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn customer_table_values_align_with_the_summaries() {
-        // Summaries list a, b, c, d; the customers table has b, a (twice: the last value
-        // counts), an unknown x, and a null for d; c is missing.
-        let s = crate::metrics::retention::tests::fixture();
-        let ids = StringChunked::new(
-            "customer_id".into(),
-            [Some("b"), Some("a"), Some("x"), Some("a"), Some("d")],
-        );
-        let values = [Some(2), Some(1), Some(9), Some(11), None];
-        let aligned = aligned_with_customers(&s, &ids, values.into_iter());
-        assert_eq!(aligned, vec![Some(11), Some(2), None, None]);
-    }
-
-    #[test]
-    fn signup_period_sets_the_cohort() {
-        // Customer a signed up in December 2023 and first bought in January 2024: the
-        // triangle counts a in the December cohort, the others by first purchase.
-        let s = crate::metrics::retention::tests::fixture();
-        let customers = df!(
-            col::CUSTOMER_ID => ["a"],
-            col::SIGNUP_DATE => [NaiveDate::from_ymd_opt(2023, 12, 15).unwrap()],
-        )
-        .unwrap();
-        let cohorts = signup_periods(&customers, &s).unwrap();
-        assert_eq!(cohorts, vec![Some(2023 * 12 + 11), None, None, None]);
-        let r = retention::retention(&s, &cohorts);
-        let dec: Vec<_> = r.cohorts.iter().filter(|c| c.cohort == "2023-12").collect();
-        assert_eq!(dec.first().map(|c| c.customers), Some(1));
     }
 }

@@ -8,9 +8,9 @@ use custmetrics::Error;
 use custmetrics::io::{
     Dataset, DatasetSpec, LoadOptions, PurchaseStatus, Role, Table, TableKind, col, load_table,
 };
-use custmetrics::metrics::summary::summarise;
 use custmetrics::period::Period;
 use custmetrics::report::{Report, ReportOptions};
+use custmetrics::summary::summarise;
 use polars::prelude::*;
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
