@@ -22,6 +22,7 @@ use polars::prelude::*;
 use crate::io::col;
 use crate::period::{Period, days_since_epoch};
 
+pub(crate) use holdout::HoldoutSplit;
 pub use merge::{PartitionMerger, merge_partitions};
 pub use prepare::ChannelCount;
 pub(crate) use prepare::{Stage1, Stage1Options, prepare};
