@@ -122,7 +122,7 @@ impl Default for LoadOptions {
 /// Loads a table from files, globs or `-` (stdin).
 ///
 /// # Errors
-/// Any [`Error`] about files, columns or formats. Bad *values* are not errors: they are
+/// Any [`crate::Error`] about files, columns or formats. Bad *values* are not errors: they are
 /// rejections, counted in [`Table::accounting`].
 pub fn load_table<S: AsRef<str>>(
     kind: TableKind,

@@ -8,7 +8,7 @@ use crate::{Error, Result};
 
 /// Merges the summaries of disjoint customer partitions (each customer in one part, as
 /// [`crate::io::Partition`] splits them) into the summaries of the whole table: exactly what
-/// [`summarise`] gives on all rows at once, since every figure of a customer comes from that
+/// [`super::summarise`] gives on all rows at once, since every figure of a customer comes from that
 /// customer's rows only. The observation end is the latest of the parts' (they are equal when
 /// it was given). Parts must share the period and the `by` dimensions.
 ///

@@ -7,8 +7,8 @@
 //! - `merge.rs`: [`merge_partitions`], summaries of customer partitions merged exactly;
 //! - `partitions.rs`: stage 1 over transactions read one customer partition at a time;
 //! - `holdout.rs`: the calibration/holdout split for checking CLV predictions;
-//! - `prepare.rs`: [`prepare`], everything a report needs from a [`crate::io::Dataset`]'s rows,
-//!   after which the rows are released.
+//! - `prepare.rs`: `prepare`, the report's one entry point into stage 1: everything it needs
+//!   from a [`crate::io::Dataset`]'s rows, after which the rows are released.
 
 mod holdout;
 mod merge;
