@@ -460,7 +460,7 @@ fn stage1_options(options: &ReportOptions) -> Stage1Options {
         by: options.by.clone(),
         activity_from_interactions: options.active_on == ActiveOn::AnyInteraction && reads_activity,
         interactions_overview: wants(Section::Overview),
-        survey: (wants(Section::Nps) || wants(Section::Csat)).then(|| ScoreOptions {
+        survey: (wants(Section::Nps) || wants(Section::Csat)).then_some(ScoreOptions {
             period: Some(options.period),
             by: None,
             csat_scale: options.csat_scale,
