@@ -21,7 +21,8 @@
 //! ## Quick start
 //!
 //! ```
-//! use custmetrics::{Dataset, DatasetSpec, Report, ReportOptions};
+//! use custmetrics::io::{Dataset, DatasetSpec};
+//! use custmetrics::report::{Report, ReportOptions};
 //! # let testdata = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testdata/fixtures/");
 //!
 //! let mut spec = DatasetSpec::default();
