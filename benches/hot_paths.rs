@@ -8,9 +8,10 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use custmetrics::generate::{GenerateFormat, GenerateOptions, generate};
 use custmetrics::io::{LoadOptions, TableKind, load_table};
-use custmetrics::metrics::{retention, rfm, summary};
+use custmetrics::metrics::{retention, rfm};
 use custmetrics::models::{FitOptions, bgnbd::BgNbd, clv, gamma_gamma::GammaGamma};
 use custmetrics::period::Period;
+use custmetrics::summary;
 use polars::prelude::IntoLazy;
 
 fn dataset(customers: usize) -> (tempfile::TempDir, String, u64) {

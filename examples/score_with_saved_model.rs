@@ -4,10 +4,11 @@
 //! Run: `cargo run -p custmetrics --example score_with_saved_model`
 
 use custmetrics::io::{LoadOptions, TableKind, load_table};
-use custmetrics::metrics::{rfm, summary};
+use custmetrics::metrics::rfm;
 use custmetrics::models::bgnbd::{BgNbd, BgNbdFit};
 use custmetrics::models::{FitOptions, clv};
 use custmetrics::period::Period;
+use custmetrics::summary;
 use polars::prelude::IntoLazy;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

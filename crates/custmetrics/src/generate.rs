@@ -35,7 +35,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Beta, Distribution, Exp, Gamma, Normal, Poisson};
 
-use crate::io::load::days_since_epoch;
+use crate::period::days_since_epoch;
 use crate::{Error, Result};
 
 /// File format of the generated tables.

@@ -3,15 +3,20 @@
 //! Customer metrics from the exports of any CRM, shop or survey tool: retention, churn, NPS, CSAT,
 //! RFM, survival and customer lifetime value models.
 //!
-//! The data flows in two stages, and the modules follow it:
+//! The data flows one way, file → table → summary → section → rendered report, and the
+//! modules follow it (each depends only on those listed before it):
 //!
-//! 1. [`io`]: files (CSV, gzip CSV, Parquet, Arrow IPC, stdin) → lazy polars scans → column roles
-//!    detected from header aliases ([`io::schema`]) → values parsed by our own parsers
-//!    ([`io::parse`]) → canonical [`io::Table`]s, with every rejected row counted and located.
-//! 2. [`metrics::summary`] (stage 1) reduces transactions to small, mergeable summaries (one row
-//!    per customer, one per customer × period); [`metrics`] and [`models`] (stage 2) compute from
-//!    those only; [`report`] gathers the results into one serialisable [`report::Report`] that the
-//!    renderers turn into terminal tables, Markdown, JSON or CSV.
+//! - [`period`] (calendar periods and date arithmetic), [`money`] (exact sums), [`output`]
+//!   (atomic writes) and [`temp_files`]: the ground floor.
+//! - [`io`]: files (CSV, gzip CSV, Parquet, Arrow IPC, workbooks, stdin) → lazy polars scans →
+//!   column roles detected from header aliases ([`io::schema`]) → values parsed by our own
+//!   parsers ([`io::parse`]) → canonical [`Table`]s, with every rejected row counted and located.
+//! - [`summary`] (stage 1), the only code that reads transaction rows: it reduces them to small,
+//!   mergeable summaries (one row per customer, one per customer × period).
+//! - [`metrics`] and [`models`] (stage 2) compute from those summaries only.
+//! - [`report`] builds one serialisable [`Report`], a section at a time, that the renderers in
+//!   [`report::render`] turn into terminal tables, Markdown, JSON, CSV or HTML.
+//! - [`generate`] writes synthetic datasets for demos, tests and benchmarks.
 //!
 //! ## Quick start
 //!
@@ -48,11 +53,17 @@
 mod error;
 pub mod generate;
 pub mod io;
-pub mod models;
-pub mod output;
-
-pub use error::{Error, Result};
 pub mod metrics;
+pub mod models;
+pub mod money;
+pub mod output;
 pub mod period;
 pub mod report;
+pub mod summary;
 pub mod temp_files;
+
+pub use error::{Error, Result};
+pub use io::{Dataset, DatasetSpec, LoadOptions, Table, TableKind};
+pub use period::Period;
+pub use report::{Report, ReportOptions, Section};
+pub use summary::{Summaries, summarise};

@@ -1,4 +1,5 @@
-//! Calendar periods: the sole owner of day/ISO-week/month/quarter/year arithmetic.
+//! Calendar periods: the sole owner of day/ISO-week/month/quarter/year arithmetic, and of the
+//! conversions between dates and polars' physical Date (days since 1970-01-01).
 //!
 //! A period is identified by an integer *index* that increases by one from one period to the next,
 //! so that "cohort + k" and "previous period" are plain integer arithmetic:
@@ -9,7 +10,6 @@ use chrono::{Datelike, NaiveDate};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::io::load::{date_from_days, days_since_epoch};
 use crate::{Error, Result};
 
 /// The length of a reporting period.
@@ -27,6 +27,16 @@ pub enum Period {
     Quarter,
     /// Calendar year.
     Year,
+}
+
+/// Days since 1970-01-01, polars' physical Date.
+pub(crate) fn days_since_epoch(d: NaiveDate) -> i32 {
+    (d - NaiveDate::default()).num_days() as i32
+}
+
+/// The date of a polars physical Date value.
+pub(crate) fn date_from_days(days: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::Duration::days(i64::from(days))
 }
 
 /// 1970-01-01 was a Thursday: shifting by 3 days puts Mondays on multiples of 7.

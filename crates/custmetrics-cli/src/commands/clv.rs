@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::io::Dataset;
-use custmetrics::io::summary_table::{read_discrete_summary, read_rfm_summary};
 use custmetrics::models::FitOptions;
 use custmetrics::models::bgbb::BgBb;
 use custmetrics::models::clv::{fit_purchase_model, fit_spend_model, score_clv};
 use custmetrics::models::fitted::{FittedModel, SAVED_MODEL_VERSION, SavedModel};
 use custmetrics::models::purchase::PurchaseFit;
 use custmetrics::models::sbg::ShiftedBetaGeometric;
+use custmetrics::models::summary_table::{read_discrete_summary, read_rfm_summary};
 use custmetrics::report::Report;
 
 use super::report::{self, Kind, Prepared};

@@ -5,11 +5,10 @@ use std::fmt::Write as _;
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::load::{
-    Accounting, FileReport, LoadOptions, Rejection, col, date_from_days, load_inputs,
-};
+use super::load::{Accounting, FileReport, LoadOptions, Rejection, load_inputs};
 use super::read::InputPath;
-use super::schema::TableKind;
+use super::schema::{TableKind, col};
+use crate::period::date_from_days;
 use crate::{Error, Result};
 
 /// What a file holds.

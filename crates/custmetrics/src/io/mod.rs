@@ -1,11 +1,19 @@
 //! Input: from files (CSV, gzip CSV, Parquet, Arrow IPC, Excel and OpenDocument workbooks,
 //! stdin) to canonical, typed tables.
 //!
-//! The flow is `read` (find and open files lazily) → `schema` (which column plays which role) →
-//! `parse` (values, with a reason for every rejected row) → `load` (the canonical [`Table`]).
+//! The flow is `read` (find and open files lazily) → `schema` (which column plays which role,
+//! and the canonical column names) → `columns` (one file's columns parsed role by role with
+//! `parse`, a reason for every rejected row) → `clean` (rows settled, lines repeated across
+//! files, order lines merged) → `load` (the files of one table together) → [`table`] (the
+//! canonical [`Table`] and its [`Accounting`]) → `dataset` (the three tables of a run).
+//!
+//! `io` depends on nothing above it: [`crate::period`] for dates, [`crate::money`] for exact
+//! sums, [`crate::output`] for atomic writes.
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
+mod clean;
+mod columns;
 pub mod config;
 pub mod dataset;
 pub mod inspect;
@@ -14,15 +22,13 @@ pub mod parse;
 pub mod read;
 pub mod schema;
 pub mod status;
-pub mod summary_table;
+pub mod table;
 mod workbook;
 
 pub use dataset::{Dataset, DatasetSpec, DeferredTransactions};
-pub use load::{
-    Accounting, FileReport, LoadOptions, Partition, Rejection, Table, col, load_frame, load_inputs,
-    load_table,
-};
+pub use load::{LoadOptions, Partition, load_frame, load_inputs, load_table};
 pub use parse::{DateFormat, DecimalSeparator, RejectReason};
 pub use read::{FileFormat, InputPath, TextEncoding, expand_inputs};
-pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind};
+pub use schema::{ColumnMapping, ResolvedColumns, Role, TableKind, col};
 pub use status::{ExcludeReason, PurchaseStatus};
+pub use table::{Accounting, FileReport, Rejection, Table};

@@ -11,6 +11,36 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// Canonical column names of loaded tables.
+pub mod col {
+    /// Customer id (String).
+    pub const CUSTOMER_ID: &str = "customer_id";
+    /// Transaction or interaction date (Date).
+    pub const DATE: &str = "date";
+    /// Revenue (Float64), refunds negative.
+    pub const AMOUNT: &str = "amount";
+    /// Order id (String), when the export has one.
+    pub const ORDER_ID: &str = "order_id";
+    /// Cost of goods (Float64), when given.
+    pub const COST: &str = "cost";
+    /// Currency code (String), when given.
+    pub const CURRENCY: &str = "currency";
+    /// Interaction channel (String).
+    pub const CHANNEL: &str = "channel";
+    /// Interaction kind (String).
+    pub const KIND: &str = "kind";
+    /// NPS answer 0-10 (Int32, null when not asked).
+    pub const NPS: &str = "nps";
+    /// CSAT answer 1..=scale (Int32, null when not asked).
+    pub const CSAT: &str = "csat";
+    /// Signup / acquisition date (Date).
+    pub const SIGNUP_DATE: &str = "signup_date";
+    /// Cancellation date (Date, null while a customer).
+    pub const END_DATE: &str = "end_date";
+    /// Acquisition cost (Float64).
+    pub const ACQUISITION_COST: &str = "acquisition_cost";
+}
+
 /// The three canonical tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -42,8 +42,8 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use super::summary::{CustomerRow, Summaries, quantile_sorted};
-use crate::io::load::date_from_days;
+use crate::period::date_from_days;
+use crate::summary::{CustomerRow, Summaries, quantile_sorted};
 
 /// Churn in one period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -887,7 +887,7 @@ mod tests {
             weekly in proptest::bool::ANY,
             window in 1u32..120,
         ) {
-            use crate::metrics::summary::ActivityRow;
+            use crate::summary::ActivityRow;
             let period = if weekly { crate::period::Period::Week } else { crate::period::Period::Month };
             let base = crate::io::load::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
             let as_of = base + 399;

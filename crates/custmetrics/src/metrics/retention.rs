@@ -28,7 +28,7 @@ use polars::prelude::PlHashMap;
 
 use serde::Serialize;
 
-use super::summary::Summaries;
+use crate::summary::Summaries;
 
 /// One period's retention figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -96,7 +96,7 @@ pub struct Retention {
 }
 
 /// A customer's value of the first `by` dimension.
-fn segment_of(c: &super::summary::CustomerRow) -> Option<&str> {
+fn segment_of(c: &crate::summary::CustomerRow) -> Option<&str> {
     c.segments.first().and_then(|v| v.as_deref())
 }
 
@@ -116,7 +116,7 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
                 .get(i)
                 .copied()
                 .flatten()
-                .unwrap_or_else(|| s.period.index(crate::io::load::date_from_days(c.first_day)))
+                .unwrap_or_else(|| s.period.index(crate::period::date_from_days(c.first_day)))
         })
         .collect();
     let mut periods = compute_periods(s, &cohorts, end, None, |_| true);
@@ -341,8 +341,8 @@ fn compute_triangle(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::metrics::summary::{ActivityRow, CustomerRow};
     use crate::period::Period;
+    use crate::summary::{ActivityRow, CustomerRow};
     use chrono::NaiveDate;
 
     /// Four customers, months 0..=2 of 2024 (index m = 2024·12 + month0):
@@ -360,7 +360,7 @@ pub(crate) mod tests {
         for (i, (id, months)) in rows.iter().enumerate() {
             let first = Period::Month.start(jan + months[0]);
             let last = Period::Month.start(jan + months[months.len() - 1]);
-            let day = |d: NaiveDate| crate::io::load::days_since_epoch(d);
+            let day = |d: NaiveDate| crate::period::days_since_epoch(d);
             customers.push(CustomerRow {
                 customer_id: id.to_string(),
                 first_day: day(first),

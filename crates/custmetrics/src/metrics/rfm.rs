@@ -20,7 +20,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::summary::{Summaries, money_mean_of_difference};
+use crate::money::money_mean_of_difference;
+use crate::summary::Summaries;
 
 /// One customer's RFM figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]

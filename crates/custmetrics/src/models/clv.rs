@@ -306,7 +306,7 @@ pub fn score_clv_top(
     sorted.sort_by(f64::total_cmp);
     let clv_percentiles = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99]
         .iter()
-        .filter_map(|&q| crate::metrics::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
+        .filter_map(|&q| crate::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
         .collect();
     let ranked = scored
         .iter()

@@ -36,6 +36,7 @@ pub mod pareto_nbd;
 pub mod purchase;
 pub mod sbg;
 pub mod simulate;
+pub mod summary_table;
 
 use serde::{Deserialize, Serialize};
 

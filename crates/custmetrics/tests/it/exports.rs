@@ -8,9 +8,9 @@ use custmetrics::Error;
 use custmetrics::io::{
     Dataset, DatasetSpec, LoadOptions, PurchaseStatus, Role, Table, TableKind, col, load_table,
 };
-use custmetrics::metrics::summary::summarise;
 use custmetrics::period::Period;
 use custmetrics::report::{Report, ReportOptions};
+use custmetrics::summary::summarise;
 use polars::prelude::*;
 
 fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
@@ -24,7 +24,7 @@ fn load(path: &str) -> Table {
 }
 
 fn revenue(t: &Table) -> f64 {
-    custmetrics::metrics::summary::exact_total(
+    custmetrics::money::exact_total(
         t.frame
             .column(col::AMOUNT)
             .unwrap()

@@ -17,7 +17,7 @@
 use chrono::NaiveDate;
 use custmetrics::metrics::churn::{self, Contract, Survival};
 use custmetrics::metrics::scores::{Csat, Nps};
-use custmetrics::metrics::summary::{CustomerRow, Summaries};
+use custmetrics::summary::{CustomerRow, Summaries};
 use custmetrics::period::Period;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -14,9 +14,9 @@
 
 use polars::prelude::*;
 
-use super::read::{InputPath, csv_lines, expand_inputs, open};
+use super::bgbb::DiscreteObservation;
+use crate::io::read::{InputPath, csv_lines, expand_inputs, open};
 use crate::metrics::rfm::{Rfm, RfmRow};
-use crate::models::bgbb::DiscreteObservation;
 use crate::{Error, Result};
 
 const ROW: &str = "__row";

@@ -1,0 +1,602 @@
+//! Cleaning passes: the rows settled before any value is parsed (blank lines, report footers,
+//! line items continuing an order, excluded statuses), and the passes over a loaded table that
+//! make one row one order of one customer (lines repeated across files, order lines merged,
+//! refunds without a purchase, repeated customers).
+
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+
+use polars::prelude::*;
+
+use super::load::LoadOptions;
+use super::parse::RejectReason;
+use super::read::{self, OpenedFile, ROW};
+use super::schema::{ResolvedColumns, Role, col};
+use super::status::{ExcludeReason, PurchaseStatus, StatusMap};
+use super::table::Rejection;
+use crate::Result;
+
+/// Leaves out the refunds (negative amounts) of customers with no purchase in the table: the
+/// purchase they refund is outside the export, so there is no customer here to take it from.
+/// Returns the rest and how many rows were left out. Every row of a customer is in one
+/// partition, so each partition decides this alone.
+pub(super) fn exclude_refunds_without_purchase(frame: DataFrame) -> Result<(DataFrame, u64)> {
+    let Some(keep) = refunds_to_keep(&frame)? else {
+        return Ok((frame, 0));
+    };
+    let kept = frame.filter(&keep)?;
+    let excluded = (frame.height() - kept.height()) as u64;
+    Ok((kept, excluded))
+}
+
+/// The rows to keep when some refunds have no purchase of their customer; `None` when every row
+/// stays. Refunds are few: their customers are collected, then a purchase of theirs looked for
+/// (a hash lookup per row, where a window over every customer grouped the whole table).
+pub(super) fn refunds_to_keep(frame: &DataFrame) -> Result<Option<BooleanChunked>> {
+    let amounts = frame.column(col::AMOUNT)?.f64()?;
+    if amounts.iter().flatten().all(|a| a >= 0.0) {
+        return Ok(None);
+    }
+    let ids = frame.column(col::CUSTOMER_ID)?.str()?;
+    let mut without_purchase: PlHashSet<&str> = ids
+        .iter()
+        .zip(amounts.iter())
+        .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
+        .filter_map(|(id, _)| id)
+        .collect();
+    for (id, a) in ids.iter().zip(amounts.iter()) {
+        if let (Some(id), Some(a)) = (id, a)
+            && a >= 0.0
+        {
+            without_purchase.remove(id);
+            if without_purchase.is_empty() {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(
+        ids.iter()
+            .zip(amounts.iter())
+            .map(|(id, a)| {
+                let refund = a.is_some_and(|a| a < 0.0);
+                Some(!(refund && id.is_some_and(|id| without_purchase.contains(id))))
+            })
+            .collect(),
+    ))
+}
+
+/// Removes the order lines of `frame` (one file's transactions) that an earlier file already had:
+/// same order id, customer, date and amount. Returns the remaining frame and, for each line
+/// removed, its 0-based data row in the file and its order id; adds this file's lines to `seen`.
+pub(super) fn drop_lines_seen_before(
+    frame: &DataFrame,
+    kept_rows: &[u64],
+    seen: &mut HashSet<(u64, u64)>,
+) -> Result<(DataFrame, Vec<(u64, String)>)> {
+    let names: Vec<&str> = [col::ORDER_ID, col::CUSTOMER_ID, col::DATE, col::AMOUNT]
+        .into_iter()
+        .filter(|n| frame.get_column_names().iter().any(|c| c.as_str() == *n))
+        .collect();
+    let cols: Vec<Series> = names
+        .iter()
+        .map(|n| -> Result<Series> {
+            Ok(frame
+                .column(n)?
+                .cast(&DataType::String)?
+                .as_materialized_series()
+                .clone())
+        })
+        .collect::<Result<_>>()?;
+    let cas: Vec<&StringChunked> = cols.iter().map(|s| s.str()).collect::<PolarsResult<_>>()?;
+    let mut iters: Vec<_> = cas.iter().map(|c| c.iter()).collect();
+    let mut keys = Vec::with_capacity(frame.height());
+    let mut keep = Vec::with_capacity(frame.height());
+    let mut repeated = Vec::new();
+    for i in 0..frame.height() {
+        let (mut h1, mut h2) = (
+            std::hash::DefaultHasher::new(),
+            std::hash::DefaultHasher::new(),
+        );
+        2u8.hash(&mut h2);
+        let mut order = String::new();
+        for (j, it) in iters.iter_mut().enumerate() {
+            let v = it.next().flatten();
+            if j == 0 {
+                order = v.unwrap_or_default().to_string();
+            }
+            v.hash(&mut h1);
+            v.hash(&mut h2);
+        }
+        let key = (h1.finish(), h2.finish());
+        let dup = seen.contains(&key);
+        keep.push(Some(!dup));
+        if dup {
+            repeated.push((kept_rows.get(i).copied().unwrap_or(i as u64), order));
+        }
+        keys.push(key);
+    }
+    seen.extend(keys);
+    if repeated.is_empty() {
+        return Ok((frame.clone(), repeated));
+    }
+    let mask: BooleanChunked = keep.into_iter().collect();
+    Ok((frame.filter(&mask)?, repeated))
+}
+
+/// Lines of one order become one transaction: amounts summed, the earliest date, the first
+/// dimension values. Line-item exports (Shopify, UCI Online Retail) need this so that "number of
+/// purchases" counts orders, not items. An order is an order id *of one customer*: the same id
+/// under another customer (two shops' numbering in one job) is another order, and rows without
+/// an order id (a file without the column, read with one that has it) are orders of their own.
+/// Every line of an order is then a line of one customer, so that reading the table in customer
+/// partitions merges the same lines.
+pub(super) fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Result<DataFrame> {
+    const LINE: &str = "__line";
+    const ALONE: &str = "__alone";
+    let mut aggs = vec![
+        col(col::DATE).min(),
+        crate::money::exact_sum(col(col::AMOUNT)).alias(col::AMOUNT),
+    ];
+    let names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for optional in [col::COST] {
+        if names.iter().any(|n| n == optional) {
+            aggs.push(crate::money::exact_sum(col(optional)).alias(optional));
+        }
+    }
+    for keep in [col::CURRENCY]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(dimensions.iter().cloned())
+    {
+        if names.contains(&keep) {
+            aggs.push(col(keep.as_str()).first());
+        }
+    }
+    Ok(frame
+        .lazy()
+        .with_row_index(LINE, None)
+        .with_column(
+            when(col(col::ORDER_ID).is_null())
+                .then(col(LINE))
+                .otherwise(lit(NULL).cast(IDX_DTYPE))
+                .alias(ALONE),
+        )
+        .group_by_stable([col(col::ORDER_ID), col(col::CUSTOMER_ID), col(ALONE)])
+        .agg(aggs)
+        .drop(cols([ALONE]))
+        .collect()?)
+}
+
+/// One file's rows in a concatenated table.
+pub(super) struct FileSpan {
+    pub(super) display: String,
+    /// The CSV file and its delimiter, to find the line of a row.
+    pub(super) csv: Option<(PathBuf, u8)>,
+    /// Rows the file contributed.
+    pub(super) height: usize,
+    /// 0-based data rows of the file not in the table (rejected, excluded, blank), ascending.
+    pub(super) rejected_rows: Vec<u64>,
+    /// The file's customer-id column.
+    pub(super) id_column: String,
+}
+
+impl FileSpan {
+    /// The 0-based data rows in the file of the table's rows `ks` (ascending) from this file:
+    /// each `k` plus the rejected rows before it, in one walk over both lists.
+    pub(super) fn file_rows(&self, ks: impl IntoIterator<Item = usize>) -> Vec<u64> {
+        let mut rejected = self.rejected_rows.iter().copied().peekable();
+        let mut skipped = 0u64;
+        ks.into_iter()
+            .map(|k| {
+                let mut row = k as u64 + skipped;
+                while rejected.next_if(|&r| r <= row).is_some() {
+                    row += 1;
+                    skipped += 1;
+                }
+                row
+            })
+            .collect()
+    }
+}
+
+/// Keeps the first row of each customer id (file order) and rejects the later ones as
+/// `duplicate_customer`, each located in its file.
+pub(super) fn reject_repeated_customers(
+    frame: &DataFrame,
+    spans: &[FileSpan],
+) -> Result<(DataFrame, Vec<Rejection>)> {
+    let ids = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+    let ids = ids.str()?;
+    let mut seen: PlHashSet<&str> = PlHashSet::with_capacity(ids.len());
+    let mut repeated: Vec<(usize, &str)> = Vec::new();
+    let keep: BooleanChunked = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let id = id.unwrap_or_default();
+            let first = seen.insert(id);
+            if !first {
+                repeated.push((i, id));
+            }
+            Some(first)
+        })
+        .collect();
+    drop(seen);
+    let mut rejections = Vec::with_capacity(repeated.len());
+    let mut repeated = repeated.into_iter().peekable();
+    let mut offset = 0usize;
+    for span in spans {
+        let end = offset + span.height;
+        let mut here: Vec<(usize, &str)> = Vec::new();
+        while let Some((i, id)) = repeated.next_if(|(i, _)| *i < end) {
+            here.push((i - offset, id));
+        }
+        let rows = span.file_rows(here.iter().map(|(k, _)| *k));
+        let lines = match &span.csv {
+            Some((path, delimiter)) => read::csv_lines(path, *delimiter, &rows),
+            None => vec![None; here.len()],
+        };
+        for ((row, (_, id)), line) in rows.into_iter().zip(here).zip(lines) {
+            rejections.push(Rejection {
+                file: span.display.clone(),
+                line,
+                row: row + 1,
+                column: span.id_column.clone(),
+                value: id.to_string(),
+                reason: RejectReason::DuplicateCustomer,
+            });
+        }
+        offset = end;
+    }
+    Ok((frame.filter(&keep)?, rejections))
+}
+
+/// Whether every value of `column` (nulls counting as one value) is distinct.
+///
+/// Order ids are usually all distinct, and both `n_unique` (one thread) and a group-by (a hash
+/// table and an index list per id: most of a 10M-row run's page faults) are costly for that. So
+/// the values are hashed in parallel and the hashes sorted: no two equal hashes proves the ids
+/// distinct; only when hashes collide is the exact check run.
+pub(super) fn all_distinct(frame: &DataFrame, column: &str) -> Result<bool> {
+    use rayon::prelude::*;
+    use std::hash::DefaultHasher;
+    let text = frame.column(column)?.cast(&DataType::String)?;
+    let ca = text.str()?;
+    let chunk = 1 << 16;
+    let mut hashes: Vec<u64> = (0..ca.len().div_ceil(chunk))
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            let part = ca.slice((i * chunk) as i64, chunk);
+            let hashed: Vec<u64> = part
+                .iter()
+                .map(|v| {
+                    let mut h = DefaultHasher::new();
+                    v.hash(&mut h);
+                    h.finish()
+                })
+                .collect();
+            hashed
+        })
+        .collect();
+    hashes.par_sort_unstable();
+    if hashes.windows(2).all(|w| w.first() != w.get(1)) {
+        return Ok(true);
+    }
+    Ok(text.n_unique()? == frame.height())
+}
+
+/// The first rejection of each rejected row, as we parse column after column, and the rows
+/// settled before any value is checked (blank lines, report footers, continuation lines,
+/// excluded statuses), whose values are then not checked at all. Sparse: such rows are few, and
+/// a slot per row (16 bytes) was 1.6 GB of a 100M-row load.
+#[derive(Default)]
+pub(super) struct RowStatus {
+    pub(super) first: BTreeMap<usize, (RejectReason, usize)>,
+    pub(super) settled: BTreeMap<usize, Settled>,
+}
+
+/// What became of a row that is not parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Settled {
+    /// No value in any column: not a row at all.
+    Blank,
+    /// A line item continuing an order of an earlier row: used, as part of that order.
+    Continuation,
+    /// Left out on purpose.
+    Excluded(ExcludeReason),
+}
+
+impl RowStatus {
+    pub(super) fn reject(&mut self, row: usize, reason: RejectReason, column: usize) {
+        if !self.settled.contains_key(&row) {
+            self.first.entry(row).or_insert((reason, column));
+        }
+    }
+
+    pub(super) fn settle(&mut self, row: usize, how: Settled) {
+        if !self.first.contains_key(&row) {
+            self.settled.entry(row).or_insert(how);
+        }
+    }
+
+    pub(super) fn is_settled(&self, row: usize) -> bool {
+        self.settled.contains_key(&row)
+    }
+
+    pub(super) fn count(&self, how: Settled) -> u64 {
+        self.settled.values().filter(|s| **s == how).count() as u64
+    }
+
+    /// Whether each of `n` rows is kept (neither rejected nor settled).
+    pub(super) fn keep_mask(&self, n: usize) -> BooleanChunked {
+        let mut rejected = self.first.keys().copied().peekable();
+        let mut settled = self.settled.keys().copied().peekable();
+        (0..n)
+            .map(|i| {
+                let hit = rejected.next_if_eq(&i).is_some() | settled.next_if_eq(&i).is_some();
+                Some(!hit)
+            })
+            .collect()
+    }
+
+    pub(super) fn is_clean(&self) -> bool {
+        self.first.is_empty() && self.settled.is_empty()
+    }
+}
+
+/// Settles rows with no value in any column (blank lines, or rows of empty fields that Excel
+/// leaves at the end of a sheet): they are not rows. The loaded columns are checked first
+/// (cheap: a column without nulls rules every row out); candidates are confirmed against the
+/// file's other columns.
+pub(super) fn settle_blank_rows(
+    opened: &OpenedFile,
+    raw: &DataFrame,
+    wanted: &[String],
+    status: &mut RowStatus,
+) -> Result<()> {
+    let columns: Vec<&Column> = wanted.iter().filter_map(|w| raw.column(w).ok()).collect();
+    if columns.is_empty() || columns.iter().any(|c| c.null_count() == 0) {
+        return Ok(());
+    }
+    let mut candidates: Vec<usize> = (0..raw.height())
+        .filter(|&i| columns.iter().all(|c| c.get(i).is_ok_and(|v| v.is_null())))
+        .collect();
+    if candidates.is_empty() {
+        return Ok(());
+    }
+    let others: Vec<Expr> = opened
+        .columns
+        .iter()
+        .filter(|c| !wanted.contains(c) && !opened.unreadable.iter().any(|(u, _)| u == *c))
+        .map(|c| col(c.as_str()))
+        .collect();
+    if !others.is_empty() {
+        let rows: Vec<u64> = candidates
+            .iter()
+            .filter_map(|&i| raw.column(ROW).ok()?.get(i).ok()?.extract::<u64>())
+            .collect();
+        let mut select = vec![col(ROW)];
+        select.extend(others);
+        let extra = opened
+            .frame
+            .clone()
+            .filter(col(ROW).is_in(lit(Series::new("rows".into(), rows)).implode(false), false))
+            .select(select)
+            .collect()?;
+        let blank_rows: HashSet<u64> = (0..extra.height())
+            .filter(|&k| {
+                extra
+                    .columns()
+                    .iter()
+                    .filter(|c| c.name().as_str() != ROW)
+                    .all(|c| c.get(k).is_ok_and(|v| is_blank_value(&v)))
+            })
+            .filter_map(|k| extra.column(ROW).ok()?.get(k).ok()?.extract::<u64>())
+            .collect();
+        candidates.retain(|&i| {
+            raw.column(ROW)
+                .ok()
+                .and_then(|c| c.get(i).ok()?.extract::<u64>())
+                .is_some_and(|r| blank_rows.contains(&r))
+        });
+    }
+    for i in candidates {
+        status.settle(i, Settled::Blank);
+    }
+    Ok(())
+}
+
+pub(super) fn is_blank_value(v: &AnyValue<'_>) -> bool {
+    match v {
+        AnyValue::Null => true,
+        AnyValue::String(s) => s.trim().is_empty(),
+        AnyValue::StringOwned(s) => s.trim().is_empty(),
+        _ => false,
+    }
+}
+
+/// Settles the summary block CRM report exports end with (Salesforce: a blank line, then
+/// `Grand Totals (42 records)`, `Confidential Information - Do Not Distribute`, `Copyright (c)
+/// ...`, `Generated By: ...`): rows after the file's last blank line when each of them holds a
+/// single value, or starts with "total" / "grand total". Found in the file's text, so that every
+/// partition of a file agrees; CSV only.
+pub(super) fn settle_footer(
+    opened: &OpenedFile,
+    raw: &DataFrame,
+    options: &LoadOptions,
+    status: &mut RowStatus,
+) -> Result<()> {
+    let (Some(path), Some(delimiter)) = (&opened.csv_path, opened.delimiter) else {
+        return Ok(());
+    };
+    let Some(footer_rows) = read::footer_rows(path, delimiter) else {
+        return Ok(());
+    };
+    // Data rows in the whole file (not only this partition): the footer is its last rows.
+    let total = if options.partition.is_none_or(|p| p.count <= 1) {
+        raw.height() as u64
+    } else {
+        let counted = opened.frame.clone().select([len()]).collect()?;
+        counted
+            .column("len")?
+            .get(0)
+            .ok()
+            .and_then(|v| v.extract::<u64>())
+            .unwrap_or_default()
+    };
+    let first_footer = total.saturating_sub(footer_rows);
+    let rows = raw.column(ROW)?;
+    for i in 0..raw.height() {
+        if rows
+            .get(i)
+            .ok()
+            .and_then(|v| v.extract::<u64>())
+            .is_some_and(|r| r >= first_footer)
+        {
+            status.settle(i, Settled::Excluded(ExcludeReason::ReportFooter));
+        }
+    }
+    Ok(())
+}
+
+/// Settles the line-item rows of exports that write an order's fields on its first row only
+/// (Shopify: `Total`, `Financial Status`, `Paid at` blank on the order's other lines): a row with
+/// an order id, a blank amount, and no other customer than the order's is a line of an order
+/// whose amount is given on another row of the file. It is used as part of that order.
+pub(super) fn settle_continuations(
+    raw: &DataFrame,
+    resolved: &ResolvedColumns,
+    status: &mut RowStatus,
+) -> Result<()> {
+    let (Some(order), Some(amount)) = (
+        resolved.column(Role::OrderId),
+        resolved.column(Role::Amount),
+    ) else {
+        return Ok(());
+    };
+    let amounts = raw.column(amount)?;
+    // Typed amounts (parsed while reading) are blank only where null: no text to look at.
+    if amounts.dtype() != &DataType::String && amounts.null_count() == 0 {
+        return Ok(());
+    }
+    let amounts = amounts.cast(&DataType::String)?;
+    let amounts = amounts.str()?;
+    let blank = |v: Option<&str>| v.is_none_or(|t| t.trim().is_empty());
+    if !amounts.iter().any(blank) {
+        return Ok(());
+    }
+    let orders = raw.column(order)?.cast(&DataType::String)?;
+    let orders = orders.str()?;
+    let customers = match resolved.column(Role::CustomerId) {
+        Some(c) => Some(raw.column(c)?.cast(&DataType::String)?),
+        None => None,
+    };
+    let customers = customers.as_ref().map(|c| c.str()).transpose()?;
+    let customer = |i: usize| -> Option<&str> {
+        customers
+            .and_then(|c| c.get(i))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    };
+    // Orders whose amount is given, with their customer.
+    let mut given: PlHashMap<&str, Option<&str>> = PlHashMap::new();
+    for (i, (o, a)) in orders.iter().zip(amounts.iter()).enumerate() {
+        if let Some(o) = o.map(str::trim).filter(|o| !o.is_empty())
+            && !blank(a)
+        {
+            given.entry(o).or_insert_with(|| customer(i));
+        }
+    }
+    for (i, (o, a)) in orders.iter().zip(amounts.iter()).enumerate() {
+        if !blank(a) || status.is_settled(i) {
+            continue;
+        }
+        let Some(o) = o.map(str::trim).filter(|o| !o.is_empty()) else {
+            continue;
+        };
+        if let Some(owner) = given.get(o)
+            && (customer(i).is_none() || customer(i) == *owner)
+        {
+            status.settle(i, Settled::Continuation);
+        }
+    }
+    Ok(())
+}
+
+/// The purchase status of each row, settling excluded statuses (failed, voided, pending, test)
+/// and rejecting blank ones. `Err` lists status values with no known meaning (up to 10).
+pub(super) fn purchase_statuses(
+    column: &Series,
+    status: &mut RowStatus,
+    idx: usize,
+    options: &LoadOptions,
+) -> std::result::Result<Vec<Option<PurchaseStatus>>, Vec<String>> {
+    let text = column
+        .cast(&DataType::String)
+        .map_err(|e| vec![e.to_string()])?;
+    let ca = text.str().map_err(|e| vec![e.to_string()])?;
+    let map = StatusMap::new(&options.statuses);
+    let mut known: PlHashMap<&str, Option<PurchaseStatus>> = PlHashMap::new();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut out = Vec::with_capacity(ca.len());
+    for (i, v) in ca.iter().enumerate() {
+        if status.is_settled(i) {
+            out.push(None);
+            continue;
+        }
+        let Some(v) = v.map(str::trim).filter(|t| !t.is_empty()) else {
+            status.reject(i, RejectReason::MissingStatus, idx);
+            out.push(None);
+            continue;
+        };
+        let meaning = *known.entry(v).or_insert_with(|| map.get(v));
+        match meaning {
+            Some(st) => {
+                if let Some(reason) = st.exclusion() {
+                    status.settle(i, Settled::Excluded(reason));
+                }
+                out.push(Some(st));
+            }
+            None => {
+                if unknown.len() < 10 && !unknown.iter().any(|u| u == v) {
+                    unknown.push(v.to_string());
+                }
+                out.push(None);
+            }
+        }
+    }
+    if unknown.is_empty() {
+        Ok(out)
+    } else {
+        Err(unknown)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_rows_map_to_file_rows_past_the_rejected_ones() {
+        // File rows 0, 1 and 3 were rejected: the table holds file rows 2, 4, 5, 6.
+        let span = FileSpan {
+            display: "f.csv".into(),
+            csv: None,
+            height: 4,
+            rejected_rows: vec![0, 1, 3],
+            id_column: "id".into(),
+        };
+        assert_eq!(span.file_rows([0, 1, 2, 3]), [2, 4, 5, 6]);
+        assert_eq!(span.file_rows([1, 3]), [4, 6]);
+        let clean = FileSpan {
+            rejected_rows: vec![],
+            ..span
+        };
+        assert_eq!(clean.file_rows([0, 2]), [0, 2]);
+    }
+}

@@ -1,0 +1,709 @@
+//! Building the report: stage 1 once ([`crate::summary`]), then one function per section, in
+//! report order, each returning its section or the reason it was left out. Adding a section
+//! means one section type, one function here and one view.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+
+use super::{
+    ActiveOn, ChannelCount, CohortValue, CsatSection, Dataset, NpsSection, Overview, Report,
+    ReportOptions, ReportSettings, SCHEMA_VERSION, Section, SegmentValue, Skipped, Supporting,
+};
+use crate::Result;
+use crate::io::{Role, Table};
+use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
+use crate::metrics::retention::{self, Retention};
+use crate::metrics::rfm::{self, Rfm};
+use crate::metrics::scores::{ScoreOptions, SurveyScores};
+use crate::models::clv::ClvResult;
+use crate::money;
+use crate::period::{date_from_days, days_since_epoch};
+use crate::summary::{self, HoldoutSplit, Stage1, Stage1Options, Summaries};
+
+impl Report {
+    /// Builds the report from the dataset.
+    ///
+    /// # Errors
+    /// Errors from the metrics (unknown `by` column, failing queries).
+    pub fn build(data: &Dataset, options: &ReportOptions) -> Result<Report> {
+        // Tables share their columns (Arc), so the clone copies no rows.
+        Report::build_owned(data.clone(), options)
+    }
+
+    /// As [`Report::build`], taking the dataset: its rows are released as soon as everything
+    /// that reads them (stage 1, survey scores, customer attributes) is done, so the models and
+    /// the rest of stage 2 run without the input tables in memory. On 100M transactions that is
+    /// several GB off the peak. Keep [`Dataset::without_rows`] for the accounting.
+    ///
+    /// # Errors
+    /// As [`Report::build`].
+    pub fn build_owned(mut data: Dataset, options: &ReportOptions) -> Result<Report> {
+        Report::build_taking_rows(&mut data, options)
+    }
+
+    /// As [`Report::build_owned`], leaving in `data` what a caller reports on: every table's
+    /// accounting, rejections, file reports and paths, without rows
+    /// ([`Dataset::without_rows`]). Deferred transactions
+    /// ([`crate::io::DatasetSpec::transaction_partitions`]) are read here, one customer partition
+    /// at a time, and their accounting is left in `data.transactions`.
+    ///
+    /// # Errors
+    /// As [`Report::build`]; [`crate::Error::InvalidSetting`] for what partitioned transactions
+    /// do not support (a CLV holdout, activity from interactions), or for partitions that detect
+    /// different date formats or decimal separators in one file.
+    pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
+        let stage1 = summary::prepare(data, &stage1_options(options))?;
+        Ok(build(data, stage1, options))
+    }
+}
+
+/// The report from stage 1's results; `data` holds the tables' accounting, without rows.
+fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
+    let mut skips = Skips {
+        wanted: &options.sections,
+        skipped: Vec::new(),
+    };
+    let no_tx = if data.transactions.is_some() {
+        "no usable transactions"
+    } else {
+        "no transactions table given (--transactions)"
+    };
+    let Stage1 {
+        purchases: mut summaries,
+        activity,
+        as_of,
+        interactions_overview,
+        survey,
+        signup_periods: cohort_of,
+        contracts,
+        acquisition_costs,
+        holdout,
+    } = stage1;
+    // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
+    // asked) drives retention, churn and survival.
+    let active = activity.as_ref().or(summaries.as_ref());
+    let overview = skips.wants(Section::Overview).then(|| {
+        overview(
+            data.transactions.is_some(),
+            summaries.as_ref(),
+            interactions_overview,
+        )
+    });
+    let supporting = match &summaries {
+        Some(s) if skips.wants(Section::Supporting) => {
+            Some(supporting(s, &cohort_of, &acquisition_costs, options))
+        }
+        _ => None,
+    };
+    let retention = retention(active, &cohort_of, &mut skips, no_tx);
+    let churn = churn(active, options, &mut skips, no_tx);
+    let contractual_churn = contractual_churn(contracts.as_deref(), as_of, active, options, &skips);
+    let survival = survival(
+        contracts.as_deref(),
+        as_of,
+        active,
+        summaries.as_ref(),
+        options,
+        &mut skips,
+    );
+    let (nps, csat) = scores(survey, data.interactions.as_ref(), options, &mut skips);
+    // Retention, churn and survival were the last readers of the activity rows and the
+    // gaps (~2 GB at 100M transactions); RFM and CLV read the customer rows only, and the
+    // CLV step builds its own per-customer table on top.
+    drop(activity);
+    if let Some(s) = summaries.as_mut() {
+        s.activity = Vec::new();
+        s.gaps = Vec::new();
+    }
+    let rfm = rfm(summaries.as_ref(), options, &mut skips, no_tx);
+    if supporting.is_none() {
+        skips.skip(Section::Supporting, no_tx);
+    }
+    let clv = clv(summaries, holdout.as_ref(), options, &mut skips, no_tx);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        settings: ReportSettings {
+            period: options.period.name().into(),
+            as_of: as_of.map(|d| d.to_string()),
+            from: options.from.map(|d| d.to_string()),
+            by: options.by.clone(),
+            inactive_after_days: options.inactive_after_days,
+            min_responses: options.min_responses,
+            active_on: options.active_on,
+        },
+        overview,
+        accounting: accounting(data),
+        retention,
+        churn,
+        contractual_churn,
+        survival,
+        nps,
+        csat,
+        rfm,
+        supporting,
+        clv,
+        model_fit: None,
+        skipped: skips.skipped,
+        headlines: Vec::new(),
+        generated_at: None,
+    }
+    .with_headlines()
+}
+
+/// The sections asked for, and why those that could not be built were left out (in report
+/// order).
+struct Skips<'a> {
+    wanted: &'a [Section],
+    skipped: Vec<Skipped>,
+}
+
+impl Skips<'_> {
+    fn wants(&self, section: Section) -> bool {
+        self.wanted.contains(&section)
+    }
+
+    /// Records why `section` is left out, when it was asked for.
+    fn skip(&mut self, section: Section, reason: &str) {
+        if self.wants(section) {
+            self.skipped.push(Skipped {
+                section,
+                reason: reason.into(),
+            });
+        }
+    }
+}
+
+/// Row accounting per input table.
+fn accounting(data: &Dataset) -> BTreeMap<String, crate::io::Accounting> {
+    let mut accounting = BTreeMap::new();
+    for t in [&data.transactions, &data.interactions, &data.customers]
+        .into_iter()
+        .flatten()
+    {
+        accounting.insert(t.kind.name().to_string(), t.accounting.clone());
+    }
+    accounting
+}
+
+fn retention(
+    active: Option<&Summaries>,
+    cohort_of: &[Option<i32>],
+    skips: &mut Skips<'_>,
+    no_tx: &str,
+) -> Option<Retention> {
+    match active {
+        Some(s) if skips.wants(Section::Retention) => Some(retention::retention(s, cohort_of)),
+        _ => {
+            skips.skip(Section::Retention, no_tx);
+            None
+        }
+    }
+}
+
+fn churn(
+    active: Option<&Summaries>,
+    options: &ReportOptions,
+    skips: &mut Skips<'_>,
+    no_tx: &str,
+) -> Option<Churn> {
+    match active {
+        Some(s) if skips.wants(Section::Churn) => {
+            let mut c = churn::inactivity_churn_limited(
+                s,
+                options.inactive_after_days,
+                options.at_risk_limit,
+            );
+            c.periods.extend(churn::inactivity_churn_by_segment(
+                s,
+                options.inactive_after_days,
+            ));
+            Some(c)
+        }
+        _ => {
+            skips.skip(Section::Churn, no_tx);
+            None
+        }
+    }
+}
+
+fn contractual_churn(
+    contracts: Option<&[Contract]>,
+    as_of: Option<NaiveDate>,
+    active: Option<&Summaries>,
+    options: &ReportOptions,
+    skips: &Skips<'_>,
+) -> Option<Vec<PeriodChurn>> {
+    match (contracts, as_of) {
+        (Some(cs), Some(a)) if skips.wants(Section::Churn) => Some(churn::contractual_churn(
+            cs,
+            options.period,
+            days_since_epoch(a),
+            active,
+        )),
+        _ => None,
+    }
+}
+
+fn survival(
+    contracts: Option<&[Contract]>,
+    as_of: Option<NaiveDate>,
+    active: Option<&Summaries>,
+    summaries: Option<&Summaries>,
+    options: &ReportOptions,
+    skips: &mut Skips<'_>,
+) -> Option<Survival> {
+    if !skips.wants(Section::Survival) {
+        return None;
+    }
+    match (contracts, as_of, active) {
+        (Some(cs), Some(a), _) => {
+            let a = days_since_epoch(a);
+            let lifetimes = churn::contract_lifetimes(cs, a);
+            let mut km = churn::kaplan_meier("contractual", &lifetimes);
+            // Segments by customer id, from the purchase summaries (which carry customer
+            // attributes joined onto transactions).
+            if let Some(s) = summaries.filter(|s| !s.by.is_empty()) {
+                let seg: HashMap<&str, String> = s
+                    .customers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (c.customer_id.as_str(), segment_of(s, i)))
+                    .collect();
+                let segments: Vec<String> = cs
+                    .iter()
+                    .filter(|c| c.start_day <= a)
+                    .map(|c| {
+                        seg.get(c.customer_id.as_str())
+                            .cloned()
+                            .unwrap_or_else(|| "(none)".into())
+                    })
+                    .collect();
+                km.by_segment = churn::kaplan_meier_by_segment(
+                    s.by.first().map_or("", String::as_str),
+                    &lifetimes,
+                    &segments,
+                );
+            }
+            Some(km)
+        }
+        (None, _, Some(s)) => {
+            let w = options.inactive_after_days;
+            let lifetimes = churn::inactivity_lifetimes(s, w);
+            if lifetimes.is_empty() {
+                skips.skip(
+                    Section::Survival,
+                    "no customer's first purchase is --inactive-after days before the end, so \
+                     no lifetime can have been seen to end yet",
+                );
+                return None;
+            }
+            let mut km = churn::kaplan_meier("inactivity", &lifetimes);
+            km.too_recent = churn::too_recent_for_inactivity_survival(s, w);
+            if let Some(dimension) = s.by.first() {
+                // The segments of the customers `inactivity_lifetimes` kept, in order.
+                let end = s.as_of_day();
+                let segments: Vec<String> = (s.customers.iter().enumerate())
+                    .filter(|(_, c)| churn::inactivity_lifetime(c, end, w).is_some())
+                    .map(|(i, _)| segment_of(s, i))
+                    .collect();
+                km.by_segment = churn::kaplan_meier_by_segment(dimension, &lifetimes, &segments);
+            }
+            Some(km)
+        }
+        _ => {
+            skips.skip(
+                Section::Survival,
+                "needs transactions or customers with end dates",
+            );
+            None
+        }
+    }
+}
+
+/// The NPS and CSAT sections from the survey scores (`None`: not asked; `Some(None)`: no
+/// interactions table).
+fn scores(
+    survey: Option<Option<SurveyScores>>,
+    interactions: Option<&Table>,
+    options: &ReportOptions,
+    skips: &mut Skips<'_>,
+) -> (Option<NpsSection>, Option<CsatSection>) {
+    // Why a score section would be empty.
+    let no_answers = |role: Role| interactions.map(|t| no_answers_reason(t, role));
+    let (no_nps, no_csat) = (no_answers(Role::Nps), no_answers(Role::Csat));
+    let (mut nps, mut csat) = (None, None);
+    if let Some(survey) = survey {
+        match survey {
+            Some(s) => {
+                if skips.wants(Section::Nps) {
+                    match s.nps {
+                        Some(overall) => {
+                            nps = Some(NpsSection {
+                                overall,
+                                by: s.nps_by,
+                                min_responses: options.min_responses,
+                            })
+                        }
+                        None => skips.skip(
+                            Section::Nps,
+                            no_nps
+                                .as_deref()
+                                .unwrap_or("no NPS answers in the interactions"),
+                        ),
+                    }
+                }
+                if skips.wants(Section::Csat) {
+                    match s.csat {
+                        Some(overall) => {
+                            csat = Some(CsatSection {
+                                overall,
+                                by: s.csat_by,
+                                scale: options.csat_scale,
+                                satisfied_from: options.csat_satisfied_from,
+                                min_responses: options.min_responses,
+                            })
+                        }
+                        None => skips.skip(
+                            Section::Csat,
+                            no_csat
+                                .as_deref()
+                                .unwrap_or("no CSAT answers in the interactions"),
+                        ),
+                    }
+                }
+            }
+            None => {
+                skips.skip(Section::Nps, "no interactions table given (--interactions)");
+                skips.skip(
+                    Section::Csat,
+                    "no interactions table given (--interactions)",
+                );
+            }
+        }
+    }
+    (nps, csat)
+}
+
+fn rfm(
+    summaries: Option<&Summaries>,
+    options: &ReportOptions,
+    skips: &mut Skips<'_>,
+    no_tx: &str,
+) -> Option<Rfm> {
+    match summaries {
+        Some(s) if skips.wants(Section::Rfm) => Some(if options.rfm_customers {
+            rfm::rfm(s, options.time_unit_days)
+        } else {
+            rfm::rfm_segments(s, options.time_unit_days)
+        }),
+        _ => {
+            skips.skip(Section::Rfm, no_tx);
+            None
+        }
+    }
+}
+
+/// Predictive CLV; takes the summaries so that the customer rows are released before the fits.
+fn clv(
+    summaries: Option<Summaries>,
+    holdout: Option<&HoldoutSplit>,
+    options: &ReportOptions,
+    skips: &mut Skips<'_>,
+    no_tx: &str,
+) -> Option<ClvResult> {
+    match summaries {
+        Some(s) if skips.wants(Section::Clv) => {
+            let calibration = holdout.map(|h| &h.calibration).unwrap_or(&s);
+            let table = rfm::rfm(calibration, options.clv.time_unit_days);
+            // The models read this table only: the customer rows (~3 GB at 26M customers)
+            // are released before the fits and the scoring add their own memory.
+            let end = s.as_of;
+            drop(s);
+            let models = match &options.clv_models {
+                Some(models) => Ok(models.clone()),
+                None => crate::models::clv::fit_clv_models(&table, &options.clv),
+            };
+            let scored = models.and_then(|(purchase, spend)| {
+                crate::models::clv::score_clv_top(
+                    &table,
+                    purchase,
+                    spend,
+                    &options.clv,
+                    options.clv_customers,
+                )
+            });
+            let fitted = scored.and_then(|mut c| {
+                if let Some(h) = holdout {
+                    c.holdout = Some(crate::models::clv::validate_holdout(
+                        &c,
+                        &table,
+                        &h.actual,
+                        f64::from((days_since_epoch(end) - days_since_epoch(h.from)) + 1),
+                        h.from.to_string(),
+                        end.to_string(),
+                    )?);
+                }
+                Ok(c)
+            });
+            match fitted {
+                Ok(c) => Some(c),
+                // A model that cannot be fitted is reported as such, never as a number.
+                Err(e) => {
+                    skips.skip(Section::Clv, &e.to_string());
+                    None
+                }
+            }
+        }
+        _ => {
+            skips.skip(Section::Clv, no_tx);
+            None
+        }
+    }
+}
+
+/// What stage 1 computes for these report options.
+fn stage1_options(options: &ReportOptions) -> Stage1Options {
+    let wants = |s: Section| options.sections.contains(&s);
+    let reads_activity =
+        wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival);
+    Stage1Options {
+        period: options.period,
+        from: options.from,
+        as_of: options.as_of,
+        by: options.by.clone(),
+        activity_from_interactions: options.active_on == ActiveOn::AnyInteraction && reads_activity,
+        interactions_overview: wants(Section::Overview),
+        survey: (wants(Section::Nps) || wants(Section::Csat)).then_some(ScoreOptions {
+            period: Some(options.period),
+            by: None,
+            csat_scale: options.csat_scale,
+            csat_satisfied_from: options.csat_satisfied_from,
+            min_responses: options.min_responses,
+        }),
+        acquisition_costs: wants(Section::Supporting),
+        holdout_from: options.clv_holdout_from.filter(|_| wants(Section::Clv)),
+    }
+}
+
+/// The segment of customer `i` for the first `by` dimension.
+fn segment_of(s: &Summaries, i: usize) -> String {
+    segment_str(s, i).to_string()
+}
+
+fn segment_str(s: &Summaries, i: usize) -> &str {
+    s.customers
+        .get(i)
+        .and_then(|c| c.segments.first())
+        .and_then(|v| v.as_deref())
+        .filter(|v| !v.trim().is_empty())
+        .unwrap_or("(none)")
+}
+
+/// Why the interactions give no answers for a score `role`: no answers in its column, or no
+/// column, then with the columns that could hold them and the flag that maps one.
+fn no_answers_reason(t: &Table, role: Role) -> String {
+    let what = if role == Role::Nps { "NPS" } else { "CSAT" };
+    if t.files.iter().any(|f| f.columns.column(role).is_some()) {
+        return format!("no {what} answers in the interactions");
+    }
+    let mut candidates: Vec<String> = Vec::new();
+    for c in t.files.iter().flat_map(|f| f.columns.alternatives(role)) {
+        let c = format!("{c:?}");
+        if !candidates.contains(&c) {
+            candidates.push(c);
+        }
+    }
+    if candidates.is_empty() {
+        format!(
+            "no {what} column in the interactions; name it with {}",
+            role.flag()
+        )
+    } else {
+        format!(
+            "no {what} column in the interactions; possible: {}; choose one with {}",
+            candidates.join(", "),
+            role.flag()
+        )
+    }
+}
+
+fn overview(
+    has_transactions: bool,
+    s: Option<&Summaries>,
+    interactions: Option<(u64, Vec<ChannelCount>)>,
+) -> Overview {
+    let (mut customers, mut transactions, mut revenue, mut first, mut last) =
+        (0, 0, 0.0, None, None);
+    if has_transactions && let Some(s) = s {
+        // Orders inside the observation window (the table may hold later ones).
+        transactions = s.customers.iter().map(|c| u64::from(c.orders)).sum();
+        customers = s.customers.len() as u64;
+        revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
+        first = s
+            .customers
+            .iter()
+            .map(|c| c.first_day)
+            .min()
+            .map(|d| date_from_days(d).to_string());
+        last = s
+            .customers
+            .iter()
+            .map(|c| c.last_day)
+            .max()
+            .map(|d| date_from_days(d).to_string());
+    }
+    let (interactions, by_channel) = match interactions {
+        Some((n, by_channel)) => (Some(n), by_channel),
+        None => (None, Vec::new()),
+    };
+    Overview {
+        customers,
+        transactions,
+        revenue,
+        first_date: first,
+        last_date: last,
+        interactions,
+        interactions_by_channel: by_channel,
+    }
+}
+
+fn supporting(
+    s: &Summaries,
+    cohort_of: &[Option<i32>],
+    cac: &[Option<f64>],
+    options: &ReportOptions,
+) -> Supporting {
+    let n = s.customers.len().max(1) as f64;
+    let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
+    let revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
+    let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
+    let mut cohorts: BTreeMap<i32, (u64, f64, f64, u64)> = BTreeMap::new();
+    for (i, c) in s.customers.iter().enumerate() {
+        let k = cohort_of
+            .get(i)
+            .copied()
+            .flatten()
+            .unwrap_or_else(|| s.period.index(date_from_days(c.first_day)));
+        let e = cohorts.entry(k).or_default();
+        e.0 += 1;
+        e.1 += c.revenue;
+        if let Some(cost) = cac.get(i).copied().flatten() {
+            e.2 += cost;
+            e.3 += 1;
+        }
+    }
+    let by_cohort = cohorts
+        .into_iter()
+        .map(|(k, (n, rev, cost, with_cost))| {
+            let clv = rev / n as f64;
+            let cac = (with_cost > 0).then(|| cost / with_cost as f64);
+            CohortValue {
+                cohort: s.period.label(k),
+                customers: n,
+                revenue: rev,
+                historical_clv: clv,
+                cac,
+                clv_to_cac: cac.filter(|&c| c > 0.0).map(|c| clv / c),
+            }
+        })
+        .collect();
+    // Lifecycle at the observation end (first matching stage wins):
+    // churned: no purchase for inactive_after days; new: first purchase in the last period;
+    // at_risk: past the usual cycle (see churn); reactivated: came back after a gap longer than
+    // inactive_after; active: the rest.
+    let rule = churn::AtRiskRule::new(s, options.inactive_after_days);
+    let current = s.as_of_period();
+    let w = options.inactive_after_days;
+    let max_gap = max_gap_by_customer(s);
+    let mut lifecycle: BTreeMap<String, u64> =
+        ["new", "active", "at_risk", "churned", "reactivated"]
+            .iter()
+            .map(|k| (k.to_string(), 0))
+            .collect();
+    // Per segment: customers, orders, revenue, repeat customers, lifecycle stages.
+    type Group = (u64, u64, f64, u64, BTreeMap<String, u64>);
+    let mut groups: BTreeMap<String, Group> = BTreeMap::new();
+    for (i, c) in s.customers.iter().enumerate() {
+        let stage = if rule.churned(c) {
+            "churned"
+        } else if s.period.index(date_from_days(c.first_day)) == current {
+            "new"
+        } else if rule.overdue(c).is_some() {
+            "at_risk"
+        } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
+            "reactivated"
+        } else {
+            "active"
+        };
+        if let Some(n) = lifecycle.get_mut(stage) {
+            *n += 1;
+        }
+        if !s.by.is_empty() {
+            let segment = segment_str(s, i);
+            if !groups.contains_key(segment) {
+                groups.insert(segment.to_string(), Group::default());
+            }
+            if let Some(g) = groups.get_mut(segment) {
+                g.0 += 1;
+                g.1 += u64::from(c.orders);
+                g.2 += c.revenue;
+                g.3 += u64::from(c.purchase_days > 1);
+                *g.4.entry(stage.into()).or_default() += 1;
+            }
+        }
+    }
+    let dimension = s.by.first().cloned().unwrap_or_default();
+    let by_segment = groups
+        .into_iter()
+        .map(|(segment, (n, orders, revenue, repeaters, lifecycle))| {
+            let nf = n.max(1) as f64;
+            SegmentValue {
+                dimension: dimension.clone(),
+                segment,
+                customers: n,
+                orders,
+                revenue,
+                average_order_value: if orders > 0 {
+                    revenue / orders as f64
+                } else {
+                    0.0
+                },
+                purchase_frequency: orders as f64 / nf,
+                repeat_purchase_rate: repeaters as f64 / nf,
+                historical_clv: revenue / nf,
+                lifecycle,
+            }
+        })
+        .collect();
+    Supporting {
+        average_order_value: if orders > 0.0 { revenue / orders } else { 0.0 },
+        purchase_frequency: orders / n,
+        repeat_purchase_rate: repeaters / n,
+        historical_clv: revenue / n,
+        by_cohort,
+        lifecycle,
+        by_segment,
+    }
+}
+
+/// Longest gap between consecutive active periods' first days, per customer, approximated at the
+/// period level (activity is per period): gap = (periods between activity − 1) × period length.
+fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
+    let mut out = vec![0i32; s.customers.len()];
+    let mut prev: Option<(u32, i32)> = None;
+    for a in s.activity.iter().filter(|a| a.is_active()) {
+        if let Some((c, p)) = prev
+            && c == a.customer
+            && a.period > p + 1
+        {
+            let gap =
+                days_since_epoch(s.period.start(a.period)) - days_since_epoch(s.period.end(p));
+            if let Some(slot) = out.get_mut(a.customer as usize) {
+                *slot = (*slot).max(gap);
+            }
+        }
+        prev = Some((a.customer, a.period));
+    }
+    out
+}

@@ -1,0 +1,173 @@
+//! Summaries of disjoint customer partitions merged into those of the whole table.
+
+use rayon::prelude::*;
+
+use super::Summaries;
+use super::summarise::{sort_ids, sort_small_values};
+use crate::{Error, Result};
+
+/// Merges the summaries of disjoint customer partitions (each customer in one part, as
+/// [`crate::io::Partition`] splits them) into the summaries of the whole table: exactly what
+/// [`super::summarise`] gives on all rows at once, since every figure of a customer comes from that
+/// customer's rows only. The observation end is the latest of the parts' (they are equal when
+/// it was given). Parts must share the period and the `by` dimensions.
+///
+/// # Errors
+/// As [`PartitionMerger::finish`] and [`PartitionMerger::push`].
+pub fn merge_partitions(parts: Vec<Summaries>) -> Result<Summaries> {
+    let mut merger = PartitionMerger::new(parts.len());
+    for part in parts {
+        merger.push(part)?;
+    }
+    merger.finish()
+}
+
+/// Merges partition summaries as they are computed ([`merge_partitions`] one part at a time),
+/// so that a part is released as soon as it is added: the memory held is the merged rows plus
+/// one part, never all parts and their merge.
+#[derive(Debug)]
+pub struct PartitionMerger {
+    merged: Option<Summaries>,
+    parts: usize,
+}
+
+impl PartitionMerger {
+    /// A merger expecting about `parts` parts (to size its buffers once).
+    pub fn new(parts: usize) -> PartitionMerger {
+        PartitionMerger {
+            merged: None,
+            parts: parts.max(1),
+        }
+    }
+
+    /// Adds one part (its customers must be in no other part).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] when the part has another period or other dimensions.
+    pub fn push(&mut self, part: Summaries) -> Result<()> {
+        let Some(merged) = self.merged.as_mut() else {
+            // Parts are about equal in size (customers are split by a hash): room for all of
+            // them, with a margin, is reserved once. Capacity never written is address space,
+            // not memory; growing later would copy the merged rows.
+            let room = |n: usize| {
+                n.saturating_mul(self.parts - 1)
+                    .saturating_add(n / 2 + 1024)
+            };
+            let mut first = part;
+            first.customers.reserve_exact(room(first.customers.len()));
+            first.activity.reserve_exact(room(first.activity.len()));
+            first.gaps.reserve_exact(room(first.gaps.len()));
+            self.merged = Some(first);
+            return Ok(());
+        };
+        if part.period != merged.period || part.by != merged.by {
+            return Err(Error::InvalidSetting {
+                setting: "partitions".into(),
+                message: format!(
+                    "partitions summarised differently ({} by {:?} and {} by {:?})",
+                    merged.period.name(),
+                    merged.by,
+                    part.period.name(),
+                    part.by
+                ),
+            });
+        }
+        merged.as_of = merged.as_of.max(part.as_of);
+        // Activity rows point into the customers: shift them past the rows already merged
+        // (the final order is set in `finish`).
+        let offset = merged.customers.len() as u32;
+        merged
+            .activity
+            .extend(part.activity.into_iter().map(|mut a| {
+                a.customer += offset;
+                a
+            }));
+        merged.customers.extend(part.customers);
+        merged.gaps.extend(part.gaps);
+        Ok(())
+    }
+
+    /// The merged summaries: customers by id, activity by customer then period, gaps sorted,
+    /// all in place.
+    ///
+    /// # Errors
+    /// [`Error::InsufficientData`] when no part was added.
+    pub fn finish(self) -> Result<Summaries> {
+        let Some(mut merged) = self.merged else {
+            return Err(Error::InsufficientData {
+                what: "customer metrics".into(),
+                message: "no transactions (after the date filter)".into(),
+            });
+        };
+        let order = {
+            let ids: Vec<&str> = merged
+                .customers
+                .iter()
+                .map(|c| c.customer_id.as_str())
+                .collect();
+            sort_ids(&ids)
+        };
+        let mut new_index = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            if let Some(slot) = new_index.get_mut(old as usize) {
+                *slot = new as u32;
+            }
+        }
+        drop(order);
+        permute_in_place(&mut merged.customers, &new_index);
+        merged.activity.par_iter_mut().for_each(|a| {
+            a.customer = new_index
+                .get(a.customer as usize)
+                .copied()
+                .unwrap_or(a.customer);
+        });
+        // (customer, period) pairs are distinct, so an unstable sort gives the one order.
+        merged
+            .activity
+            .par_sort_unstable_by_key(|a| (a.customer, a.period));
+        sort_small_values(&mut merged.gaps);
+        merged.customers.shrink_to_fit();
+        merged.activity.shrink_to_fit();
+        merged.gaps.shrink_to_fit();
+        Ok(merged)
+    }
+}
+
+/// Moves `values[i]` to `values[new_index[i]]` for every `i` (a permutation), by following its
+/// cycles with swaps: no second copy of the values, which are the 26M customer rows of a 100M-row
+/// table when partitions are merged.
+fn permute_in_place<T>(values: &mut [T], new_index: &[u32]) {
+    let mut placed = vec![false; values.len()];
+    for start in 0..values.len() {
+        if placed.get(start).copied().unwrap_or(true) {
+            continue;
+        }
+        // Invariant: position `start` holds the value that came from `from`.
+        let mut from = start;
+        while let Some(&to) = new_index.get(from) {
+            let to = to as usize;
+            if let Some(p) = placed.get_mut(from) {
+                *p = true;
+            }
+            if to == start {
+                break;
+            }
+            values.swap(start, to);
+            // `to` now holds its final value; `start` holds the value from `to`.
+            from = to;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutation_in_place_moves_each_value_to_its_index() {
+        let mut values = vec!['a', 'b', 'c', 'd', 'e', 'f'];
+        // Two cycles (0 -> 2 -> 4 -> 0, 1 -> 5 -> 1) and a fixed point (3).
+        permute_in_place(&mut values, &[2, 5, 4, 3, 0, 1]);
+        assert_eq!(values, ['e', 'f', 'a', 'd', 'c', 'b']);
+    }
+}

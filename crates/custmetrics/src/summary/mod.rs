@@ -1,0 +1,134 @@
+//! Stage 1: the only code that reads transaction rows (and the customer and interaction rows
+//! the report needs beside them). It reduces them to small mergeable summaries: one row per
+//! customer, one row per customer × active period, and the gaps between purchase days.
+//! Everything in stage 2 (rates, triangles, models, reports) reads these summaries only.
+//!
+//! - `summarise.rs`: [`summarise`], the one pass over a transactions frame;
+//! - `merge.rs`: [`merge_partitions`], summaries of customer partitions merged exactly;
+//! - `partitions.rs`: stage 1 over transactions read one customer partition at a time;
+//! - `holdout.rs`: the calibration/holdout split for checking CLV predictions;
+//! - `prepare.rs`: `prepare`, the report's one entry point into stage 1: everything it needs
+//!   from a [`crate::io::Dataset`]'s rows, after which the rows are released.
+
+mod holdout;
+mod merge;
+mod partitions;
+mod prepare;
+mod summarise;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use crate::io::col;
+use crate::period::{Period, days_since_epoch};
+
+pub(crate) use holdout::HoldoutSplit;
+pub use merge::{PartitionMerger, merge_partitions};
+pub use prepare::ChannelCount;
+pub(crate) use prepare::{Stage1, Stage1Options, prepare};
+pub use summarise::{inter_purchase_gaps, summarise};
+
+/// One customer's purchase history, reduced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomerRow {
+    /// Customer id.
+    pub customer_id: String,
+    /// First purchase (days since 1970-01-01).
+    pub first_day: i32,
+    /// Last purchase (days since 1970-01-01).
+    pub last_day: i32,
+    /// Number of purchases (orders; refunds are not purchases).
+    pub orders: u32,
+    /// Number of distinct days with a purchase.
+    pub purchase_days: u32,
+    /// Net revenue to date: purchases less refunds.
+    pub revenue: f64,
+    /// Net revenue on the first purchase day, so that repeat spend = revenue − this.
+    pub first_day_revenue: f64,
+    /// Segment value per `by` dimension: the value on the customer's first purchase.
+    pub segments: Vec<Option<String>>,
+}
+
+/// One customer's purchases and refunds in one period. The customer is *active* in the period
+/// when `orders > 0`; a row with `orders == 0` holds only money given back (refunds), which
+/// counts against the period's revenue but never makes a customer active.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ActivityRow {
+    /// Index into [`Summaries::customers`].
+    pub customer: u32,
+    /// Period index (see [`Period`]).
+    pub period: i32,
+    /// Net revenue in the period (purchases less refunds).
+    pub revenue: f64,
+    /// Purchases in the period (0: refunds only).
+    pub orders: u32,
+}
+
+impl ActivityRow {
+    /// Whether the customer bought in the period (a refund alone is not activity).
+    pub fn is_active(&self) -> bool {
+        self.orders > 0
+    }
+}
+
+/// The stage-1 summaries of a transactions table.
+#[derive(Debug, Clone)]
+pub struct Summaries {
+    /// One row per customer, sorted by customer id.
+    pub customers: Vec<CustomerRow>,
+    /// Customer × period purchases and refunds, sorted by customer then period.
+    pub activity: Vec<ActivityRow>,
+    /// Gaps in days between consecutive purchase days, all customers (sorted).
+    pub gaps: Vec<u32>,
+    /// The period the activity is indexed by.
+    pub period: Period,
+    /// The observation end.
+    pub as_of: NaiveDate,
+    /// The `by` dimensions, in order.
+    pub by: Vec<String>,
+}
+
+impl Summaries {
+    /// Observation end as days since 1970-01-01.
+    pub fn as_of_day(&self) -> i32 {
+        days_since_epoch(self.as_of)
+    }
+
+    /// Index of the period containing the observation end.
+    pub fn as_of_period(&self) -> i32 {
+        self.period.index(self.as_of)
+    }
+}
+
+/// Restricts a transactions frame to `[from, to]` (either bound optional).
+pub fn filter_dates(frame: LazyFrame, from: Option<NaiveDate>, to: Option<NaiveDate>) -> LazyFrame {
+    let mut lf = frame;
+    if let Some(from) = from {
+        lf = lf.filter(
+            col(col::DATE)
+                .cast(DataType::Int32)
+                .gt_eq(lit(days_since_epoch(from))),
+        );
+    }
+    if let Some(to) = to {
+        lf = lf.filter(
+            col(col::DATE)
+                .cast(DataType::Int32)
+                .lt_eq(lit(days_since_epoch(to))),
+        );
+    }
+    lf
+}
+
+/// The `q`-quantile of sorted values (linear interpolation between closest ranks, as numpy's
+/// default and polars' `linear` method).
+pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    let (a, b) = (sorted.get(lo)?, sorted.get(hi)?);
+    Some(a + (b - a) * (pos - lo as f64))
+}

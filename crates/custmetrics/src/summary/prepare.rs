@@ -1,0 +1,524 @@
+//! Everything a report needs from the rows of a [`Dataset`], computed once, after which the rows
+//! are released: the purchase summaries (from whole tables or customer partitions), activity
+//! summaries when interactions count as activity, the survey score counts, the interactions'
+//! overview, the customers' signup periods, contracts and acquisition costs, and the CLV
+//! holdout split.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::holdout::{HoldoutSplit, holdout_split};
+use super::partitions::partitioned_stage_one;
+use super::{Summaries, filter_dates, summarise};
+use crate::io::{Dataset, Table, col};
+use crate::metrics::churn::Contract;
+use crate::metrics::scores::{self, ScoreOptions, SurveyScores};
+use crate::period::{Period, date_from_days, days_since_epoch};
+use crate::{Error, Result};
+
+/// Interactions in one channel.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelCount {
+    /// Channel (`(none)` when blank).
+    pub channel: String,
+    /// Interactions.
+    pub interactions: u64,
+    /// Distinct customers.
+    pub customers: u64,
+}
+
+/// What stage 1 computes: which summaries, and which reductions of the other tables.
+#[derive(Debug, Clone)]
+pub(crate) struct Stage1Options {
+    /// Reporting period.
+    pub period: Period,
+    /// Ignore transactions (and interactions) before this date.
+    pub from: Option<NaiveDate>,
+    /// Observation end; the last transaction date when `None`.
+    pub as_of: Option<NaiveDate>,
+    /// Segment dimensions: transaction columns, or customer attributes joined on.
+    pub by: Vec<String>,
+    /// Activity (retention, churn, survival) includes interactions: summarise them too. `false`
+    /// also when no section reads activity.
+    pub activity_from_interactions: bool,
+    /// Count the interactions per channel (the overview).
+    pub interactions_overview: bool,
+    /// Survey scores with these options (NPS or CSAT wanted); `by` is set here to the first
+    /// `by` dimension the interactions have.
+    pub survey: Option<ScoreOptions>,
+    /// Align the customers' acquisition costs with the summaries (supporting figures).
+    pub acquisition_costs: bool,
+    /// Split the transactions at this date for a CLV holdout check (CLV wanted).
+    pub holdout_from: Option<NaiveDate>,
+}
+
+/// The results of stage 1: everything later stages read, without the input rows.
+#[derive(Debug)]
+pub(crate) struct Stage1 {
+    /// Purchase summaries (`None`: no usable transactions); they drive revenue, RFM and CLV.
+    pub purchases: Option<Summaries>,
+    /// Activity summaries (purchases and interactions), when interactions count as activity.
+    pub activity: Option<Summaries>,
+    /// The observation end: the summaries', or the one given.
+    pub as_of: Option<NaiveDate>,
+    /// The interactions' count and channel breakdown (`None`: not asked, or no interactions).
+    pub interactions_overview: Option<(u64, Vec<ChannelCount>)>,
+    /// Survey scores: `None` when not asked, `Some(None)` without an interactions table.
+    pub survey: Option<Option<SurveyScores>>,
+    /// Each summarised customer's signup period (empty without signup dates).
+    pub signup_periods: Vec<Option<i32>>,
+    /// Contracts, when the customers table has signup and end dates.
+    pub contracts: Option<Vec<Contract>>,
+    /// Each summarised customer's acquisition cost (empty when not asked or not given).
+    pub acquisition_costs: Vec<Option<f64>>,
+    /// The CLV calibration/holdout split.
+    pub holdout: Option<HoldoutSplit>,
+}
+
+/// Stage 1 for a report: takes the rows out of `data` and reduces them, leaving in `data` what
+/// a caller reports on (every table's accounting, rejections, file reports and paths, without
+/// rows: [`Dataset::without_rows`]). Deferred transactions
+/// ([`crate::io::DatasetSpec::transaction_partitions`]) are read here, one customer partition
+/// at a time, and their accounting is left in `data.transactions`.
+///
+/// The rows are released as soon as everything that reads them is done, so that the models and
+/// the rest of stage 2 run without the input tables in memory. On 100M transactions that is
+/// several GB off the peak.
+pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Stage1> {
+    let mut owned = std::mem::take(data);
+    let mut stage_one = None;
+    let mut early_overview = None;
+    if let Some(deferred) = owned.deferred_transactions.take() {
+        // The interactions overview does not depend on the observation end: done before
+        // the partitions, its working memory (a distinct-customer count per channel over
+        // every interaction) does not add to the merged summaries'.
+        if let Some(t) = &owned.interactions
+            && options.interactions_overview
+        {
+            early_overview = Some(interactions_overview(t)?);
+        }
+        // The survey scores, computed after stage 1 (they are cut at its observation end),
+        // read only the dates, the answers and the `by` columns: the rest of the
+        // interactions (ids, channels, kinds: 2 GB at 45M interactions) is released
+        // before the partitions. Activity from interactions, which would need the ids, is
+        // refused with partitions.
+        if let Some(t) = owned.interactions.as_mut() {
+            let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT]
+                .into_iter()
+                .map(str::to_string)
+                .chain(options.by.iter().cloned())
+                .filter(|c| t.frame.get_column_index(c).is_some())
+                .collect();
+            t.frame = t.frame.select(keep)?;
+        }
+        let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
+        owned.transactions = Some(table);
+        stage_one = Some(summaries);
+    }
+    *data = owned.without_rows();
+    from_tables(owned, stage_one, early_overview, options)
+}
+
+/// Stage 1 from the loaded tables, with what the partitioned path computed before (the purchase
+/// summaries, `Some(None)` when no row was usable, and the interactions overview).
+fn from_tables(
+    mut data: Dataset,
+    stage_one: Option<Option<Summaries>>,
+    overview_early: Option<(u64, Vec<ChannelCount>)>,
+    options: &Stage1Options,
+) -> Result<Stage1> {
+    // Order ids only serve to merge order lines while loading; nothing in the report reads
+    // them, and on 100M rows the column is over a GB that stage 1 would otherwise sit on.
+    if let Some(t) = data.transactions.as_mut()
+        && t.frame.get_column_index(col::ORDER_ID).is_some()
+    {
+        t.frame = t.frame.drop(col::ORDER_ID)?;
+    }
+    let customers_frame = data.customers.as_ref().map(|t| t.frame.clone());
+    for b in &options.by {
+        let known = data.tables().any(|t| {
+            t.frame
+                .get_column_names()
+                .iter()
+                .any(|c| c.as_str() == b.as_str())
+        });
+        if !known {
+            let columns: Vec<String> = data
+                .tables()
+                .flat_map(|t| t.dimensions.iter().cloned())
+                .collect();
+            return Err(Error::UnknownColumn {
+                table: data
+                    .tables()
+                    .map(|t| t.kind.name())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                role: "segment (by)".into(),
+                column: b.clone(),
+                columns: columns.join(", "),
+            });
+        }
+    }
+    // What reads only the interactions (survey scores, their overview) runs before stage 1,
+    // and the table (45M rows at 100M transactions) is released then unless activity
+    // includes interactions: stage 1 is the peak of a large report's memory. The scores are
+    // cut at the summaries' own as-of date (the last transaction date unless given).
+    let as_of_hint = match options.as_of {
+        Some(d) => Some(d),
+        None => match &stage_one {
+            Some(s) => s.as_ref().map(|s| s.as_of),
+            None => last_transaction_date(data.transactions.as_ref(), options.from)?,
+        },
+    };
+    let interactions_overview = match (&data.interactions, overview_early) {
+        (_, Some(o)) => Some(o),
+        (Some(t), None) if options.interactions_overview => Some(interactions_overview(t)?),
+        _ => None,
+    };
+    let survey = match &options.survey {
+        Some(so) => match &data.interactions {
+            Some(t) => {
+                let by = options
+                    .by
+                    .iter()
+                    .find(|b| {
+                        t.frame
+                            .get_column_names()
+                            .iter()
+                            .any(|c| c.as_str() == b.as_str())
+                    })
+                    .cloned();
+                let so = ScoreOptions { by, ..so.clone() };
+                let lf = filter_dates(t.frame.clone().lazy(), options.from, as_of_hint);
+                Some(Some(scores::survey_scores(lf, &so)?))
+            }
+            None => Some(None),
+        },
+        None => None,
+    };
+    if !options.activity_from_interactions {
+        data.interactions = None;
+    }
+    // Stage 1, once for all transaction sections.
+    let summaries = match (stage_one, &data.transactions) {
+        (Some(s), _) => s.map(|s| (s, None)),
+        (None, Some(t)) if t.frame.height() > 0 => {
+            let (lf, by) = purchases(t.frame.clone(), customers_frame.as_ref(), options)?;
+            let s = summarise(lf.clone(), options.period, options.as_of, &by)?;
+            let activity = match &data.interactions {
+                Some(i) if options.activity_from_interactions => {
+                    let combined = with_interactions(lf, i.frame.clone().lazy(), &by, options)?;
+                    Some(summarise(combined, options.period, Some(s.as_of), &by)?)
+                }
+                _ => None,
+            };
+            Some((s, activity))
+        }
+        _ => None,
+    };
+    let (purchases, activity) = match summaries {
+        Some((s, a)) => (Some(s), a),
+        None => (None, None),
+    };
+    let as_of = purchases.as_ref().map(|s| s.as_of).or(options.as_of);
+    // The survey scores were cut at this date before stage 1 computed it.
+    debug_assert!(
+        purchases
+            .as_ref()
+            .is_none_or(|s| Some(s.as_of) == as_of_hint)
+    );
+    let signup_periods = match (&data.customers, &purchases) {
+        (Some(c), Some(s)) => signup_periods(&c.frame, s)?,
+        _ => Vec::new(),
+    };
+    // Everything else that reads the tables, before they are released.
+    let contracts = match &data.customers {
+        Some(c) => contracts(&c.frame)?,
+        None => None,
+    };
+    let acquisition_costs = match (&purchases, &data.customers) {
+        (Some(s), Some(t))
+            if options.acquisition_costs && customer_has(Some(&t.frame), col::ACQUISITION_COST) =>
+        {
+            let ids = t.frame.column(col::CUSTOMER_ID)?.str()?;
+            let cost = t.frame.column(col::ACQUISITION_COST)?.f64()?;
+            aligned_with_customers(s, ids, cost.iter())
+        }
+        _ => Vec::new(),
+    };
+    let holdout = match (&purchases, options.holdout_from, &data.transactions) {
+        (Some(s), Some(from), Some(t)) => Some(holdout_split(
+            t,
+            options.period,
+            options.from,
+            from,
+            s.as_of,
+        )?),
+        _ => None,
+    };
+    drop(customers_frame);
+    drop(data);
+    Ok(Stage1 {
+        purchases,
+        activity,
+        as_of,
+        interactions_overview,
+        survey,
+        signup_periods,
+        contracts,
+        acquisition_costs,
+        holdout,
+    })
+}
+
+/// The transactions ready for [`summarise`]: the date window, the customer attributes named in
+/// `by` joined on, and the `by` dimensions they then have. Written once for whole tables and for
+/// customer partitions, so that both summarise the same rows.
+pub(super) fn purchases(
+    transactions: DataFrame,
+    customers: Option<&DataFrame>,
+    options: &Stage1Options,
+) -> Result<(LazyFrame, Vec<String>)> {
+    let by_tx: Vec<String> = options
+        .by
+        .iter()
+        .filter(|b| transactions.get_column_index(b.as_str()).is_some())
+        .cloned()
+        .collect();
+    // Dimensions of the transactions, or customer attributes joined onto them.
+    let by: Vec<String> = options
+        .by
+        .iter()
+        .filter(|b| by_tx.contains(b) || customer_has(customers, b))
+        .cloned()
+        .collect();
+    let lf = filter_dates(transactions.lazy(), options.from, None);
+    let lf = with_customer_dimensions(lf, customers, &options.by, &by_tx)?;
+    Ok((lf, by))
+}
+
+fn customer_has(frame: Option<&DataFrame>, column: &str) -> bool {
+    frame.is_some_and(|f| f.get_column_names().iter().any(|c| c.as_str() == column))
+}
+
+/// Transactions plus interactions as zero-amount events, for activity-based metrics. Interactions
+/// before a customer's first purchase, and of customers who never bought, are left out: a
+/// customer is acquired by the first purchase whatever the activity definition.
+fn with_interactions(
+    tx: LazyFrame,
+    interactions: LazyFrame,
+    by: &[String],
+    options: &Stage1Options,
+) -> Result<LazyFrame> {
+    let mut interactions = filter_dates(interactions, options.from, options.as_of);
+    let i_schema = interactions.collect_schema()?;
+    let mut tx_cols = vec![col(col::CUSTOMER_ID), col(col::DATE), col(col::AMOUNT)];
+    let mut i_cols = vec![
+        col(col::CUSTOMER_ID),
+        col(col::DATE),
+        lit(0.0).cast(DataType::Float64).alias(col::AMOUNT),
+    ];
+    for b in by {
+        tx_cols.push(col(b.as_str()).cast(DataType::String));
+        i_cols.push(if i_schema.get(b.as_str()).is_some() {
+            col(b.as_str()).cast(DataType::String)
+        } else {
+            lit(NULL).cast(DataType::String).alias(b.as_str())
+        });
+    }
+    let tx = tx.select(tx_cols);
+    let first = tx
+        .clone()
+        .group_by([col(col::CUSTOMER_ID)])
+        .agg([col(col::DATE).min().alias("__first_purchase")]);
+    let i = interactions
+        .select(i_cols)
+        .inner_join(first, col(col::CUSTOMER_ID), col(col::CUSTOMER_ID))
+        .filter(col(col::DATE).gt_eq(col("__first_purchase")))
+        .drop(by_name(["__first_purchase"], true, false));
+    Ok(concat([tx, i], UnionArgs::default())?)
+}
+
+/// Brings customer attributes (plan, region, ...) named in `by` onto the transactions, so that
+/// every metric can be split by them.
+fn with_customer_dimensions(
+    tx: LazyFrame,
+    customers: Option<&DataFrame>,
+    by: &[String],
+    by_tx: &[String],
+) -> Result<LazyFrame> {
+    let Some(c) = customers else { return Ok(tx) };
+    let wanted: Vec<Expr> = by
+        .iter()
+        .filter(|b| !by_tx.contains(b) && customer_has(Some(c), b))
+        .map(|b| col(b.as_str()))
+        .collect();
+    if wanted.is_empty() {
+        return Ok(tx);
+    }
+    let mut select = vec![col(col::CUSTOMER_ID)];
+    select.extend(wanted);
+    Ok(tx.left_join(
+        c.clone().lazy().select(select),
+        col(col::CUSTOMER_ID),
+        col(col::CUSTOMER_ID),
+    ))
+}
+
+/// The last transaction date on or after `from`: the summaries' default as-of date, known
+/// before stage 1 runs.
+fn last_transaction_date(
+    transactions: Option<&Table>,
+    from: Option<NaiveDate>,
+) -> Result<Option<NaiveDate>> {
+    let Some(t) = transactions else {
+        return Ok(None);
+    };
+    let days = t.frame.column(col::DATE)?.cast(&DataType::Int32)?;
+    let days = days.i32()?;
+    let from = from.map_or(i32::MIN, days_since_epoch);
+    Ok(days
+        .iter()
+        .flatten()
+        .filter(|&d| d >= from)
+        .max()
+        .map(date_from_days))
+}
+
+/// The interactions' part of the overview: how many, and per channel how many and from how many
+/// customers.
+fn interactions_overview(t: &Table) -> Result<(u64, Vec<ChannelCount>)> {
+    let mut by_channel = Vec::new();
+    if t.frame
+        .get_column_names()
+        .iter()
+        .any(|c| c.as_str() == col::CHANNEL)
+    {
+        let df = t
+            .frame
+            .clone()
+            .lazy()
+            .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
+            .agg([
+                len().cast(DataType::UInt64).alias("n"),
+                col(col::CUSTOMER_ID)
+                    .n_unique()
+                    .cast(DataType::UInt64)
+                    .alias("customers"),
+            ])
+            .sort([col::CHANNEL], SortMultipleOptions::default())
+            .collect()?;
+        let ch = df.column(col::CHANNEL)?.str()?;
+        let n = df.column("n")?.u64()?;
+        let cu = df.column("customers")?.u64()?;
+        for i in 0..df.height() {
+            by_channel.push(ChannelCount {
+                channel: ch.get(i).unwrap_or("(none)").to_string(),
+                interactions: n.get(i).unwrap_or(0),
+                customers: cu.get(i).unwrap_or(0),
+            });
+        }
+    }
+    Ok((t.frame.height() as u64, by_channel))
+}
+
+/// Acquisition period per customer from the customers table's signup dates.
+/// Each summarised customer's signup period (aligned with `s.customers`; empty without signup
+/// dates).
+fn signup_periods(customers: &DataFrame, s: &Summaries) -> Result<Vec<Option<i32>>> {
+    if !customer_has(Some(customers), col::SIGNUP_DATE) {
+        return Ok(Vec::new());
+    }
+    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
+    let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
+    let periods = days
+        .i32()?
+        .iter()
+        .map(|d| d.map(|d| s.period.index(date_from_days(d))));
+    Ok(aligned_with_customers(s, ids, periods))
+}
+
+/// A customers-table column as one value per summarised customer (`None` where the customer is
+/// not in the table or the value is null; a repeated id keeps its last value). Ids are borrowed
+/// from the frame and hashed with polars' fast hasher: the String-keyed SipHash maps this
+/// replaces held ~1.4 GB each on 26M customers and took tens of seconds to build.
+fn aligned_with_customers<T: Copy + Send + Sync>(
+    s: &Summaries,
+    ids: &StringChunked,
+    values: impl Iterator<Item = Option<T>>,
+) -> Vec<Option<T>> {
+    use rayon::prelude::*;
+    let mut by_id: PlHashMap<&str, T> = PlHashMap::with_capacity(ids.len());
+    for (id, v) in ids.iter().zip(values) {
+        if let (Some(id), Some(v)) = (id, v) {
+            by_id.insert(id, v);
+        }
+    }
+    s.customers
+        .par_iter()
+        .map(|c| by_id.get(c.customer_id.as_str()).copied())
+        .collect()
+}
+
+/// Contracts from the customers table, when it has signup and end dates.
+fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
+    if !customer_has(Some(customers), col::SIGNUP_DATE)
+        || !customer_has(Some(customers), col::END_DATE)
+    {
+        return Ok(None);
+    }
+    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
+    let start = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
+    let end = customers.column(col::END_DATE)?.cast(&DataType::Int32)?;
+    let (start, end) = (start.i32()?, end.i32()?);
+    let mut out = Vec::with_capacity(customers.height());
+    for ((id, s), e) in ids.iter().zip(start.iter()).zip(end.iter()) {
+        if let (Some(id), Some(s)) = (id, s) {
+            out.push(Contract {
+                customer_id: id.to_string(),
+                start_day: s,
+                end_day: e,
+            });
+        }
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    #[test]
+    fn customer_table_values_align_with_the_summaries() {
+        // Summaries list a, b, c, d; the customers table has b, a (twice: the last value
+        // counts), an unknown x, and a null for d; c is missing.
+        let s = crate::metrics::retention::tests::fixture();
+        let ids = StringChunked::new(
+            "customer_id".into(),
+            [Some("b"), Some("a"), Some("x"), Some("a"), Some("d")],
+        );
+        let values = [Some(2), Some(1), Some(9), Some(11), None];
+        let aligned = aligned_with_customers(&s, &ids, values.into_iter());
+        assert_eq!(aligned, vec![Some(11), Some(2), None, None]);
+    }
+
+    #[test]
+    fn signup_period_sets_the_cohort() {
+        // Customer a signed up in December 2023 and first bought in January 2024: the
+        // triangle counts a in the December cohort, the others by first purchase.
+        let s = crate::metrics::retention::tests::fixture();
+        let customers = df!(
+            col::CUSTOMER_ID => ["a"],
+            col::SIGNUP_DATE => [NaiveDate::from_ymd_opt(2023, 12, 15).unwrap()],
+        )
+        .unwrap();
+        let cohorts = signup_periods(&customers, &s).unwrap();
+        assert_eq!(cohorts, vec![Some(2023 * 12 + 11), None, None, None]);
+        let r = crate::metrics::retention::retention(&s, &cohorts);
+        let dec: Vec<_> = r.cohorts.iter().filter(|c| c.cohort == "2023-12").collect();
+        assert_eq!(dec.first().map(|c| c.customers), Some(1));
+    }
+}

@@ -1,0 +1,683 @@
+//! The one pass of stage 1: polars selects the columns, then customers get dense codes, a
+//! counting sort makes each customer's rows contiguous, and each customer's rows are reduced in
+//! one pass, customers in parallel (rayon).
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use super::{ActivityRow, CustomerRow, Summaries, filter_dates};
+use crate::io::col;
+use crate::money::{from_micros, to_micros};
+use crate::period::{Period, date_from_days};
+use crate::{Error, Result};
+
+/// Builds the summaries of a canonical transactions frame.
+///
+/// `as_of` defaults to the last transaction date; transactions after it are ignored.
+///
+/// # Errors
+/// [`Error::InsufficientData`] when there are no transactions; [`Error::UnknownColumn`] for a
+/// `by` dimension the table lacks.
+pub fn summarise(
+    transactions: LazyFrame,
+    period: Period,
+    as_of: Option<NaiveDate>,
+    by: &[String],
+) -> Result<Summaries> {
+    let mut tx = transactions;
+    let schema = tx.collect_schema()?;
+    for b in by {
+        if schema.get(b.as_str()).is_none() {
+            return Err(Error::UnknownColumn {
+                table: "transactions".into(),
+                role: "segment (--by)".into(),
+                column: b.clone(),
+                columns: schema
+                    .iter_names()
+                    .map(|s| s.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    if let Some(as_of) = as_of {
+        tx = filter_dates(tx, None, Some(as_of));
+    }
+    // One pass, after the hint of the speed issue: polars groups the rows by customer (hashed,
+    // in parallel), then each customer's rows are reduced in Rust, customers in parallel. The
+    // earlier plan of three string-keyed group-bys with a filtered aggregation per group was
+    // 5-7x slower than DuckDB on 10M rows (BENCHMARKS.md).
+    let mut select = vec![
+        col(col::CUSTOMER_ID).cast(DataType::String),
+        col(col::DATE).cast(DataType::Int32).alias("day"),
+        col(col::AMOUNT).cast(DataType::Float64),
+    ];
+    select.extend(by.iter().map(|b| col(b.as_str()).cast(DataType::String)));
+    let mut rows = tx.select(select).collect()?;
+    // Rows without a customer or a date are not purchases (loaded tables have none; frames
+    // from elsewhere may). Filtering copies every column, so only when there are some.
+    let has_nulls = |name: &str| -> Result<bool> { Ok(rows.column(name)?.null_count() > 0) };
+    if has_nulls(col::CUSTOMER_ID)? || has_nulls("day")? {
+        rows = rows
+            .lazy()
+            .filter(
+                col(col::CUSTOMER_ID)
+                    .is_not_null()
+                    .and(col("day").is_not_null()),
+            )
+            .collect()?;
+    }
+    let ids = rows
+        .column(col::CUSTOMER_ID)?
+        .as_materialized_series()
+        .rechunk();
+    let ids = ids.str()?;
+    // Days and amounts are read in place (one chunk, no nulls); copied only otherwise.
+    let days_series = rows.column("day")?.as_materialized_series().rechunk();
+    let days_ca = days_series.i32()?;
+    let days: std::borrow::Cow<'_, [i32]> = match days_ca.cont_slice() {
+        Ok(slice) => std::borrow::Cow::Borrowed(slice),
+        Err(_) => std::borrow::Cow::Owned(days_ca.into_no_null_iter().collect()),
+    };
+    let amount_series = rows.column(col::AMOUNT)?.as_materialized_series().rechunk();
+    let amount_ca = amount_series.f64()?;
+    let amounts: std::borrow::Cow<'_, [f64]> = match amount_ca.cont_slice() {
+        Ok(slice) => std::borrow::Cow::Borrowed(slice),
+        Err(_) => std::borrow::Cow::Owned(amount_ca.iter().map(|a| a.unwrap_or(0.0)).collect()),
+    };
+    let segment_columns: Vec<Series> = by
+        .iter()
+        .map(|b| -> Result<Series> {
+            Ok(rows.column(b.as_str())?.as_materialized_series().rechunk())
+        })
+        .collect::<Result<_>>()?;
+    let segment_values: Vec<&StringChunked> = segment_columns
+        .iter()
+        .map(|s| s.str())
+        .collect::<PolarsResult<_>>()?;
+    let Some(max_day) = days.iter().copied().max() else {
+        return Err(Error::InsufficientData {
+            what: "customer metrics".into(),
+            message: "no transactions (after the date filter)".into(),
+        });
+    };
+    let mut last_day = max_day;
+    let period_of = PeriodLookup::new(period, &days);
+
+    // Customers get dense codes in first-seen order (one hash-map pass; ids are borrowed, not
+    // copied); a counting sort by code then makes each customer's rows contiguous. This replaces
+    // polars' group-by, whose index list per group (millions of small allocations, most of a
+    // 10M-row run's page faults) cost more than the reduction itself.
+    let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
+    let mut distinct: Vec<&str> = Vec::new();
+    let codes: Vec<u32> = ids
+        .iter()
+        .map(|id| {
+            let id = id.unwrap_or_default();
+            *code_of.entry(id).or_insert_with(|| {
+                distinct.push(id);
+                (distinct.len() - 1) as u32
+            })
+        })
+        .collect();
+    drop(code_of);
+    let mut starts = vec![0u32; distinct.len() + 1];
+    for &c in &codes {
+        if let Some(n) = starts.get_mut(c as usize + 1) {
+            *n += 1;
+        }
+    }
+    for k in 1..starts.len() {
+        let previous = starts.get(k - 1).copied().unwrap_or_default();
+        if let Some(n) = starts.get_mut(k) {
+            *n += previous;
+        }
+    }
+    let mut next = starts.clone();
+    let mut grouped = vec![0u32; codes.len()];
+    for (row, &c) in codes.iter().enumerate() {
+        if let Some(slot) = next.get_mut(c as usize)
+            && let Some(cell) = grouped.get_mut(*slot as usize)
+        {
+            *cell = row as u32;
+            *slot += 1;
+        }
+    }
+    drop(codes);
+    // Each customer's rows by day, ties in row order (the segment is the first value on the
+    // first day); rows are already in row order, so a stable sort by day suffices.
+    let mut rest = grouped.as_mut_slice();
+    for w in starts.windows(2) {
+        let len = w.get(1).copied().unwrap_or_default() - w.first().copied().unwrap_or_default();
+        let Some((members, tail)) = rest.split_at_mut_checked(len as usize) else {
+            break;
+        };
+        if members.len() > 1 {
+            members.sort_by_key(|&i| days.get(i as usize).copied().unwrap_or_default());
+        }
+        rest = tail;
+    }
+    let members_of = |code: u32| -> &[u32] {
+        let (from, to) = (
+            starts.get(code as usize).copied().unwrap_or_default(),
+            starts.get(code as usize + 1).copied().unwrap_or_default(),
+        );
+        grouped.get(from as usize..to as usize).unwrap_or(&[])
+    };
+    // Customers in id order, so that output never depends on row order or hashing. A customer
+    // whose rows in the window are all refunds bought nothing in it: not a customer here.
+    let mut order = sort_ids(&distinct);
+    if amounts.iter().any(|&a| a < 0.0) {
+        let bought: Vec<bool> = order
+            .par_iter()
+            .map(|&code| members_of(code).iter().any(|&i| is_purchase(&amounts, i)))
+            .collect();
+        let mut bought = bought.into_iter();
+        order.retain(|_| bought.next().unwrap_or(false));
+        if order.is_empty() {
+            return Err(Error::InsufficientData {
+                what: "customer metrics".into(),
+                message: "no purchases, only refunds (after the date filter)".into(),
+            });
+        }
+        // The default observation end is the last row of a customer (so that the summaries
+        // of customer partitions merge to those of the whole).
+        last_day = order
+            .iter()
+            .flat_map(|&code| members_of(code).last())
+            .filter_map(|&i| days.get(i as usize).copied())
+            .max()
+            .unwrap_or(max_day);
+    }
+    let as_of = as_of.unwrap_or_else(|| date_from_days(last_day));
+    // Every output vector is allocated once at its final size and written in place, in
+    // parallel: concatenating per-block vectors copied ~400 MB on 10M rows and was the slowest
+    // step of stage 1 (page faults on fresh memory dominate on small VMs).
+    let mut customers: Vec<CustomerRow> = Vec::with_capacity(order.len());
+    order
+        .par_iter()
+        .map(|&code| {
+            let id = distinct.get(code as usize).copied().unwrap_or_default();
+            customer_row(id, members_of(code), &days, &amounts, &segment_values)
+        })
+        .collect_into_vec(&mut customers);
+    const BLOCK: usize = 8192;
+    let activity_counts: Vec<usize> = order
+        .par_chunks(BLOCK)
+        .map(|block| {
+            block
+                .iter()
+                .map(|&code| count_periods(members_of(code), &days, &period_of))
+                .sum()
+        })
+        .collect();
+    let gap_counts: Vec<usize> = customers
+        .par_chunks(BLOCK)
+        .map(|block| {
+            block
+                .iter()
+                .map(|c| c.purchase_days.saturating_sub(1) as usize)
+                .sum()
+        })
+        .collect();
+    let zero = ActivityRow {
+        customer: 0,
+        period: 0,
+        revenue: 0.0,
+        orders: 0,
+    };
+    let mut activity = vec![zero; activity_counts.iter().sum()];
+    let mut gaps = vec![0u32; gap_counts.iter().sum()];
+    let activity_parts = split_by_counts(&mut activity, &activity_counts);
+    let gap_parts = split_by_counts(&mut gaps, &gap_counts);
+    order
+        .par_chunks(BLOCK)
+        .zip(activity_parts)
+        .zip(gap_parts)
+        .enumerate()
+        .for_each(|(b, ((block, mut activity), mut gaps))| {
+            for (j, &code) in block.iter().enumerate() {
+                let members = members_of(code);
+                let written = fill_periods(
+                    (b * BLOCK + j) as u32,
+                    members,
+                    &days,
+                    &amounts,
+                    &period_of,
+                    activity,
+                );
+                activity = activity.get_mut(written..).unwrap_or_default();
+                let written = fill_gaps(members, &days, &amounts, gaps);
+                gaps = gaps.get_mut(written..).unwrap_or_default();
+            }
+        });
+    sort_small_values(&mut gaps);
+    Ok(Summaries {
+        customers,
+        activity,
+        gaps,
+        period,
+        as_of,
+        by: by.to_vec(),
+    })
+}
+
+/// The indices of `ids` in byte order of the ids.
+///
+/// Sorting indices with a string comparison behind each (a pointer chase and a `memcmp`) was
+/// the largest sort of stage 1. Ids are sorted instead by their first 8 bytes, packed
+/// big-endian into a `u64` (zero-padded, so that the integer order is the byte order), and
+/// only runs of ids sharing those 8 bytes are compared in full. Typical ids (`C000123`,
+/// numbers, short codes) fit in 8 bytes, so runs are rare.
+pub(super) fn sort_ids(ids: &[&str]) -> Vec<u32> {
+    let prefix = |id: &str| -> u64 {
+        let mut bytes = [0u8; 8];
+        for (b, &c) in bytes.iter_mut().zip(id.as_bytes()) {
+            *b = c;
+        }
+        u64::from_be_bytes(bytes)
+    };
+    let mut keyed: Vec<(u64, u32)> = ids
+        .par_iter()
+        .enumerate()
+        .map(|(code, id)| (prefix(id), code as u32))
+        .collect();
+    keyed.par_sort_unstable();
+    keyed.par_chunk_by_mut(|a, b| a.0 == b.0).for_each(|run| {
+        if run.len() > 1 {
+            run.sort_unstable_by(|a, b| ids.get(a.1 as usize).cmp(&ids.get(b.1 as usize)));
+        }
+    });
+    keyed.into_iter().map(|(_, code)| code).collect()
+}
+
+/// Sorts small non-negative integers (gaps in days, at most the data's span) by counting:
+/// linear, where a comparison sort of millions of gaps was a visible part of stage 1.
+pub(super) fn sort_small_values(values: &mut [u32]) {
+    let Some(&max) = values.iter().max() else {
+        return;
+    };
+    if max as usize > values.len() {
+        values.par_sort_unstable();
+        return;
+    }
+    let mut counts = vec![0usize; max as usize + 1];
+    for &v in values.iter() {
+        if let Some(n) = counts.get_mut(v as usize) {
+            *n += 1;
+        }
+    }
+    let mut slots = values.iter_mut();
+    for (value, &n) in counts.iter().enumerate() {
+        for slot in slots.by_ref().take(n) {
+            *slot = value as u32;
+        }
+    }
+}
+
+/// Period index of each day in the data's range, computed once instead of once per row.
+struct PeriodLookup {
+    first_day: i32,
+    index: Vec<i32>,
+    period: Period,
+}
+
+impl PeriodLookup {
+    fn new(period: Period, days: &[i32]) -> PeriodLookup {
+        let first_day = days.iter().copied().min().unwrap_or_default();
+        let last_day = days.iter().copied().max().unwrap_or_default();
+        // A span beyond ~270 years is not worth a table: compute per row instead.
+        let index = if last_day - first_day < 100_000 {
+            (first_day..=last_day)
+                .map(|d| period.index(date_from_days(d)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PeriodLookup {
+            first_day,
+            index,
+            period,
+        }
+    }
+
+    fn get(&self, day: i32) -> i32 {
+        usize::try_from(day - self.first_day)
+            .ok()
+            .and_then(|i| self.index.get(i).copied())
+            .unwrap_or_else(|| self.period.index(date_from_days(day)))
+    }
+}
+
+/// Splits `values` into consecutive parts of the given lengths (which sum to its length).
+fn split_by_counts<'a, T>(mut values: &'a mut [T], counts: &[usize]) -> Vec<&'a mut [T]> {
+    let mut parts = Vec::with_capacity(counts.len());
+    for &n in counts {
+        let Some((part, rest)) = values.split_at_mut_checked(n) else {
+            break;
+        };
+        parts.push(part);
+        values = rest;
+    }
+    parts
+}
+
+/// Whether row `i` is a purchase: a row (an order) with a net amount of zero or more. A
+/// negative amount is money given back, which is never a purchase.
+fn is_purchase(amounts: &[f64], i: u32) -> bool {
+    amounts.get(i as usize).is_none_or(|&a| a >= 0.0)
+}
+
+/// One customer's summary row from their rows, sorted by day.
+fn customer_row(
+    id: &str,
+    members: &[u32],
+    days: &[i32],
+    amounts: &[f64],
+    segment_values: &[&StringChunked],
+) -> CustomerRow {
+    let day_of = |i: u32| days.get(i as usize).copied().unwrap_or_default();
+    let micros_of = |i: u32| to_micros(amounts.get(i as usize).copied().unwrap_or_default());
+    let bought = |i: &&u32| is_purchase(amounts, **i);
+    let first_day = members.iter().find(bought).map(|&i| day_of(i));
+    let first_day = first_day.unwrap_or_default();
+    let last_day = members.iter().rev().find(bought).map(|&i| day_of(i));
+    let last_day = last_day.unwrap_or_default();
+    let mut purchase_days = 0u32;
+    let mut orders = 0u32;
+    let mut previous_day: Option<i32> = None;
+    let mut revenue = 0i64;
+    let mut first_day_revenue = 0i64;
+    for &i in members {
+        let day = day_of(i);
+        let m = micros_of(i);
+        if is_purchase(amounts, i) {
+            orders += 1;
+            if previous_day != Some(day) {
+                purchase_days += 1;
+                previous_day = Some(day);
+            }
+        }
+        revenue += m;
+        if day == first_day {
+            first_day_revenue += m;
+        }
+    }
+    // The segment is the first value on the first purchase day.
+    let segments = segment_values
+        .iter()
+        .map(|values| {
+            members
+                .iter()
+                .skip_while(|&&i| day_of(i) < first_day)
+                .take_while(|&&i| day_of(i) == first_day)
+                .filter(bought)
+                .find_map(|&i| values.get(i as usize))
+                .map(str::to_string)
+        })
+        .collect();
+    CustomerRow {
+        customer_id: id.to_string(),
+        first_day,
+        last_day,
+        orders,
+        purchase_days,
+        revenue: from_micros(revenue),
+        first_day_revenue: from_micros(first_day_revenue),
+        segments,
+    }
+}
+
+/// Number of distinct periods among one customer's rows, sorted by day.
+fn count_periods(members: &[u32], days: &[i32], period_of: &PeriodLookup) -> usize {
+    let mut count = 0;
+    let mut last: Option<i32> = None;
+    for &i in members {
+        let period = period_of.get(days.get(i as usize).copied().unwrap_or_default());
+        if last != Some(period) {
+            count += 1;
+            last = Some(period);
+        }
+    }
+    count
+}
+
+/// Writes one customer's active periods (rows sorted by day, so each period's rows are
+/// contiguous) to the start of `out`; returns how many.
+fn fill_periods(
+    customer: u32,
+    members: &[u32],
+    days: &[i32],
+    amounts: &[f64],
+    period_of: &PeriodLookup,
+    out: &mut [ActivityRow],
+) -> usize {
+    let mut written = 0usize;
+    let mut revenue = 0i64;
+    for &i in members {
+        let period = period_of.get(days.get(i as usize).copied().unwrap_or_default());
+        let m = to_micros(amounts.get(i as usize).copied().unwrap_or_default());
+        let current = written.checked_sub(1).and_then(|w| out.get_mut(w));
+        let order = u32::from(is_purchase(amounts, i));
+        match current {
+            Some(row) if row.period == period => {
+                row.orders += order;
+                revenue += m;
+            }
+            current => {
+                if let Some(row) = current {
+                    row.revenue = from_micros(revenue);
+                }
+                revenue = m;
+                if let Some(row) = out.get_mut(written) {
+                    *row = ActivityRow {
+                        customer,
+                        period,
+                        revenue: 0.0,
+                        orders: order,
+                    };
+                }
+                written += 1;
+            }
+        }
+    }
+    if let Some(row) = written.checked_sub(1).and_then(|w| out.get_mut(w)) {
+        row.revenue = from_micros(revenue);
+    }
+    written
+}
+
+/// Writes the gaps in days between one customer's consecutive purchase days (rows sorted by
+/// day) to the start of `out`; returns how many.
+fn fill_gaps(members: &[u32], days: &[i32], amounts: &[f64], out: &mut [u32]) -> usize {
+    let mut written = 0usize;
+    let mut previous: Option<i32> = None;
+    for &i in members.iter().filter(|&&i| is_purchase(amounts, i)) {
+        let day = days.get(i as usize).copied().unwrap_or_default();
+        match previous {
+            Some(p) if p == day => {}
+            Some(p) => {
+                if let Some(slot) = out.get_mut(written) {
+                    *slot = (day - p).max(0) as u32;
+                }
+                written += 1;
+                previous = Some(day);
+            }
+            None => previous = Some(day),
+        }
+    }
+    written
+}
+
+/// Days between consecutive purchase days of each customer, all customers together, sorted
+/// (the same as [`Summaries::gaps`], for callers that want only these).
+///
+/// # Errors
+/// As [`summarise`].
+pub fn inter_purchase_gaps(transactions: LazyFrame, as_of: Option<NaiveDate>) -> Result<Vec<u32>> {
+    Ok(summarise(transactions, Period::Month, as_of, &[])?.gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::period::days_since_epoch;
+    use crate::summary::merge_partitions;
+
+    fn frame() -> LazyFrame {
+        let d = |s: &str| days_since_epoch(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
+        // b: two purchases on Jan 5 (one purchase day), a refund on Feb 1 (not a purchase, but
+        // February's net revenue), a purchase on Mar 10.
+        // a: one purchase; its channel is blank on the first row of its first day.
+        let rows = [
+            ("b", "2024-03-10", 7.0, Some("web")),
+            ("b", "2024-01-05", 10.0, None),
+            ("a", "2024-02-20", 0.1, None),
+            ("b", "2024-01-05", 5.25, Some("shop")),
+            ("b", "2024-02-01", -3.0, Some("web")),
+            ("a", "2024-02-20", 0.2, Some("phone")),
+        ];
+        df!(
+            col::CUSTOMER_ID => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            col::DATE => rows.iter().map(|r| d(r.1)).collect::<Vec<_>>(),
+            col::AMOUNT => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "channel" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        )
+        .unwrap()
+        .lazy()
+        .with_column(col(col::DATE).cast(DataType::Date))
+    }
+
+    /// `None` when no part has a purchase (then the whole has none either).
+    fn summarise_in_parts(rows: &DataFrame, count: u32, by: &[String]) -> Option<Summaries> {
+        let parts: Vec<Summaries> = (0..count)
+            .filter_map(|index| {
+                let part = crate::io::Partition { index, count };
+                let lf = rows
+                    .clone()
+                    .lazy()
+                    .filter(part.filter(col(col::CUSTOMER_ID)));
+                // A part without rows has no summaries (summarise says so); it is skipped.
+                summarise(lf, Period::Month, None, by).ok()
+            })
+            .collect();
+        (!parts.is_empty()).then(|| merge_partitions(parts).unwrap())
+    }
+
+    #[test]
+    fn partitions_merge_to_the_whole() {
+        let rows = frame().collect().unwrap();
+        let by = ["channel".to_string()];
+        let whole = summarise(rows.clone().lazy(), Period::Month, None, &by).unwrap();
+        for count in 1..=4 {
+            let merged = summarise_in_parts(&rows, count, &by).unwrap();
+            assert_eq!(merged.customers, whole.customers, "{count} parts");
+            assert_eq!(merged.activity, whole.activity, "{count} parts");
+            assert_eq!(merged.gaps, whole.gaps, "{count} parts");
+            assert_eq!(merged.as_of, whole.as_of, "{count} parts");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+        /// Any split of any table by customer merges back to the summaries of the whole.
+        #[test]
+        fn any_partitioning_merges_exactly(
+            rows in proptest::collection::vec((0usize..12, 0i32..400, -5000i64..20000), 1..120),
+            count in 1u32..6,
+        ) {
+            // Ids of several lengths, some sharing their first 8 bytes.
+            let ids = ["c1", "c2", " c3", "customer-0001", "customer-0002", "customer-0010",
+                "a", "zz", "0", "00", "customer", "x y"];
+            let frame = df!(
+                col::CUSTOMER_ID => rows.iter().map(|r| ids[r.0].trim()).collect::<Vec<_>>(),
+                col::DATE => rows.iter().map(|r| 19_000 + r.1).collect::<Vec<_>>(),
+                col::AMOUNT => rows.iter().map(|r| r.2 as f64 / 100.0).collect::<Vec<_>>(),
+            )
+            .unwrap()
+            .lazy()
+            .with_column(col(col::DATE).cast(DataType::Date))
+            .collect()
+            .unwrap();
+            let merged = summarise_in_parts(&frame, count, &[]);
+            // Only refunds (negative amounts): no customer, in the whole as in every part.
+            let Ok(whole) = summarise(frame.clone().lazy(), Period::Month, None, &[]) else {
+                proptest::prop_assert!(merged.is_none());
+                return Ok(());
+            };
+            let merged = merged.unwrap();
+            proptest::prop_assert_eq!(merged.customers, whole.customers);
+            proptest::prop_assert_eq!(merged.activity, whole.activity);
+            proptest::prop_assert_eq!(merged.gaps, whole.gaps);
+            proptest::prop_assert_eq!(merged.as_of, whole.as_of);
+        }
+    }
+
+    #[test]
+    fn one_pass_by_hand() {
+        let s = summarise(frame(), Period::Month, None, &["channel".to_string()]).unwrap();
+        assert_eq!(s.as_of, NaiveDate::from_ymd_opt(2024, 3, 10).unwrap());
+        let ids: Vec<&str> = s.customers.iter().map(|c| c.customer_id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        let a = &s.customers[0];
+        assert_eq!((a.orders, a.purchase_days), (2, 1));
+        // Money is summed in millionths: 0.1 + 0.2 is exactly 0.3 here.
+        assert_eq!((a.revenue, a.first_day_revenue), (0.3, 0.3));
+        assert_eq!(a.segments, vec![Some("phone".to_string())]);
+        let b = &s.customers[1];
+        assert_eq!((b.orders, b.purchase_days), (3, 2));
+        assert_eq!((b.revenue, b.first_day_revenue), (19.25, 15.25));
+        assert_eq!(b.last_day - b.first_day, 65);
+        assert_eq!(b.segments, vec![Some("shop".to_string())]);
+        let b_periods: Vec<(i32, f64, u32)> = s
+            .activity
+            .iter()
+            .filter(|r| r.customer == 1)
+            .map(|r| (r.period - 2024 * 12, r.revenue, r.orders))
+            .collect();
+        // February holds only the refund: net revenue, no purchase, so b is not active in it.
+        assert_eq!(b_periods, [(0, 15.25, 2), (1, -3.0, 0), (2, 7.0, 1)]);
+        assert!(
+            !s.activity
+                .iter()
+                .any(|r| r.customer == 1 && r.period == 2024 * 12 + 1 && r.is_active())
+        );
+        // b's purchase days: Jan 5 → Mar 10 (65 days); the refund day is not one.
+        assert_eq!(s.gaps, [65]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ids_sort_in_byte_order(ids in proptest::collection::vec("[a-c\\x00é]{0,12}", 0..60)) {
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            let sorted: Vec<&str> = sort_ids(&refs).into_iter().map(|i| refs[i as usize]).collect();
+            let mut expected = refs.clone();
+            expected.sort_unstable();
+            proptest::prop_assert_eq!(sorted, expected);
+        }
+
+        #[test]
+        fn counting_sort_sorts(mut values in proptest::collection::vec(0u32..50, 0..200), big in proptest::option::of(1000u32..5000)) {
+            values.extend(big);
+            let mut expected = values.clone();
+            expected.sort_unstable();
+            sort_small_values(&mut values);
+            proptest::prop_assert_eq!(values, expected);
+        }
+    }
+
+    #[test]
+    fn as_of_drops_later_rows_and_empty_is_an_error() {
+        let as_of = NaiveDate::from_ymd_opt(2024, 1, 31).unwrap();
+        let s = summarise(frame(), Period::Month, Some(as_of), &[]).unwrap();
+        assert_eq!(s.customers.len(), 1);
+        assert_eq!(s.customers[0].revenue, 15.25);
+        assert_eq!(s.as_of, as_of);
+        let before = NaiveDate::from_ymd_opt(2023, 1, 1).unwrap();
+        assert!(matches!(
+            summarise(frame(), Period::Month, Some(before), &[]),
+            Err(Error::InsufficientData { .. })
+        ));
+    }
+}
