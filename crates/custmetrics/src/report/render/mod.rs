@@ -1,4 +1,5 @@
-//! Renderers: each turns a [`Report`] into one format, with the same signature.
+//! Renderers: each turns a laid-out [`Page`] (a [`Report`] through its views, see
+//! [`crate::report::view`]) into one format; JSON serialises the typed value instead.
 
 mod csv;
 mod html;
@@ -13,6 +14,7 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Report;
+use super::view::{self, Page};
 
 pub use self::csv::{is_csv_table_file, write_csv_dir};
 
@@ -53,11 +55,31 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Table => table::render(report, options, out),
-        Format::Markdown => markdown::render(report, out),
         Format::Json => json::render(report, out),
-        Format::Csv => csv::render_stream(report, out),
-        Format::Html => html::render(report, out),
+        // CSV gets every cohort offset and plain numbers.
+        _ => render_page(
+            &view::report_page(report, format == Format::Csv),
+            format,
+            options,
+            out,
+        ),
+    }
+}
+
+/// Renders a page in any format but JSON (which serialises the typed value the page came from).
+fn render_page(
+    page: &Page<'_>,
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => table::render(page, options, out),
+        Format::Markdown => markdown::render(page, out),
+        Format::Csv => csv::render_stream(page, out),
+        Format::Html => html::render(page, out),
+        // The callers send JSON to the serialiser; a page has no JSON form.
+        Format::Json => Err(io::Error::other("a laid-out page has no JSON form")),
     }
 }
 
