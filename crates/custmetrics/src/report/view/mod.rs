@@ -7,12 +7,14 @@
 //! `churn.rs` (inactivity and contractual), `survival.rs`, `scores.rs` (NPS and CSAT, one shared
 //! view), `rfm.rs`, `purchasing.rs`, `clv.rs`, `model_fit.rs`, and `overview.rs`,
 //! `headlines.rs`, `data_quality.rs` for the report's opening. [`layout`] calls them in report
-//! order; [`report_page`] adds the title.
+//! order; [`report_page`] adds the title. `inspect.rs` lays out what `inspect` found in input
+//! files the same way.
 
 mod churn;
 mod clv;
 mod data_quality;
 mod headlines;
+pub(crate) mod inspect;
 mod model_fit;
 mod overview;
 mod purchasing;
