@@ -1,5 +1,9 @@
 //! HTML: one self-contained page (inline CSS and SVG; no scripts, fonts or network), readable on
 //! screen and in print. Every value that came from input data is escaped.
+//!
+//! The page draws the views' blocks in order, except the chart blocks, which it gathers into an
+//! "At a glance" grid at the top, and a table that carries a heat map (the cohort triangle),
+//! which it draws as one.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
