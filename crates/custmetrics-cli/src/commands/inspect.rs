@@ -5,6 +5,7 @@ use std::io::Write;
 use anyhow::Result;
 use custmetrics::io::inspect::inspect;
 use custmetrics::io::{TableKind, expand_inputs};
+use custmetrics::report::render::{Format, RenderOptions, render_inspections};
 
 use crate::args::{FormatArg, InspectArgs, TableArg};
 use crate::exit::ExitStatus;
@@ -26,21 +27,15 @@ pub fn run(args: InspectArgs) -> Result<ExitStatus> {
     for input in expand_inputs(&args.files)? {
         results.push(inspect(&input, kind, options)?);
     }
+    let format = match args.format {
+        FormatArg::Table => Format::Table,
+        FormatArg::Markdown => Format::Markdown,
+        FormatArg::Json => Format::Json,
+        FormatArg::Csv => Format::Csv,
+        FormatArg::Html => Format::Html,
+    };
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    match args.format {
-        FormatArg::Json => {
-            serde_json::to_writer_pretty(
-                &mut out,
-                &serde_json::json!({ "schema_version": custmetrics::report::SCHEMA_VERSION, "files": results }),
-            )?;
-            writeln!(out)?;
-        }
-        _ => {
-            for r in &results {
-                write!(out, "{}", r.to_text())?;
-            }
-        }
-    }
+    render_inspections(&results, format, &RenderOptions::default(), &mut out)?;
     out.flush()?;
     Ok(ExitStatus::Success)
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::load::{Accounting, FileReport, LoadOptions, Rejection, load_inputs};
 use super::read::InputPath;
-use super::schema::{TableKind, col};
+use super::schema::{Role, TableKind, col};
 use crate::period::date_from_days;
 use crate::{Error, Result};
 
@@ -119,6 +119,51 @@ fn first_problems(rows: Vec<Rejection>, answers: Vec<Rejection>, n: usize) -> Ve
 }
 
 impl Inspection {
+    /// The row accounting in one line: `7593 read, 7593 used, 0 rejected`, then the excluded rows
+    /// and rejected answers when there are some.
+    pub(crate) fn rows_summary(&self) -> String {
+        let a = &self.accounting;
+        let mut s = format!(
+            "{} read, {} used, {} rejected",
+            a.rows_read, a.rows_used, a.rows_rejected
+        );
+        if a.rows_excluded > 0 {
+            let reasons = super::load::reason_counts(&a.excluded_by_reason);
+            let _ = write!(s, ", {} excluded ({})", a.rows_excluded, reasons);
+        }
+        if a.answers_rejected > 0 {
+            let _ = write!(s, "; {} answers rejected", a.answers_rejected);
+        }
+        s
+    }
+
+    /// What else is known about the column read for `role`, each part in parentheses after a
+    /// space: its date format or decimal separator, and the other columns that could play the
+    /// role. Empty when nothing is.
+    pub(crate) fn column_details(&self, role: Role, column: &str) -> String {
+        let f = &self.file;
+        let mut extra = String::new();
+        if let Some(fmt) = f.date_formats.get(column) {
+            extra = format!(" ({fmt})");
+        }
+        if let Some(d) = f.decimal_separators.get(column) {
+            extra = format!(
+                " (decimal {})",
+                if *d == super::DecimalSeparator::Comma {
+                    "comma"
+                } else {
+                    "point"
+                }
+            );
+        }
+        let others = f.columns.alternatives(role);
+        if !others.is_empty() {
+            let others: Vec<String> = others.iter().map(|c| format!("{c:?}")).collect();
+            extra.push_str(&format!(" (also possible: {})", others.join(", ")));
+        }
+        extra
+    }
+
     /// A plain-text description for the terminal.
     pub fn to_text(&self) -> String {
         let mut s = String::new();
@@ -135,23 +180,7 @@ impl Inspection {
             let _ = writeln!(s, "  encoding    {}", e.name());
         }
         let _ = writeln!(s, "  read as     {}", self.table);
-        let _ = write!(
-            s,
-            "  rows        {} read, {} used, {} rejected",
-            self.accounting.rows_read, self.accounting.rows_used, self.accounting.rows_rejected
-        );
-        if self.accounting.rows_excluded > 0 {
-            let reasons = super::load::reason_counts(&self.accounting.excluded_by_reason);
-            let _ = write!(
-                s,
-                ", {} excluded ({})",
-                self.accounting.rows_excluded, reasons
-            );
-        }
-        if self.accounting.answers_rejected > 0 {
-            let _ = write!(s, "; {} answers rejected", self.accounting.answers_rejected);
-        }
-        s.push('\n');
+        let _ = writeln!(s, "  rows        {}", self.rows_summary());
         if f.continuation_rows > 0 {
             let _ = writeln!(
                 s,
@@ -168,25 +197,7 @@ impl Inspection {
         }
         let _ = writeln!(s, "  columns");
         for (role, column) in &f.columns.roles {
-            let mut extra = String::new();
-            if let Some(fmt) = f.date_formats.get(column) {
-                extra = format!(" ({fmt})");
-            }
-            if let Some(d) = f.decimal_separators.get(column) {
-                extra = format!(
-                    " (decimal {})",
-                    if *d == super::DecimalSeparator::Comma {
-                        "comma"
-                    } else {
-                        "point"
-                    }
-                );
-            }
-            let others = f.columns.alternatives(*role);
-            if !others.is_empty() {
-                let others: Vec<String> = others.iter().map(|c| format!("{c:?}")).collect();
-                extra.push_str(&format!(" (also possible: {})", others.join(", ")));
-            }
+            let extra = self.column_details(*role, column);
             let _ = writeln!(s, "    {column:<24} {}{extra}", role.describe());
         }
         // Score roles without a column, with the columns that look like their answers.

@@ -1,11 +1,26 @@
 //! The report: one typed, serialisable value built from whatever tables were given, and the
 //! renderers that turn it into text. Renderers never compute a metric.
+//!
+//! A section goes from numbers to text in three steps:
+//! 1. **Build**: [`Report::build`] fills the section's typed result, a field of [`Report`]
+//!    ([`Report::retention`], [`Report::nps`], ...), or says in [`Report::skipped`] why not.
+//! 2. **View**: [`view`] has one file per section (`view/retention.rs`, `view/scores.rs` for NPS
+//!    and CSAT, ...) turning the typed result into blocks: headings, figures, tables, notes and
+//!    charts, formatted but not computed. [`view::layout`] calls them in report order.
+//! 3. **Render**: [`render`] has one file per format; each reads the same blocks. The terminal,
+//!    Markdown and CSV renderers skip the charts, the HTML page draws them as SVG. JSON
+//!    serialises the [`Report`] itself, so its keys are the typed results' field names.
+//!
+//! Adding a section therefore means: its type (a `Serialize` struct and an `Option` field on
+//! [`Report`], with a [`Section`] variant if it can be chosen), its build function, and its view
+//! (`view/<section>.rs`, called from [`view::layout`]; new CSV table names also go in the CSV
+//! renderer's list of table files). Every format then shows it.
 
 mod build;
 pub mod frames;
 pub mod headline;
-pub mod layout;
 pub mod render;
+pub mod view;
 
 use std::collections::BTreeMap;
 

@@ -17,8 +17,8 @@
 use chrono::NaiveDate;
 use custmetrics::metrics::churn::{self, Contract, Survival};
 use custmetrics::metrics::scores::{Csat, Nps};
-use custmetrics::summary::{CustomerRow, Summaries};
 use custmetrics::period::Period;
+use custmetrics::summary::{CustomerRow, Summaries};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::neutralise_formula as neutralise;
 use crate::report::Report;
-use crate::report::layout::{Block, TextTable, layout};
+use crate::report::view::{Block, Page, TextTable, layout};
 
 /// The tables the layout can emit, so that another output of the run can be refused before it
 /// is written where a table will go. `MODEL_params` and `MODEL_predictions` are the fitted
@@ -70,11 +70,11 @@ fn write_table(t: &TextTable<'_>, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-pub(super) fn render_stream(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    for block in layout(report, true) {
+pub(super) fn render_stream(page: &Page<'_>, out: &mut dyn Write) -> io::Result<()> {
+    for block in &page.blocks {
         if let Block::Table(t) = block {
             writeln!(out, "# table: {}", t.name)?;
-            write_table(&t, out)?;
+            write_table(t, out)?;
             writeln!(out)?;
         }
     }

@@ -1,12 +1,16 @@
 //! HTML: one self-contained page (inline CSS and SVG; no scripts, fonts or network), readable on
 //! screen and in print. Every value that came from input data is escaped.
+//!
+//! The page draws the views' blocks in order, except the chart blocks, which it gathers into an
+//! "At a glance" grid at the top, and a table that carries a heat map (the cohort triangle),
+//! which it draws as one.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-use super::svg::{Line, bar_chart, esc, heat, heat_text, line_chart};
-use crate::report::Report;
-use crate::report::layout::{Block, layout, pct};
+use super::svg::{bar_chart, esc, heat as heat_colour, heat_text, line_chart};
+use crate::report::Section;
+use crate::report::view::{Block, Chart, Heatmap, Page, Plot, TextTable, pct};
 
 const CSS: &str = r#"
 :root{--fg:#1b1f24;--muted:#5b6470;--line:#d8dee4;--bg:#fff;--accent:#0072B2}
@@ -36,272 +40,38 @@ fn chart_block(title: &str, svg: String) -> String {
     format!("<figure><h3>{}</h3>{svg}</figure>", esc(title))
 }
 
-/// The charts of the page, built from the report's numbers (no computation beyond picking).
-fn charts(r: &Report) -> Vec<String> {
-    let mut out = Vec::new();
-    let rate_fmt = |v: f64| format!("{:.0}%", v * 100.0);
-    if let Some(ret) = &r.retention {
-        // Retention curves: the most recent 8 cohorts with at least 3 offsets.
-        let mut cohorts: Vec<&str> = ret
-            .cohorts
-            .iter()
-            .filter(|c| c.segment.is_none() && c.offset == 2)
-            .map(|c| c.cohort.as_str())
-            .collect();
-        cohorts.dedup();
-        let recent: Vec<&str> = cohorts.iter().rev().take(8).rev().copied().collect();
-        let max_k = ret
-            .cohorts
-            .iter()
-            .filter(|c| recent.contains(&c.cohort.as_str()))
-            .map(|c| c.offset)
-            .max()
-            .unwrap_or(0)
-            .min(24);
-        let labels: Vec<String> = (0..=max_k).map(|k| format!("+{k}")).collect();
-        let lines: Vec<Line> = recent
-            .iter()
-            .map(|cohort| Line {
-                name: (*cohort).to_string(),
-                values: (0..=max_k)
-                    .map(|k| {
-                        ret.cohorts
-                            .iter()
-                            .find(|c| c.segment.is_none() && c.cohort == *cohort && c.offset == k)
-                            .map(|c| c.rate)
-                    })
-                    .collect(),
-                band: None,
-            })
-            .collect();
-        if !lines.is_empty() {
-            out.push(chart_block(
-                &format!(
-                    "Retention curves: share of each cohort active k {}s later",
-                    ret.period
-                ),
-                line_chart(
-                    "Retention curves per cohort",
-                    &labels,
-                    &lines,
-                    Some((0.0, 1.0)),
-                    &rate_fmt,
-                ),
-            ));
-        }
-        let periods: Vec<_> = ret.periods.iter().filter(|p| p.segment.is_none()).collect();
-        let labels: Vec<String> = periods.iter().map(|p| p.period.clone()).collect();
-        out.push(chart_block(
-            &format!("Active customers per {}", ret.period),
-            line_chart(
-                "Active customers",
-                &labels,
-                &[
-                    Line {
-                        name: "active".into(),
-                        values: periods
-                            .iter()
-                            .map(|p| Some(p.customers_end as f64))
-                            .collect(),
-                        band: None,
-                    },
-                    Line {
-                        name: "new".into(),
-                        values: periods
-                            .iter()
-                            .map(|p| Some(p.new_customers as f64))
-                            .collect(),
-                        band: None,
-                    },
-                    Line {
-                        name: "retained".into(),
-                        values: periods.iter().map(|p| Some(p.retained as f64)).collect(),
-                        band: None,
-                    },
-                ],
-                None,
-                &|v| format!("{v:.0}"),
-            ),
-        ));
-    }
-    if let Some(c) = &r.churn {
-        let overall: Vec<_> = c.periods.iter().filter(|p| p.segment.is_none()).collect();
-        let labels: Vec<String> = overall.iter().map(|p| p.period.clone()).collect();
-        let mut lines = vec![Line {
-            name: "inactivity churn".into(),
-            values: overall.iter().map(|p| p.churn_rate).collect(),
-            band: None,
-        }];
-        if let Some(cc) = &r.contractual_churn {
-            lines.push(Line {
-                name: "cancellations".into(),
-                values: labels
-                    .iter()
-                    .map(|l| {
-                        cc.iter()
-                            .find(|p| &p.period == l)
-                            .and_then(|p| p.churn_rate)
-                    })
-                    .collect(),
-                band: None,
-            });
-        }
-        out.push(chart_block(
-            &format!(
-                "Churn rate per period (inactive for {} days)",
-                c.inactive_after_days
-            ),
-            line_chart("Churn rate", &labels, &lines, None, &|v| {
-                format!("{:.1}%", v * 100.0)
-            }),
-        ));
-    }
-    if let Some(s) = &r.survival {
-        // Sample the step curve on a regular day grid so the chart stays small.
-        let max_day = s.curve.last().map_or(0, |p| p.days);
-        let step = (max_day / 60).max(1);
-        let days: Vec<u32> = (0..=max_day).step_by(step as usize).collect();
-        let at = |d: u32| s.curve.iter().take_while(|p| p.days <= d).last();
-        let labels: Vec<String> = days.iter().map(|d| d.to_string()).collect();
-        let line = Line {
-            name: "S(t)".into(),
-            values: days
-                .iter()
-                .map(|&d| Some(at(d).map_or(1.0, |p| p.survival)))
-                .collect(),
-            band: Some(
-                days.iter()
-                    .map(|&d| Some(at(d).map_or((1.0, 1.0), |p| (p.ci_low, p.ci_high))))
-                    .collect(),
-            ),
-        };
-        out.push(chart_block(
-            &format!(
-                "Survival: share of customers still active after t days ({})",
-                s.definition
-            ),
-            line_chart(
-                "Kaplan-Meier survival",
-                &labels,
-                &[line],
-                Some((0.0, 1.0)),
-                &rate_fmt,
-            ),
-        ));
-    }
-    if let Some(n) = &r.nps {
-        let by_period: Vec<_> =
-            n.by.iter()
-                .filter(|x| x.period.is_some() && x.segment.is_none())
-                .collect();
-        if by_period.len() > 1 {
-            let labels: Vec<String> = by_period
-                .iter()
-                .map(|x| x.period.clone().unwrap_or_default())
-                .collect();
-            let line = Line {
-                name: "NPS".into(),
-                values: by_period.iter().map(|x| Some(x.score)).collect(),
-                band: Some(
-                    by_period
-                        .iter()
-                        .map(|x| Some((x.ci_low, x.ci_high)))
-                        .collect(),
-                ),
-            };
-            out.push(chart_block(
-                "NPS per period with 95% interval",
-                line_chart("NPS trend", &labels, &[line], Some((-100.0, 100.0)), &|v| {
-                    format!("{v:.0}")
-                }),
-            ));
-        }
-    }
-    if let Some(c) = &r.csat {
-        let by_period: Vec<_> =
-            c.by.iter()
-                .filter(|x| x.period.is_some() && x.segment.is_none())
-                .collect();
-        if by_period.len() > 1 {
-            let labels: Vec<String> = by_period
-                .iter()
-                .map(|x| x.period.clone().unwrap_or_default())
-                .collect();
-            let line = Line {
-                name: "CSAT".into(),
-                values: by_period.iter().map(|x| Some(x.score)).collect(),
-                band: Some(
-                    by_period
-                        .iter()
-                        .map(|x| Some((x.ci_low, x.ci_high)))
-                        .collect(),
-                ),
-            };
-            out.push(chart_block(
-                "CSAT per period with 95% Wilson interval",
-                line_chart("CSAT trend", &labels, &[line], Some((0.0, 1.0)), &rate_fmt),
-            ));
-        }
-    }
-    if let Some(rfm) = &r.rfm {
-        let bars: Vec<(String, f64)> = rfm
-            .segments
-            .iter()
-            .map(|(k, v)| (k.clone(), *v as f64))
-            .collect();
-        out.push(chart_block(
-            "RFM segment sizes (customers)",
-            bar_chart("RFM segments", &bars, &|v| format!("{v:.0}")),
-        ));
-    }
-    if let Some(c) = &r.clv {
-        let bars: Vec<(String, f64)> = c
-            .clv_percentiles
-            .iter()
-            .map(|(q, v)| (format!("p{:.0}", q * 100.0), *v))
-            .collect();
-        out.push(chart_block(
-            "Predicted CLV distribution (percentiles)",
-            bar_chart("CLV percentiles", &bars, &|v| format!("{v:.2}")),
-        ));
-        let top: Vec<(String, f64)> = c
-            .ranked
-            .iter()
-            .take(10)
-            .map(|x| (x.customer_id.clone(), x.clv))
-            .collect();
-        out.push(chart_block(
-            "Top customers by predicted CLV",
-            bar_chart("Top customers", &top, &|v| format!("{v:.2}")),
-        ));
-    }
-    if let Some(s) = &r.supporting {
-        let bars: Vec<(String, f64)> = s
-            .by_cohort
-            .iter()
-            .rev()
-            .take(12)
-            .rev()
-            .map(|c| (c.cohort.clone(), c.historical_clv))
-            .collect();
-        out.push(chart_block(
-            "Historical CLV (revenue per customer) by acquisition cohort",
-            bar_chart("Historical CLV", &bars, &|v| format!("{v:.2}")),
-        ));
-    }
-    out
+/// A chart block as an SVG figure with its caption.
+fn chart(c: &Chart) -> String {
+    let svg = match &c.plot {
+        Plot::Lines {
+            x_labels,
+            lines,
+            y_range,
+            y_format,
+        } => line_chart(&c.title, x_labels, lines, *y_range, &|v| y_format.format(v)),
+        Plot::Bars { bars, format } => bar_chart(&c.title, bars, &|v| format.format(v)),
+    };
+    chart_block(&c.caption, svg)
 }
 
-fn heatmap(r: &Report) -> String {
-    let Some(ret) = &r.retention else {
-        return String::new();
-    };
-    let all: Vec<_> = ret
-        .cohorts
+/// The charts of the page, in block order, except that purchasing's chart comes after predicted
+/// CLV's: the page showed them in that order before charts were blocks, and it must not change.
+fn glance<'p>(blocks: &'p [Block<'_>]) -> Vec<&'p Chart> {
+    let mut charts: Vec<&Chart> = blocks
         .iter()
-        .filter(|c| c.segment.is_none() && c.offset <= 24)
+        .filter_map(|b| match b {
+            Block::Chart(c) => Some(c),
+            _ => None,
+        })
         .collect();
-    let max_k = all.iter().map(|c| c.offset).max().unwrap_or(0);
+    // A stable sort: only purchasing's chart moves, to the end.
+    charts.sort_by_key(|c| c.section == Section::Supporting);
+    charts
+}
+
+/// A cohort triangle as a table coloured by rate.
+fn heatmap(heat: &Heatmap<'_>) -> String {
+    let max_k = heat.cells.iter().map(|c| c.offset).max().unwrap_or(0);
     let mut s = String::from(
         r#"<div class="scroll"><table class="heat"><thead><tr><th>cohort</th><th>customers</th>"#,
     );
@@ -310,20 +80,20 @@ fn heatmap(r: &Report) -> String {
     }
     s.push_str("</tr></thead><tbody>");
     let mut open = false;
-    for c in &all {
+    for c in &heat.cells {
         if c.offset == 0 {
             if open {
                 s.push_str("</tr>");
             }
-            let _ = write!(s, "<tr><th>{}</th><td>{}</td>", esc(&c.cohort), c.customers);
+            let _ = write!(s, "<tr><th>{}</th><td>{}</td>", esc(c.cohort), c.customers);
             open = true;
         }
         let _ = write!(
             s,
             r#"<td style="background:{};color:{}" title="{} +{}: {} of {}">{}</td>"#,
-            heat(c.rate),
+            heat_colour(c.rate),
             heat_text(c.rate),
-            esc(&c.cohort),
+            esc(c.cohort),
             c.offset,
             c.active,
             c.customers,
@@ -337,48 +107,41 @@ fn heatmap(r: &Report) -> String {
     s
 }
 
-pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub(super) fn render(page: &Page<'_>, out: &mut dyn Write) -> io::Result<()> {
     let mut s = String::new();
-    s.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Customer metrics report</title><style>");
-    s.push_str(CSS);
-    s.push_str("</style></head><body>\n<h1>Customer metrics report</h1>");
     let _ = write!(
         s,
-        r#"<p class="meta">Period: {}{}{}</p>"#,
-        esc(&report.settings.period),
-        report
-            .settings
-            .as_of
-            .as_ref()
-            .map(|a| format!(" · as of {}", esc(a)))
-            .unwrap_or_default(),
-        if report.settings.by.is_empty() {
-            String::new()
-        } else {
-            format!(" · split by {}", esc(&report.settings.by.join(", ")))
-        }
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{}</title><style>",
+        esc(page.title)
     );
-    let charts = charts(report);
+    s.push_str(CSS);
+    let _ = write!(s, "</style></head><body>\n<h1>{}</h1>", esc(page.title));
+    if let Some(subtitle) = &page.subtitle {
+        let _ = write!(s, r#"<p class="meta">{}</p>"#, esc(subtitle));
+    }
+    let charts = glance(&page.blocks);
     if !charts.is_empty() {
         s.push_str("<h2>At a glance</h2><div class=\"grid2\">");
         for c in charts {
-            s.push_str(&c);
+            s.push_str(&chart(c));
         }
         s.push_str("</div>");
     }
-    for block in layout(report, false) {
+    for block in &page.blocks {
         match block {
             Block::Heading(h) => {
-                let _ = write!(s, "\n<h2>{}</h2>", esc(&h));
+                let _ = write!(s, "\n<h2>{}</h2>", esc(h));
             }
             Block::Figures(pairs) => {
                 s.push_str("<dl>");
                 for (k, v) in pairs {
-                    let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", esc(&k), esc(&v));
+                    let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(v));
                 }
                 s.push_str("</dl>");
             }
-            Block::Table(t) if t.name == "retention_cohorts" => s.push_str(&heatmap(report)),
+            Block::Table(TextTable {
+                heat: Some(heat), ..
+            }) => s.push_str(&heatmap(heat)),
             Block::Table(t) => {
                 s.push_str(r#"<div class="scroll"><table><thead><tr>"#);
                 for h in &t.headers {
@@ -403,13 +166,14 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 s.push_str("</tbody></table></div>");
             }
             Block::Note(n) => {
-                let _ = write!(s, r#"<p class="note">{}</p>"#, esc(&n));
+                let _ = write!(s, r#"<p class="note">{}</p>"#, esc(n));
             }
+            // Drawn in the grid above.
+            Block::Chart(_) => {}
         }
     }
-    let stamp = report
+    let stamp = page
         .generated_at
-        .as_ref()
         .map(|t| format!(" on {}", esc(t)))
         .unwrap_or_default();
     let _ = write!(

@@ -10,7 +10,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::ser::Formatter;
 
-use crate::report::Report;
+use crate::io::inspect::Inspection;
+use crate::report::{Report, SCHEMA_VERSION};
 
 pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     // serde_json writes token by token; through `&mut dyn Write` each token was a virtual call
@@ -20,6 +21,23 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     write_records(&mut buffered, report)?;
     writeln!(buffered)?;
     buffered.flush()
+}
+
+/// `inspect`'s JSON: every file's [`Inspection`] under the report's schema version.
+#[derive(Serialize)]
+struct Inspections<'a> {
+    schema_version: u32,
+    files: &'a [Inspection],
+}
+
+/// Writes `inspect`'s JSON, indented throughout (the files are few and their records nested).
+pub(super) fn render_inspections(files: &[Inspection], out: &mut dyn Write) -> io::Result<()> {
+    let document = Inspections {
+        schema_version: SCHEMA_VERSION,
+        files,
+    };
+    serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::from)?;
+    writeln!(out)
 }
 
 /// Writes `value` as JSON in the report's layout (see the module documentation).

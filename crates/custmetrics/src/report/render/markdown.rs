@@ -7,8 +7,7 @@
 use std::io::{self, Write};
 
 use super::neutralise_formula;
-use crate::report::Report;
-use crate::report::layout::{Block, layout};
+use crate::report::view::{Block, Page};
 
 /// Escapes `text` for Markdown that may be rendered with HTML: `&`, `<`, `>` become entities
 /// (they would start a tag or an entity), `|` and backticks are backslash-escaped (they would
@@ -42,14 +41,14 @@ fn cell(text: &str, numeric: bool) -> String {
     }
 }
 
-pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(out, "# Customer metrics report")?;
-    for block in layout(report, false) {
+pub(super) fn render(page: &Page<'_>, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "# {}", escape(page.title))?;
+    for block in &page.blocks {
         match block {
-            Block::Heading(h) => write!(out, "\n## {}\n\n", escape(&h))?,
+            Block::Heading(h) => write!(out, "\n## {}\n\n", escape(h))?,
             Block::Figures(pairs) => {
                 for (k, v) in pairs {
-                    writeln!(out, "- **{}**: {}", escape(&k), escape(&v))?;
+                    writeln!(out, "- **{}**: {}", escape(k), escape(v))?;
                 }
                 writeln!(out)?;
             }
@@ -82,7 +81,9 @@ pub(super) fn render(report: &Report, out: &mut dyn Write) -> io::Result<()> {
                 })?;
                 writeln!(out)?;
             }
-            Block::Note(n) => writeln!(out, "_{}_\n", escape(&n))?,
+            Block::Note(n) => writeln!(out, "_{}_\n", escape(n))?,
+            // Charts are for the HTML page; the numbers are in the section's tables.
+            Block::Chart(_) => {}
         }
     }
     Ok(())

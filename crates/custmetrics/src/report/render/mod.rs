@@ -1,4 +1,5 @@
-//! Renderers: each turns a [`Report`] into one format, with the same signature.
+//! Renderers: each turns a laid-out [`Page`] (a [`Report`] through its views, see
+//! [`crate::report::view`]) into one format; JSON serialises the typed value instead.
 
 mod csv;
 mod html;
@@ -13,6 +14,8 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::Report;
+use super::view::{self, Page};
+use crate::io::inspect::Inspection;
 
 pub use self::csv::{is_csv_table_file, write_csv_dir};
 
@@ -53,11 +56,51 @@ pub fn render(
     out: &mut dyn Write,
 ) -> io::Result<()> {
     match format {
-        Format::Table => table::render(report, options, out),
-        Format::Markdown => markdown::render(report, out),
         Format::Json => json::render(report, out),
-        Format::Csv => csv::render_stream(report, out),
-        Format::Html => html::render(report, out),
+        // CSV gets every cohort offset and plain numbers.
+        _ => render_page(
+            &view::report_page(report, format == Format::Csv),
+            format,
+            options,
+            out,
+        ),
+    }
+}
+
+/// Renders what `inspect` found in `files` as `format` to `out`. The terminal gets
+/// [`Inspection::to_text`]'s listing; JSON is `{"schema_version": .., "files": [..]}`.
+///
+/// # Errors
+/// Write errors.
+pub fn render_inspections(
+    files: &[Inspection],
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => files
+            .iter()
+            .try_for_each(|f| out.write_all(f.to_text().as_bytes())),
+        Format::Json => json::render_inspections(files, out),
+        _ => render_page(&view::inspect::page(files), format, options, out),
+    }
+}
+
+/// Renders a page in any format but JSON (which serialises the typed value the page came from).
+fn render_page(
+    page: &Page<'_>,
+    format: Format,
+    options: &RenderOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    match format {
+        Format::Table => table::render(page, options, out),
+        Format::Markdown => markdown::render(page, out),
+        Format::Csv => csv::render_stream(page, out),
+        Format::Html => html::render(page, out),
+        // The callers send JSON to the serialiser; a page has no JSON form.
+        Format::Json => Err(io::Error::other("a laid-out page has no JSON form")),
     }
 }
 
@@ -75,5 +118,70 @@ pub(crate) fn neutralise_formula(cell: &str) -> Cow<'_, str> {
         Cow::Owned(format!("'{cell}"))
     } else {
         Cow::Borrowed(cell)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::inspect::inspect;
+    use crate::io::{InputPath, LoadOptions};
+
+    fn inspections() -> Vec<Inspection> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        ["demo/transactions.csv", "bad/bad_values.csv"]
+            .iter()
+            .map(|f| {
+                let input = InputPath::File(dir.join(f));
+                inspect(&input, None, &LoadOptions::default()).unwrap()
+            })
+            .collect()
+    }
+
+    fn rendered(files: &[Inspection], format: Format) -> String {
+        let mut out = Vec::new();
+        render_inspections(files, format, &RenderOptions::default(), &mut out).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn inspect_json_is_the_one_built_by_hand_before() {
+        let files = inspections();
+        // What the CLI wrote before the JSON came from a type (issue 19): key order and
+        // numbers must not change.
+        let mut by_hand = serde_json::to_string_pretty(&serde_json::json!({
+            "schema_version": crate::report::SCHEMA_VERSION,
+            "files": files,
+        }))
+        .unwrap();
+        by_hand.push('\n');
+        assert_eq!(rendered(&files, Format::Json), by_hand);
+    }
+
+    #[test]
+    fn inspect_renders_as_tables_with_the_file_on_each_row() {
+        let files = inspections();
+        let csv = rendered(&files, Format::Csv);
+        assert!(
+            csv.starts_with("# table: files\nfile,read as,format,"),
+            "{csv}"
+        );
+        assert!(csv.contains("# table: columns\n") && csv.contains("# table: problems\n"));
+        assert!(
+            csv.contains("bad_values.csv,missing_amount,rows,1\n"),
+            "{csv}"
+        );
+        let markdown = rendered(&files, Format::Markdown);
+        assert!(
+            markdown.starts_with("# Input files\n\n## Files\n"),
+            "{markdown}"
+        );
+        let html = rendered(&files, Format::Html);
+        assert!(html.contains("<h1>Input files</h1>") && !html.contains("At a glance"));
+        // The terminal keeps its listing.
+        assert_eq!(
+            rendered(&files, Format::Table),
+            files.iter().map(Inspection::to_text).collect::<String>()
+        );
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt::Write as _;
 
+use crate::report::view::Line;
+
 /// Escapes text for HTML and SVG content and attributes.
 pub fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -25,16 +27,6 @@ pub fn esc(s: &str) -> String {
 pub const PALETTE: [&str; 8] = [
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000",
 ];
-
-/// One line of a line chart.
-pub struct Line {
-    /// Legend name.
-    pub name: String,
-    /// One value per x position (None: gap).
-    pub values: Vec<Option<f64>>,
-    /// Optional (low, high) band per x position.
-    pub band: Option<Vec<Option<(f64, f64)>>>,
-}
 
 const W: f64 = 720.0;
 const H: f64 = 260.0;

@@ -5,11 +5,10 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use super::RenderOptions;
-use crate::report::Report;
-use crate::report::layout::{Block, layout};
+use crate::report::view::{Block, Page};
 
 pub(super) fn render(
-    report: &Report,
+    page: &Page<'_>,
     options: &RenderOptions,
     out: &mut dyn Write,
 ) -> io::Result<()> {
@@ -27,9 +26,9 @@ pub(super) fn render(
             s.to_string()
         }
     };
-    for block in layout(report, false) {
+    for block in &page.blocks {
         match block {
-            Block::Heading(h) => write!(out, "\n{}\n", bold(&h))?,
+            Block::Heading(h) => write!(out, "\n{}\n", bold(h))?,
             Block::Figures(pairs) => {
                 let w = pairs
                     .iter()
@@ -63,7 +62,9 @@ pub(super) fn render(
                 })?;
                 writeln!(out, "{table}")?;
             }
-            Block::Note(n) => writeln!(out, "{}", dim(&n))?,
+            Block::Note(n) => writeln!(out, "{}", dim(n))?,
+            // Charts are for the HTML page; the numbers are in the section's tables.
+            Block::Chart(_) => {}
         }
     }
     Ok(())

@@ -1,0 +1,186 @@
+//! Predicted CLV: the purchase and spend models' figures, the holdout check, percentiles and the
+//! ranked customers.
+
+use super::{Block, Chart, Fmt, Plot, ValueFormat, figures, put, table, table_on_demand};
+use crate::models::clv::ClvResult;
+use crate::report::Section;
+
+/// The CLV figures and model parameters, the holdout check when there is one, the percentiles
+/// and the per-customer table (its rows formatted on demand); charts of the percentiles and of
+/// the top 10 customers.
+pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    let unit = match c.options.time_unit_days {
+        7 => "weeks".to_string(),
+        1 => "days".to_string(),
+        d => format!("{d}-day units"),
+    };
+    let model = c.purchase_model.model().label();
+    out.push(Block::Heading(format!(
+        "Predicted CLV ({model} + Gamma-Gamma, next {} {unit})",
+        c.options.horizon
+    )));
+    let g = c.spend_model.params;
+    let params_label = format!(
+        "{model} {}",
+        c.purchase_model
+            .params()
+            .iter()
+            .map(|(name, _)| match *name {
+                "alpha" => "α",
+                "beta" => "β",
+                other => other,
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    out.push(figures(&[
+        ("Customers scored", c.customers.to_string()),
+        ("Predicted CLV, total", fm.money(c.total_clv)),
+        ("Predicted CLV, mean", fm.money(c.mean_clv)),
+        ("Expected purchases", fm.num(c.expected_purchases, 1)),
+        (
+            "Likely lapsed (P(alive) < 50%)",
+            c.likely_lapsed.to_string(),
+        ),
+        (
+            "Discount rate",
+            format!(
+                "{} a year = {:.5} per {}",
+                fm.pct(c.options.annual_discount_rate),
+                c.discount_rate_per_unit,
+                unit.trim_end_matches('s')
+            ),
+        ),
+        (
+            params_label.as_str(),
+            format!(
+                "{} (LL {:.2})",
+                c.purchase_model
+                    .params()
+                    .iter()
+                    .map(|(_, v)| format!("{v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                c.purchase_model.diagnostics().log_likelihood
+            ),
+        ),
+        (
+            "Gamma-Gamma p, q, γ",
+            format!("{:.4}, {:.4}, {:.4}", g.p, g.q, g.gamma),
+        ),
+        (
+            "Frequency–spend correlation",
+            format!("{:.3}", c.spend_model.frequency_spend_correlation),
+        ),
+    ]));
+    if let Some(w) = &c.spend_model.warning {
+        out.push(Block::Note(format!("Warning: {w}")));
+    }
+    if let Some(h) = &c.holdout {
+        out.push(Block::Heading(format!(
+            "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
+            h.holdout_from, h.holdout_from, h.holdout_to
+        )));
+        out.push(figures(&[
+            ("Customers", h.customers.to_string()),
+            ("Predicted purchases", fm.num(h.predicted_total, 1)),
+            ("Actual purchases", fm.num(h.actual_total, 0)),
+            (
+                "Mean absolute error per customer",
+                fm.num(h.mean_absolute_error, 3),
+            ),
+        ]));
+        out.push(table(
+            "clv_holdout",
+            &[
+                "calibration purchases",
+                "customers",
+                "predicted (mean)",
+                "actual (mean)",
+            ],
+            &[false, true, true, true],
+            h.by_frequency
+                .iter()
+                .map(|b| {
+                    vec![
+                        if b.frequency >= 7 {
+                            "7+".into()
+                        } else {
+                            b.frequency.to_string()
+                        },
+                        b.customers.to_string(),
+                        fm.num(b.predicted_mean, 3),
+                        fm.num(b.actual_mean, 3),
+                    ]
+                })
+                .collect(),
+        ));
+    }
+    out.push(table(
+        "clv_percentiles",
+        &["percentile", "CLV"],
+        &[false, true],
+        c.clv_percentiles
+            .iter()
+            .map(|(q, v)| vec![format!("p{:.0}", q * 100.0), fm.money(*v)])
+            .collect(),
+    ));
+    let ranked = &c.ranked;
+    out.push(table_on_demand(
+        "clv_customers",
+        &[
+            "customer",
+            "frequency",
+            "recency",
+            "T",
+            "P(alive)",
+            "expected purchases",
+            "expected spend",
+            "CLV",
+        ],
+        &[false, true, true, true, true, true, true, true],
+        ranked.len(),
+        move |i, cells| {
+            let (Some(x), [id, frequency, recency, t, alive, purchases, spend, clv]) =
+                (ranked.get(i), cells)
+            else {
+                return;
+            };
+            put(id, &x.customer_id);
+            fm.put_num(frequency, x.frequency, 0);
+            fm.put_num(recency, x.recency, 1);
+            fm.put_num(t, x.t, 1);
+            fm.put_pct(alive, x.probability_alive);
+            fm.put_num(purchases, x.expected_purchases, 2);
+            fm.put_money(spend, x.expected_average_spend);
+            fm.put_money(clv, x.clv);
+        },
+    ));
+    out.push(Block::Chart(Chart {
+        section: Section::Clv,
+        caption: "Predicted CLV distribution (percentiles)".into(),
+        title: "CLV percentiles".into(),
+        plot: Plot::Bars {
+            bars: c
+                .clv_percentiles
+                .iter()
+                .map(|(q, v)| (format!("p{:.0}", q * 100.0), *v))
+                .collect(),
+            format: ValueFormat::Number(2),
+        },
+    }));
+    out.push(Block::Chart(Chart {
+        section: Section::Clv,
+        caption: "Top customers by predicted CLV".into(),
+        title: "Top customers".into(),
+        plot: Plot::Bars {
+            bars: c
+                .ranked
+                .iter()
+                .take(10)
+                .map(|x| (x.customer_id.clone(), x.clv))
+                .collect(),
+            format: ValueFormat::Number(2),
+        },
+    }));
+}
