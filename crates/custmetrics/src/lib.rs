@@ -45,6 +45,7 @@
     )
 )]
 
+pub mod config;
 mod error;
 pub mod generate;
 pub mod io;

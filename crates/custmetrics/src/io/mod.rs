@@ -6,7 +6,6 @@
 
 #[cfg(feature = "arrow")]
 pub mod arrow;
-pub mod config;
 pub mod dataset;
 pub mod inspect;
 pub mod load;

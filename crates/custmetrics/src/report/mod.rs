@@ -4,6 +4,7 @@
 pub mod frames;
 pub mod headline;
 pub mod layout;
+mod model_fit;
 pub mod render;
 
 use std::collections::{BTreeMap, HashMap};
