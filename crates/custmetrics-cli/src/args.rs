@@ -17,11 +17,20 @@ const GENERAL: &str = "General";
 #[command(
     name = "custmetrics",
     version,
+    disable_help_flag = true,
+    disable_version_flag = true,
     after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage, 3 a --fail-if threshold was crossed (the report is still written), 130 interrupted (nothing left behind)."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print help (-h for a summary, --help for all of it).
+    // Declared here (clap's own is disabled) to list it under General in every command.
+    #[arg(long, short = 'h', action = clap::ArgAction::Help, global = true, help_heading = GENERAL)]
+    help: Option<bool>,
+    /// Print the version.
+    #[arg(long, short = 'V', action = clap::ArgAction::Version, help_heading = GENERAL)]
+    version: Option<bool>,
     /// Print the cause chain of errors.
     #[arg(long, short = 'v', global = true, help_heading = GENERAL)]
     pub verbose: bool,
