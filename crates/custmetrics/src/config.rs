@@ -342,8 +342,10 @@ impl Config {
         table: Option<&TableConfig>,
         overrides: &Overrides,
     ) -> Result<LoadOptions> {
-        let mut o = LoadOptions::default();
-        o.csat_scale = overrides.csat_scale.or(self.csat_scale).unwrap_or(5);
+        let mut o = LoadOptions {
+            csat_scale: overrides.csat_scale.or(self.csat_scale).unwrap_or(5),
+            ..LoadOptions::default()
+        };
         let mut mapping = ColumnMapping::default();
         if let Some(t) = table {
             mapping.columns = t.columns.clone();
@@ -517,14 +519,16 @@ mod tests {
         assert_eq!((options.clv.time_unit_days, options.clv.horizon), (7, 52));
         assert_eq!(options.time_unit_days, 1);
 
-        let mut o = Overrides::default();
-        o.transactions = vec!["b.csv".into()];
-        o.period = Some("month".into());
-        o.time_unit_days = Some(1);
-        o.columns = vec![
-            ColumnChoice::parse(Role::CustomerId, "transactions:Id"),
-            ColumnChoice::parse(Role::Date, "Day"),
-        ];
+        let o = Overrides {
+            transactions: vec!["b.csv".into()],
+            period: Some("month".into()),
+            time_unit_days: Some(1),
+            columns: vec![
+                ColumnChoice::parse(Role::CustomerId, "transactions:Id"),
+                ColumnChoice::parse(Role::Date, "Day"),
+            ],
+            ..Overrides::default()
+        };
         let (spec, options) = c.resolve(&o).unwrap();
         assert_eq!(spec.transactions, ["b.csv"]);
         assert_eq!(options.period, Period::Month);

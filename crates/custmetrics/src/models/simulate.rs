@@ -211,13 +211,16 @@ mod tests {
     use crate::models::pareto_nbd::ParetoNbd;
     use crate::models::sbg::ShiftedBetaGeometric;
 
+    /// Estimates and their standard errors.
+    type Estimates = (Vec<f64>, Vec<Option<f64>>);
+
     /// One model's case: its true parameters, the fit of data simulated from them (estimates
     /// and standard errors, in the order of the truth), and how many leading parameters must
     /// also lie within 15 % of the truth.
     struct Case {
         model: &'static str,
         truth: &'static [f64],
-        fit: fn(&[f64]) -> (Vec<f64>, Vec<Option<f64>>),
+        fit: fn(&[f64]) -> Estimates,
         within_15_pct: usize,
     }
 
