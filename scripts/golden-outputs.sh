@@ -59,6 +59,8 @@ for f in "$here"/testdata/bad/*.csv; do
   name="bad.$(basename "$f" .csv)"
   run "$name.report.json" report -t "$f" -f json --rejects "$out/$name.rejects.csv"
 done
-# Paths in messages differ between checkouts; make them relative.
-sed -i "s#$here/##g; s#$data/#DATA/#g; s#$out/#OUT/#g" "$out"/*.stderr "$out"/* 2>/dev/null || true
+# Paths in messages differ between checkouts; make them relative. Regular files only, in the
+# CSV directories too: given a directory, sed stops there and leaves the files after it as they
+# were (so inspect's stdout kept the checkout's path).
+find "$out" -type f -exec sed -i "s#$here/##g; s#$data/#DATA/#g; s#$out/#OUT/#g" {} +
 echo "outputs in $out"
