@@ -63,7 +63,8 @@ for f in "$here"/testdata/bad/*.csv; do
   name="bad.$(basename "$f" .csv)"
   run "$name.report.json" report -t "$f" -f json --rejects "$out/$name.rejects.csv"
 done
-# Paths in messages differ between checkouts; make them relative. Files only: sed stops at the
-# first directory it is given (the CSV directories), leaving the files after it as they were.
+# Paths in messages differ between checkouts; make them relative. Regular files only, in the
+# CSV directories too: given a directory, sed stops there and leaves the files after it as they
+# were (so inspect's stdout kept the checkout's path).
 find "$out" -type f -exec sed -i "s#$here/##g; s#$data/#DATA/#g; s#$out/#OUT/#g" {} +
 echo "outputs in $out"

@@ -1,27 +1,44 @@
-//! Command-line arguments. The doc comments are the help text.
+//! Command-line arguments. The doc comments are the help text; flags are grouped under the
+//! help headings below, and every command ends its help with examples.
 
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const INPUTS: &str = "Inputs";
+const MAPPING: &str = "Column mapping";
+const METRICS: &str = "Metrics";
+const OUTPUT: &str = "Output";
+const GENERAL: &str = "General";
 
 /// Customer metrics (retention, churn, CLV, NPS, CSAT) from CRM, shop and survey exports.
 #[derive(Debug, Parser)]
 #[command(
     name = "custmetrics",
     version,
+    disable_help_flag = true,
+    disable_version_flag = true,
     after_help = "Examples:\n  custmetrics report -t orders.csv -i surveys.csv -c customers.csv\n  custmetrics retention -t 'exports/orders-*.csv' --period month --format json\n  custmetrics inspect orders.csv\n  custmetrics generate --out demo --customers 2000 --seed 42\n\nExit codes: 0 success, 1 error in the data or the run, 2 wrong usage, 3 a --fail-if threshold was crossed (the report is still written), 130 interrupted (nothing left behind)."
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Print help (-h for a summary, --help for all of it).
+    // Declared here (clap's own is disabled) to list it under General in every command.
+    #[arg(long, short = 'h', action = clap::ArgAction::Help, global = true, help_heading = GENERAL)]
+    help: Option<bool>,
+    /// Print the version.
+    #[arg(long, short = 'V', action = clap::ArgAction::Version, help_heading = GENERAL)]
+    version: Option<bool>,
     /// Print the cause chain of errors.
-    #[arg(long, short = 'v', global = true)]
+    #[arg(long, short = 'v', global = true, help_heading = GENERAL)]
     pub verbose: bool,
     /// No progress or accounting summary on stderr.
-    #[arg(long, short = 'q', global = true)]
+    #[arg(long, short = 'q', global = true, help_heading = GENERAL)]
     pub quiet: bool,
     /// Print how long each phase took (reading inputs, computing, fitting) on stderr.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GENERAL)]
     pub timings: bool,
 }
 
@@ -47,24 +64,56 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// The full report: overview, data quality, retention, churn, survival, NPS, CSAT, RFM, purchasing.
+    #[command(after_help = "Examples:
+  custmetrics report -t orders.csv -i surveys.csv -c customers.csv
+  custmetrics report --config custmetrics.toml --compare last-month.json -f markdown
+  custmetrics report -t 'exports/orders-*.csv' -f html -o report.html
+  custmetrics report -t orders.csv -f json --fail-if 'churn_rate > 0.05'")]
     Report(MetricCommand),
     /// Period retention (CRR, retention, churn, NRR/GRR) and the cohort triangle.
+    #[command(after_help = "Examples:
+  custmetrics retention -t orders.csv
+  custmetrics retention -t 'exports/orders-*.csv' --period quarter -f json
+  custmetrics retention -t orders.csv -c customers.csv --by plan")]
     Retention(MetricCommand),
     /// Churn by inactivity (and by cancellation with a customers table), at-risk customers, survival.
+    #[command(after_help = "Examples:
+  custmetrics churn -t orders.csv --inactive-after 60
+  custmetrics churn -t orders.csv -c customers.csv -f markdown")]
     Churn(MetricCommand),
     /// Net Promoter Score overall, per period and per --by group, with 95% intervals.
+    #[command(after_help = "Examples:
+  custmetrics nps -i surveys.csv
+  custmetrics nps -i surveys.csv --by channel --period quarter -f json")]
     Nps(MetricCommand),
     /// CSAT (share satisfied) with Wilson intervals and the mean score.
+    #[command(after_help = "Examples:
+  custmetrics csat -i tickets.csv
+  custmetrics csat -i tickets.csv --csat-scale 10 --csat-satisfied 8")]
     Csat(MetricCommand),
     /// Per-customer RFM summary (frequency, recency, T, monetary value), scores and segments.
+    #[command(after_help = "Examples:
+  custmetrics rfm -t orders.csv -f csv -o rfm.csv
+  custmetrics rfm -t orders.csv --by region --time-unit weeks -f json")]
     Rfm(MetricCommand),
     /// Predictive CLV: fit a purchase model (BG/NBD, Pareto/NBD, MBG/NBD) and Gamma-Gamma, then
     /// rank every customer by discounted CLV, P(alive) and expected purchases. `clv fit` shows
     /// a fit (also BG/BB and sBG), `clv predict` scores customers, optionally with a saved model.
+    #[command(after_help = "Examples:
+  custmetrics clv -t orders.csv -f csv -o clv.csv
+  custmetrics clv fit -t orders.csv --model pareto-nbd --save-model model.json
+  custmetrics clv predict -t orders.csv --model-file model.json -f csv")]
     Clv(Box<ClvCommand>),
     /// Show what custmetrics reads in files: format, delimiter, column roles, rows, dates, problems.
+    #[command(after_help = "Examples:
+  custmetrics inspect orders.csv
+  custmetrics inspect 'exports/*.xlsx' --sheet Orders -f json
+  custmetrics inspect export.csv --as interactions --nps-col 'Likely to recommend'")]
     Inspect(InspectArgs),
     /// Write a realistic, deterministic synthetic CRM dataset (transactions, interactions, customers).
+    #[command(after_help = "Examples:
+  custmetrics generate --out demo
+  custmetrics generate --out big --customers 250000 --seed 7 --format parquet")]
     Generate(GenerateArgs),
 }
 
@@ -72,88 +121,88 @@ pub enum Command {
 #[derive(Debug, Args, Clone, Default)]
 pub struct InputArgs {
     /// Transactions (orders, invoices, charges): files, globs, or - for stdin. Repeatable.
-    #[arg(long, short = 't', num_args = 1.., value_name = "FILE")]
+    #[arg(long, short = 't', num_args = 1.., value_name = "FILE", help_heading = INPUTS)]
     pub transactions: Vec<String>,
     /// Interactions (surveys, tickets) with NPS/CSAT answers and channels. Repeatable.
-    #[arg(long, short = 'i', num_args = 1.., value_name = "FILE")]
+    #[arg(long, short = 'i', num_args = 1.., value_name = "FILE", help_heading = INPUTS)]
     pub interactions: Vec<String>,
     /// Customers (signup and cancellation dates, acquisition cost, plan). Repeatable.
-    #[arg(long, short = 'c', num_args = 1.., value_name = "FILE")]
+    #[arg(long, short = 'c', num_args = 1.., value_name = "FILE", help_heading = INPUTS)]
     pub customers: Vec<String>,
     /// Config file naming inputs, mapping and report settings (default: ./custmetrics.toml if present).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = INPUTS)]
     pub config: Option<PathBuf>,
     /// Customer id column. `NAME` applies to every table that has it; `TABLE:NAME` to one table.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub customer_col: Vec<String>,
     /// Date column (transaction or interaction date).
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub date_col: Vec<String>,
     /// Amount (revenue) column; without one, quantity × unit price.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub amount_col: Vec<String>,
     /// Order id column; lines of one order count as one purchase.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub order_col: Vec<String>,
     /// Quantity column.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub quantity_col: Vec<String>,
     /// Unit price column.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub unit_price_col: Vec<String>,
     /// NPS answer column (0-10).
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub nps_col: Vec<String>,
     /// CSAT answer column (1..=scale).
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub csat_col: Vec<String>,
     /// Interaction channel column.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub channel_col: Vec<String>,
     /// Payment / order status column (paid, pending, failed, voided, refunded, partially
     /// refunded); only paid and refunded orders are purchases. Map other values in
     /// custmetrics.toml under [transactions.statuses].
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub status_col: Vec<String>,
     /// Refunded-amount column: an order's revenue is its amount minus this.
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub refunded_col: Vec<String>,
     /// Signup / acquisition date column (customers).
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub signup_col: Vec<String>,
     /// Cancellation / end date column (customers).
-    #[arg(long, value_name = "[TABLE:]NAME")]
+    #[arg(long, value_name = "[TABLE:]NAME", help_heading = MAPPING)]
     pub end_col: Vec<String>,
     /// Date format of every date column: ymd (ISO), mdy (US), dmy (European) or a chrono pattern
     /// such as %d.%m.%Y. Default: detected per column; day-first vs month-first ambiguity is an error.
-    #[arg(long, value_name = "FORMAT")]
+    #[arg(long, value_name = "FORMAT", help_heading = MAPPING)]
     pub date_format: Option<String>,
     /// Text encoding of CSV files: utf-8, utf-16 (utf-16le, utf-16be) or windows-1252 (alias
     /// latin1, cp1252). Default: UTF-8; UTF-16 when the file starts with its byte-order mark
     /// (Excel's "Unicode Text"); Windows-1252 when the bytes clearly are (Excel exports on
     /// Western Windows).
-    #[arg(long, value_name = "ENCODING")]
+    #[arg(long, value_name = "ENCODING", help_heading = INPUTS)]
     pub encoding: Option<String>,
     /// Sheet to read from workbooks (.xlsx, .xlsb, .xls, .ods). Default: the first visible
     /// worksheet. A name that is not in a workbook is an error listing its sheets.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", help_heading = INPUTS)]
     pub sheet: Option<String>,
     /// Decimal separator of amounts. Default: detected per column.
-    #[arg(long, value_enum)]
+    #[arg(long, value_enum, help_heading = MAPPING)]
     pub decimal: Option<DecimalArg>,
     /// Top of the CSAT scale (answers 1..=N).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, help_heading = MAPPING)]
     pub csat_scale: u8,
     /// Write every rejected row (file, line, column, value, reason) to this CSV file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = INPUTS)]
     pub rejects: Option<PathBuf>,
     /// Fail (exit 1) on the first rejected row instead of counting it.
-    #[arg(long)]
+    #[arg(long, help_heading = INPUTS)]
     pub strict: bool,
     /// Report even when a table has no usable row (no data rows, or every row rejected or
     /// excluded). Without it that is an error (exit 1), so that a broken upstream export never
     /// becomes an all-zero report.
-    #[arg(long)]
+    #[arg(long, help_heading = INPUTS)]
     pub allow_empty: bool,
 }
 
@@ -178,62 +227,62 @@ pub struct MetricCommand {
 #[derive(Debug, Args, Clone)]
 pub struct MetricArgs {
     /// Reporting period: day, week (ISO), month, quarter or year. Default month.
-    #[arg(long, value_name = "PERIOD")]
+    #[arg(long, value_name = "PERIOD", help_heading = METRICS)]
     pub period: Option<String>,
     /// Ignore data before this date (YYYY-MM-DD).
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", help_heading = METRICS)]
     pub from: Option<String>,
     /// Ignore data after this date; an alias of --as-of.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", help_heading = METRICS)]
     pub to: Option<String>,
     /// Observation end (YYYY-MM-DD). Default: the last transaction date.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", help_heading = METRICS)]
     pub as_of: Option<String>,
     /// Split metrics by a dimension column (channel, plan, region, ...). Repeatable; the first splits.
-    #[arg(long, value_name = "COLUMN")]
+    #[arg(long, value_name = "COLUMN", help_heading = METRICS)]
     pub by: Vec<String>,
     /// What makes a customer active in a period for retention, churn and survival: transactions
     /// (default) or any (a transaction or any interaction, from the first purchase on).
-    #[arg(long, value_name = "WHAT")]
+    #[arg(long, value_name = "WHAT", help_heading = METRICS)]
     pub active_on: Option<String>,
     /// Days without a purchase after which a customer is churned. Default 90; see the reported
     /// inter-purchase percentiles to choose.
-    #[arg(long, value_name = "DAYS")]
+    #[arg(long, value_name = "DAYS", help_heading = METRICS)]
     pub inactive_after: Option<u32>,
     /// Flag NPS/CSAT figures resting on fewer answers than this.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 30, help_heading = METRICS)]
     pub min_responses: u64,
     /// Lowest CSAT answer counted as satisfied. Default: scale − 1 (4 and 5 on 1-5).
-    #[arg(long, value_name = "SCORE")]
+    #[arg(long, value_name = "SCORE", help_heading = METRICS)]
     pub csat_satisfied: Option<u8>,
-    /// Time unit of recency and T: days or weeks. Default: days for RFM, weeks for the CLV models
-    /// (the papers' unit); --horizon counts this unit.
-    #[arg(long, value_enum)]
+    /// Time unit of recency and T: days or weeks (day and week work too). Default: days for RFM,
+    /// weeks for the CLV models (the papers' unit); --horizon counts this unit.
+    #[arg(long, value_enum, help_heading = METRICS)]
     pub time_unit: Option<TimeUnit>,
-    /// Purchase model for CLV (bgnbd, pareto-nbd, mbgnbd; bgbb and sbg with `clv fit`).
-    #[arg(long, value_enum)]
+    /// Purchase model for CLV.
+    #[arg(long, value_name = "MODEL", value_parser = model_parser(false), help_heading = METRICS)]
     pub model: Option<ModelArg>,
     /// CLV horizon in model time units (default 52, a year of weeks).
-    #[arg(long, value_name = "UNITS")]
+    #[arg(long, value_name = "UNITS", help_heading = METRICS)]
     pub horizon: Option<u32>,
     /// Yearly discount rate for CLV (0.10 = 10 %), converted to the model time unit.
-    #[arg(long, value_name = "RATE", default_value_t = 0.10)]
+    #[arg(long, value_name = "RATE", default_value_t = 0.10, help_heading = METRICS)]
     pub discount_rate: f64,
     /// Calibration/holdout check of the CLV models: fit on transactions before DATE and compare
     /// predicted with actual purchases from DATE to the observation end.
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", help_heading = METRICS)]
     pub holdout_from: Option<String>,
     /// L2 penalizer for the model fits (try 0.001 when a fit does not converge).
-    #[arg(long, value_name = "COEF", default_value_t = 0.0)]
+    #[arg(long, value_name = "COEF", default_value_t = 0.0, help_heading = METRICS)]
     pub penalizer: f64,
     /// At-risk customers listed in the report.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, help_heading = METRICS)]
     pub at_risk_limit: usize,
     /// Read the transactions in N customer partitions, one after another, instead of whole:
     /// the transaction rows held at a time (and stage 1's working memory) fall to about 1/N,
     /// and every partition reads the files again. For exports too large for memory.
     #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=4096))]
+          value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = INPUTS)]
     pub partitions: u32,
 }
 
@@ -251,9 +300,22 @@ pub enum ClvAction {
     /// Fit a model and show its parameters (papers' names), standard errors, log-likelihood,
     /// AIC/BIC and convergence. Input: transactions (-t), a per-customer summary (--summary), or
     /// for sBG a cohort's survivor counts (--survivors).
+    // Only `clv fit` offers the models that do not score CLV from transactions.
+    #[command(
+        mut_arg("model", |a| a.value_parser(model_parser(true))),
+        after_help = "Examples:
+  custmetrics clv fit -t orders.csv --model pareto-nbd --save-model model.json
+  custmetrics clv fit -t orders.csv --calibration-end 2024-06-30 -f json
+  custmetrics clv fit --summary cdnow_summary.csv --model bgnbd
+  custmetrics clv fit --model bgbb --summary donations.csv
+  custmetrics clv fit --model sbg --survivors 1000,869,743,653"
+    )]
     Fit(ClvRun),
     /// Score every customer (P(alive), expected purchases, CLV) and list them all; with
     /// --model-file, with a model saved by `clv fit --save-model` instead of fitting.
+    #[command(after_help = "Examples:
+  custmetrics clv predict -t orders.csv -f csv -o clv.csv
+  custmetrics clv predict -t orders.csv --model-file model.json --horizon 26")]
     Predict(ClvRun),
 }
 
@@ -270,27 +332,27 @@ pub struct ClvArgs {
     /// Per-customer summary instead of transactions: customer_id, frequency, recency, T
     /// [, monetary_value] in --time-unit units (pymc-marketing's names), or for --model bgbb
     /// frequency, recency, periods [, weights].
-    #[arg(long, value_name = "FILE", num_args = 1..)]
+    #[arg(long, value_name = "FILE", num_args = 1.., help_heading = INPUTS)]
     pub summary: Vec<String>,
     /// For --model sbg: customers of one cohort still active at renewals 0, 1, 2, ...
     /// (e.g. 1000,869,743,653).
-    #[arg(long, value_name = "N0,N1,...", value_delimiter = ',')]
+    #[arg(long, value_name = "N0,N1,...", value_delimiter = ',', help_heading = INPUTS)]
     pub survivors: Vec<f64>,
     /// Spend model fitted with the purchase model (the only one offered: gamma-gamma).
-    #[arg(long, value_enum, default_value_t = SpendModel::GammaGamma)]
+    #[arg(long, value_enum, default_value_t = SpendModel::GammaGamma, help_heading = METRICS)]
     pub spend_model: SpendModel,
     /// Last day of the calibration period: fit on data up to it and compare predictions with the
     /// rest (same as --holdout-from the next day).
-    #[arg(long, value_name = "DATE")]
+    #[arg(long, value_name = "DATE", help_heading = METRICS)]
     pub calibration_end: Option<String>,
     /// Save the fitted purchase and spend models as JSON (for `clv predict --model-file`).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = OUTPUT)]
     pub save_model: Option<PathBuf>,
     /// Score with a saved model instead of fitting one.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = INPUTS)]
     pub model_file: Option<PathBuf>,
     /// Periods (or opportunities) ahead shown in the sBG and BG/BB projections.
-    #[arg(long, value_name = "N", default_value_t = 5)]
+    #[arg(long, value_name = "N", default_value_t = 5, help_heading = METRICS)]
     pub project: u32,
 }
 
@@ -309,43 +371,59 @@ pub enum ModelArg {
     /// Modified BG/NBD (Batislam et al. 2007): P(alive) < 1 for one-time buyers.
     Mbgnbd,
     /// BG/BB (Fader, Hardie & Shang 2010), discrete opportunities; needs --summary.
+    #[value(hide = true)]
     Bgbb,
     /// Shifted-beta-geometric (Fader & Hardie 2007), contractual renewals; needs --survivors.
+    #[value(hide = true)]
     Sbg,
+}
+
+/// `--model`: the purchase models that score CLV, and with `all` (for `clv fit`) also BG/BB and
+/// sBG. The hidden ones are still accepted elsewhere, so that `report --model sbg` keeps its
+/// message pointing to `clv fit`.
+fn model_parser(all: bool) -> impl TypedValueParser<Value = ModelArg> {
+    let values: Vec<PossibleValue> = ModelArg::value_variants()
+        .iter()
+        .filter_map(ValueEnum::to_possible_value)
+        .map(|v| if all { v.hide(false) } else { v })
+        .collect();
+    PossibleValuesParser::new(values).try_map(|name| ModelArg::from_str(&name, false))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum TimeUnit {
+    #[value(alias = "day")]
     Days,
+    #[value(alias = "week")]
     Weeks,
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct OutputArgs {
     /// Output format.
-    #[arg(long, short = 'f', value_enum)]
+    #[arg(long, short = 'f', value_enum, help_heading = OUTPUT)]
     pub format: Option<FormatArg>,
     /// Write to this file (atomically) instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = OUTPUT)]
     pub output: Option<PathBuf>,
     /// With --format csv: write one CSV file per table into this directory.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = OUTPUT)]
     pub output_dir: Option<PathBuf>,
     /// Add month-over-month changes against a previous JSON report (`--format json` output).
-    #[arg(long, value_name = "PREVIOUS.json")]
+    #[arg(long, value_name = "PREVIOUS.json", help_heading = OUTPUT)]
     pub compare: Option<PathBuf>,
     /// Exit with code 3 (after writing the report) when a headline figure crosses a threshold,
     /// e.g. "churn_rate > 0.05", "nps < 20", "csat < 80%". Repeatable. Figures: customers,
     /// transactions, revenue, average_order_value, repeat_purchase_rate, historical_clv,
     /// retention_rate, crr, nrr, grr, churn_rate, contractual_churn_rate, median_lifetime_days,
     /// nps, csat, csat_mean, rows_rejected.
-    #[arg(long, value_name = "EXPR")]
+    #[arg(long, value_name = "EXPR", help_heading = OUTPUT)]
     pub fail_if: Vec<String>,
     /// Add the generation time to the report (off by default so reruns are byte-identical).
-    #[arg(long)]
+    #[arg(long, help_heading = OUTPUT)]
     pub stamp: bool,
     /// Colours in terminal tables: auto (when stdout is a terminal and NO_COLOR is unset), always, never.
-    #[arg(long, value_enum, default_value_t = ColorArg::Auto)]
+    #[arg(long, value_enum, default_value_t = ColorArg::Auto, help_heading = OUTPUT)]
     pub color: ColorArg,
 }
 
@@ -372,13 +450,13 @@ pub struct InspectArgs {
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<String>,
     /// Read the files as this table instead of trying transactions, interactions, customers.
-    #[arg(long = "as", value_enum)]
+    #[arg(long = "as", value_enum, help_heading = INPUTS)]
     pub table: Option<TableArg>,
-    /// Output format: table (text) or json.
-    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table)]
-    pub format: FormatArg,
     #[command(flatten)]
     pub input: InputArgs,
+    /// Output format: table (text) or json.
+    #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table, help_heading = OUTPUT)]
+    pub format: FormatArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -391,7 +469,7 @@ pub enum TableArg {
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     /// Directory to write transactions, interactions and customers into (created if missing).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", help_heading = OUTPUT)]
     pub out: PathBuf,
     /// Number of customers.
     #[arg(long, default_value_t = 2000)]
@@ -400,7 +478,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// File format.
-    #[arg(long, value_enum, default_value_t = GenFormat::Csv)]
+    #[arg(long, value_enum, default_value_t = GenFormat::Csv, help_heading = OUTPUT)]
     pub format: GenFormat,
 }
 

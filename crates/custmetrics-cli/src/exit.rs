@@ -1,5 +1,6 @@
-//! Exit codes and hints that turn library settings into flags.
+//! Exit codes, error messages, and hints that turn library settings into flags.
 
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use custmetrics::Error;
@@ -26,8 +27,37 @@ impl From<ExitStatus> for ExitCode {
     }
 }
 
+/// Reports a failed run on stderr and gives its exit status: `custmetrics: error: <msg>`, one
+/// `caused by:` line per source with `--verbose`, then the hint. A closed pipe
+/// (`custmetrics report | head`) is not an error (as in ripgrep) and exits 0 quietly.
+pub fn report_error(err: &anyhow::Error, verbose: bool) -> ExitStatus {
+    if err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    }) {
+        return ExitStatus::Success;
+    }
+    let mut stderr = std::io::stderr().lock();
+    let red = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let label = if red {
+        "\x1b[1;31merror\x1b[0m"
+    } else {
+        "error"
+    };
+    writeln!(stderr, "custmetrics: {label}: {err}").ok();
+    if verbose {
+        for cause in err.chain().skip(1) {
+            writeln!(stderr, "  caused by: {cause}").ok();
+        }
+    }
+    if let Some(hint) = hint(err) {
+        writeln!(stderr, "  hint: {hint}").ok();
+    }
+    ExitStatus::Error
+}
+
 /// A hint naming the flag that fixes a library error.
-pub fn hint(err: &anyhow::Error) -> Option<String> {
+fn hint(err: &anyhow::Error) -> Option<String> {
     let e = err.downcast_ref::<Error>()?.innermost();
     let flag = |setting: &str| format!("--{}", setting.replace('_', "-"));
     Some(match e {

@@ -7,7 +7,7 @@ mod args;
 mod commands;
 mod exit;
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -58,31 +58,6 @@ fn main() -> ExitCode {
     let verbose = cli.verbose;
     match commands::run(cli) {
         Ok(status) => status.into(),
-        Err(err) => {
-            // A closed pipe (`custmetrics report | head`) is not an error (as in ripgrep).
-            if err.chain().any(|e| {
-                e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
-                return exit::ExitStatus::Success.into();
-            }
-            let mut stderr = std::io::stderr().lock();
-            let red = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            let label = if red {
-                "\x1b[1;31merror\x1b[0m"
-            } else {
-                "error"
-            };
-            writeln!(stderr, "custmetrics: {label}: {err}").ok();
-            if verbose {
-                for cause in err.chain().skip(1) {
-                    writeln!(stderr, "  caused by: {cause}").ok();
-                }
-            }
-            if let Some(hint) = exit::hint(&err) {
-                writeln!(stderr, "  hint: {hint}").ok();
-            }
-            exit::ExitStatus::Error.into()
-        }
+        Err(err) => exit::report_error(&err, verbose).into(),
     }
 }

@@ -204,6 +204,45 @@ pub enum Error {
         /// This output's path, as given.
         path: PathBuf,
     },
+    /// A date setting is not a `YYYY-MM-DD` date.
+    #[error("{setting} {value:?}: expected YYYY-MM-DD")]
+    InvalidDate {
+        /// The setting (`as_of`), or the flag that gave it (`--from`).
+        setting: String,
+        /// The value as given.
+        value: String,
+        /// Why it does not parse.
+        #[source]
+        source: chrono::ParseError,
+    },
+    /// A saved model file could not be read.
+    #[error("reading {}", path.display())]
+    ReadSavedModel {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file given as a saved model is not one.
+    #[error("{} is not a model saved by `custmetrics clv fit --save-model`", path.display())]
+    NotASavedModel {
+        /// The file.
+        path: PathBuf,
+        /// Why it does not read as one.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A saved model in a layout this version cannot read.
+    #[error("{}: saved-model version {found} is not supported (expected {expected}); refit with this version", path.display())]
+    SavedModelVersion {
+        /// The file.
+        path: PathBuf,
+        /// Its layout version.
+        found: u32,
+        /// The version this build reads and writes.
+        expected: u32,
+    },
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),

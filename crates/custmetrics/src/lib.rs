@@ -50,6 +50,7 @@
     )
 )]
 
+pub mod config;
 mod error;
 pub mod generate;
 pub mod io;

@@ -2,16 +2,14 @@
 //! table, survivor counts, a saved model), call the library, and hand the report to the shared
 //! writer.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use chrono::NaiveDate;
+use anyhow::{Result, bail};
 use custmetrics::io::Dataset;
 use custmetrics::models::FitOptions;
 use custmetrics::models::bgbb::BgBb;
 use custmetrics::models::clv::{fit_purchase_model, fit_spend_model, score_clv};
-use custmetrics::models::fitted::{FittedModel, SAVED_MODEL_VERSION, SavedModel};
-use custmetrics::models::purchase::PurchaseFit;
+use custmetrics::models::fitted::{FittedModel, SavedModel};
 use custmetrics::models::sbg::ShiftedBetaGeometric;
 use custmetrics::models::summary_table::{read_discrete_summary, read_rfm_summary};
 use custmetrics::report::Report;
@@ -32,8 +30,7 @@ pub fn run(c: ClvCommand, quiet: bool) -> Result<ExitStatus> {
 fn prepare(r: &ClvRun, customers: usize) -> Result<Prepared> {
     let mut p = report::prepare(&r.cmd, Kind::Clv)?;
     if let Some(end) = &r.clv.calibration_end {
-        let d = NaiveDate::parse_from_str(end.trim(), "%Y-%m-%d")
-            .with_context(|| format!("--calibration-end {end:?}: expected YYYY-MM-DD"))?;
+        let d = custmetrics::config::parse_date("--calibration-end", end)?;
         if p.options.clv_holdout_from.is_some() {
             bail!("give either --calibration-end or --holdout-from, not both");
         }
@@ -41,11 +38,7 @@ fn prepare(r: &ClvRun, customers: usize) -> Result<Prepared> {
     }
     p.options.clv_customers = customers;
     if let Some(model) = &r.clv.save_model {
-        report::refuse_shared_outputs(
-            &r.cmd,
-            &p.report_config,
-            Some(("save_model", model.as_path())),
-        )?;
+        report::refuse_shared_outputs(&r.cmd, &p.config, Some(("save_model", model.as_path())))?;
     }
     Ok(p)
 }
@@ -114,7 +107,9 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 progress.set("writing output");
                 progress.finish();
                 let inputs = summary_paths(&r);
-                save(&r, &purchase, spend.as_ref(), &inputs)?;
+                if let Some(path) = &r.clv.save_model {
+                    SavedModel::new(purchase.clone(), spend.clone()).save(path, &inputs)?;
+                }
                 let report = Report::from_model_fit(FittedModel::purchase(
                     &purchase,
                     spend.as_ref(),
@@ -127,63 +122,17 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
             let mut data = Dataset::load(&p.spec)?;
             super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
-            let mut report = Report::build_taking_rows(&mut data, &p.options)?;
+            let (report, models) = Report::fit_clv(&mut data, &p.options)?;
             progress.set("writing output");
             progress.finish();
             super::account(&data, &r.cmd.input, quiet)?;
             let inputs = data.input_paths();
-            if let Some(clv) = report.clv.take() {
-                save(&r, &clv.purchase_model, Some(&clv.spend_model), &inputs)?;
-                let mut fitted =
-                    FittedModel::purchase(&clv.purchase_model, Some(&clv.spend_model), horizon);
-                fitted.holdout = clv.holdout;
-                report.model_fit = Some(fitted);
+            if let (Some(path), Some(models)) = (&r.clv.save_model, &models) {
+                models.save(path, &inputs)?;
             }
             report::emit(report, &r.cmd, &p, &inputs)
         }
     }
-}
-
-/// Writes the fitted models for `clv predict --model-file`, atomically and never over an input.
-fn save(
-    r: &ClvRun,
-    purchase: &PurchaseFit,
-    spend: Option<&custmetrics::models::gamma_gamma::GammaGammaFit>,
-    inputs: &[PathBuf],
-) -> Result<()> {
-    let Some(path) = &r.clv.save_model else {
-        return Ok(());
-    };
-    let saved = SavedModel {
-        schema_version: SAVED_MODEL_VERSION,
-        purchase: purchase.clone(),
-        spend: spend.cloned(),
-    };
-    custmetrics::output::refuse_inputs(path, inputs)?;
-    custmetrics::output::write_output(path, |w| {
-        serde_json::to_writer_pretty(&mut *w, &saved).map_err(std::io::Error::other)?;
-        writeln!(w)
-    })?;
-    Ok(())
-}
-
-fn load_saved(path: &Path) -> Result<SavedModel> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let saved: SavedModel = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not a model saved by `custmetrics clv fit --save-model`",
-            path.display()
-        )
-    })?;
-    if saved.schema_version != SAVED_MODEL_VERSION {
-        bail!(
-            "{}: saved-model version {} is not supported (expected {SAVED_MODEL_VERSION}); refit with this version",
-            path.display(),
-            saved.schema_version
-        );
-    }
-    Ok(saved)
 }
 
 fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
@@ -197,7 +146,8 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     }
     let mut p = prepare(&r, usize::MAX)?;
     if let Some(file) = &r.clv.model_file {
-        let saved = load_saved(file)?;
+        let saved = SavedModel::load(file)?;
+        let clv_options = saved.clv_options(p.options.clv, r.cmd.metrics.horizon);
         let Some(spend) = saved.spend else {
             bail!(
                 "{} holds no spend model (it was fitted on a summary without monetary_value), so it cannot score CLV",
@@ -210,12 +160,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         if r.cmd.metrics.time_unit.is_some() {
             bail!("--time-unit and --model-file conflict: a saved model is scored in its own unit");
         }
-        let unit = saved.purchase.time_unit_days().round() as u32;
-        p.options.clv.time_unit_days = unit;
-        p.options.clv.model = saved.purchase.model();
-        if r.cmd.metrics.horizon.is_none() {
-            p.options.clv.horizon = if unit == 7 { 52 } else { 365 };
-        }
+        p.options.clv = clv_options;
         p.options.clv_models = Some((saved.purchase, spend));
     }
     if !r.clv.summary.is_empty() {

@@ -12,7 +12,7 @@ use crate::exit::ExitStatus;
 
 pub fn run(args: InspectArgs) -> Result<ExitStatus> {
     let config = super::load_config(&args.input)?;
-    let spec = super::dataset_spec(&args.input, config.as_ref())?;
+    let spec = config.dataset(&super::input_overrides(&args.input))?;
     let kind = args.table.map(|t| match t {
         TableArg::Transactions => TableKind::Transactions,
         TableArg::Interactions => TableKind::Interactions,

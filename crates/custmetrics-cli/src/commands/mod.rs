@@ -1,5 +1,5 @@
-//! One module per subcommand; this file holds what they share: turning flags and the config file
-//! into a library `DatasetSpec`, and choosing where output goes.
+//! One module per subcommand; this file holds what they share: the config file and the flags
+//! that override it, the accounting on stderr, colour and progress.
 
 mod clv;
 mod generate;
@@ -10,10 +10,8 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use custmetrics::io::config::{Config, TableConfig};
-use custmetrics::io::{
-    ColumnMapping, DatasetSpec, DateFormat, DecimalSeparator, LoadOptions, Role, TableKind,
-};
+use custmetrics::config::{ColumnChoice, Config, Overrides};
+use custmetrics::io::{DecimalSeparator, Role};
 
 use crate::args::{Cli, Command, DecimalArg, InputArgs};
 use crate::exit::ExitStatus;
@@ -34,115 +32,51 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     }
 }
 
-/// The config file: `--config`, else `./custmetrics.toml` when present.
-pub fn load_config(input: &InputArgs) -> Result<Option<Config>> {
+/// The config file: `--config`, else `./custmetrics.toml` when present, else no settings.
+pub fn load_config(input: &InputArgs) -> Result<Config> {
     match &input.config {
-        Some(p) => Ok(Some(Config::from_path(p)?)),
-        None if Path::new("custmetrics.toml").is_file() => {
-            Ok(Some(Config::from_path("custmetrics.toml")?))
-        }
-        None => Ok(None),
+        Some(p) => Ok(Config::load(p)?),
+        None if Path::new(Config::FILE_NAME).is_file() => Ok(Config::load(Config::FILE_NAME)?),
+        None => Ok(Config::default()),
     }
 }
 
-/// Builds per-table load options from the config file and the flags (flags win).
-pub fn dataset_spec(input: &InputArgs, config: Option<&Config>) -> Result<DatasetSpec> {
-    let global_date = input
-        .date_format
-        .clone()
-        .or_else(|| config.and_then(|c| c.date_format.clone()));
-    let csat_scale = config
-        .and_then(|c| c.csat_scale)
-        .filter(|_| input.csat_scale == 5)
-        .unwrap_or(input.csat_scale);
-    let table_options = |kind: TableKind, tc: Option<&TableConfig>| -> Result<LoadOptions> {
-        let mut o = LoadOptions::default();
-        o.csat_scale = csat_scale;
-        let mut mapping = ColumnMapping::default();
-        if let Some(tc) = tc {
-            mapping.columns = tc.columns.clone();
-            mapping.ignore = tc.ignore.clone();
-            o.decimal = tc.decimal;
-            o.statuses = tc.statuses.clone();
-        }
-        if let Some(e) = input
-            .encoding
-            .as_deref()
-            .or_else(|| tc.and_then(|t| t.encoding.as_deref()))
-        {
-            o.encoding = Some(custmetrics::io::TextEncoding::from_setting(e)?);
-        }
-        o.sheet = input
-            .sheet
-            .clone()
-            .or_else(|| tc.and_then(|t| t.sheet.clone()));
-        let date_format = input
-            .date_format
-            .clone()
-            .or_else(|| tc.and_then(|t| t.date_format.clone()))
-            .or(global_date.clone());
-        o.date_format = date_format
-            .as_deref()
-            .map(DateFormat::from_setting)
-            .transpose()?;
-        if let Some(d) = input.decimal {
-            o.decimal = Some(match d {
-                DecimalArg::Point => DecimalSeparator::Point,
-                DecimalArg::Comma => DecimalSeparator::Comma,
-            });
-        }
-        let flags: [(Role, &Vec<String>); 13] = [
-            (Role::CustomerId, &input.customer_col),
-            (Role::Date, &input.date_col),
-            (Role::Amount, &input.amount_col),
-            (Role::OrderId, &input.order_col),
-            (Role::Quantity, &input.quantity_col),
-            (Role::UnitPrice, &input.unit_price_col),
-            (Role::Nps, &input.nps_col),
-            (Role::Csat, &input.csat_col),
-            (Role::Channel, &input.channel_col),
-            (Role::SignupDate, &input.signup_col),
-            (Role::EndDate, &input.end_col),
-            (Role::Status, &input.status_col),
-            (Role::RefundedAmount, &input.refunded_col),
-        ];
-        for (role, values) in flags {
-            for v in values {
-                match v.split_once(':') {
-                    Some((table, name))
-                        if ["transactions", "interactions", "customers"].contains(&table) =>
-                    {
-                        if table == kind.name() {
-                            mapping.columns.insert(role, name.to_string());
-                        }
-                    }
-                    _ => {
-                        mapping.preferred.insert(role, v.clone());
-                    }
-                }
-            }
-        }
-        o.mapping = mapping;
-        Ok(o)
-    };
-    let files = |flag: &Vec<String>, tc: Option<&TableConfig>| -> Vec<String> {
-        if flag.is_empty() {
-            tc.map(|t| t.files.clone()).unwrap_or_default()
-        } else {
-            flag.clone()
-        }
-    };
-    let tx = config.and_then(|c| c.transactions.as_ref());
-    let ix = config.and_then(|c| c.interactions.as_ref());
-    let cx = config.and_then(|c| c.customers.as_ref());
-    let mut spec = DatasetSpec::default();
-    spec.transactions = files(&input.transactions, tx);
-    spec.interactions = files(&input.interactions, ix);
-    spec.customers = files(&input.customers, cx);
-    spec.transactions_options = table_options(TableKind::Transactions, tx)?;
-    spec.interactions_options = table_options(TableKind::Interactions, ix)?;
-    spec.customers_options = table_options(TableKind::Customers, cx)?;
-    Ok(spec)
+/// The input and mapping flags, as settings that win over the config file.
+pub fn input_overrides(input: &InputArgs) -> Overrides {
+    let mut o = Overrides::default();
+    o.transactions = input.transactions.clone();
+    o.interactions = input.interactions.clone();
+    o.customers = input.customers.clone();
+    let columns: [(Role, &Vec<String>); 13] = [
+        (Role::CustomerId, &input.customer_col),
+        (Role::Date, &input.date_col),
+        (Role::Amount, &input.amount_col),
+        (Role::OrderId, &input.order_col),
+        (Role::Quantity, &input.quantity_col),
+        (Role::UnitPrice, &input.unit_price_col),
+        (Role::Nps, &input.nps_col),
+        (Role::Csat, &input.csat_col),
+        (Role::Channel, &input.channel_col),
+        (Role::SignupDate, &input.signup_col),
+        (Role::EndDate, &input.end_col),
+        (Role::Status, &input.status_col),
+        (Role::RefundedAmount, &input.refunded_col),
+    ];
+    o.columns = columns
+        .into_iter()
+        .flat_map(|(role, values)| values.iter().map(move |v| ColumnChoice::parse(role, v)))
+        .collect();
+    o.date_format = input.date_format.clone();
+    o.encoding = input.encoding.clone();
+    o.sheet = input.sheet.clone();
+    o.decimal = input.decimal.map(|d| match d {
+        DecimalArg::Point => DecimalSeparator::Point,
+        DecimalArg::Comma => DecimalSeparator::Comma,
+    });
+    // clap's default cannot be told from an explicit `--csat-scale 5`; either lets the config
+    // file's scale apply.
+    o.csat_scale = (input.csat_scale != 5).then_some(input.csat_scale);
+    o
 }
 
 /// Writes the accounting summary to stderr (unless quiet) and applies `--strict` and `--rejects`.

@@ -4,15 +4,15 @@ use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
-use custmetrics::io::Dataset;
-use custmetrics::period::Period;
+use custmetrics::config::Config;
+use custmetrics::io::{Dataset, DatasetSpec};
+use custmetrics::models::purchase::PurchaseModel;
 use custmetrics::report::headline::Threshold;
 use custmetrics::report::render::{self, Format, RenderOptions};
 use custmetrics::report::{Report, ReportOptions, Section};
 
 use crate::args::{FormatArg, MetricCommand, ModelArg, TimeUnit};
 use crate::exit::ExitStatus;
-use custmetrics::models::purchase::PurchaseModel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -25,20 +25,18 @@ pub enum Kind {
     Clv,
 }
 
+/// A `YYYY-MM-DD` flag.
 fn date(flag: &str, v: &Option<String>) -> Result<Option<NaiveDate>> {
-    v.as_deref()
-        .map(|s| {
-            NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
-                .with_context(|| format!("{flag} {s:?}: expected YYYY-MM-DD"))
-        })
-        .transpose()
+    Ok(v.as_deref()
+        .map(|s| custmetrics::config::parse_date(flag, s))
+        .transpose()?)
 }
 
 /// Everything a metric command needs before reading data: the inputs, the report options, and
 /// the output settings (parsed first, so that a typo fails before a long run).
 pub struct Prepared {
-    pub spec: custmetrics::io::DatasetSpec,
-    pub report_config: custmetrics::io::config::ReportConfig,
+    pub spec: DatasetSpec,
+    pub config: Config,
     pub options: ReportOptions,
     pub thresholds: Vec<Threshold>,
     pub previous: Option<String>,
@@ -61,7 +59,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     emit(report, &cmd, &p, &data.input_paths())
 }
 
-pub fn require_input(spec: &custmetrics::io::DatasetSpec) -> Result<()> {
+pub fn require_input(spec: &DatasetSpec) -> Result<()> {
     if spec.transactions.is_empty() && spec.interactions.is_empty() && spec.customers.is_empty() {
         bail!(
             "no input: pass --transactions FILE (and/or --interactions, --customers), or --config custmetrics.toml"
@@ -70,93 +68,66 @@ pub fn require_input(spec: &custmetrics::io::DatasetSpec) -> Result<()> {
     Ok(())
 }
 
+/// The config file under the flags, and the command's sections.
 pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     let config = super::load_config(&cmd.input)?;
-    let mut spec = super::dataset_spec(&cmd.input, config.as_ref())?;
-    let report_config = config
-        .as_ref()
-        .and_then(|c| c.report.clone())
-        .unwrap_or_default();
     let m = &cmd.metrics;
-    let mut options = ReportOptions::default();
-    if let Some(p) = m.period.as_ref().or(report_config.period.as_ref()) {
-        options.period = Period::from_setting(p)?;
-    }
-    options.from = date("--from", &m.from)?;
-    options.as_of = match (date("--as-of", &m.as_of)?, date("--to", &m.to)?) {
+    let mut o = super::input_overrides(&cmd.input);
+    o.period = m.period.clone();
+    o.from = date("--from", &m.from)?;
+    o.as_of = match (date("--as-of", &m.as_of)?, date("--to", &m.to)?) {
         (Some(a), _) | (None, Some(a)) => Some(a),
-        (None, None) => date("as_of", &report_config.as_of)?,
+        (None, None) => None,
     };
-    options.by = if m.by.is_empty() {
-        report_config.by.clone()
-    } else {
-        m.by.clone()
-    };
-    // Only the `by` dimensions are read: the others would be parsed and held for nothing.
-    for o in [
-        &mut spec.transactions_options,
-        &mut spec.interactions_options,
-        &mut spec.customers_options,
-    ] {
-        o.read_dimensions = Some(options.by.clone());
-    }
-    options.inactive_after_days = m
-        .inactive_after
-        .or(report_config.inactive_after)
-        .unwrap_or(90);
-    options.min_responses = m.min_responses;
-    if let Some(a) = m.active_on.as_ref().or(report_config.active_on.as_ref()) {
-        options.active_on = custmetrics::report::ActiveOn::from_setting(a)?;
-    }
-    options.csat_scale = spec.interactions_options.csat_scale;
-    options.csat_satisfied_from = m
-        .csat_satisfied
-        .unwrap_or(options.csat_scale.saturating_sub(1).max(1));
-    let unit_days = |u: TimeUnit| if u == TimeUnit::Weeks { 7 } else { 1 };
-    options.time_unit_days = m.time_unit.map_or(1, unit_days);
-    let mut clv = custmetrics::models::clv::ClvOptions::default();
-    clv.time_unit_days = m.time_unit.map_or(7, unit_days);
-    clv.horizon = m
-        .horizon
-        .unwrap_or(if clv.time_unit_days == 7 { 52 } else { 365 });
+    o.by = m.by.clone();
+    o.active_on = m.active_on.clone();
+    o.inactive_after_days = m.inactive_after;
+    o.min_responses = Some(m.min_responses);
+    o.csat_satisfied_from = m.csat_satisfied;
+    o.time_unit_days = m.time_unit.map(|u| match u {
+        TimeUnit::Days => 1,
+        TimeUnit::Weeks => 7,
+    });
+    o.horizon = m.horizon;
     if !(0.0..10.0).contains(&m.discount_rate) {
         bail!(
             "--discount-rate {}: expected a yearly rate such as 0.10",
             m.discount_rate
         );
     }
-    clv.annual_discount_rate = m.discount_rate;
-    clv.fit.penalizer = m.penalizer;
-    clv.model = match m.model {
-        None | Some(ModelArg::Bgnbd) => PurchaseModel::Bgnbd,
-        Some(ModelArg::ParetoNbd) => PurchaseModel::ParetoNbd,
-        Some(ModelArg::Mbgnbd) => PurchaseModel::Mbgnbd,
+    o.annual_discount_rate = Some(m.discount_rate);
+    o.penalizer = Some(m.penalizer);
+    o.model = match m.model {
+        None => None,
+        Some(ModelArg::Bgnbd) => Some(PurchaseModel::Bgnbd),
+        Some(ModelArg::ParetoNbd) => Some(PurchaseModel::ParetoNbd),
+        Some(ModelArg::Mbgnbd) => Some(PurchaseModel::Mbgnbd),
         // `clv fit` handles these itself; they have no place in the CLV section.
-        Some(ModelArg::Bgbb | ModelArg::Sbg) if kind == Kind::Clv => PurchaseModel::Bgnbd,
+        Some(ModelArg::Bgbb | ModelArg::Sbg) if kind == Kind::Clv => None,
         Some(ModelArg::Bgbb | ModelArg::Sbg) => bail!(
             "--model bgbb and --model sbg do not model CLV from transactions; use `custmetrics clv fit --model bgbb --summary FILE` or `clv fit --model sbg --survivors N0,N1,...`"
         ),
     };
-    options.clv = clv;
-    options.clv_holdout_from = date("--holdout-from", &m.holdout_from)?;
-    options.at_risk_limit = m.at_risk_limit;
-    spec.transaction_partitions = m.partitions;
-    options.sections = match kind {
-        Kind::Report if !report_config.sections.is_empty() => report_config.sections.clone(),
-        Kind::Report => Section::ALL.to_vec(),
-        Kind::Retention => vec![Section::Retention],
-        Kind::Churn => vec![Section::Churn, Section::Survival],
-        Kind::Nps => vec![Section::Nps],
-        Kind::Csat => vec![Section::Csat],
-        Kind::Rfm => vec![Section::Rfm],
-        Kind::Clv => vec![Section::Clv],
+    o.holdout_from = date("--holdout-from", &m.holdout_from)?;
+    o.at_risk_limit = Some(m.at_risk_limit);
+    o.transaction_partitions = Some(m.partitions);
+    o.sections = match kind {
+        // The config file's sections, else all.
+        Kind::Report => None,
+        Kind::Retention => Some(vec![Section::Retention]),
+        Kind::Churn => Some(vec![Section::Churn, Section::Survival]),
+        Kind::Nps => Some(vec![Section::Nps]),
+        Kind::Csat => Some(vec![Section::Csat]),
+        Kind::Rfm => Some(vec![Section::Rfm]),
+        Kind::Clv => Some(vec![Section::Clv]),
     };
+    let (spec, mut options) = config.resolve(&o)?;
     options.rfm_customers = kind == Kind::Rfm;
     if kind == Kind::Clv {
         options.clv_customers = usize::MAX;
     }
 
-    refuse_shared_outputs(cmd, &report_config, None)?;
+    refuse_shared_outputs(cmd, &config, None)?;
     // Parse thresholds before the (possibly long) run, so a typo fails fast.
     let thresholds = cmd
         .output
@@ -172,7 +143,7 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     };
     Ok(Prepared {
         spec,
-        report_config,
+        config,
         options,
         thresholds,
         previous,
@@ -183,14 +154,10 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
 /// and `--output`, or a table of `--output-dir`; `extra` is `--save-model`).
 pub fn refuse_shared_outputs(
     cmd: &MetricCommand,
-    report_config: &custmetrics::io::config::ReportConfig,
+    config: &Config,
     extra: Option<(&str, &std::path::Path)>,
 ) -> Result<()> {
-    let output = cmd
-        .output
-        .output
-        .clone()
-        .or_else(|| report_config.output.as_ref().map(Into::into));
+    let output = cmd.output.output.clone().or_else(|| config.output());
     let files: Vec<(&str, &std::path::Path)> = [
         output.as_deref().map(|p| ("output", p)),
         cmd.input.rejects.as_deref().map(|p| ("rejects", p)),
@@ -210,7 +177,7 @@ pub fn emit(
     p: &Prepared,
     inputs: &[std::path::PathBuf],
 ) -> Result<ExitStatus> {
-    let (report_config, thresholds) = (&p.report_config, &p.thresholds);
+    let thresholds = &p.thresholds;
     if let Some(previous) = &p.previous {
         report.compare_with(previous)?;
     }
@@ -220,16 +187,17 @@ pub fn emit(
     }
 
     let out = &cmd.output;
-    let format = match out
+    let format = out
         .format
-        .or_else(|| report_config.format.as_deref().and_then(parse_format))
-    {
-        Some(FormatArg::Table) | None => Format::Table,
-        Some(FormatArg::Markdown) => Format::Markdown,
-        Some(FormatArg::Json) => Format::Json,
-        Some(FormatArg::Csv) => Format::Csv,
-        Some(FormatArg::Html) => Format::Html,
-    };
+        .map(|f| match f {
+            FormatArg::Table => Format::Table,
+            FormatArg::Markdown => Format::Markdown,
+            FormatArg::Json => Format::Json,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Html => Format::Html,
+        })
+        .or_else(|| p.config.format())
+        .unwrap_or(Format::Table);
     if let Some(dir) = &out.output_dir {
         if format != Format::Csv {
             bail!("--output-dir is for --format csv; use --output FILE for other formats");
@@ -243,10 +211,7 @@ pub fn emit(
         o.color = out.output.is_none() && super::stdout_color(out.color);
         o
     };
-    let output_path = out
-        .output
-        .clone()
-        .or_else(|| report_config.output.as_ref().map(Into::into));
+    let output_path = out.output.clone().or_else(|| p.config.output());
     match output_path {
         Some(path) => {
             custmetrics::output::refuse_inputs(&path, inputs)?;
@@ -282,16 +247,5 @@ fn check_thresholds(report: &Report, thresholds: &[Threshold]) -> ExitStatus {
         ExitStatus::ThresholdCrossed
     } else {
         ExitStatus::Success
-    }
-}
-
-fn parse_format(s: &str) -> Option<FormatArg> {
-    match s {
-        "table" => Some(FormatArg::Table),
-        "markdown" | "md" => Some(FormatArg::Markdown),
-        "json" => Some(FormatArg::Json),
-        "csv" => Some(FormatArg::Csv),
-        "html" => Some(FormatArg::Html),
-        _ => None,
     }
 }

@@ -37,6 +37,30 @@ pub fn run(dir: &Path, args: &[&str]) -> Output {
     cmd.output().expect("run custmetrics")
 }
 
+/// A run's exit code and stderr, for a snapshot: the same in every checkout and temporary
+/// directory, because the paths of `testdata/` read `[TESTDATA]` and `dir` reads `[TMP]`.
+pub fn code_and_stderr(out: &Output, dir: &Path) -> String {
+    let testdata: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", "..", "testdata"]
+        .iter()
+        .collect();
+    let mut text = stderr(out);
+    // The path as the tests pass it, and as the binary may resolve it.
+    for (path, name) in [
+        (testdata.clone(), "[TESTDATA]"),
+        (dir.to_path_buf(), "[TMP]"),
+    ] {
+        text = text.replace(path.to_string_lossy().as_ref(), name);
+        if let Ok(real) = path.canonicalize() {
+            text = text.replace(real.to_string_lossy().as_ref(), name);
+        }
+    }
+    let code = out.status.code().map_or_else(
+        || "none (killed by a signal)".to_string(),
+        |c| c.to_string(),
+    );
+    format!("exit code: {code}\n--- stderr\n{text}")
+}
+
 /// Asserts the exit code, showing stdout and stderr on failure.
 pub fn assert_code(out: &Output, code: i32) {
     assert_eq!(

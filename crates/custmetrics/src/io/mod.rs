@@ -14,7 +14,6 @@
 pub mod arrow;
 mod clean;
 mod columns;
-pub mod config;
 pub mod dataset;
 pub mod inspect;
 pub mod load;

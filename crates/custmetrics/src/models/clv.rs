@@ -52,6 +52,12 @@ impl Default for ClvOptions {
 }
 
 impl ClvOptions {
+    /// The horizon when none is given: a year, as 52 weeks or, in any other unit, 365 of them
+    /// (the unit is meant to be a day then).
+    pub fn default_horizon(time_unit_days: u32) -> u32 {
+        if time_unit_days == 7 { 52 } else { 365 }
+    }
+
     /// The discount rate per model time unit.
     pub fn discount_rate_per_unit(&self) -> f64 {
         (1.0 + self.annual_discount_rate).powf(f64::from(self.time_unit_days) / 365.25) - 1.0

@@ -3,12 +3,17 @@
 //! few predictions that make each model readable (a survival projection for sBG, P(alive) per
 //! history for BG/BB).
 
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::{Error, Result};
+
 use super::FitDiagnostics;
 use super::bgbb::{BgBbFit, DiscreteObservation};
-use super::clv::HoldoutValidation;
+use super::clv::{ClvOptions, HoldoutValidation};
 use super::gamma_gamma::GammaGammaFit;
 use super::purchase::PurchaseFit;
 use super::sbg::SbgFit;
@@ -269,7 +274,19 @@ impl FittedModel {
     }
 }
 
-/// A fitted model saved by `clv fit --save-model` and read by `clv predict --model-file`.
+/// Fitted CLV models saved to score customers later without refitting (`clv fit
+/// --save-model`, read by `clv predict --model-file`): pretty-printed JSON with a layout
+/// version, which [`SavedModel::read`] checks.
+///
+/// ```no_run
+/// use custmetrics::models::clv::ClvOptions;
+/// use custmetrics::models::fitted::SavedModel;
+///
+/// let saved = SavedModel::load("model.json")?;
+/// // Score in the model's own unit, over its default horizon (a year).
+/// let options = saved.clv_options(ClvOptions::default(), None);
+/// # Ok::<(), custmetrics::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SavedModel {
     /// Version of this file's layout.
@@ -282,3 +299,86 @@ pub struct SavedModel {
 
 /// Layout version of [`SavedModel`].
 pub const SAVED_MODEL_VERSION: u32 = 1;
+
+impl SavedModel {
+    /// The models, in this version's layout.
+    pub fn new(purchase: PurchaseFit, spend: Option<GammaGammaFit>) -> SavedModel {
+        SavedModel {
+            schema_version: SAVED_MODEL_VERSION,
+            purchase,
+            spend,
+        }
+    }
+
+    /// Writes the models as pretty-printed JSON and a final newline.
+    ///
+    /// # Errors
+    /// Write errors.
+    pub fn write<W: Write>(&self, mut w: W) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut w, self).map_err(std::io::Error::other)?;
+        writeln!(w)
+    }
+
+    /// Reads saved models; `path` names the file in errors.
+    ///
+    /// # Errors
+    /// [`Error::ReadSavedModel`] when unreadable, [`Error::NotASavedModel`] when it is not
+    /// saved models, [`Error::SavedModelVersion`] when saved in another layout version.
+    pub fn read<R: Read>(mut r: R, path: impl AsRef<Path>) -> Result<SavedModel> {
+        let path = path.as_ref();
+        let mut text = String::new();
+        r.read_to_string(&mut text)
+            .map_err(|source| Error::ReadSavedModel {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let saved: SavedModel =
+            serde_json::from_str(&text).map_err(|source| Error::NotASavedModel {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        if saved.schema_version != SAVED_MODEL_VERSION {
+            return Err(Error::SavedModelVersion {
+                path: path.to_path_buf(),
+                found: saved.schema_version,
+                expected: SAVED_MODEL_VERSION,
+            });
+        }
+        Ok(saved)
+    }
+
+    /// Reads saved models from a file.
+    ///
+    /// # Errors
+    /// As [`SavedModel::read`].
+    pub fn load(path: impl AsRef<Path>) -> Result<SavedModel> {
+        let path = path.as_ref();
+        let file = std::fs::File::open(path).map_err(|source| Error::ReadSavedModel {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        SavedModel::read(file, path)
+    }
+
+    /// Saves the models to `path`, atomically (see [`crate::output::write_output`]), refusing
+    /// to write over one of `inputs`.
+    ///
+    /// # Errors
+    /// [`Error::OutputIsInput`]; [`Error::Io`] when the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>, inputs: &[PathBuf]) -> Result<()> {
+        let path = path.as_ref();
+        crate::output::refuse_inputs(path, inputs)?;
+        crate::output::write_output(path, |w| self.write(w))
+    }
+
+    /// `options` set to score with these models: their purchase model and time unit, and the
+    /// default horizon of that unit ([`ClvOptions::default_horizon`]) unless `horizon` is given.
+    pub fn clv_options(&self, options: ClvOptions, horizon: Option<u32>) -> ClvOptions {
+        let mut options = options;
+        let unit = self.purchase.time_unit_days().round() as u32;
+        options.time_unit_days = unit;
+        options.model = self.purchase.model();
+        options.horizon = horizon.unwrap_or(ClvOptions::default_horizon(unit));
+        options
+    }
+}

@@ -1,5 +1,6 @@
 //! The report's tables as typed polars `DataFrame`s, for embedders who continue in polars (or,
-//! with the `arrow` feature, in arrow-rs via [`crate::io::arrow::to_record_batch`]).
+//! with the `arrow` feature, in arrow-rs via `io::arrow::to_record_batch`; not a link, which
+//! would be broken in docs built without the feature).
 //!
 //! Each table is built from the same rows the JSON renderer serialises, so the column names are
 //! the JSON keys and the two can never disagree. Numbers become `Float64` (or `Int64` when every

@@ -19,6 +19,7 @@
 mod build;
 pub mod frames;
 pub mod headline;
+mod model_fit;
 pub mod render;
 pub mod view;
 
