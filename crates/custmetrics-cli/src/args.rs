@@ -454,7 +454,7 @@ pub struct InspectArgs {
     pub table: Option<TableArg>,
     #[command(flatten)]
     pub input: InputArgs,
-    /// Output format: table (text) or json.
+    /// Output format: table (text), markdown, json, csv or html.
     #[arg(long, short = 'f', value_enum, default_value_t = FormatArg::Table, help_heading = OUTPUT)]
     pub format: FormatArg,
 }

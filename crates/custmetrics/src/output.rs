@@ -55,14 +55,16 @@ pub fn refuse_inputs(output: &Path, inputs: &[PathBuf]) -> Result<()> {
 ///
 /// `files` are the single-file outputs, each named by its setting (`output`, `rejects`,
 /// `save_model`); `csv_dir`, the directory the CSV tables go to, collides with a file inside it
-/// that has a table's name ([`crate::report::render::is_csv_table_file`]). Devices, FIFOs and
-/// descriptors can be shared: nothing is replaced there.
+/// for which `is_table` says it has a table's name (the report passes
+/// `report::render::is_csv_table_file`: this module sits below the report and does not name
+/// it). Devices, FIFOs and descriptors can be shared: nothing is replaced there.
 ///
 /// # Errors
 /// [`Error::OutputsCollide`].
 pub fn refuse_shared_outputs(
     files: &[(&str, &Path)],
     csv_dir: Option<(&str, &Path)>,
+    is_table: impl Fn(&str) -> bool,
 ) -> Result<()> {
     let replaced: Vec<(&str, &Path, PathBuf)> = files
         .iter()
@@ -87,7 +89,7 @@ pub fn refuse_shared_outputs(
             let is_table = target
                 .file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(crate::report::render::is_csv_table_file);
+                .is_some_and(&is_table);
             if is_table && target.parent() == Some(dir.as_path()) {
                 return Err(Error::OutputsCollide {
                     first: dir_setting.to_string(),
@@ -522,27 +524,32 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn outputs_of_one_run_must_differ() {
+        let is_table = crate::report::render::is_csv_table_file;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let out = d.join("report.md");
         let same = d.join("sub/../report.md");
         std::fs::create_dir(d.join("sub")).unwrap();
-        let err = refuse_shared_outputs(&[("output", &out), ("rejects", &same)], None);
+        let err = refuse_shared_outputs(&[("output", &out), ("rejects", &same)], None, is_table);
         assert!(
             matches!(&err, Err(Error::OutputsCollide { first, second, .. }) if first == "output" && second == "rejects"),
             "{err:?}"
         );
         let other = d.join("rejects.csv");
-        assert!(refuse_shared_outputs(&[("output", &out), ("rejects", &other)], None).is_ok());
+        assert!(
+            refuse_shared_outputs(&[("output", &out), ("rejects", &other)], None, is_table).is_ok()
+        );
         let null = Path::new("/dev/null");
-        assert!(refuse_shared_outputs(&[("output", null), ("rejects", null)], None).is_ok());
+        assert!(
+            refuse_shared_outputs(&[("output", null), ("rejects", null)], None, is_table).is_ok()
+        );
         // Inside the CSV directory, only a table's name collides.
         let tables = d.join("tables");
         let csv_dir = Some(("output_dir", tables.as_path()));
         let clash = tables.join("retention_periods.csv");
-        let err = refuse_shared_outputs(&[("rejects", &clash)], csv_dir);
+        let err = refuse_shared_outputs(&[("rejects", &clash)], csv_dir, is_table);
         assert!(matches!(err, Err(Error::OutputsCollide { .. })), "{err:?}");
         let fine = tables.join("rejects.csv");
-        assert!(refuse_shared_outputs(&[("rejects", &fine)], csv_dir).is_ok());
+        assert!(refuse_shared_outputs(&[("rejects", &fine)], csv_dir, is_table).is_ok());
     }
 }

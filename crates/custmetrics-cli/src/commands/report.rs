@@ -167,7 +167,11 @@ pub fn refuse_shared_outputs(
     .flatten()
     .collect();
     let csv_dir = cmd.output.output_dir.as_deref().map(|d| ("output_dir", d));
-    Ok(custmetrics::output::refuse_shared_outputs(&files, csv_dir)?)
+    Ok(custmetrics::output::refuse_shared_outputs(
+        &files,
+        csv_dir,
+        custmetrics::report::render::is_csv_table_file,
+    )?)
 }
 
 /// Compares, stamps and writes a report in the chosen format, then checks the thresholds.

@@ -22,11 +22,6 @@ use super::status::{ExcludeReason, PurchaseStatus};
 pub use super::table::{Accounting, FileReport, Rejection, Table, reason_counts};
 use crate::Result;
 
-// Re-exported because the tests of metrics/churn.rs name this path; they are to use
-// `crate::period::days_since_epoch` (issue 19), then this line goes.
-#[cfg(test)]
-pub(crate) use crate::period::days_since_epoch;
-
 /// How to read one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[non_exhaustive]

@@ -43,6 +43,7 @@ use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::period::date_from_days;
+pub use crate::summary::Contract;
 use crate::summary::{CustomerRow, Summaries, quantile_sorted};
 
 /// Churn in one period.
@@ -333,17 +334,6 @@ pub fn inactivity_churn_by_segment(s: &Summaries, inactive_after_days: u32) -> V
         }
     }
     out
-}
-
-/// A customer with a contract: start and optional end (days since 1970-01-01).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Contract {
-    /// Customer id.
-    pub customer_id: String,
-    /// Signup day.
-    pub start_day: i32,
-    /// Cancellation day, if cancelled.
-    pub end_day: Option<i32>,
 }
 
 /// Contractual churn per period from signup/cancellation dates; revenue churn uses the activity
@@ -679,7 +669,7 @@ mod tests {
     /// Customers as (first, last) purchase days counted from 2024-01-01, observed until day
     /// `end` of the same count.
     fn purchasers(end: i32, spans: &[(i32, i32)]) -> Summaries {
-        let base = crate::io::load::days_since_epoch(
+        let base = crate::period::days_since_epoch(
             chrono::NaiveDate::from_ymd_opt(2024, 1, 1).expect("a date"),
         );
         Summaries {
@@ -780,7 +770,7 @@ mod tests {
     #[test]
     fn contract_edge_cases() {
         let day = |m: u32, d: u32| {
-            crate::io::load::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
+            crate::period::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
         };
         let as_of = day(3, 31);
         let contracts = vec![
@@ -825,7 +815,7 @@ mod tests {
     #[test]
     fn contractual_churn_by_hand() {
         let day = |m: u32, d: u32| {
-            crate::io::load::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
+            crate::period::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
         };
         let contracts = vec![
             Contract {
@@ -861,8 +851,8 @@ mod tests {
         let index = |d: i32| period.index(date_from_days(d));
         (index(first)..=index(last_day))
             .map(|p| {
-                let start = crate::io::load::days_since_epoch(period.start(p));
-                let stop = crate::io::load::days_since_epoch(period.end(p));
+                let start = crate::period::days_since_epoch(period.start(p));
+                let stop = crate::period::days_since_epoch(period.end(p));
                 let (mut n, mut lost, mut rs, mut rl) = (0, 0, 0.0, 0.0);
                 for &(from, end, revenue) in lifetimes {
                     if from < start && end.is_none_or(|e| e >= start) {
@@ -889,7 +879,7 @@ mod tests {
         ) {
             use crate::summary::ActivityRow;
             let period = if weekly { crate::period::Period::Week } else { crate::period::Period::Month };
-            let base = crate::io::load::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
+            let base = crate::period::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap());
             let as_of = base + 399;
             let index = |d: i32| period.index(date_from_days(d));
             // Contracts: start, optional end after it (possibly after the observation end), and

@@ -25,6 +25,7 @@ use crate::period::{Period, days_since_epoch};
 pub(crate) use holdout::HoldoutSplit;
 pub use merge::{PartitionMerger, merge_partitions};
 pub use prepare::ChannelCount;
+pub use prepare::Contract;
 pub(crate) use prepare::{Stage1, Stage1Options, prepare};
 pub use summarise::{inter_purchase_gaps, summarise};
 

@@ -12,7 +12,6 @@ use super::holdout::{HoldoutSplit, holdout_split};
 use super::partitions::partitioned_stage_one;
 use super::{Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
-use crate::metrics::churn::Contract;
 use crate::metrics::scores::{self, ScoreOptions, SurveyScores};
 use crate::period::{Period, date_from_days, days_since_epoch};
 use crate::{Error, Result};
@@ -459,6 +458,19 @@ fn aligned_with_customers<T: Copy + Send + Sync>(
         .par_iter()
         .map(|c| by_id.get(c.customer_id.as_str()).copied())
         .collect()
+}
+
+/// A customer with a contract, from the customers table: start and optional end (days since
+/// 1970-01-01). Stage 1's reduction of the customers rows; contractual churn and survival
+/// read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contract {
+    /// Customer id.
+    pub customer_id: String,
+    /// Signup day.
+    pub start_day: i32,
+    /// Cancellation day, if cancelled.
+    pub end_day: Option<i32>,
 }
 
 /// Contracts from the customers table, when it has signup and end dates.
