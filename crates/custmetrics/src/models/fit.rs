@@ -8,13 +8,20 @@
 //! is small. Other start points are tried when one fails. Standard errors come from the inverse
 //! Hessian of the total negative log-likelihood in θ, mapped to the parameters by the delta method
 //! (SE(p) = p · SE(θ)).
+//!
+//! The routes the models call are [`fit_rfm_model`] (likelihood only),
+//! `fit_rfm_model_with_gradient` and `fit_rfm_model_with_hessian` (analytic derivatives): each
+//! checks and compresses the observations, rescales time so that max T = 1, maximises, and
+//! converts the estimate back to the observations' unit.
 
 use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::neldermead::NelderMead;
 use argmin::solver::quasinewton::LBFGS;
 
-use super::{FitDiagnostics, FitOptions};
+use serde::{Deserialize, Serialize};
+
+use super::{Compressed, RfmObservation, RowSet, compress, validate_observations};
 use crate::{Error, Result};
 
 /// A fit counts as converged when the gradient of the mean objective in θ is at most this long.
@@ -716,6 +723,245 @@ pub(crate) fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
             .map(|r| r.into_iter().skip(n).collect())
             .collect(),
     )
+}
+
+// The fitting routes the models call: data preparation, time rescaling, and the options and
+// diagnostics of a fit.
+
+/// What both fitting routes start from: the observations checked and compressed, and the time
+/// scale that makes max T = 1.
+fn prepare_rfm_fit(model: &str, observations: &[RfmObservation]) -> Result<(Compressed, f64)> {
+    let scale = validate_observations(model, observations)?;
+    Ok((compress(observations), scale))
+}
+
+/// Parameters fitted on rescaled time, back in the original unit (`time_scaled` lists those
+/// measured in time units).
+fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> {
+    for &i in time_scaled {
+        if let Some(v) = params.get_mut(i) {
+            *v *= scale;
+        }
+    }
+    params
+}
+
+/// Fits a purchase model whose weighted log-likelihood over compressed rows is
+/// `total(params, rows, weights)` (the model may share work between rows).
+///
+/// First with time rescaled so that max T = 1 (the start points then suit any time unit;
+/// `time_scaled` lists the parameters measured in time units, which are scaled back). Without a
+/// penalty that optimum converts exactly to the original unit ([`unscale_estimate`]); with one,
+/// as lifetimes does, a second stage refines it in the original unit. Both stages pass the same
+/// rows in the same order.
+pub(crate) fn fit_rfm_model(
+    model: &str,
+    observations: &[RfmObservation],
+    time_scaled: &[usize],
+    starts: &[Vec<f64>],
+    total: impl Fn(&[f64], &[RfmObservation], &[f64]) -> f64 + Sync,
+    options: &FitOptions,
+) -> Result<Estimate> {
+    let (c, scale) = prepare_rfm_fit(model, observations)?;
+    let n = c.customers();
+    let scaled: Vec<RfmObservation> = c
+        .rows
+        .iter()
+        .map(|o| RfmObservation {
+            frequency: o.frequency,
+            recency: o.recency / scale,
+            t: o.t / scale,
+        })
+        .collect();
+    let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled, &c.weights) / n };
+    let first = maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        let total_x = c
+            .rows
+            .iter()
+            .zip(&c.weights)
+            .map(|(o, w)| w * o.frequency)
+            .sum();
+        return Ok(unscale_estimate(first, time_scaled, scale, total_x));
+    }
+    let start = unscale(first.params, time_scaled, scale);
+    let nll = |p: &[f64]| -> f64 { -total(p, &c.rows, &c.weights) / n };
+    maximise(model, &nll, &[start], n, c.rows.len(), options)
+}
+
+/// What both analytic-derivative routes start from: the observations checked, the customer
+/// count, their distinct rows, the distinct times rescaled so that max T = 1, and the scale.
+/// (The rows are shared by both stages of a fit; only the few thousand times differ.)
+fn prepare_row_sets(
+    model: &str,
+    observations: &[RfmObservation],
+) -> Result<(f64, RowSet, Vec<f64>, f64)> {
+    let scale = validate_observations(model, observations)?;
+    let rows = RowSet::from_observations(observations);
+    let scaled_times = rows.times.iter().map(|t| t / scale).collect();
+    Ok((observations.len() as f64, rows, scaled_times, scale))
+}
+
+/// As [`fit_rfm_model`], for models with an analytic gradient: `batch(params, rows)` returns the
+/// summed log-likelihood and its gradient over a [`RowSet`].
+///
+/// Rescaling time only multiplies each customer's likelihood by a constant (scale^x) and shifts
+/// ln α, so without a penalty the optimum found on rescaled time converts exactly to the original
+/// unit ([`unscale_estimate`]); with one (the penalty on ln α is not shift-invariant) it is
+/// checked there (gradient) and refined when the check fails.
+pub(crate) fn fit_rfm_model_with_gradient(
+    model: &str,
+    observations: &[RfmObservation],
+    time_scaled: &[usize],
+    starts: &[Vec<f64>],
+    batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>) + Sync,
+    options: &FitOptions,
+) -> Result<Estimate> {
+    let (n, mut rows, scaled_times, scale) = prepare_row_sets(model, observations)?;
+    let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>) {
+        let (ll, g) = batch(p, set);
+        (-ll / n, g.iter().map(|g| -g / n).collect())
+    };
+    let original_times = std::mem::replace(&mut rows.times, scaled_times);
+    let on_scaled = |p: &[f64]| mean(&rows, p);
+    let first = maximise_with_gradient(model, &on_scaled, starts, n, rows.rows.len(), options)?;
+    rows.times = original_times;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        return Ok(unscale_estimate(first, time_scaled, scale, rows.total_x()));
+    }
+    let start = unscale(first.params, time_scaled, scale);
+    let on_rows = |p: &[f64]| mean(&rows, p);
+    if is_optimum(&on_rows, &start, options) {
+        let theta: Vec<f64> = start.iter().map(|p| p.ln()).collect();
+        return Ok(estimate_at(
+            &on_rows,
+            &theta,
+            first.diagnostics.iterations,
+            n,
+            rows.rows.len(),
+        ));
+    }
+    maximise_with_gradient(model, &on_rows, &[start], n, rows.rows.len(), options)
+}
+
+/// As [`fit_rfm_model_with_gradient`], for models with an analytic Hessian too:
+/// `batch(params, rows)` returns the summed log-likelihood, its gradient and its Hessian, and
+/// `starts(rows)` the start points on rescaled time (which may depend on the data). Damped
+/// Newton steps ([`maximise_newton`]) find the optimum on rescaled time; without a penalty
+/// it converts exactly to the original unit ([`unscale_estimate`]), and with one (not
+/// shift-invariant) a second Newton run refines it in the original unit, whose Hessian then gives
+/// the standard errors.
+pub(crate) fn fit_rfm_model_with_hessian(
+    model: &str,
+    observations: &[RfmObservation],
+    time_scaled: &[usize],
+    starts: impl Fn(&RowSet) -> Vec<Vec<f64>>,
+    batch: impl Fn(&[f64], &RowSet) -> (f64, Vec<f64>, Vec<Vec<f64>>) + Sync,
+    options: &FitOptions,
+) -> Result<Estimate> {
+    let (n, mut rows, scaled_times, scale) = prepare_row_sets(model, observations)?;
+    let mean = |set: &RowSet, p: &[f64]| -> (f64, Vec<f64>, Vec<Vec<f64>>) {
+        let (ll, g, h) = batch(p, set);
+        (
+            -ll / n,
+            g.iter().map(|g| -g / n).collect(),
+            h.iter()
+                .map(|row| row.iter().map(|v| -v / n).collect())
+                .collect(),
+        )
+    };
+    let original_times = std::mem::replace(&mut rows.times, scaled_times);
+    let on_scaled = |p: &[f64]| mean(&rows, p);
+    let first = maximise_newton(
+        model,
+        &on_scaled,
+        &starts(&rows),
+        n,
+        rows.rows.len(),
+        options,
+    )?;
+    rows.times = original_times;
+    if options.penalizer == 0.0 && first.diagnostics.converged {
+        return Ok(unscale_estimate(first, time_scaled, scale, rows.total_x()));
+    }
+    let start = unscale(first.params, time_scaled, scale);
+    let on_rows = |p: &[f64]| mean(&rows, p);
+    let mut refined = maximise_newton(model, &on_rows, &[start], n, rows.rows.len(), options)?;
+    refined.diagnostics.iterations += first.diagnostics.iterations;
+    Ok(refined)
+}
+
+/// An unpenalised estimate on time divided by `scale`, in the original unit, exactly and without
+/// another pass over the data. Dividing every time by s and every time-unit parameter too
+/// multiplies each customer's likelihood by s^x (the density of x events in time), so:
+/// ln L = ln L_scaled − Σ x · ln s; the optimum in θ = ln(parameters) is the same point shifted
+/// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the standard
+/// errors of those parameters scale by s (SE(p) = p · SE(θ)) and the others are unchanged.
+fn unscale_estimate(
+    scaled: Estimate,
+    time_scaled: &[usize],
+    scale: f64,
+    total_x: f64,
+) -> Estimate {
+    let d = scaled.diagnostics;
+    let mut standard_errors = d.standard_errors;
+    for &i in time_scaled {
+        if let Some(Some(se)) = standard_errors.get_mut(i) {
+            *se *= scale;
+        }
+    }
+    estimate(
+        unscale(scaled.params, time_scaled, scale),
+        d.log_likelihood - total_x * scale.ln(),
+        standard_errors,
+        d.iterations,
+        d.customers as f64,
+        d.distinct_rows as usize,
+    )
+}
+
+/// Options of a maximum-likelihood fit.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct FitOptions {
+    /// L2 penalty on the parameters, added to the mean negative log-likelihood as
+    /// `penalizer · Σ θ²` (as lifetimes' `penalizer_coef`); 0 = plain maximum likelihood.
+    pub penalizer: f64,
+    /// Iteration cap per optimizer run.
+    pub max_iterations: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            penalizer: 0.0,
+            max_iterations: 2000,
+        }
+    }
+}
+
+/// How a fit went. A fit that did not converge is an error, never a result; these are the
+/// diagnostics of one that did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FitDiagnostics {
+    /// Log-likelihood at the estimate (without the penalty).
+    pub log_likelihood: f64,
+    /// Akaike information criterion, 2k − 2 LL.
+    pub aic: f64,
+    /// Bayesian information criterion, k ln n − 2 LL.
+    pub bic: f64,
+    /// Optimizer iterations, all runs included.
+    pub iterations: u64,
+    /// Always true for a returned fit.
+    pub converged: bool,
+    /// Standard errors of the parameters (same order as the parameters), from the inverse of the
+    /// observed information; `None` where the Hessian was not invertible.
+    pub standard_errors: Vec<Option<f64>>,
+    /// Customers used.
+    #[serde(rename = "n_customers", alias = "customers")]
+    pub customers: u64,
+    /// Distinct rows the likelihood was evaluated on.
+    pub distinct_rows: u64,
 }
 
 #[cfg(test)]
