@@ -17,15 +17,12 @@
 //! `min_responses` answers (default 30). At n = 30 the NPS 95% interval is about ±30 points for a
 //! typical answer mix, so a month-over-month change of that size is noise.
 
-use std::collections::BTreeMap;
-
-use polars::prelude::*;
+use polars::prelude::LazyFrame;
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
 
-use crate::io::col;
-use crate::period::Period;
-use crate::{Error, Result};
+use crate::Result;
+pub use crate::summary::scores::{ScoreOptions, SurveyCounts, survey_counts};
 
 /// z for a two-sided 95% interval.
 fn z95() -> f64 {
@@ -169,34 +166,6 @@ pub fn wilson(k: u64, n: u64) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
-/// Options for survey scores.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ScoreOptions {
-    /// Period to split by (`None`: only the overall figure).
-    pub period: Option<Period>,
-    /// Dimension to split by (an interactions column such as `channel`, or `None`).
-    pub by: Option<String>,
-    /// Top of the CSAT scale.
-    pub csat_scale: u8,
-    /// Lowest CSAT answer that counts as satisfied (default: scale − 1).
-    pub csat_satisfied_from: u8,
-    /// Answers below this count are flagged.
-    pub min_responses: u64,
-}
-
-impl Default for ScoreOptions {
-    fn default() -> Self {
-        ScoreOptions {
-            period: None,
-            by: None,
-            csat_scale: 5,
-            csat_satisfied_from: 4,
-            min_responses: 30,
-        }
-    }
-}
-
 /// Survey results: overall, per period, per segment.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SurveyScores {
@@ -212,96 +181,19 @@ pub struct SurveyScores {
     pub min_responses: u64,
 }
 
-/// Answer counts (index = score) per (period index, segment value).
-type ScoreCounts = BTreeMap<(Option<i32>, Option<String>), Vec<u64>>;
-
-/// Stage 1 for scores: counts per (period, segment, score), a tiny table.
-fn score_counts(
-    interactions: LazyFrame,
-    score: &str,
-    options: &ScoreOptions,
-) -> Result<ScoreCounts> {
-    let mut keys = vec![col(score).alias("score")];
-    if let Some(p) = options.period {
-        keys.push(p.index_expr(col(col::DATE)).alias("period"));
-    }
-    if let Some(b) = &options.by {
-        keys.push(col(b.as_str()).cast(DataType::String).alias("segment"));
-    }
-    let df = interactions
-        .filter(col(score).is_not_null())
-        .group_by(keys)
-        .agg([len().cast(DataType::UInt64).alias("n")])
-        .collect()?;
-    let scores = df.column("score")?.cast(&DataType::Int32)?;
-    let scores = scores.i32()?;
-    let n = df.column("n")?.u64()?;
-    let periods = match df.column("period") {
-        Ok(c) => Some(c.i32()?.clone()),
-        Err(_) => None,
-    };
-    let segments = match df.column("segment") {
-        Ok(c) => Some(c.str()?.clone()),
-        Err(_) => None,
-    };
-    let width = usize::from(options.csat_scale.max(10)) + 1;
-    let mut out: ScoreCounts = BTreeMap::new();
-    for i in 0..df.height() {
-        let key = (
-            periods.as_ref().and_then(|p| p.get(i)),
-            segments.as_ref().and_then(|s| s.get(i).map(str::to_string)),
-        );
-        let counts = out.entry(key).or_insert_with(|| vec![0; width]);
-        if let (Some(s), Some(c)) = (scores.get(i), n.get(i))
-            && let Some(slot) = usize::try_from(s).ok().and_then(|s| counts.get_mut(s))
-        {
-            *slot += c;
-        }
-    }
-    Ok(out)
-}
-
-/// Computes NPS and CSAT from a canonical interactions frame.
+/// Computes NPS and CSAT from a canonical interactions frame: stage 1's answer counts
+/// ([`survey_counts`]), then [`scores_from_counts`].
 ///
 /// # Errors
-/// [`Error::UnknownColumn`] when `by` is not a column of the interactions.
+/// [`Error::UnknownColumn`](crate::Error::UnknownColumn) when `by` is not a column of the
+/// interactions.
 pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<SurveyScores> {
-    let mut lf = interactions;
-    let schema = lf.collect_schema()?;
-    if let Some(b) = &options.by
-        && schema.get(b.as_str()).is_none()
-    {
-        return Err(Error::UnknownColumn {
-            table: "interactions".into(),
-            role: "segment (--by)".into(),
-            column: b.clone(),
-            columns: schema
-                .iter_names()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    }
-    let overall = ScoreOptions {
-        period: None,
-        by: None,
-        ..options.clone()
-    };
-    // Splits reported: by period (all segments), then by segment (all periods). The cross
-    // product would mostly be cells too small to read.
-    let mut splits = Vec::new();
-    if options.period.is_some() {
-        splits.push(ScoreOptions {
-            by: None,
-            ..options.clone()
-        });
-    }
-    if options.by.is_some() {
-        splits.push(ScoreOptions {
-            period: None,
-            ..options.clone()
-        });
-    }
+    Ok(scores_from_counts(&survey_counts(interactions, options)?))
+}
+
+/// NPS and CSAT, overall and per split, from the answer counts of stage 1.
+pub fn scores_from_counts(counts: &SurveyCounts) -> SurveyScores {
+    let options = &counts.options;
     let mut result = SurveyScores {
         nps: None,
         csat: None,
@@ -310,7 +202,7 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
         min_responses: options.min_responses,
     };
     let label = |p: Option<i32>| p.and_then(|p| options.period.map(|per| per.label(p)));
-    if schema.get(col::NPS).is_some() {
+    if let Some(tallies) = &counts.nps {
         let to_nps = |counts: &Vec<u64>| {
             let mut arr = [0u64; 11];
             for (a, c) in arr.iter_mut().zip(counts) {
@@ -318,21 +210,18 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
             }
             Nps::from_counts(&arr, options.min_responses)
         };
-        result.nps = score_counts(lf.clone(), col::NPS, &overall)?
-            .values()
-            .next()
-            .and_then(to_nps);
-        for split in &splits {
-            for ((p, seg), counts) in score_counts(lf.clone(), col::NPS, split)? {
-                if let Some(mut n) = to_nps(&counts) {
-                    n.period = label(p);
-                    n.segment = seg;
+        result.nps = tallies.overall.values().next().and_then(to_nps);
+        for split in &tallies.splits {
+            for ((p, seg), counts) in split {
+                if let Some(mut n) = to_nps(counts) {
+                    n.period = label(*p);
+                    n.segment = seg.clone();
                     result.nps_by.push(n);
                 }
             }
         }
     }
-    if schema.get(col::CSAT).is_some() {
+    if let Some(tallies) = &counts.csat {
         let to_csat = |counts: &Vec<u64>| {
             let upto = usize::from(options.csat_scale) + 1;
             Csat::from_counts(
@@ -341,21 +230,18 @@ pub fn survey_scores(interactions: LazyFrame, options: &ScoreOptions) -> Result<
                 options.min_responses,
             )
         };
-        result.csat = score_counts(lf.clone(), col::CSAT, &overall)?
-            .values()
-            .next()
-            .and_then(to_csat);
-        for split in &splits {
-            for ((p, seg), counts) in score_counts(lf.clone(), col::CSAT, split)? {
-                if let Some(mut c) = to_csat(&counts) {
-                    c.period = label(p);
-                    c.segment = seg;
+        result.csat = tallies.overall.values().next().and_then(to_csat);
+        for split in &tallies.splits {
+            for ((p, seg), counts) in split {
+                if let Some(mut c) = to_csat(counts) {
+                    c.period = label(*p);
+                    c.segment = seg.clone();
                     result.csat_by.push(c);
                 }
             }
         }
     }
-    Ok(result)
+    result
 }
 
 #[cfg(test)]

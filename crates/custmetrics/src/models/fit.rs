@@ -897,12 +897,7 @@ pub(crate) fn fit_rfm_model_with_hessian(
 /// ln L = ln L_scaled − Σ x · ln s; the optimum in θ = ln(parameters) is the same point shifted
 /// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the standard
 /// errors of those parameters scale by s (SE(p) = p · SE(θ)) and the others are unchanged.
-fn unscale_estimate(
-    scaled: Estimate,
-    time_scaled: &[usize],
-    scale: f64,
-    total_x: f64,
-) -> Estimate {
+fn unscale_estimate(scaled: Estimate, time_scaled: &[usize], scale: f64, total_x: f64) -> Estimate {
     let d = scaled.diagnostics;
     let mut standard_errors = d.standard_errors;
     for &i in time_scaled {

@@ -15,7 +15,7 @@ use crate::io::{Role, Table};
 use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
 use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
-use crate::metrics::scores::{ScoreOptions, SurveyScores};
+use crate::metrics::scores::{self as score_metrics, ScoreOptions, SurveyCounts};
 use crate::models::clv::ClvResult;
 use crate::money;
 use crate::period::{date_from_days, days_since_epoch};
@@ -324,7 +324,7 @@ fn survival(
 /// The NPS and CSAT sections from the survey scores (`None`: not asked; `Some(None)`: no
 /// interactions table).
 fn scores(
-    survey: Option<Option<SurveyScores>>,
+    survey: Option<Option<SurveyCounts>>,
     interactions: Option<&Table>,
     options: &ReportOptions,
     skips: &mut Skips<'_>,
@@ -334,7 +334,7 @@ fn scores(
     let (no_nps, no_csat) = (no_answers(Role::Nps), no_answers(Role::Csat));
     let (mut nps, mut csat) = (None, None);
     if let Some(survey) = survey {
-        match survey {
+        match survey.map(|counts| score_metrics::scores_from_counts(&counts)) {
             Some(s) => {
                 if skips.wants(Section::Nps) {
                     match s.nps {

@@ -14,6 +14,7 @@ mod holdout;
 mod merge;
 mod partitions;
 mod prepare;
+pub mod scores;
 mod summarise;
 
 use chrono::NaiveDate;

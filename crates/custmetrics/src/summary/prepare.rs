@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::holdout::{HoldoutSplit, holdout_split};
 use super::partitions::partitioned_stage_one;
+use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
 use super::{Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
-use crate::metrics::scores::{self, ScoreOptions, SurveyScores};
 use crate::period::{Period, date_from_days, days_since_epoch};
 use crate::{Error, Result};
 
@@ -63,8 +63,8 @@ pub(crate) struct Stage1 {
     pub as_of: Option<NaiveDate>,
     /// The interactions' count and channel breakdown (`None`: not asked, or no interactions).
     pub interactions_overview: Option<(u64, Vec<ChannelCount>)>,
-    /// Survey scores: `None` when not asked, `Some(None)` without an interactions table.
-    pub survey: Option<Option<SurveyScores>>,
+    /// Survey answer counts: `None` when not asked, `Some(None)` without an interactions table.
+    pub survey: Option<Option<SurveyCounts>>,
     /// Each summarised customer's signup period (empty without signup dates).
     pub signup_periods: Vec<Option<i32>>,
     /// Contracts, when the customers table has signup and end dates.
@@ -190,7 +190,7 @@ fn from_tables(
                     .cloned();
                 let so = ScoreOptions { by, ..so.clone() };
                 let lf = filter_dates(t.frame.clone().lazy(), options.from, as_of_hint);
-                Some(Some(scores::survey_scores(lf, &so)?))
+                Some(Some(survey_counts(lf, &so)?))
             }
             None => Some(None),
         },
