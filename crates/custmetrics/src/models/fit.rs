@@ -9,7 +9,7 @@
 //! Hessian of the total negative log-likelihood in θ, mapped to the parameters by the delta method
 //! (SE(p) = p · SE(θ)).
 //!
-//! The routes the models call are [`fit_rfm_model`] (likelihood only),
+//! The routes the models call are `fit_rfm_model` (likelihood only),
 //! `fit_rfm_model_with_gradient` and `fit_rfm_model_with_hessian` (analytic derivatives): each
 //! checks and compresses the observations, rescales time so that max T = 1, maximises, and
 //! converts the estimate back to the observations' unit.
