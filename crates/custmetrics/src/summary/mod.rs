@@ -20,6 +20,7 @@ mod summarise;
 use chrono::NaiveDate;
 use polars::prelude::*;
 
+use crate::Error;
 use crate::io::col;
 use crate::period::{Period, days_since_epoch};
 
@@ -133,4 +134,18 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     let hi = pos.ceil() as usize;
     let (a, b) = (sorted.get(lo)?, sorted.get(hi)?);
     Some(a + (b - a) * (pos - lo as f64))
+}
+
+/// The error for a `--by` column that `table`'s frame (with `schema`) does not have.
+pub(crate) fn unknown_by_column(table: &str, column: &str, schema: &Schema) -> Error {
+    Error::UnknownColumn {
+        table: table.into(),
+        role: "segment (--by)".into(),
+        column: column.into(),
+        columns: schema
+            .iter_names()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
+use crate::Result;
 use crate::io::col;
 use crate::period::Period;
-use crate::{Error, Result};
 
 /// Options for survey scores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,23 +110,14 @@ pub struct SurveyCounts {
 /// Counts the answers of a canonical interactions frame, overall and per split.
 ///
 /// # Errors
-/// [`Error::UnknownColumn`] when `by` is not a column of the interactions.
+/// [`Error::UnknownColumn`](crate::Error::UnknownColumn) when `by` is not a column of the interactions.
 pub fn survey_counts(interactions: LazyFrame, options: &ScoreOptions) -> Result<SurveyCounts> {
     let mut lf = interactions;
     let schema = lf.collect_schema()?;
     if let Some(b) = &options.by
         && schema.get(b.as_str()).is_none()
     {
-        return Err(Error::UnknownColumn {
-            table: "interactions".into(),
-            role: "segment (--by)".into(),
-            column: b.clone(),
-            columns: schema
-                .iter_names()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
+        return Err(super::unknown_by_column("interactions", b, &schema));
     }
     let overall = ScoreOptions {
         period: None,

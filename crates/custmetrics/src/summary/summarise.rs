@@ -29,16 +29,7 @@ pub fn summarise(
     let schema = tx.collect_schema()?;
     for b in by {
         if schema.get(b.as_str()).is_none() {
-            return Err(Error::UnknownColumn {
-                table: "transactions".into(),
-                role: "segment (--by)".into(),
-                column: b.clone(),
-                columns: schema
-                    .iter_names()
-                    .map(|s| s.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
+            return Err(super::unknown_by_column("transactions", b, &schema));
         }
     }
     if let Some(as_of) = as_of {

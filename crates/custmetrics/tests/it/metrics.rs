@@ -325,3 +325,23 @@ fn partitions_refuse_what_needs_the_whole_table() {
     let err = Report::build_taking_rows(&mut data, &options).unwrap_err();
     assert!(err.to_string().contains("--active-on any"), "{err}");
 }
+
+#[test]
+fn inactivity_survival_is_skipped_with_the_reason_when_every_customer_is_too_recent() {
+    // retention_small spans 2024-01-05 to 2024-03-09: with the default 90 days no customer's
+    // first purchase is early enough for a lifetime to be seen to end (issue 23).
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("fixtures/retention_small.csv")];
+    let data = Dataset::load(&spec).unwrap();
+    let r = Report::build(&data, &ReportOptions::default()).unwrap();
+    assert!(r.survival.is_none());
+    let reason = r
+        .skipped
+        .iter()
+        .find(|s| s.section == custmetrics::report::Section::Survival)
+        .map(|s| s.reason.as_str());
+    assert!(
+        reason.is_some_and(|r| r.contains("--inactive-after")),
+        "{reason:?}"
+    );
+}
