@@ -52,6 +52,7 @@ impl Cli {
             | Command::Nps(c)
             | Command::Csat(c)
             | Command::Rfm(c) => c.metrics.partitions,
+            Command::Summarize(a) => a.partitions,
             Command::Clv(c) => match &c.action {
                 Some(ClvAction::Fit(r) | ClvAction::Predict(r)) => r.cmd.metrics.partitions,
                 None => c.run.cmd.metrics.partitions,
@@ -110,6 +111,14 @@ pub enum Command {
   custmetrics inspect 'exports/*.xlsx' --sheet Orders -f json
   custmetrics inspect export.csv --as interactions --nps-col 'Likely to recommend'")]
     Inspect(InspectArgs),
+    /// Summarise exports into a summary store (stage 1 as files), or add new exports to one:
+    /// every metric command then runs from it with --store, without the exports.
+    #[command(after_help = "Examples:
+  custmetrics summarize -t 'exports/orders-*.csv' -i surveys.csv -c customers.csv --out store
+  custmetrics summarize --update store -t orders-2024-12.csv -i surveys-2024-12.csv
+  custmetrics report --store store -f html -o report.html
+  custmetrics retention --store store --period quarter --from 2024-01-01")]
+    Summarize(SummarizeArgs),
     /// Write a realistic, deterministic synthetic CRM dataset (transactions, interactions, customers).
     #[command(after_help = "Examples:
   custmetrics generate --out demo
@@ -129,6 +138,11 @@ pub struct InputArgs {
     /// Customers (signup and cancellation dates, acquisition cost, plan). Repeatable.
     #[arg(long, short = 'c', num_args = 1.., value_name = "FILE", help_heading = INPUTS)]
     pub customers: Vec<String>,
+    /// Read a summary store written by `custmetrics summarize` instead of the exports: only
+    /// stage 2 runs, with the same results as from the exports that went into it.
+    #[arg(long, value_name = "DIR", help_heading = INPUTS,
+          conflicts_with_all = ["transactions", "interactions", "customers"])]
+    pub store: Option<PathBuf>,
     /// Config file naming inputs, mapping and report settings (default: ./custmetrics.toml if present).
     #[arg(long, value_name = "FILE", help_heading = INPUTS)]
     pub config: Option<PathBuf>,
@@ -204,6 +218,41 @@ pub struct InputArgs {
     /// becomes an all-zero report.
     #[arg(long, help_heading = INPUTS)]
     pub allow_empty: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("target").required(true).args(["out", "update"]))]
+pub struct SummarizeArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Write a new summary store to this directory (it must not exist, or be empty).
+    #[arg(long, value_name = "DIR", help_heading = OUTPUT)]
+    pub out: Option<PathBuf>,
+    /// Add the exports to this summary store (atomically: interrupted, it stays as it was).
+    /// Order lines it already holds are recognised and not counted twice.
+    #[arg(long, value_name = "DIR", help_heading = OUTPUT)]
+    pub update: Option<PathBuf>,
+    /// Rows of an update on days the store already covers, for tables whose rows cannot be
+    /// told apart from the store's (interactions; transactions without order ids): refuse
+    /// (default: the update fails naming the overlap), skip them (the export repeats those
+    /// days) or keep them (they are other customers' rows).
+    #[arg(long, value_enum, default_value_t = OverlapArg::Refuse, help_heading = INPUTS)]
+    pub overlap: OverlapArg,
+    /// Read the transactions in N customer partitions, one after another: the rows held at a
+    /// time fall to about 1/N.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=4096), help_heading = INPUTS)]
+    pub partitions: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OverlapArg {
+    /// Fail, naming the overlap.
+    Refuse,
+    /// Leave the overlapping rows out (counted as already_in_store).
+    Skip,
+    /// Add them.
+    Keep,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

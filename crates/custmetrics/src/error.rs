@@ -243,6 +243,26 @@ pub enum Error {
         /// The version this build reads and writes.
         expected: u32,
     },
+    /// A directory given as a summary store is not one, or cannot take an update.
+    #[error("{}: {message}", path.display())]
+    Store {
+        /// The store's directory.
+        path: PathBuf,
+        /// What is wrong, and what settles it.
+        message: String,
+    },
+    /// A summary store in a layout this version cannot read.
+    #[error("{}: summary store schema version {found} is not supported (this custmetrics {version} reads version {expected}); rebuild it with `custmetrics summarize`", path.display())]
+    StoreVersion {
+        /// The store's directory.
+        path: PathBuf,
+        /// Its schema version.
+        found: u32,
+        /// The version this build reads and writes.
+        expected: u32,
+        /// This build's version.
+        version: String,
+    },
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),

@@ -12,7 +12,9 @@
 //!   column roles detected from header aliases ([`io::schema`]) → values parsed by our own
 //!   parsers ([`io::parse`]) → canonical [`Table`]s, with every rejected row counted and located.
 //! - [`summary`] (stage 1), the only code that reads transaction rows: it reduces them to small,
-//!   mergeable summaries (one row per customer, one per customer × period).
+//!   mergeable summaries (one row per customer, one per customer × period). Its output can be
+//!   kept on disk as a [`SummaryStore`] (one row per customer and day, updated month by month),
+//!   from which every report runs without the exports.
 //! - [`metrics`] and [`models`] (stage 2) compute from those summaries only.
 //! - [`report`] builds one serialisable [`Report`], a section at a time, that the renderers in
 //!   [`report::render`] turn into terminal tables, Markdown, JSON, CSV or HTML.
@@ -67,4 +69,4 @@ pub use error::{Error, Result};
 pub use io::{Dataset, DatasetSpec, LoadOptions, Table, TableKind};
 pub use period::Period;
 pub use report::{Report, ReportOptions, Section};
-pub use summary::{Summaries, summarise};
+pub use summary::{Summaries, SummaryStore, summarise};

@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use custmetrics::io::Dataset;
 use custmetrics::models::FitOptions;
 use custmetrics::models::bgbb::BgBb;
 use custmetrics::models::clv::{fit_purchase_model, fit_spend_model, score_clv};
@@ -117,9 +116,11 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 ));
                 return report::emit(report, &r.cmd, &p, &inputs);
             }
-            report::require_input(&p.spec)?;
+            if r.cmd.input.store.is_none() {
+                report::require_input(&p.spec)?;
+            }
             let progress = super::Progress::start(quiet, "reading inputs");
-            let mut data = Dataset::load(&p.spec)?;
+            let mut data = super::load_data(&r.cmd.input, &p.spec)?;
             super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
             let (report, models) = Report::fit_clv(&mut data, &p.options)?;
@@ -177,9 +178,11 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         let inputs = with_model_file(&r, summary_paths(&r));
         return report::emit(Report::from_clv(clv), &r.cmd, &p, &inputs);
     }
-    report::require_input(&p.spec)?;
+    if r.cmd.input.store.is_none() {
+        report::require_input(&p.spec)?;
+    }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = Dataset::load(&p.spec)?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec)?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("scoring");
     let report = Report::build_taking_rows(&mut data, &p.options)?;

@@ -5,6 +5,7 @@ mod clv;
 mod generate;
 mod inspect;
 mod report;
+mod summarize;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Rfm(c) => report::run(c, report::Kind::Rfm, quiet),
         Command::Clv(c) => clv::run(*c, quiet),
         Command::Inspect(a) => inspect::run(a),
+        Command::Summarize(a) => summarize::run(a, quiet),
         Command::Generate(a) => generate::run(a, quiet),
     }
 }
@@ -38,6 +40,24 @@ pub fn load_config(input: &InputArgs) -> Result<Config> {
         Some(p) => Ok(Config::load(p)?),
         None if Path::new(Config::FILE_NAME).is_file() => Ok(Config::load(Config::FILE_NAME)?),
         None => Ok(Config::default()),
+    }
+}
+
+/// The tables of a command: read from the exports of `spec`, or from `--store`.
+pub fn load_data(
+    input: &InputArgs,
+    spec: &custmetrics::DatasetSpec,
+) -> Result<custmetrics::Dataset> {
+    match &input.store {
+        Some(dir) => {
+            if spec.transaction_partitions > 1 {
+                anyhow::bail!(
+                    "--partitions applies to reading exports; a summary store is read whole (use `summarize --partitions N` to write it)"
+                );
+            }
+            Ok(custmetrics::SummaryStore::open(dir)?.dataset()?)
+        }
+        None => Ok(custmetrics::Dataset::load(spec)?),
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::config::Config;
-use custmetrics::io::{Dataset, DatasetSpec};
+use custmetrics::io::DatasetSpec;
 use custmetrics::models::purchase::PurchaseModel;
 use custmetrics::report::headline::Threshold;
 use custmetrics::report::render::{self, Format, RenderOptions};
@@ -44,9 +44,11 @@ pub struct Prepared {
 
 pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
     let p = prepare(&cmd, kind)?;
-    require_input(&p.spec)?;
+    if cmd.input.store.is_none() {
+        require_input(&p.spec)?;
+    }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = Dataset::load(&p.spec)?;
+    let mut data = super::load_data(&cmd.input, &p.spec)?;
     super::refuse_empty(&data, &cmd.input, quiet)?;
     progress.set("computing metrics");
     // The report releases the rows after stage 1; the accounting stays in `data`.

@@ -4,6 +4,7 @@
 //! refunds without a purchase, repeated customers).
 
 use std::collections::{BTreeMap, HashSet};
+
 use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
@@ -20,9 +21,13 @@ use crate::Result;
 /// Leaves out the refunds (negative amounts) of customers with no purchase in the table: the
 /// purchase they refund is outside the export, so there is no customer here to take it from.
 /// Returns the rest and how many rows were left out. Every row of a customer is in one
-/// partition, so each partition decides this alone.
-pub(super) fn exclude_refunds_without_purchase(frame: DataFrame) -> Result<(DataFrame, u64)> {
-    let Some(keep) = refunds_to_keep(&frame)? else {
+/// partition, so each partition decides this alone. Customers in `purchasers` (who bought in
+/// the exports a summary store already holds) keep their refunds.
+pub(super) fn exclude_refunds_without_purchase(
+    frame: DataFrame,
+    purchasers: Option<&PlHashSet<String>>,
+) -> Result<(DataFrame, u64)> {
+    let Some(keep) = refunds_to_keep(&frame, purchasers)? else {
         return Ok((frame, 0));
     };
     let kept = frame.filter(&keep)?;
@@ -33,7 +38,10 @@ pub(super) fn exclude_refunds_without_purchase(frame: DataFrame) -> Result<(Data
 /// The rows to keep when some refunds have no purchase of their customer; `None` when every row
 /// stays. Refunds are few: their customers are collected, then a purchase of theirs looked for
 /// (a hash lookup per row, where a window over every customer grouped the whole table).
-pub(super) fn refunds_to_keep(frame: &DataFrame) -> Result<Option<BooleanChunked>> {
+pub(super) fn refunds_to_keep(
+    frame: &DataFrame,
+    purchasers: Option<&PlHashSet<String>>,
+) -> Result<Option<BooleanChunked>> {
     let amounts = frame.column(col::AMOUNT)?.f64()?;
     if amounts.iter().flatten().all(|a| a >= 0.0) {
         return Ok(None);
@@ -44,7 +52,11 @@ pub(super) fn refunds_to_keep(frame: &DataFrame) -> Result<Option<BooleanChunked
         .zip(amounts.iter())
         .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
         .filter_map(|(id, _)| id)
+        .filter(|id| purchasers.is_none_or(|p| !p.contains(*id)))
         .collect();
+    if without_purchase.is_empty() {
+        return Ok(None);
+    }
     for (id, a) in ids.iter().zip(amounts.iter()) {
         if let (Some(id), Some(a)) = (id, a)
             && a >= 0.0
@@ -66,14 +78,47 @@ pub(super) fn refunds_to_keep(frame: &DataFrame) -> Result<Option<BooleanChunked
     ))
 }
 
-/// Removes the order lines of `frame` (one file's transactions) that an earlier file already had:
-/// same order id, customer, date and amount. Returns the remaining frame and, for each line
-/// removed, its 0-based data row in the file and its order id; adds this file's lines to `seen`.
+/// Removes the order lines of `frame` (one file's transactions) that an earlier file, or a
+/// summary store the load adds to, already had: same order id, customer, date and amount.
+/// Returns the remaining frame and, for each line removed, its 0-based data row in the file and
+/// its order id; adds this file's lines to `seen`.
 pub(super) fn drop_lines_seen_before(
     frame: &DataFrame,
     kept_rows: &[u64],
-    seen: &mut HashSet<(u64, u64)>,
+    seen: &mut PlHashSet<u128>,
 ) -> Result<(DataFrame, Vec<(u64, String)>)> {
+    let keys = line_keys(frame)?;
+    let mut keep = Vec::with_capacity(frame.height());
+    let mut repeated = Vec::new();
+    let orders = frame
+        .column(col::ORDER_ID)
+        .ok()
+        .map(|c| c.cast(&DataType::String))
+        .transpose()?;
+    let orders = orders.as_ref().map(|c| c.str()).transpose()?;
+    for (i, key) in keys.iter().enumerate() {
+        let dup = seen.contains(key);
+        keep.push(Some(!dup));
+        if dup {
+            let order = orders
+                .and_then(|o| o.get(i))
+                .unwrap_or_default()
+                .to_string();
+            repeated.push((kept_rows.get(i).copied().unwrap_or(i as u64), order));
+        }
+    }
+    seen.extend(keys);
+    if repeated.is_empty() {
+        return Ok((frame.clone(), repeated));
+    }
+    let mask: BooleanChunked = keep.into_iter().collect();
+    Ok((frame.filter(&mask)?, repeated))
+}
+
+/// The key of each order line: a 128-bit XXH3 of its order id, customer, date and amount as
+/// text (nulls marked), stable across runs, machines and versions, so that a summary store can
+/// remember the lines it holds and a later export that repeats them is not counted twice.
+pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
     let names: Vec<&str> = [col::ORDER_ID, col::CUSTOMER_ID, col::DATE, col::AMOUNT]
         .into_iter()
         .filter(|n| frame.get_column_names().iter().any(|c| c.as_str() == *n))
@@ -85,43 +130,28 @@ pub(super) fn drop_lines_seen_before(
                 .column(n)?
                 .cast(&DataType::String)?
                 .as_materialized_series()
-                .clone())
+                .rechunk())
         })
         .collect::<Result<_>>()?;
     let cas: Vec<&StringChunked> = cols.iter().map(|s| s.str()).collect::<PolarsResult<_>>()?;
     let mut iters: Vec<_> = cas.iter().map(|c| c.iter()).collect();
     let mut keys = Vec::with_capacity(frame.height());
-    let mut keep = Vec::with_capacity(frame.height());
-    let mut repeated = Vec::new();
-    for i in 0..frame.height() {
-        let (mut h1, mut h2) = (
-            std::hash::DefaultHasher::new(),
-            std::hash::DefaultHasher::new(),
-        );
-        2u8.hash(&mut h2);
-        let mut order = String::new();
-        for (j, it) in iters.iter_mut().enumerate() {
-            let v = it.next().flatten();
-            if j == 0 {
-                order = v.unwrap_or_default().to_string();
+    let mut bytes: Vec<u8> = Vec::with_capacity(64);
+    for _ in 0..frame.height() {
+        bytes.clear();
+        for it in iters.iter_mut() {
+            match it.next().flatten() {
+                Some(v) => {
+                    bytes.push(1);
+                    bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+                    bytes.extend_from_slice(v.as_bytes());
+                }
+                None => bytes.push(0),
             }
-            v.hash(&mut h1);
-            v.hash(&mut h2);
         }
-        let key = (h1.finish(), h2.finish());
-        let dup = seen.contains(&key);
-        keep.push(Some(!dup));
-        if dup {
-            repeated.push((kept_rows.get(i).copied().unwrap_or(i as u64), order));
-        }
-        keys.push(key);
+        keys.push(xxhash_rust::xxh3::xxh3_128(&bytes));
     }
-    seen.extend(keys);
-    if repeated.is_empty() {
-        return Ok((frame.clone(), repeated));
-    }
-    let mask: BooleanChunked = keep.into_iter().collect();
-    Ok((frame.filter(&mask)?, repeated))
+    Ok(keys)
 }
 
 /// Lines of one order become one transaction: amounts summed, the earliest date, the first

@@ -5,7 +5,7 @@
 //! says where every input row went. The steps live beside this file: `io/columns.rs` parses one
 //! file, `io/clean.rs` settles and merges rows, [`super::table`] holds the result.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -50,6 +50,23 @@ pub struct LoadOptions {
     /// Status values beyond the built-in list, or overriding it (`"in progress"` → pending);
     /// matched after lowercasing and dropping punctuation.
     pub statuses: BTreeMap<String, PurchaseStatus>,
+    /// What a summary store already holds of this table, for a load that adds to it: order
+    /// lines it has are rejected as repeated (as a line repeated in a later file is), and
+    /// refunds of customers who bought in it are kept.
+    #[serde(skip)]
+    pub prior: Option<std::sync::Arc<PriorRows>>,
+    /// Return the key of every order line read ([`Table::line_keys`]), for a summary store.
+    #[serde(skip)]
+    pub keep_line_keys: bool,
+}
+
+/// What a summary store already holds of a transactions table (see [`LoadOptions::prior`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PriorRows {
+    /// Keys of the order lines held ([`Table::line_keys`]).
+    pub lines: PlHashSet<u128>,
+    /// Customers with a purchase.
+    pub purchasers: PlHashSet<String>,
 }
 
 /// One of `count` disjoint parts of a table, by customer: a row belongs to part
@@ -110,6 +127,8 @@ impl Default for LoadOptions {
             read_dimensions: None,
             partition: None,
             statuses: BTreeMap::new(),
+            prior: None,
+            keep_line_keys: false,
         }
     }
 }
@@ -178,8 +197,13 @@ pub(crate) fn load_opened(
     let mut dimensions: Vec<String> = Vec::new();
     // Order lines seen in earlier files: overlapping exports (January's file and a "last 60
     // days" file) repeat lines, which must count once.
-    let mut seen_lines: HashSet<(u64, u64)> = HashSet::new();
-    let several_files = opened.len() > 1;
+    let mut seen_lines: PlHashSet<u128> = options
+        .prior
+        .as_ref()
+        .map(|p| p.lines.clone())
+        .unwrap_or_default();
+    // Lines are compared with earlier files, or with a store's, and keyed for a store.
+    let several_files = opened.len() > 1 || options.prior.is_some() || options.keep_line_keys;
     let mut order_ids_distinct = !several_files;
     // Where each file's rows sit in the concatenated table (customers only: to locate ids that
     // repeat).
@@ -242,7 +266,8 @@ pub(crate) fn load_opened(
     let mut frame = concat_frames(frames)?;
     // Before order lines merge, so that the count is of input rows.
     if kind == TableKind::Transactions {
-        let (kept, excluded) = exclude_refunds_without_purchase(frame)?;
+        let purchasers = options.prior.as_ref().map(|p| &p.purchasers);
+        let (kept, excluded) = exclude_refunds_without_purchase(frame, purchasers)?;
         frame = kept;
         if excluded > 0 {
             *accounting
@@ -299,7 +324,18 @@ pub(crate) fn load_opened(
             .or_default() += 1;
     }
     accounting.answers_rejected = answer_rejections.len() as u64;
+    let line_keys = if options.keep_line_keys {
+        if let Some(prior) = &options.prior {
+            seen_lines.retain(|k| !prior.lines.contains(k));
+        }
+        let mut keys: Vec<u128> = seen_lines.into_iter().collect();
+        keys.sort_unstable();
+        keys
+    } else {
+        Vec::new()
+    };
     Ok(Table {
+        line_keys,
         kind,
         frame,
         accounting,

@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::{Error, Result};
 
 /// Why an input row was not used. The snake_case name is the key used in JSON and in rejects files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RejectReason {

@@ -22,7 +22,7 @@ use crate::{Error, Result};
 pub(crate) const ROW: &str = "__row";
 
 /// The file formats custmetrics reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FileFormat {
     /// Delimited text.
@@ -63,7 +63,7 @@ impl FileFormat {
 }
 
 /// Text encoding of CSV input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum TextEncoding {
     /// UTF-8 (with or without a byte-order mark).

@@ -39,6 +39,17 @@ pub mod col {
     pub const END_DATE: &str = "end_date";
     /// Acquisition cost (Float64).
     pub const ACQUISITION_COST: &str = "acquisition_cost";
+    /// Weight of a transactions row read back from a summary store, where one row is one
+    /// customer's day: the number of purchases (orders) it stands for (UInt32; 0 for a day of
+    /// refunds only). Tables read from files have no such column: each row is one order, a
+    /// purchase unless its amount is negative.
+    pub const ORDERS: &str = "__orders";
+    /// Weight of an interactions row read back from a summary store: the number of
+    /// interactions it stands for (UInt32; 0 for a row that only counts survey answers).
+    pub const INTERACTIONS: &str = "__interactions";
+    /// Weight of an interactions row read back from a summary store that counts survey answers:
+    /// the number of answers with its NPS and CSAT values (UInt32; 0 for other rows).
+    pub const ANSWERS: &str = "__answers";
 }
 
 /// The three canonical tables.
@@ -553,7 +564,7 @@ impl ColumnMapping {
 }
 
 /// The resolved roles of one file's columns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolvedColumns {
     /// Column by role.
     pub roles: BTreeMap<Role, String>,

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use polars::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::parse::{DecimalSeparator, RejectReason};
 use super::read::{FileFormat, TextEncoding};
@@ -12,7 +12,7 @@ use super::schema::{ResolvedColumns, TableKind};
 use crate::Result;
 
 /// Where the rows of one table went.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounting {
     /// Data rows read from all files (header and blank lines excluded).
     /// `rows_read = rows_used + rows_excluded + rows_rejected`.
@@ -47,7 +47,7 @@ pub fn reason_counts(by_reason: &BTreeMap<String, u64>) -> String {
 }
 
 /// One rejected input row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     /// The file, as named by the user.
     pub file: String,
@@ -78,7 +78,7 @@ impl std::fmt::Display for Rejection {
 }
 
 /// What was learned about one input file.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileReport {
     /// The file as named by the user.
     pub file: String,
@@ -95,20 +95,20 @@ pub struct FileReport {
     /// Data rows in the file.
     pub rows: u64,
     /// Text encoding a CSV file was read in (transcoded to UTF-8 when Windows-1252 or UTF-16).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encoding: Option<TextEncoding>,
     /// The sheet read, for a workbook.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sheet: Option<String>,
     /// Rows excluded on purpose, by reason key (failed, voided, report_footer, ...).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub excluded: BTreeMap<String, u64>,
     /// Line-item rows that continue an order given on an earlier row (order id set, the
     /// order-level amount blank): used as part of that order, not as orders of their own.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub continuation_rows: u64,
     /// Blank lines (no value in any column) skipped; they are not rows.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub blank_lines: u64,
 }
 
@@ -136,6 +136,10 @@ pub struct Table {
     pub dimensions: Vec<String>,
     /// Paths of the input files on disk (outputs must never overwrite them).
     pub input_paths: Vec<PathBuf>,
+    /// Keys of the order lines read, sorted, when asked ([`super::LoadOptions::keep_line_keys`];
+    /// empty otherwise): a summary store keeps them to recognise the lines of a later export
+    /// that it already holds.
+    pub line_keys: Vec<u128>,
 }
 
 /// The accounting of two partitions of the same files: counts added, rejections joined, each
@@ -160,6 +164,10 @@ pub(crate) fn merge_partition_tables(mut acc: Table, part: Table) -> Result<Tabl
     }
     acc.rejections.extend(part.rejections);
     acc.answer_rejections.extend(part.answer_rejections);
+    if !part.line_keys.is_empty() {
+        acc.line_keys.extend(part.line_keys);
+        acc.line_keys.sort_unstable();
+    }
     for (file, p) in acc.files.iter_mut().zip(part.files) {
         if p.rows > 0 && file.rows == 0 {
             file.date_formats = p.date_formats;

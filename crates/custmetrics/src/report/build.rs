@@ -56,6 +56,15 @@ impl Report {
         let stage1 = summary::prepare(data, &stage1_options(options))?;
         Ok(build(data, stage1, options))
     }
+
+    /// Builds the report from a summary store (stage 2 only): the same report as from the
+    /// exports that went into the store, for any period, window, as-of date and segments.
+    ///
+    /// # Errors
+    /// Errors reading the store, and those of [`Report::build`].
+    pub fn from_store(store: &crate::SummaryStore, options: &ReportOptions) -> Result<Report> {
+        Report::build_owned(store.dataset()?, options)
+    }
 }
 
 /// The report from stage 1's results; `data` holds the tables' accounting, without rows.

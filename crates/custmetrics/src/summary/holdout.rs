@@ -43,9 +43,14 @@ pub(super) fn holdout_split(
     }
     let lf = filter_dates(t.frame.clone().lazy(), window_from, None);
     let calibration = summarise(lf.clone(), period, Some(cal_end), &[])?;
-    // Holdout purchases: refunds (negative amounts) are not purchases.
+    // Holdout purchases: refunds (negative amounts) are not purchases; a store's days of
+    // refunds only have no purchases.
+    let purchase = match t.frame.get_column_index(col::ORDERS) {
+        Some(_) => col(col::ORDERS).gt(lit(0)),
+        None => col(col::AMOUNT).gt_eq(lit(0.0)),
+    };
     let df = filter_dates(lf, Some(from), Some(end))
-        .filter(col(col::AMOUNT).gt_eq(lit(0.0)))
+        .filter(purchase)
         .group_by([col(col::CUSTOMER_ID)])
         .agg([col(col::DATE)
             .n_unique()

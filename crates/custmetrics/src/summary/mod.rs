@@ -15,6 +15,7 @@ mod merge;
 mod partitions;
 mod prepare;
 pub mod scores;
+pub mod store;
 mod summarise;
 
 use chrono::NaiveDate;
@@ -29,6 +30,9 @@ pub use merge::{PartitionMerger, merge_partitions};
 pub use prepare::ChannelCount;
 pub use prepare::Contract;
 pub(crate) use prepare::{Stage1, Stage1Options, prepare};
+pub use store::{
+    Manifest, Overlap, STORE_SCHEMA_VERSION, StoreInput, StoreOptions, StoredTable, SummaryStore,
+};
 pub use summarise::{inter_purchase_gaps, summarise};
 
 /// One customer's purchase history, reduced.

@@ -318,6 +318,17 @@ fn with_interactions(
         col(col::DATE),
         lit(0.0).cast(DataType::Float64).alias(col::AMOUNT),
     ];
+    // Tables read back from a summary store carry weights: a day's purchases, a row's
+    // interactions (survey-answer rows have none and are no activity).
+    if i_schema.get(col::INTERACTIONS).is_some() {
+        interactions = interactions.filter(col(col::INTERACTIONS).gt(lit(0)));
+        tx_cols.push(col(col::ORDERS).cast(DataType::UInt32));
+        i_cols.push(
+            col(col::INTERACTIONS)
+                .cast(DataType::UInt32)
+                .alias(col::ORDERS),
+        );
+    }
     for b in by {
         tx_cols.push(col(b.as_str()).cast(DataType::String));
         i_cols.push(if i_schema.get(b.as_str()).is_some() {
@@ -388,19 +399,42 @@ fn last_transaction_date(
 /// The interactions' part of the overview: how many, and per channel how many and from how many
 /// customers.
 fn interactions_overview(t: &Table) -> Result<(u64, Vec<ChannelCount>)> {
+    // A table read back from a summary store counts its rows' weights.
+    if t.frame.get_column_index(col::INTERACTIONS).is_some() {
+        let weighted = t
+            .frame
+            .clone()
+            .lazy()
+            .filter(col(col::INTERACTIONS).gt(lit(0)))
+            .collect()?;
+        let total = weighted
+            .column(col::INTERACTIONS)?
+            .cast(&DataType::UInt64)?
+            .u64()?
+            .sum()
+            .unwrap_or(0);
+        let by_channel = channel_counts(&weighted, col(col::INTERACTIONS).sum())?;
+        return Ok((total, by_channel));
+    }
+    let by_channel = channel_counts(&t.frame, len())?;
+    Ok((t.frame.height() as u64, by_channel))
+}
+
+/// Interactions (`count`: `len()`, or the sum of a store's weights) and distinct customers per
+/// channel.
+fn channel_counts(frame: &DataFrame, count: Expr) -> Result<Vec<ChannelCount>> {
     let mut by_channel = Vec::new();
-    if t.frame
+    if frame
         .get_column_names()
         .iter()
         .any(|c| c.as_str() == col::CHANNEL)
     {
-        let df = t
-            .frame
+        let df = frame
             .clone()
             .lazy()
             .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
             .agg([
-                len().cast(DataType::UInt64).alias("n"),
+                count.cast(DataType::UInt64).alias("n"),
                 col(col::CUSTOMER_ID)
                     .n_unique()
                     .cast(DataType::UInt64)
@@ -419,7 +453,7 @@ fn interactions_overview(t: &Table) -> Result<(u64, Vec<ChannelCount>)> {
             });
         }
     }
-    Ok((t.frame.height() as u64, by_channel))
+    Ok(by_channel)
 }
 
 /// Acquisition period per customer from the customers table's signup dates.

@@ -53,10 +53,16 @@ fn score_counts(
     if let Some(b) = &options.by {
         keys.push(col(b.as_str()).cast(DataType::String).alias("segment"));
     }
+    // A table read back from a summary store counts answers by weight.
+    let mut interactions = interactions;
+    let count = match interactions.collect_schema()?.get(col::ANSWERS) {
+        Some(_) => col(col::ANSWERS).cast(DataType::UInt64).sum(),
+        None => len().cast(DataType::UInt64),
+    };
     let df = interactions
         .filter(col(score).is_not_null())
         .group_by(keys)
-        .agg([len().cast(DataType::UInt64).alias("n")])
+        .agg([count.alias("n")])
         .collect()?;
     let scores = df.column("score")?.cast(&DataType::Int32)?;
     let scores = scores.i32()?;

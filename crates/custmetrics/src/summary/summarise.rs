@@ -45,6 +45,12 @@ pub fn summarise(
         col(col::AMOUNT).cast(DataType::Float64),
     ];
     select.extend(by.iter().map(|b| col(b.as_str()).cast(DataType::String)));
+    // A frame read back from a summary store has one row per customer and day, weighted by
+    // its number of purchases.
+    let weighted = schema.get(col::ORDERS).is_some();
+    if weighted {
+        select.push(col(col::ORDERS).cast(DataType::UInt32));
+    }
     let mut rows = tx.select(select).collect()?;
     // Rows without a customer or a date are not purchases (loaded tables have none; frames
     // from elsewhere may). Filtering copies every column, so only when there are some.
@@ -76,6 +82,24 @@ pub fn summarise(
     let amounts: std::borrow::Cow<'_, [f64]> = match amount_ca.cont_slice() {
         Ok(slice) => std::borrow::Cow::Borrowed(slice),
         Err(_) => std::borrow::Cow::Owned(amount_ca.iter().map(|a| a.unwrap_or(0.0)).collect()),
+    };
+    let orders_series = match weighted {
+        true => Some(rows.column(col::ORDERS)?.as_materialized_series().rechunk()),
+        false => None,
+    };
+    let orders: Option<std::borrow::Cow<'_, [u32]>> = match &orders_series {
+        Some(s) => {
+            let ca = s.u32()?;
+            Some(match ca.cont_slice() {
+                Ok(slice) => std::borrow::Cow::Borrowed(slice),
+                Err(_) => std::borrow::Cow::Owned(ca.iter().map(|o| o.unwrap_or(0)).collect()),
+            })
+        }
+        None => None,
+    };
+    let values = Values {
+        amounts: &amounts,
+        orders: orders.as_deref(),
     };
     let segment_columns: Vec<Series> = by
         .iter()
@@ -159,10 +183,10 @@ pub fn summarise(
     // Customers in id order, so that output never depends on row order or hashing. A customer
     // whose rows in the window are all refunds bought nothing in it: not a customer here.
     let mut order = sort_ids(&distinct);
-    if amounts.iter().any(|&a| a < 0.0) {
+    if values.has_non_purchases() {
         let bought: Vec<bool> = order
             .par_iter()
-            .map(|&code| members_of(code).iter().any(|&i| is_purchase(&amounts, i)))
+            .map(|&code| members_of(code).iter().any(|&i| values.is_purchase(i)))
             .collect();
         let mut bought = bought.into_iter();
         order.retain(|_| bought.next().unwrap_or(false));
@@ -190,7 +214,7 @@ pub fn summarise(
         .par_iter()
         .map(|&code| {
             let id = distinct.get(code as usize).copied().unwrap_or_default();
-            customer_row(id, members_of(code), &days, &amounts, &segment_values)
+            customer_row(id, members_of(code), &days, &values, &segment_values)
         })
         .collect_into_vec(&mut customers);
     const BLOCK: usize = 8192;
@@ -234,12 +258,12 @@ pub fn summarise(
                     (b * BLOCK + j) as u32,
                     members,
                     &days,
-                    &amounts,
+                    &values,
                     &period_of,
                     activity,
                 );
                 activity = activity.get_mut(written..).unwrap_or_default();
-                let written = fill_gaps(members, &days, &amounts, gaps);
+                let written = fill_gaps(members, &days, &values, gaps);
                 gaps = gaps.get_mut(written..).unwrap_or_default();
             }
         });
@@ -354,10 +378,47 @@ fn split_by_counts<'a, T>(mut values: &'a mut [T], counts: &[usize]) -> Vec<&'a 
     parts
 }
 
-/// Whether row `i` is a purchase: a row (an order) with a net amount of zero or more. A
-/// negative amount is money given back, which is never a purchase.
-fn is_purchase(amounts: &[f64], i: u32) -> bool {
-    amounts.get(i as usize).is_none_or(|&a| a >= 0.0)
+/// The amounts of the rows, and their weights when the rows are days from a summary store.
+struct Values<'a> {
+    amounts: &'a [f64],
+    /// Purchases per row ([`col::ORDERS`]); `None`: each row is one order.
+    orders: Option<&'a [u32]>,
+}
+
+impl Values<'_> {
+    /// Whether row `i` is a purchase: a row (an order) with a net amount of zero or more (a
+    /// negative amount is money given back, which is never a purchase); a store's day with at
+    /// least one purchase.
+    #[inline]
+    fn is_purchase(&self, i: u32) -> bool {
+        match self.orders {
+            None => self.amounts.get(i as usize).is_none_or(|&a| a >= 0.0),
+            Some(o) => o.get(i as usize).is_some_and(|&n| n > 0),
+        }
+    }
+
+    /// The purchases row `i` stands for.
+    #[inline]
+    fn orders(&self, i: u32) -> u32 {
+        match self.orders {
+            None => u32::from(self.is_purchase(i)),
+            Some(o) => o.get(i as usize).copied().unwrap_or(0),
+        }
+    }
+
+    /// Row `i`'s amount in millionths.
+    #[inline]
+    fn micros(&self, i: u32) -> i64 {
+        to_micros(self.amounts.get(i as usize).copied().unwrap_or_default())
+    }
+
+    /// Whether some row is not a purchase (refunds).
+    fn has_non_purchases(&self) -> bool {
+        match self.orders {
+            None => self.amounts.iter().any(|&a| a < 0.0),
+            Some(o) => o.contains(&0),
+        }
+    }
 }
 
 /// One customer's summary row from their rows, sorted by day.
@@ -365,12 +426,12 @@ fn customer_row(
     id: &str,
     members: &[u32],
     days: &[i32],
-    amounts: &[f64],
+    values: &Values<'_>,
     segment_values: &[&StringChunked],
 ) -> CustomerRow {
     let day_of = |i: u32| days.get(i as usize).copied().unwrap_or_default();
-    let micros_of = |i: u32| to_micros(amounts.get(i as usize).copied().unwrap_or_default());
-    let bought = |i: &&u32| is_purchase(amounts, **i);
+    let micros_of = |i: u32| values.micros(i);
+    let bought = |i: &&u32| values.is_purchase(**i);
     let first_day = members.iter().find(bought).map(|&i| day_of(i));
     let first_day = first_day.unwrap_or_default();
     let last_day = members.iter().rev().find(bought).map(|&i| day_of(i));
@@ -383,8 +444,8 @@ fn customer_row(
     for &i in members {
         let day = day_of(i);
         let m = micros_of(i);
-        if is_purchase(amounts, i) {
-            orders += 1;
+        if values.is_purchase(i) {
+            orders += values.orders(i);
             if previous_day != Some(day) {
                 purchase_days += 1;
                 previous_day = Some(day);
@@ -440,7 +501,7 @@ fn fill_periods(
     customer: u32,
     members: &[u32],
     days: &[i32],
-    amounts: &[f64],
+    values: &Values<'_>,
     period_of: &PeriodLookup,
     out: &mut [ActivityRow],
 ) -> usize {
@@ -448,9 +509,9 @@ fn fill_periods(
     let mut revenue = 0i64;
     for &i in members {
         let period = period_of.get(days.get(i as usize).copied().unwrap_or_default());
-        let m = to_micros(amounts.get(i as usize).copied().unwrap_or_default());
+        let m = values.micros(i);
         let current = written.checked_sub(1).and_then(|w| out.get_mut(w));
-        let order = u32::from(is_purchase(amounts, i));
+        let order = values.orders(i);
         match current {
             Some(row) if row.period == period => {
                 row.orders += order;
@@ -481,10 +542,10 @@ fn fill_periods(
 
 /// Writes the gaps in days between one customer's consecutive purchase days (rows sorted by
 /// day) to the start of `out`; returns how many.
-fn fill_gaps(members: &[u32], days: &[i32], amounts: &[f64], out: &mut [u32]) -> usize {
+fn fill_gaps(members: &[u32], days: &[i32], values: &Values<'_>, out: &mut [u32]) -> usize {
     let mut written = 0usize;
     let mut previous: Option<i32> = None;
-    for &i in members.iter().filter(|&&i| is_purchase(amounts, i)) {
+    for &i in members.iter().filter(|&&i| values.is_purchase(i)) {
         let day = days.get(i as usize).copied().unwrap_or_default();
         match previous {
             Some(p) if p == day => {}

@@ -1,0 +1,68 @@
+//! `custmetrics summarize`: stage 1 into a summary store, or new exports added to one.
+
+use std::io::Write;
+
+use anyhow::{Result, bail};
+use custmetrics::SummaryStore;
+use custmetrics::summary::{Overlap, StoreOptions};
+
+use crate::args::{OverlapArg, SummarizeArgs};
+use crate::exit::ExitStatus;
+
+pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
+    if args.input.store.is_some() {
+        bail!("summarize writes a store: --out DIR for a new one, --update DIR to add to one");
+    }
+    let config = super::load_config(&args.input)?;
+    let mut overrides = super::input_overrides(&args.input);
+    overrides.transaction_partitions = Some(args.partitions);
+    let (spec, _) = config.resolve(&overrides)?;
+    super::report::require_input(&spec)?;
+    let mut options = StoreOptions::default();
+    options.overlap = match args.overlap {
+        OverlapArg::Refuse => Overlap::Refuse,
+        OverlapArg::Skip => Overlap::Skip,
+        OverlapArg::Keep => Overlap::Keep,
+    };
+    options.allow_empty = args.input.allow_empty;
+    let progress = super::Progress::start(quiet, "summarising");
+    let (store, data, verb) = match (&args.out, &args.update) {
+        (Some(dir), None) => {
+            let (store, data) = SummaryStore::write(dir, &spec, &options)?;
+            (store, data, "wrote")
+        }
+        (None, Some(dir)) => {
+            let mut store = SummaryStore::open(dir)?;
+            let generation = store.manifest().generation;
+            let data = store.update(&spec, &options)?;
+            let verb = if store.manifest().generation == generation {
+                "every row is already in it: left unchanged"
+            } else {
+                "updated"
+            };
+            (store, data, verb)
+        }
+        _ => bail!("give one of --out DIR (a new store) and --update DIR (add to a store)"),
+    };
+    progress.finish();
+    super::account(&data, &args.input, quiet)?;
+    if !quiet {
+        let m = store.manifest();
+        let mut err = std::io::stderr().lock();
+        let tables: Vec<String> = m
+            .tables
+            .iter()
+            .map(|t| format!("{} ({} rows used)", t.kind, t.accounting.rows_used))
+            .collect();
+        writeln!(
+            err,
+            "summary store {}: {verb} (generation {}, {} inputs): {}",
+            store.dir().display(),
+            m.generation,
+            m.inputs.len(),
+            tables.join(", ")
+        )
+        .ok();
+    }
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,1445 @@
+//! The summary store: stage 1's output as files. A directory of Parquet tables at the finest
+//! grain any report asks for (one row per customer and day), plus a JSON manifest with what
+//! shaped it (inputs and their checksums, load settings, every table's row accounting). Every
+//! command can run from it instead of the raw exports, and a monthly job adds the new month
+//! to it with [`SummaryStore::update`] instead of reading years of history again. The layout
+//! is documented column by column in `docs/summary-store.md`; plain Parquet types only, so
+//! that another engine can write it.
+//!
+//! Why days: `--period`, `--from` and `--as-of` cut at days and group days into periods, and
+//! every per-customer figure (first and last purchase, purchase days, orders, revenue, the
+//! segment on the first purchase) is a fold over a customer's days. Read back, a store's days
+//! are ordinary canonical tables with a weight column ([`col::ORDERS`], [`col::INTERACTIONS`],
+//! [`col::ANSWERS`]), and the report's own stage 1 reads them: the output from a store is the
+//! output from the raw files, by construction.
+//!
+//! Layout on disk (`DIR/manifest.json` names the data generation `DIR/gN/`):
+//! - `customer_ids.parquet`: `customer` (int32 code), `customer_id` (string);
+//! - `dimensions.parquet`: `table`, `dimension`, `code` (int32), `value` (string);
+//! - `purchases.parquet`: `customer`, `date`, `orders` (int32), `revenue_micros` (int64), and
+//!   one int32 code column `dim_<name>` per dimension (its value on the day's first purchase);
+//! - `line_keys.parquet`: `key_high`, `key_low` (int64): the order lines held, to deduplicate;
+//! - `interactions.parquet`: `customer`, `date`, `interactions` (int32), `dim_<name>` codes;
+//! - `survey.parquet`: `date`, `nps`, `csat` (int32, null when not answered), `answers` (int64),
+//!   `dim_<name>` codes;
+//! - `customers.parquet`: the customers table as loaded (a snapshot, replaced by a newer one).
+//!
+//! An update writes a new generation beside the old one and then replaces the manifest (a
+//! rename): interrupted at any point, the store reads as before or as after.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::io::{
+    Accounting, Dataset, DatasetSpec, FileReport, InputPath, LoadOptions, Rejection, Table,
+    TableKind, col, expand_inputs, load::PriorRows,
+};
+use crate::money::{from_micros, to_micros};
+use crate::{Error, Result};
+
+/// The layout version this build reads and writes.
+pub const STORE_SCHEMA_VERSION: u32 = 1;
+
+const MANIFEST: &str = "manifest.json";
+const FORMAT: &str = "custmetrics-summary-store";
+const DIM_PREFIX: &str = "dim_";
+/// The exclusion reason of rows of an update on days the store covers ([`Overlap::Skip`]).
+const ALREADY_IN_STORE: &str = "already_in_store";
+
+/// The store's manifest (`manifest.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Always `custmetrics-summary-store`.
+    pub format: String,
+    /// The layout version ([`STORE_SCHEMA_VERSION`]).
+    pub schema_version: u32,
+    /// The custmetrics version that wrote it last.
+    pub custmetrics_version: String,
+    /// The data generation: the files are in `gN/`.
+    pub generation: u64,
+    /// Every input that went into the store, in order.
+    pub inputs: Vec<StoreInput>,
+    /// One entry per table the store holds.
+    pub tables: Vec<StoredTable>,
+}
+
+/// One input file that went into the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreInput {
+    /// The table it was read as.
+    pub table: TableKind,
+    /// The path as given.
+    pub path: String,
+    /// Its size in bytes (`None` for standard input).
+    pub bytes: Option<u64>,
+    /// Its BLAKE3 checksum, hex (`None` for standard input).
+    pub blake3: Option<String>,
+    /// Which `summarize` run added it: 0 for the first, then one more per update.
+    pub update: u32,
+}
+
+/// What the store keeps of a loaded table besides its rows: where every input row went, the
+/// per-file details, and the settings that read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTable {
+    /// Which table.
+    pub kind: TableKind,
+    /// Row accounting over every file that went in.
+    pub accounting: Accounting,
+    /// Rejected rows, in file order.
+    pub rejections: Vec<Rejection>,
+    /// Rejected answers of used rows.
+    pub answer_rejections: Vec<Rejection>,
+    /// Per-file details.
+    pub files: Vec<FileReport>,
+    /// Segment dimensions, in order.
+    pub dimensions: Vec<String>,
+    /// The canonical columns the loaded table had (the roles present).
+    pub columns: Vec<String>,
+    /// First and last date held (days since 1970-01-01), to name an overlap.
+    pub days: Option<(i32, i32)>,
+    /// Whether the order lines are keyed (the transactions had order ids), so that a later
+    /// export's repeated lines are recognised.
+    pub keyed: bool,
+    /// The load settings (column mapping, formats, statuses) of each run, in order.
+    pub settings: Vec<serde_json::Value>,
+}
+
+/// What to do with rows of an update that fall on or before the last day the store holds, for
+/// a table whose rows cannot be told apart from the store's (interactions; transactions without
+/// order ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overlap {
+    /// Refuse the update, naming the overlap.
+    #[default]
+    Refuse,
+    /// Leave those rows out (the export repeats days the store has), counted as
+    /// `already_in_store`.
+    Skip,
+    /// Add them (the export holds other customers' rows for those days).
+    Keep,
+}
+
+/// How [`SummaryStore::write`] and [`SummaryStore::update`] treat their inputs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreOptions {
+    /// Rows of an update that cannot be told apart from the store's, on days it covers.
+    pub overlap: Overlap,
+    /// Write or update the store even when a table has no usable row (by default that is
+    /// [`Error::NoData`], so that a broken export never slips into the store unnoticed).
+    pub allow_empty: bool,
+}
+
+/// A summary store on disk.
+#[derive(Debug, Clone)]
+pub struct SummaryStore {
+    dir: PathBuf,
+    manifest: Manifest,
+}
+
+/// A store's tables in memory.
+struct Frames {
+    customer_ids: DataFrame,
+    dimensions: DataFrame,
+    purchases: Option<DataFrame>,
+    line_keys: Option<DataFrame>,
+    order_keys: Option<DataFrame>,
+    interactions: Option<DataFrame>,
+    survey: Option<DataFrame>,
+    customers: Option<DataFrame>,
+}
+
+impl SummaryStore {
+    /// Reads the tables of `spec` and summarises them into a new store at `dir` (which must
+    /// not exist, or be an empty directory). Every dimension is kept, so that any `--by` works
+    /// from the store, and the transactions' order lines are keyed, so that an update
+    /// recognises lines it already holds. With [`DatasetSpec::transaction_partitions`], the
+    /// transactions are read one customer partition at a time.
+    ///
+    /// Returns the store and the dataset without its rows (accounting, rejections, files).
+    ///
+    /// # Errors
+    /// [`Error::Store`] when `dir` is a non-empty directory or a file; every error of
+    /// [`Dataset::load`]; I/O and query errors.
+    pub fn write(
+        dir: &Path,
+        spec: &DatasetSpec,
+        options: &StoreOptions,
+    ) -> Result<(SummaryStore, Dataset)> {
+        refuse_existing(dir)?;
+        let spec = store_spec(spec, None);
+        let inputs = describe_inputs(&spec, 0)?;
+        let mut data = Dataset::load(&spec)?;
+        if !options.allow_empty && data.deferred_transactions.is_none() {
+            data.check_not_empty()?;
+        }
+        let mut builder = Builder::default();
+        let tables = builder.add_dataset(&mut data, Overlap::Keep, None, &spec)?;
+        if !options.allow_empty {
+            data.check_not_empty()?;
+        }
+        let frames = builder.finish(None)?;
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            schema_version: STORE_SCHEMA_VERSION,
+            custmetrics_version: env!("CARGO_PKG_VERSION").into(),
+            generation: 1,
+            inputs,
+            tables,
+        };
+        commit(dir, &manifest, &frames)?;
+        let store = SummaryStore {
+            dir: dir.to_path_buf(),
+            manifest,
+        };
+        Ok((store, data))
+    }
+
+    /// Opens the store at `dir`.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when `dir` holds no store; [`Error::StoreVersion`] for a store of
+    /// another layout version.
+    pub fn open(dir: &Path) -> Result<SummaryStore> {
+        let path = dir.join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::Store {
+            path: dir.to_path_buf(),
+            message: format!(
+                "not a summary store (cannot read {MANIFEST}: {e}); write one with `custmetrics summarize --out DIR`"
+            ),
+        })?;
+        let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Store {
+            path: path.clone(),
+            message: format!("not a summary store manifest: {e}"),
+        })?;
+        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
+            return Err(Error::Store {
+                path: path.clone(),
+                message:
+                    "not a summary store manifest (no \"format\": \"custmetrics-summary-store\")"
+                        .into(),
+            });
+        }
+        let found = value
+            .get("schema_version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
+        if found != u64::from(STORE_SCHEMA_VERSION) {
+            return Err(Error::StoreVersion {
+                path: dir.to_path_buf(),
+                found: u32::try_from(found).unwrap_or(u32::MAX),
+                expected: STORE_SCHEMA_VERSION,
+                version: env!("CARGO_PKG_VERSION").into(),
+            });
+        }
+        let manifest: Manifest = serde_json::from_value(value).map_err(|e| Error::Store {
+            path: path.clone(),
+            message: format!("damaged manifest: {e}"),
+        })?;
+        Ok(SummaryStore {
+            dir: dir.to_path_buf(),
+            manifest,
+        })
+    }
+
+    /// The manifest.
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.dir.join(generation_dir(self.manifest.generation))
+    }
+
+    /// What the store holds of the transactions, for loading an update
+    /// ([`crate::io::LoadOptions::prior`]): the keys of its order lines and the customers with
+    /// a purchase.
+    fn prior_rows(frames: &Frames) -> Result<PriorRows> {
+        let mut prior = PriorRows::default();
+        if let Some(keys) = &frames.line_keys {
+            prior.lines = line_keys_of(keys)?.into_iter().collect();
+        }
+        if let Some(p) = &frames.purchases {
+            let bought = p
+                .clone()
+                .lazy()
+                .filter(col("orders").gt(lit(0)))
+                .select([col("customer")])
+                .unique(None, UniqueKeepStrategy::Any)
+                .collect()?;
+            let ids = frames.customer_ids.column(col::CUSTOMER_ID)?.str()?.clone();
+            for code in bought.column("customer")?.i32()?.iter().flatten() {
+                if let Some(id) = usize::try_from(code).ok().and_then(|c| ids.get(c)) {
+                    prior.purchasers.insert(id.to_string());
+                }
+            }
+        }
+        Ok(prior)
+    }
+
+    /// Reads the tables of `spec` (new exports) and adds them to the store: purchases,
+    /// interactions and survey answers are added to the store's, a customers table replaces
+    /// the store's snapshot. Order lines the store already holds (an export overlapping the
+    /// previous one) are rejected as repeated, as a raw read of both exports would; refunds of
+    /// customers who bought in earlier exports are kept. Rows that cannot be told apart from
+    /// the store's (interactions; transactions without order ids) on days the store already
+    /// covers follow `overlap`. Atomic: interrupted, the store reads as before.
+    ///
+    /// Returns the new exports' dataset without its rows (accounting, rejections, files).
+    ///
+    /// # Errors
+    /// [`Error::Store`] for an overlap that `overlap` refuses, or an order of the new exports
+    /// that the store already has other lines of; every error of [`Dataset::load`]; I/O and
+    /// query errors.
+    pub fn update(&mut self, spec: &DatasetSpec, options: &StoreOptions) -> Result<Dataset> {
+        let old = self.read_frames()?;
+        let prior = Arc::new(SummaryStore::prior_rows(&old)?);
+        let spec = store_spec(spec, Some(prior));
+        let run = self
+            .manifest
+            .inputs
+            .iter()
+            .map(|i| i.update)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let inputs = describe_inputs(&spec, run)?;
+        let mut data = Dataset::load(&spec)?;
+        let mut builder = Builder::from_frames(&old)?;
+        let customers_replaced = data.customers.is_some();
+        let mut tables =
+            builder.add_dataset(&mut data, options.overlap, Some(&self.manifest), &spec)?;
+        // The same exports applied again (a retried monthly job): nothing to add, and the
+        // store stays as it was, generation included.
+        if nothing_new(&data) {
+            return Ok(data);
+        }
+        if !options.allow_empty {
+            data.check_not_empty()?;
+        }
+        let frames = builder.finish(if customers_replaced {
+            None
+        } else {
+            old.customers
+        })?;
+        // Tables of the store the update did not touch stay as they were.
+        for t in &self.manifest.tables {
+            if !tables.iter().any(|n| n.kind == t.kind) {
+                tables.push(t.clone());
+            }
+        }
+        tables.sort_by_key(|t| t.kind);
+        let mut manifest = self.manifest.clone();
+        manifest.custmetrics_version = env!("CARGO_PKG_VERSION").into();
+        manifest.generation += 1;
+        manifest.inputs.extend(inputs);
+        manifest.tables = tables;
+        commit(&self.dir, &manifest, &frames)?;
+        let previous = self.data_dir();
+        self.manifest = manifest;
+        // The old generation is no longer named by the manifest.
+        std::fs::remove_dir_all(&previous).ok();
+        Ok(data)
+    }
+
+    /// The store as a [`Dataset`] whose tables hold its days (weighted rows, see
+    /// [`col::ORDERS`]) and its accounting, ready for [`crate::Report::build_owned`].
+    ///
+    /// # Errors
+    /// I/O and query errors reading the store.
+    pub fn dataset(&self) -> Result<Dataset> {
+        let frames = self.read_frames()?;
+        let ids = frames
+            .customer_ids
+            .column(col::CUSTOMER_ID)?
+            .as_materialized_series()
+            .clone();
+        let dictionary = Dictionary::from_frame(&frames.dimensions)?;
+        let store_files = self.files();
+        let mut data = Dataset::default();
+        for t in &self.manifest.tables {
+            let frame = match t.kind {
+                TableKind::Transactions => match &frames.purchases {
+                    Some(p) => decode_purchases(p, &ids, &dictionary, t)?,
+                    None => continue,
+                },
+                TableKind::Interactions => decode_interactions(
+                    frames.interactions.as_ref(),
+                    frames.survey.as_ref(),
+                    &ids,
+                    &dictionary,
+                    t,
+                )?,
+                TableKind::Customers => match &frames.customers {
+                    Some(c) => c.clone(),
+                    None => continue,
+                },
+            };
+            let table = Table {
+                kind: t.kind,
+                frame,
+                accounting: t.accounting.clone(),
+                rejections: t.rejections.clone(),
+                answer_rejections: t.answer_rejections.clone(),
+                files: t.files.clone(),
+                dimensions: t.dimensions.clone(),
+                input_paths: store_files.clone(),
+                line_keys: Vec::new(),
+            };
+            match t.kind {
+                TableKind::Transactions => data.transactions = Some(table),
+                TableKind::Interactions => data.interactions = Some(table),
+                TableKind::Customers => data.customers = Some(table),
+            }
+        }
+        Ok(data)
+    }
+
+    /// The store's files (outputs must never overwrite them).
+    pub fn files(&self) -> Vec<PathBuf> {
+        let mut files = vec![self.dir.join(MANIFEST)];
+        if let Ok(entries) = std::fs::read_dir(self.data_dir()) {
+            files.extend(entries.flatten().map(|e| e.path()));
+        }
+        files.sort();
+        files
+    }
+
+    fn read_frames(&self) -> Result<Frames> {
+        let dir = self.data_dir();
+        let read = |name: &str| -> Result<Option<DataFrame>> {
+            let path = dir.join(name);
+            if !path.exists() {
+                return Ok(None);
+            }
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            ParquetReader::new(file)
+                .finish()
+                .map(Some)
+                .map_err(|e| Error::Store {
+                    path: path.clone(),
+                    message: format!("cannot read: {e}"),
+                })
+        };
+        let required = |name: &str| -> Result<DataFrame> {
+            read(name)?.ok_or_else(|| Error::Store {
+                path: self.dir.clone(),
+                message: format!("{name} is missing from {}", dir.display()),
+            })
+        };
+        Ok(Frames {
+            customer_ids: required("customer_ids.parquet")?,
+            dimensions: required("dimensions.parquet")?,
+            purchases: read("purchases.parquet")?,
+            line_keys: read("line_keys.parquet")?,
+            order_keys: read("order_keys.parquet")?,
+            interactions: read("interactions.parquet")?,
+            survey: read("survey.parquet")?,
+            customers: read("customers.parquet")?,
+        })
+    }
+}
+
+/// Whether every row of every table read for an update is one the store already holds (a
+/// repeated order line, or a row on a day it covers left out with [`Overlap::Skip`]).
+fn nothing_new(data: &Dataset) -> bool {
+    let mut tables = data.tables().peekable();
+    tables.peek().is_some()
+        && tables.all(|t| {
+            let a = &t.accounting;
+            let held = a
+                .rejected_by_reason
+                .get("duplicate_row")
+                .copied()
+                .unwrap_or(0)
+                + a.excluded_by_reason
+                    .get(ALREADY_IN_STORE)
+                    .copied()
+                    .unwrap_or(0);
+            t.kind != TableKind::Customers
+                && a.rows_used == 0
+                && a.rows_read > 0
+                && held == a.rows_read
+        })
+}
+
+/// Refuses to write a new store over anything but an empty directory.
+fn refuse_existing(dir: &Path) -> Result<()> {
+    if dir.exists() {
+        let empty = dir.is_dir()
+            && std::fs::read_dir(dir)
+                .map_err(|e| Error::io(dir, e))?
+                .next()
+                .is_none();
+        if !empty {
+            return Err(Error::Store {
+                path: dir.to_path_buf(),
+                message: "already exists; add new exports to a store with `summarize --update`, or choose a new directory".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// How a store reads its inputs: every dimension (any `--by` must work from the store), the
+/// transactions' order lines keyed, and what the store already holds for an update.
+fn store_spec(spec: &DatasetSpec, prior: Option<Arc<PriorRows>>) -> DatasetSpec {
+    let mut spec = spec.clone();
+    for o in [
+        &mut spec.transactions_options,
+        &mut spec.interactions_options,
+        &mut spec.customers_options,
+    ] {
+        o.read_dimensions = None;
+    }
+    spec.transactions_options.keep_line_keys = true;
+    spec.transactions_options.prior = prior;
+    spec
+}
+
+fn generation_dir(generation: u64) -> String {
+    format!("g{generation}")
+}
+
+/// Writes the frames as generation `manifest.generation` of the store at `dir`, then the
+/// manifest that names it (atomically: a temporary file renamed over the old one).
+fn commit(dir: &Path, manifest: &Manifest, frames: &Frames) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let target = dir.join(generation_dir(manifest.generation));
+    // A generation left by an interrupted update is not named by the manifest: replace it.
+    if target.exists() {
+        std::fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let write = |name: &str, frame: &DataFrame| -> Result<()> {
+        let path = staging.path().join(name);
+        let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut frame = frame.clone();
+        ParquetWriter::new(&mut file)
+            .with_statistics(StatisticsOptions::full())
+            .finish(&mut frame)?;
+        file.sync_all().map_err(|e| Error::io(&path, e))
+    };
+    write("customer_ids.parquet", &frames.customer_ids)?;
+    write("dimensions.parquet", &frames.dimensions)?;
+    let optional = [
+        ("purchases.parquet", &frames.purchases),
+        ("line_keys.parquet", &frames.line_keys),
+        ("order_keys.parquet", &frames.order_keys),
+        ("interactions.parquet", &frames.interactions),
+        ("survey.parquet", &frames.survey),
+        ("customers.parquet", &frames.customers),
+    ];
+    for (name, frame) in optional {
+        if let Some(f) = frame {
+            write(name, f)?;
+        }
+    }
+    let staged = staging.keep();
+    std::fs::rename(&staged, &target).map_err(|e| Error::io(&target, e))?;
+    let json = serde_json::to_string_pretty(manifest)
+        .map_err(|e| Error::io(dir.join(MANIFEST), std::io::Error::other(e)))?;
+    crate::output::write_output(&dir.join(MANIFEST), |w| {
+        w.write_all(json.as_bytes())?;
+        w.write_all(b"\n")
+    })?;
+    // Leftovers of interrupted runs: staging directories and generations no manifest names.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            let stale_generation = name
+                .strip_prefix('g')
+                .and_then(|n| n.parse::<u64>().ok())
+                .is_some_and(|g| g != manifest.generation && g + 1 != manifest.generation);
+            if name.starts_with(".staging-") || stale_generation {
+                std::fs::remove_dir_all(e.path()).ok();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Codes of the dimension values, per (table, dimension).
+#[derive(Default)]
+struct Dictionary {
+    codes: BTreeMap<(TableKind, String), PlHashMap<String, i32>>,
+    values: BTreeMap<(TableKind, String), Vec<String>>,
+}
+
+impl Dictionary {
+    fn from_frame(frame: &DataFrame) -> Result<Dictionary> {
+        let mut d = Dictionary::default();
+        let tables = frame.column("table")?.str()?;
+        let dims = frame.column("dimension")?.str()?;
+        let codes = frame.column("code")?.i32()?;
+        let values = frame.column("value")?.str()?;
+        for i in 0..frame.height() {
+            if let (Some(t), Some(dim), Some(code), Some(v)) =
+                (tables.get(i), dims.get(i), codes.get(i), values.get(i))
+            {
+                let kind = table_kind(t)?;
+                let key = (kind, dim.to_string());
+                let list = d.values.entry(key.clone()).or_default();
+                let code_index = usize::try_from(code).unwrap_or(usize::MAX);
+                if code_index != list.len() {
+                    return Err(Error::Store {
+                        path: PathBuf::from("dimensions.parquet"),
+                        message: format!("codes of {t}.{dim} are not 0, 1, 2, ... in order"),
+                    });
+                }
+                list.push(v.to_string());
+                d.codes.entry(key).or_default().insert(v.to_string(), code);
+            }
+        }
+        Ok(d)
+    }
+
+    fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
+        let key = (kind, dim.to_string());
+        let codes = self.codes.entry(key.clone()).or_default();
+        let list = self.values.entry(key).or_default();
+        values
+            .iter()
+            .map(|v| {
+                v.map(|v| {
+                    *codes.entry(v.to_string()).or_insert_with(|| {
+                        list.push(v.to_string());
+                        (list.len() - 1) as i32
+                    })
+                })
+            })
+            .collect()
+    }
+
+    fn decode(&self, kind: TableKind, dim: &str, codes: &Column) -> Result<Series> {
+        let empty = Vec::new();
+        let list = self.values.get(&(kind, dim.to_string())).unwrap_or(&empty);
+        let codes = codes.cast(&DataType::Int32)?;
+        let values: StringChunked = codes
+            .i32()?
+            .iter()
+            .map(|c| c.and_then(|c| list.get(usize::try_from(c).ok()?).map(String::as_str)))
+            .collect();
+        Ok(values.with_name(dim.into()).into_series())
+    }
+
+    fn frame(&self) -> Result<DataFrame> {
+        let (mut t, mut d, mut c, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((kind, dim), values) in &self.values {
+            for (code, value) in values.iter().enumerate() {
+                t.push(kind.name().to_string());
+                d.push(dim.clone());
+                c.push(code as i32);
+                v.push(value.clone());
+            }
+        }
+        Ok(df!("table" => t, "dimension" => d, "code" => c, "value" => v)?)
+    }
+}
+
+fn table_kind(name: &str) -> Result<TableKind> {
+    [
+        TableKind::Transactions,
+        TableKind::Interactions,
+        TableKind::Customers,
+    ]
+    .into_iter()
+    .find(|k| k.name() == name)
+    .ok_or_else(|| Error::Store {
+        path: PathBuf::from("dimensions.parquet"),
+        message: format!("unknown table {name:?}"),
+    })
+}
+
+/// Builds a store's frames from datasets: customer ids and dimension values get codes, rows
+/// are reduced to days, and a later dataset's days are added to earlier ones.
+#[derive(Default)]
+struct Builder {
+    ids: Vec<String>,
+    code_of: PlHashMap<String, i32>,
+    dictionary: Dictionary,
+    /// Purchases per day, each part with `customer`, `date`, `orders`, `revenue_micros`,
+    /// `dim_*` (earlier parts first).
+    purchases: Vec<DataFrame>,
+    line_keys: Vec<u128>,
+    /// Keys of the orders held (order id and customer), and those of the store updated.
+    order_keys: Vec<u64>,
+    store_orders: PlHashSet<u64>,
+    interactions: Vec<DataFrame>,
+    survey: Vec<DataFrame>,
+    customers: Option<DataFrame>,
+}
+
+impl Builder {
+    fn from_frames(old: &Frames) -> Result<Builder> {
+        let mut b = Builder::default();
+        let ids = old.customer_ids.column(col::CUSTOMER_ID)?.str()?;
+        for (code, id) in ids.iter().enumerate() {
+            let id = id.unwrap_or_default().to_string();
+            b.code_of.insert(id.clone(), code as i32);
+            b.ids.push(id);
+        }
+        b.dictionary = Dictionary::from_frame(&old.dimensions)?;
+        b.purchases.extend(old.purchases.clone());
+        if let Some(k) = &old.line_keys {
+            b.line_keys = line_keys_of(k)?;
+        }
+        if let Some(k) = &old.order_keys {
+            b.order_keys = k
+                .column("key")?
+                .i64()?
+                .iter()
+                .flatten()
+                .map(|k| k as u64)
+                .collect();
+            b.store_orders = b.order_keys.iter().copied().collect();
+        }
+        b.interactions.extend(old.interactions.clone());
+        b.survey.extend(old.survey.clone());
+        Ok(b)
+    }
+
+    fn encode_ids(&mut self, ids: &StringChunked) -> Int32Chunked {
+        ids.iter()
+            .map(|id| {
+                id.map(|id| {
+                    if let Some(&c) = self.code_of.get(id) {
+                        return c;
+                    }
+                    let c = self.ids.len() as i32;
+                    self.ids.push(id.to_string());
+                    self.code_of.insert(id.to_string(), c);
+                    c
+                })
+            })
+            .collect()
+    }
+
+    /// Adds the tables of `data` (reading deferred transactions partition by partition), and
+    /// returns what the manifest keeps of each. With `previous` (an update), rows on or before
+    /// the store's last day of a table without line keys follow `overlap`, and the accounting
+    /// is added to the store's.
+    fn add_dataset(
+        &mut self,
+        data: &mut Dataset,
+        overlap: Overlap,
+        previous: Option<&Manifest>,
+        spec: &DatasetSpec,
+    ) -> Result<Vec<StoredTable>> {
+        let before =
+            |kind: TableKind| previous.and_then(|m| m.tables.iter().find(|t| t.kind == kind));
+        let mut tables = Vec::new();
+        let prior = before(TableKind::Transactions);
+        if let Some(deferred) = data.deferred_transactions.take() {
+            let mut merged: Option<Table> = None;
+            for index in 0..deferred.partitions() {
+                let mut part = deferred.load_partition(index)?;
+                self.add_transactions(&mut part, prior, overlap)?;
+                part.frame = part.frame.clear();
+                merged = Some(match merged {
+                    None => part,
+                    Some(acc) => crate::io::table::merge_partition_tables(acc, part)?,
+                });
+            }
+            data.transactions = merged;
+        } else if let Some(t) = data.transactions.as_mut() {
+            self.add_transactions(t, prior, overlap)?;
+        }
+        if let Some(t) = data.transactions.as_mut() {
+            let keyed = is_keyed(t, prior);
+            let days = self.days_of(TableKind::Transactions)?;
+            let mut record = stored(t, prior, keyed, days);
+            record.settings.push(settings(&spec.transactions_options));
+            tables.push(record);
+        }
+        if let Some(t) = data.interactions.as_mut() {
+            let prior = before(TableKind::Interactions);
+            if let Some(p) = prior {
+                apply_overlap(t, p, overlap)?;
+            }
+            let (events, survey) = interaction_rows(&t.frame)?;
+            let events = self.encode_customers(events, TableKind::Interactions)?;
+            let survey = self.encode_dims(survey, TableKind::Interactions)?;
+            self.interactions.push(events);
+            self.survey.push(survey);
+            let days = self.days_of(TableKind::Interactions)?;
+            let mut record = stored(t, prior, false, days);
+            record.settings.push(settings(&spec.interactions_options));
+            tables.push(record);
+        }
+        if let Some(t) = data.customers.as_mut() {
+            self.customers = Some(std::mem::take(&mut t.frame));
+            // A newer customers export replaces the snapshot and its accounting.
+            let mut record = stored(t, None, false, None);
+            record.settings.push(settings(&spec.customers_options));
+            tables.push(record);
+        }
+        *data = data.without_rows();
+        Ok(tables)
+    }
+
+    /// Adds a transactions table (or one partition of it) read for the store: checks it
+    /// against the store it updates, reduces it to days and keeps its keys.
+    fn add_transactions(
+        &mut self,
+        t: &mut Table,
+        prior: Option<&StoredTable>,
+        overlap: Overlap,
+    ) -> Result<()> {
+        let keyed = is_keyed(t, prior);
+        if let Some(p) = prior
+            && !keyed
+        {
+            apply_overlap(t, p, overlap)?;
+        }
+        let orders = order_keys(&t.frame)?;
+        if let Some(&(row, _)) = orders.iter().find(|(_, k)| self.store_orders.contains(k)) {
+            let frame = &t.frame;
+            let order = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
+            let customer = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+            return Err(Error::Store {
+                path: PathBuf::from(t.files.first().map(|f| f.file.clone()).unwrap_or_default()),
+                message: format!(
+                    "order {:?} of customer {:?} has lines in the store and other lines here; the store holds orders, not their lines, so it cannot merge them: summarise the exports again together (`summarize --out NEW_DIR` with every export)",
+                    order.str()?.get(row).unwrap_or_default(),
+                    customer.str()?.get(row).unwrap_or_default(),
+                ),
+            });
+        }
+        self.order_keys.extend(orders.into_iter().map(|(_, k)| k));
+        if t.frame.height() > 0 {
+            let days = purchase_days(&t.frame)?;
+            let days = self.encode_customers(days, TableKind::Transactions)?;
+            self.purchases.push(days);
+        }
+        self.line_keys.extend(std::mem::take(&mut t.line_keys));
+        Ok(())
+    }
+
+    /// First and last day of a table's rows so far.
+    fn days_of(&self, kind: TableKind) -> Result<Option<(i32, i32)>> {
+        let parts = match kind {
+            TableKind::Transactions => &self.purchases,
+            TableKind::Interactions => &self.interactions,
+            TableKind::Customers => return Ok(None),
+        };
+        let (mut lo, mut hi) = (None::<i32>, None::<i32>);
+        for p in parts {
+            let d = p.column(col::DATE)?.cast(&DataType::Int32)?;
+            let d = d.i32()?;
+            if let (Some(a), Some(b)) = (d.min(), d.max()) {
+                lo = Some(lo.map_or(a, |l| l.min(a)));
+                hi = Some(hi.map_or(b, |h| h.max(b)));
+            }
+        }
+        Ok(lo.zip(hi))
+    }
+
+    fn encode_dims(&mut self, frame: DataFrame, kind: TableKind) -> Result<DataFrame> {
+        let mut frame = frame;
+        let names: Vec<String> = frame
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        for name in names {
+            if let Some(dim) = name.strip_prefix(DIM_PREFIX) {
+                let values = frame.column(&name)?.cast(&DataType::String)?;
+                let codes = self.dictionary.encode(kind, dim, values.str()?);
+                frame.with_column(codes.with_name(name.as_str().into()).into_column())?;
+            }
+        }
+        Ok(frame)
+    }
+
+    /// Replaces a frame's customer ids by their codes and its dimension values by theirs.
+    fn encode_customers(&mut self, frame: DataFrame, kind: TableKind) -> Result<DataFrame> {
+        let mut frame = frame;
+        let ids = frame.column(col::CUSTOMER_ID)?.str()?.clone();
+        let codes = self.encode_ids(&ids);
+        frame.with_column(codes.with_name("customer".into()).into_column())?;
+        let frame = frame.drop(col::CUSTOMER_ID)?;
+        self.encode_dims(frame, kind)
+    }
+
+    /// The store's frames: days of every part added up (earlier parts first, so that a day's
+    /// first dimension value stays the earliest export's), line keys sorted.
+    fn finish(self, keep_customers: Option<DataFrame>) -> Result<Frames> {
+        let ids = StringChunked::from_iter_values(
+            col::CUSTOMER_ID.into(),
+            self.ids.iter().map(String::as_str),
+        );
+        let codes = Int32Chunked::from_vec("customer".into(), (0..self.ids.len() as i32).collect());
+        let customer_ids = DataFrame::new_infer_height(vec![
+            codes.with_name("customer".into()).into_column(),
+            ids.into_column(),
+        ])?;
+        let purchases = add_up(
+            self.purchases,
+            &["customer", col::DATE],
+            false,
+            &["orders", "revenue_micros"],
+        )?;
+        let interactions = add_up(
+            self.interactions,
+            &["customer", col::DATE],
+            true,
+            &["interactions"],
+        )?;
+        let survey = add_up(
+            self.survey,
+            &[col::DATE, col::NPS, col::CSAT],
+            true,
+            &["answers"],
+        )?;
+        let line_keys = if self.line_keys.is_empty() {
+            None
+        } else {
+            let mut keys = self.line_keys;
+            keys.sort_unstable();
+            keys.dedup();
+            let high: Int64Chunked = keys.iter().map(|k| Some((k >> 64) as u64 as i64)).collect();
+            let low: Int64Chunked = keys.iter().map(|k| Some(*k as u64 as i64)).collect();
+            Some(DataFrame::new_infer_height(vec![
+                high.with_name("key_high".into()).into_column(),
+                low.with_name("key_low".into()).into_column(),
+            ])?)
+        };
+        let order_keys = if self.order_keys.is_empty() {
+            None
+        } else {
+            let mut keys = self.order_keys;
+            keys.sort_unstable();
+            keys.dedup();
+            let keys: Int64Chunked = keys.into_iter().map(|k| Some(k as i64)).collect();
+            Some(DataFrame::new_infer_height(vec![
+                keys.with_name("key".into()).into_column(),
+            ])?)
+        };
+        Ok(Frames {
+            customer_ids,
+            dimensions: self.dictionary.frame()?,
+            purchases,
+            line_keys,
+            order_keys,
+            interactions,
+            survey,
+            customers: self.customers.or(keep_customers),
+        })
+    }
+}
+
+/// Concatenates parts (aligning their dimension columns) and adds up rows with the same key
+/// (`keys`, and the `dim_*` columns when `dims_are_keys`): `sums` summed, and otherwise each
+/// `dim_*` the first non-null value in part order. A single part is already one row per key.
+fn add_up(
+    parts: Vec<DataFrame>,
+    keys: &[&str],
+    dims_are_keys: bool,
+    sums: &[&str],
+) -> Result<Option<DataFrame>> {
+    let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.width() > 0).collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    if parts.len() == 1 {
+        return Ok(parts.into_iter().next());
+    }
+    let lazy: Vec<LazyFrame> = parts.into_iter().map(IntoLazy::lazy).collect();
+    let all = concat(
+        lazy,
+        UnionArgs {
+            diagonal: true,
+            ..UnionArgs::default()
+        },
+    )?;
+    let mut all = all;
+    let schema = all.collect_schema()?;
+    let mut aggs: Vec<Expr> = sums.iter().map(|s| col(*s).sum()).collect();
+    let mut key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+    for name in schema.iter_names() {
+        if name.starts_with(DIM_PREFIX) {
+            if dims_are_keys {
+                key_exprs.push(col(name.clone()));
+            } else {
+                aggs.push(col(name.clone()).drop_nulls().first());
+            }
+        }
+    }
+    let mut out = all.group_by_stable(key_exprs).agg(aggs).collect()?;
+    // Sums keep their integer types.
+    for s in sums {
+        let dtype = schema.get(s).cloned().unwrap_or(DataType::Int64);
+        let c = out.column(s)?.cast(&dtype)?;
+        out.with_column(c)?;
+    }
+    Ok(Some(out))
+}
+
+/// A transactions frame reduced to one row per customer and day: purchases (orders with an
+/// amount of zero or more), net revenue in millionths, and each dimension's first non-null
+/// value among the day's purchases, in row order.
+fn purchase_days(tx: &DataFrame) -> Result<DataFrame> {
+    let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
+    let amounts = amounts.f64()?;
+    let micros: Int64Chunked = amounts
+        .iter()
+        .map(|a| Some(to_micros(a.unwrap_or_default())))
+        .collect();
+    let purchase: BooleanChunked = amounts
+        .iter()
+        .map(|a| Some(a.is_none_or(|a| a >= 0.0)))
+        .collect();
+    let mut frame = DataFrame::new_infer_height(vec![
+        tx.column(col::CUSTOMER_ID)?.cast(&DataType::String)?,
+        tx.column(col::DATE)?.clone(),
+        micros.with_name("revenue_micros".into()).into_column(),
+        purchase.with_name("__purchase".into()).into_column(),
+    ])?;
+    for d in transaction_dimensions(tx) {
+        let c = tx.column(&d)?.cast(&DataType::String)?;
+        frame.with_column(c.with_name(format!("{DIM_PREFIX}{d}").into()))?;
+    }
+    let dims: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .filter(|c| c.starts_with(DIM_PREFIX))
+        .map(|c| c.to_string())
+        .collect();
+    let mut aggs = vec![
+        col("__purchase")
+            .cast(DataType::Int32)
+            .sum()
+            .alias("orders"),
+        col("revenue_micros").sum(),
+    ];
+    for d in &dims {
+        aggs.push(
+            col(d.as_str())
+                .filter(col("__purchase"))
+                .drop_nulls()
+                .first()
+                .alias(d.as_str()),
+        );
+    }
+    Ok(frame
+        .lazy()
+        .filter(
+            col(col::CUSTOMER_ID)
+                .is_not_null()
+                .and(col(col::DATE).is_not_null()),
+        )
+        .group_by_stable([col(col::CUSTOMER_ID), col(col::DATE)])
+        .agg(aggs)
+        .with_column(col("orders").cast(DataType::Int32))
+        .collect()?)
+}
+
+/// The columns of a loaded transactions table that a `--by` can name: all but the customer,
+/// date, amount, order id and cost.
+fn transaction_dimensions(tx: &DataFrame) -> Vec<String> {
+    tx.get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| {
+            ![
+                col::CUSTOMER_ID,
+                col::DATE,
+                col::AMOUNT,
+                col::ORDER_ID,
+                col::COST,
+            ]
+            .contains(&c.as_str())
+        })
+        .collect()
+}
+
+/// An interactions frame reduced to events (one row per customer, day and dimension values,
+/// with their count, in first-seen order) and survey answers (one row per day, dimension
+/// values and NPS/CSAT answer pair, with their count).
+fn interaction_rows(frame: &DataFrame) -> Result<(DataFrame, DataFrame)> {
+    let dims: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| ![col::CUSTOMER_ID, col::DATE, col::NPS, col::CSAT].contains(&c.as_str()))
+        .collect();
+    let dim_exprs: Vec<Expr> = dims
+        .iter()
+        .map(|d| {
+            col(d.as_str())
+                .cast(DataType::String)
+                .alias(format!("{DIM_PREFIX}{d}"))
+        })
+        .collect();
+    let lf = frame.clone().lazy();
+    let mut keys = vec![col(col::CUSTOMER_ID).cast(DataType::String), col(col::DATE)];
+    keys.extend(dim_exprs.iter().cloned());
+    let events = lf
+        .clone()
+        .filter(
+            col(col::CUSTOMER_ID)
+                .is_not_null()
+                .and(col(col::DATE).is_not_null()),
+        )
+        .group_by_stable(keys)
+        .agg([len().cast(DataType::Int32).alias("interactions")])
+        .collect()?;
+    let has = |c: &str| frame.get_column_index(c).is_some();
+    let score = |c: &str| {
+        if has(c) {
+            col(c).cast(DataType::Int32)
+        } else {
+            lit(NULL).cast(DataType::Int32).alias(c)
+        }
+    };
+    let mut keys = vec![col(col::DATE), score(col::NPS), score(col::CSAT)];
+    keys.extend(dim_exprs);
+    let answered = match (has(col::NPS), has(col::CSAT)) {
+        (true, true) => col(col::NPS).is_not_null().or(col(col::CSAT).is_not_null()),
+        (true, false) => col(col::NPS).is_not_null(),
+        (false, true) => col(col::CSAT).is_not_null(),
+        (false, false) => lit(false),
+    };
+    let survey = lf
+        .filter(answered.and(col(col::DATE).is_not_null()))
+        .group_by_stable(keys)
+        .agg([len().cast(DataType::Int64).alias("answers")])
+        .collect()?;
+    Ok((events, survey))
+}
+
+/// The manifest's record of a loaded table (its rows are in the Parquet files), added to what
+/// the store had of it.
+fn stored(
+    t: &Table,
+    prior: Option<&StoredTable>,
+    keyed: bool,
+    days: Option<(i32, i32)>,
+) -> StoredTable {
+    let columns: Vec<String> = t
+        .frame
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .filter(|c| !t.dimensions.contains(c))
+        .collect();
+    let mut s = StoredTable {
+        kind: t.kind,
+        accounting: t.accounting.clone(),
+        rejections: t.rejections.clone(),
+        answer_rejections: t.answer_rejections.clone(),
+        files: t.files.clone(),
+        dimensions: t.dimensions.clone(),
+        columns,
+        days,
+        keyed,
+        settings: Vec::new(),
+    };
+    if let Some(p) = prior {
+        let mut acc = p.accounting.clone();
+        let add = |a: &mut BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
+            for (k, v) in b {
+                *a.entry(k.clone()).or_default() += v;
+            }
+        };
+        acc.rows_read += s.accounting.rows_read;
+        acc.rows_used += s.accounting.rows_used;
+        acc.rows_rejected += s.accounting.rows_rejected;
+        add(
+            &mut acc.rejected_by_reason,
+            &s.accounting.rejected_by_reason,
+        );
+        acc.rows_excluded += s.accounting.rows_excluded;
+        add(
+            &mut acc.excluded_by_reason,
+            &s.accounting.excluded_by_reason,
+        );
+        acc.answers_rejected += s.accounting.answers_rejected;
+        add(
+            &mut acc.answers_rejected_by_reason,
+            &s.accounting.answers_rejected_by_reason,
+        );
+        s.accounting = acc;
+        let mut rejections = p.rejections.clone();
+        rejections.extend(s.rejections);
+        s.rejections = rejections;
+        let mut answers = p.answer_rejections.clone();
+        answers.extend(s.answer_rejections);
+        s.answer_rejections = answers;
+        let mut files = p.files.clone();
+        files.extend(s.files);
+        s.files = files;
+        let mut dims = p.dimensions.clone();
+        for d in s.dimensions {
+            if !dims.contains(&d) {
+                dims.push(d);
+            }
+        }
+        s.dimensions = dims;
+        let mut columns = p.columns.clone();
+        for c in s.columns {
+            if !columns.contains(&c) {
+                columns.push(c);
+            }
+        }
+        s.columns = columns;
+        s.settings = p.settings.clone();
+    }
+    s
+}
+
+/// Applies `overlap` to the rows of an update on or before the store's last day of the table.
+fn apply_overlap(t: &mut Table, prior: &StoredTable, overlap: Overlap) -> Result<()> {
+    let Some((_, last)) = prior.days else {
+        return Ok(());
+    };
+    let days = t.frame.column(col::DATE)?.cast(&DataType::Int32)?;
+    let days = days.i32()?;
+    let overlapping = days.iter().flatten().filter(|&d| d <= last).count() as u64;
+    if overlapping == 0 {
+        return Ok(());
+    }
+    let first = days.iter().flatten().min().unwrap_or(last);
+    let what = match t.kind {
+        TableKind::Transactions => "transactions without order ids",
+        _ => "interactions",
+    };
+    match overlap {
+        Overlap::Refuse => Err(Error::Store {
+            path: PathBuf::from(t.files.first().map(|f| f.file.clone()).unwrap_or_default()),
+            message: format!(
+                "{overlapping} {what} fall on days the store already covers ({} to {}): rows of {what} cannot be told apart from the store's; pass --overlap skip to leave them out (the export repeats those days) or --overlap keep to add them (they are other customers' rows)",
+                crate::period::date_from_days(first),
+                crate::period::date_from_days(last),
+            ),
+        }),
+        Overlap::Keep => Ok(()),
+        Overlap::Skip => {
+            let keep: BooleanChunked = days
+                .iter()
+                .map(|d| Some(d.is_none_or(|d| d > last)))
+                .collect();
+            t.frame = t.frame.filter(&keep)?;
+            let a = &mut t.accounting;
+            *a.excluded_by_reason
+                .entry(ALREADY_IN_STORE.into())
+                .or_default() += overlapping;
+            a.rows_excluded += overlapping;
+            a.rows_used = a.rows_used.saturating_sub(overlapping);
+            Ok(())
+        }
+    }
+}
+
+/// Whether a transactions table's order lines are keyed, in it and in the store it updates:
+/// only then are repeated lines recognised, and an overlap of dates needs no decision.
+fn is_keyed(t: &Table, prior: Option<&StoredTable>) -> bool {
+    t.frame.get_column_index(col::ORDER_ID).is_some() && prior.is_none_or(|p| p.keyed)
+}
+
+/// The key of each order (order id and customer: an order is an order id of one customer)
+/// with its row, for rows with an order id.
+fn order_keys(frame: &DataFrame) -> Result<Vec<(usize, u64)>> {
+    if frame.get_column_index(col::ORDER_ID).is_none() {
+        return Ok(Vec::new());
+    }
+    let orders = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
+    let customers = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+    let mut bytes = Vec::with_capacity(64);
+    Ok(orders
+        .str()?
+        .iter()
+        .zip(customers.str()?.iter())
+        .enumerate()
+        .filter_map(|(i, (o, c))| {
+            let (o, c) = (o?, c.unwrap_or_default());
+            bytes.clear();
+            bytes.extend_from_slice(&(o.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(o.as_bytes());
+            bytes.extend_from_slice(c.as_bytes());
+            Some((i, xxhash_rust::xxh3::xxh3_64(&bytes)))
+        })
+        .collect())
+}
+
+fn line_keys_of(frame: &DataFrame) -> Result<Vec<u128>> {
+    let high = frame.column("key_high")?.i64()?;
+    let low = frame.column("key_low")?.i64()?;
+    Ok(high
+        .iter()
+        .zip(low.iter())
+        .filter_map(|(h, l)| Some((u128::from(h? as u64) << 64) | u128::from(l? as u64)))
+        .collect())
+}
+
+/// A store's purchases as a canonical transactions frame: one row per customer and day with
+/// its purchases as weight ([`col::ORDERS`]), its net revenue as the amount, and its
+/// dimensions' values.
+fn decode_purchases(
+    p: &DataFrame,
+    ids: &Series,
+    dictionary: &Dictionary,
+    t: &StoredTable,
+) -> Result<DataFrame> {
+    let mut columns = vec![customer_column(p, ids)?];
+    columns.push(p.column(col::DATE)?.cast(&DataType::Date)?);
+    let micros = p.column("revenue_micros")?.cast(&DataType::Int64)?;
+    let amount: Float64Chunked = micros.i64()?.iter().map(|m| m.map(from_micros)).collect();
+    columns.push(amount.with_name(col::AMOUNT.into()).into_column());
+    columns.push(
+        p.column("orders")?
+            .cast(&DataType::UInt32)?
+            .with_name(col::ORDERS.into()),
+    );
+    columns.extend(decode_dims(p, dictionary, TableKind::Transactions, t)?);
+    Ok(DataFrame::new_infer_height(columns)?)
+}
+
+/// A store's interactions and survey answers as one canonical interactions frame: event rows
+/// weighted by [`col::INTERACTIONS`], answer rows (no customer) by [`col::ANSWERS`].
+fn decode_interactions(
+    events: Option<&DataFrame>,
+    survey: Option<&DataFrame>,
+    ids: &Series,
+    dictionary: &Dictionary,
+    t: &StoredTable,
+) -> Result<DataFrame> {
+    let mut parts = Vec::new();
+    if let Some(e) = events {
+        let mut columns = vec![customer_column(e, ids)?];
+        columns.push(e.column(col::DATE)?.cast(&DataType::Date)?);
+        columns.push(
+            e.column("interactions")?
+                .cast(&DataType::UInt32)?
+                .with_name(col::INTERACTIONS.into()),
+        );
+        let n = e.height();
+        columns.push(Column::new(col::ANSWERS.into(), vec![0u32; n]));
+        columns.extend(decode_dims(e, dictionary, TableKind::Interactions, t)?);
+        parts.push(DataFrame::new_infer_height(columns)?.lazy());
+    }
+    if let Some(s) = survey {
+        let n = s.height();
+        let mut columns = vec![
+            Column::full_null(col::CUSTOMER_ID.into(), n, &DataType::String),
+            s.column(col::DATE)?.cast(&DataType::Date)?,
+            Column::new(col::INTERACTIONS.into(), vec![0u32; n]),
+            s.column("answers")?
+                .cast(&DataType::UInt32)?
+                .with_name(col::ANSWERS.into()),
+        ];
+        for c in [col::NPS, col::CSAT] {
+            if t.columns.iter().any(|k| k == c) {
+                columns.push(s.column(c)?.cast(&DataType::Int32)?);
+            }
+        }
+        columns.extend(decode_dims(s, dictionary, TableKind::Interactions, t)?);
+        parts.push(DataFrame::new_infer_height(columns)?.lazy());
+    }
+    if parts.is_empty() {
+        return Ok(DataFrame::empty());
+    }
+    Ok(concat(
+        parts,
+        UnionArgs {
+            diagonal: true,
+            ..UnionArgs::default()
+        },
+    )?
+    .collect()?)
+}
+
+fn customer_column(frame: &DataFrame, ids: &Series) -> Result<Column> {
+    let codes = frame.column("customer")?.cast(&DataType::UInt32)?;
+    let codes = codes.u32()?;
+    let idx: IdxCa = codes.iter().map(|c| c.map(|c| c as IdxSize)).collect();
+    Ok(ids
+        .take(&idx)?
+        .with_name(col::CUSTOMER_ID.into())
+        .into_column())
+}
+
+/// The `dim_*` code columns of a store frame as value columns named after their dimension, in
+/// the table's dimension order.
+fn decode_dims(
+    frame: &DataFrame,
+    dictionary: &Dictionary,
+    kind: TableKind,
+    t: &StoredTable,
+) -> Result<Vec<Column>> {
+    let mut names: Vec<String> = frame
+        .get_column_names()
+        .iter()
+        .filter_map(|c| c.strip_prefix(DIM_PREFIX).map(str::to_string))
+        .collect();
+    let rank = |n: &String| {
+        t.columns
+            .iter()
+            .chain(&t.dimensions)
+            .position(|c| c == n)
+            .unwrap_or(usize::MAX)
+    };
+    names.sort_by_key(rank);
+    names
+        .iter()
+        .map(|d| -> Result<Column> {
+            let codes = frame.column(&format!("{DIM_PREFIX}{d}"))?;
+            Ok(dictionary.decode(kind, d, codes)?.into_column())
+        })
+        .collect()
+}
+
+/// The inputs of `spec` for the manifest: size and BLAKE3 checksum of each file.
+fn describe_inputs(spec: &DatasetSpec, update: u32) -> Result<Vec<StoreInput>> {
+    let mut out = Vec::new();
+    let tables = [
+        (TableKind::Transactions, &spec.transactions),
+        (TableKind::Interactions, &spec.interactions),
+        (TableKind::Customers, &spec.customers),
+    ];
+    for (table, patterns) in tables {
+        if patterns.is_empty() {
+            continue;
+        }
+        for input in expand_inputs(patterns)? {
+            let (bytes, blake3) = match &input {
+                InputPath::File(p) => {
+                    let mut hasher = blake3::Hasher::new();
+                    let mut file = File::open(p).map_err(|e| Error::io(p, e))?;
+                    let bytes =
+                        std::io::copy(&mut file, &mut hasher).map_err(|e| Error::io(p, e))?;
+                    (Some(bytes), Some(hasher.finalize().to_hex().to_string()))
+                }
+                InputPath::Stdin => (None, None),
+            };
+            out.push(StoreInput {
+                table,
+                path: input.display(),
+                bytes,
+                blake3,
+                update,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The load settings of a table, as the manifest records them.
+fn settings(options: &LoadOptions) -> serde_json::Value {
+    serde_json::to_value(options).unwrap_or(serde_json::Value::Null)
+}
