@@ -252,12 +252,14 @@ pub enum Error {
         message: String,
     },
     /// A summary store in a layout this version cannot read.
-    #[error("{}: summary store schema version {found} is not supported (this custmetrics {version} reads version {expected}); rebuild it with `custmetrics summarize`", path.display())]
+    #[error("{}: summary store schema version {found} (written by custmetrics {written_by}) is not supported: this custmetrics {version} reads version {expected}; read it with a custmetrics that reads version {found}, or summarise the exports again with `custmetrics summarize`", path.display())]
     StoreVersion {
         /// The store's directory.
         path: PathBuf,
         /// Its schema version.
         found: u32,
+        /// The custmetrics version that wrote it.
+        written_by: String,
         /// The version this build reads and writes.
         expected: u32,
         /// This build's version.

@@ -14,6 +14,9 @@ mod outputs;
 mod readers;
 /// Report and metric commands: JSON schema, renderers (snapshots), outputs.
 mod report;
+/// The summary store (issue 20): every command from a store as from the exports, updates
+/// with overlapping months, interrupted updates, versions.
+mod store;
 /// Survey and helpdesk exports (issue 18): key-choice notes, names refused, bad answers.
 mod surveys;
 

@@ -234,6 +234,11 @@ impl SummaryStore {
             return Err(Error::StoreVersion {
                 path: dir.to_path_buf(),
                 found: u32::try_from(found).unwrap_or(u32::MAX),
+                written_by: value
+                    .get("custmetrics_version")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .to_string(),
                 expected: STORE_SCHEMA_VERSION,
                 version: env!("CARGO_PKG_VERSION").into(),
             });

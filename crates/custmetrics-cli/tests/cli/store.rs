@@ -1,0 +1,365 @@
+use std::path::Path;
+use std::process::Output;
+
+use super::{assert_code, code_and_stderr, run, stderr, testdata};
+
+const DEMO: [&str; 6] = [
+    "-t",
+    "demo/transactions.csv",
+    "-i",
+    "demo/interactions.csv",
+    "-c",
+    "demo/customers.csv",
+];
+
+/// The demo inputs as flags with absolute paths.
+fn demo_inputs() -> Vec<String> {
+    DEMO.iter()
+        .map(|a| {
+            if a.starts_with('-') {
+                a.to_string()
+            } else {
+                testdata(a)
+            }
+        })
+        .collect()
+}
+
+fn run_owned(dir: &Path, args: &[String]) -> Output {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run(dir, &args)
+}
+
+/// Runs `command` once on the exports (`inputs`) and once on the store, and asserts that
+/// stdout, stderr and the exit code are the same.
+fn assert_same_from_store(dir: &Path, inputs: &[String], store: &Path, command: &[&str]) {
+    let mut raw: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    raw.extend(inputs.iter().cloned());
+    let mut stored: Vec<String> = command.iter().map(|s| s.to_string()).collect();
+    stored.extend(["--store".to_string(), store.display().to_string()]);
+    let (a, b) = (run_owned(dir, &raw), run_owned(dir, &stored));
+    assert_eq!(
+        a.status.code(),
+        b.status.code(),
+        "{command:?}: exit codes\n--- exports\n{}\n--- store\n{}",
+        stderr(&a),
+        stderr(&b)
+    );
+    assert!(
+        a.stdout == b.stdout,
+        "{command:?}: the output from the store differs from the output from the exports"
+    );
+    assert_eq!(stderr(&a), stderr(&b), "{command:?}: stderr");
+}
+
+fn summarize(dir: &Path, inputs: &[String], store: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["summarize".to_string()];
+    args.extend(inputs.iter().cloned());
+    args.extend(["--out".to_string(), store.display().to_string()]);
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run_owned(dir, &args)
+}
+
+#[test]
+fn every_command_from_a_store_matches_the_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    assert_code(&summarize(dir.path(), &demo_inputs(), &store, &[]), 0);
+    let commands: &[&[&str]] = &[
+        &["report", "-f", "json"],
+        &["report", "-f", "markdown"],
+        &["report", "-f", "csv"],
+        &["report", "-f", "html"],
+        &["report", "--period", "week", "-f", "json"],
+        &[
+            "report",
+            "--period",
+            "quarter",
+            "--from",
+            "2023-03-15",
+            "--as-of",
+            "2024-10-01",
+        ],
+        &[
+            "report",
+            "--period",
+            "day",
+            "--from",
+            "2024-11-01",
+            "-f",
+            "json",
+        ],
+        &["report", "--by", "channel", "--by", "plan", "-f", "json"],
+        &["report", "--by", "sales_channel", "-f", "json"],
+        &["report", "--active-on", "any", "-f", "json"],
+        &["retention", "--period", "quarter", "-f", "csv"],
+        &["churn", "--inactive-after", "60", "-f", "json"],
+        &[
+            "nps", "--by", "channel", "--period", "quarter", "-f", "json",
+        ],
+        &["csat", "--csat-satisfied", "5", "-f", "json"],
+        &["rfm", "-f", "csv"],
+        &[
+            "rfm",
+            "--time-unit",
+            "weeks",
+            "--by",
+            "region",
+            "-f",
+            "json",
+        ],
+        &["clv", "--holdout-from", "2024-07-01", "-f", "json"],
+        &["clv", "fit", "--model", "pareto-nbd", "-f", "json"],
+        &["clv", "predict", "--horizon", "26", "-f", "csv"],
+    ];
+    for command in commands {
+        assert_same_from_store(dir.path(), &demo_inputs(), &store, command);
+    }
+}
+
+#[test]
+fn rejected_rows_and_accounting_come_back_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let inputs = vec!["-t".to_string(), testdata("bad/bad_values.csv")];
+    assert_code(&summarize(dir.path(), &inputs, &store, &["-q"]), 0);
+    // The accounting on stderr, the data-quality section and the rejects file.
+    assert_same_from_store(dir.path(), &inputs, &store, &["report", "-f", "json"]);
+    let rejects = |from_store: bool| {
+        let path = dir.path().join(format!("rejects-{from_store}.csv"));
+        let mut args = vec!["report".to_string(), "-q".into(), "--rejects".into()];
+        args.push(path.display().to_string());
+        if from_store {
+            args.extend(["--store".to_string(), store.display().to_string()]);
+        } else {
+            args.extend(inputs.iter().cloned());
+        }
+        assert_code(&run_owned(dir.path(), &args), 0);
+        std::fs::read_to_string(path).unwrap()
+    };
+    let (raw, stored) = (rejects(false), rejects(true));
+    assert_eq!(raw.lines().count(), 8, "{raw}");
+    assert_eq!(raw, stored);
+}
+
+#[test]
+fn summarize_in_partitions_writes_the_same_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    assert_code(&summarize(dir.path(), &demo_inputs(), &whole, &["-q"]), 0);
+    let out = summarize(
+        dir.path(),
+        &demo_inputs(),
+        &parts,
+        &["-q", "--partitions", "3"],
+    );
+    assert_code(&out, 0);
+    let report = |store: &Path| {
+        let args = ["report", "-f", "json", "--store", store.to_str().unwrap()];
+        run(dir.path(), &args).stdout
+    };
+    assert!(report(&whole) == report(&parts));
+}
+
+/// The demo's transactions split at `split` (orders on or after `from_b` go to the second
+/// file, so that the files overlap from `from_b` to `split`), and interactions split at
+/// `split` without overlap.
+fn split_demo(dir: &Path, split: &str, from_b: &str) -> (Vec<String>, Vec<String>) {
+    let mut files = (Vec::new(), Vec::new());
+    for (table, flag, date_column) in [("transactions", "-t", 2), ("interactions", "-i", 2)] {
+        let text = std::fs::read_to_string(testdata(&format!("demo/{table}.csv"))).unwrap();
+        let mut lines = text.lines();
+        let header = lines.next().unwrap();
+        let (mut a, mut b) = (vec![header], vec![header]);
+        for line in lines {
+            let date = line.split(',').nth(date_column).unwrap();
+            if date <= split {
+                a.push(line);
+            }
+            let overlap = if table == "transactions" {
+                from_b
+            } else {
+                split
+            };
+            if date > split || (table == "transactions" && date >= overlap) {
+                b.push(line);
+            }
+        }
+        for (half, rows) in [("a", &a), ("b", &b)] {
+            let path = dir.join(format!("{table}-{half}.csv"));
+            std::fs::write(&path, rows.join("\n") + "\n").unwrap();
+            let list = if half == "a" {
+                &mut files.0
+            } else {
+                &mut files.1
+            };
+            list.extend([flag.to_string(), path.display().to_string()]);
+        }
+    }
+    files
+}
+
+#[test]
+fn an_update_with_an_overlapping_month_equals_reading_both_exports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+    let customers = ["-c".to_string(), testdata("demo/customers.csv")];
+    let store = dir.path().join("store");
+    let mut first = a.clone();
+    first.extend(customers.iter().cloned());
+    assert_code(&summarize(dir.path(), &first, &store, &["-q"]), 0);
+    let mut update = vec![
+        "summarize".into(),
+        "--update".into(),
+        store.display().to_string(),
+    ];
+    update.extend(b.iter().cloned());
+    let out = run_owned(dir.path(), &update);
+    assert_code(&out, 0);
+    // The lines of the ten overlapping days were recognised, named, and not counted twice.
+    assert!(
+        stderr(&out).contains("duplicate_row: 157"),
+        "{}",
+        stderr(&out)
+    );
+    let mut both = first.clone();
+    both.extend(b.iter().cloned());
+    for command in [
+        &["report", "-f", "json"][..],
+        &[
+            "report", "--period", "week", "--by", "channel", "-f", "json",
+        ],
+        &["rfm", "-f", "csv"],
+        &["clv", "--holdout-from", "2024-07-01", "-f", "json"],
+    ] {
+        assert_same_from_store(dir.path(), &both, &store, command);
+    }
+    // And the raw read of both files is the demo itself (the overlap deduplicated there too).
+    let report = |args: &[String]| {
+        let mut v = vec!["report".to_string(), "-f".into(), "json".into()];
+        v.extend(args.iter().cloned());
+        let out = run_owned(dir.path(), &v);
+        let mut j = super::json(&out);
+        // The split read rejects the overlap's lines as repeated; the demo has none.
+        j["accounting"] = serde_json::Value::Null;
+        j["headlines"] = serde_json::Value::Null;
+        j
+    };
+    assert!(report(&both) == report(&demo_inputs()));
+
+    // The same month applied again changes nothing; its interactions need a decision.
+    let manifest = std::fs::read_to_string(store.join("manifest.json")).unwrap();
+    let again = run_owned(dir.path(), &update);
+    insta::assert_snapshot!(
+        "store_overlapping_interactions_refused",
+        code_and_stderr(&again, dir.path())
+    );
+    let mut skip = update.clone();
+    skip.extend(["--overlap".to_string(), "skip".into(), "-q".into()]);
+    assert_code(&run_owned(dir.path(), &skip), 0);
+    assert_eq!(
+        std::fs::read_to_string(store.join("manifest.json")).unwrap(),
+        manifest,
+        "a repeated update must leave the store unchanged"
+    );
+    assert_same_from_store(dir.path(), &both, &store, &["report", "-f", "json"]);
+}
+
+#[test]
+fn an_interrupted_update_leaves_a_readable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-07-01");
+    let store = dir.path().join("store");
+    assert_code(&summarize(dir.path(), &a, &store, &["-q"]), 0);
+    let report = || {
+        let args = ["report", "-f", "json", "--store", store.to_str().unwrap()];
+        let out = run(dir.path(), &args);
+        assert_code(&out, 0);
+        out.stdout
+    };
+    let before = report();
+    let mut update = vec!["summarize".to_string(), "--update".into()];
+    update.push(store.display().to_string());
+    update.extend(b.iter().cloned());
+    update.push("-q".into());
+    // How long an update takes here, to spread the kills over it.
+    let started = std::time::Instant::now();
+    let copy = dir.path().join("copy");
+    copy_dir(&store, &copy);
+    let mut timed = update.clone();
+    timed[2] = copy.display().to_string();
+    assert_code(&run_owned(dir.path(), &timed), 0);
+    let took = started.elapsed();
+    let after = {
+        let args = ["report", "-f", "json", "--store", copy.to_str().unwrap()];
+        run(dir.path(), &args).stdout
+    };
+    assert!(before != after);
+    let mut outcomes = (0, 0);
+    for step in 0..12u32 {
+        let delay = took * step / 10;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_custmetrics"))
+            .args(&update)
+            .current_dir(dir.path())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().ok();
+        child.wait().unwrap();
+        let now = report();
+        if now == before {
+            outcomes.0 += 1;
+        } else {
+            assert!(
+                now == after,
+                "after a kill at {delay:?} the store is neither before nor after"
+            );
+            outcomes.1 += 1;
+            // Back to the old store for the next kill.
+            std::fs::remove_dir_all(&store).unwrap();
+            assert_code(&summarize(dir.path(), &a, &store, &["-q"]), 0);
+        }
+    }
+    assert!(outcomes.0 > 0, "no kill landed before the update finished");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_store_of_another_version_or_no_store_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let inputs = vec!["-t".to_string(), testdata("fixtures/retention_small.csv")];
+    assert_code(&summarize(dir.path(), &inputs, &store, &["-q"]), 0);
+    let manifest = store.join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("\"schema_version\": 1", "\"schema_version\": 2"),
+    )
+    .unwrap();
+    let out = run(dir.path(), &["report", "--store", store.to_str().unwrap()]);
+    insta::assert_snapshot!(
+        "store_newer_version_refused",
+        code_and_stderr(&out, dir.path())
+    );
+    let out = run(
+        dir.path(),
+        &["retention", "--store", dir.path().to_str().unwrap()],
+    );
+    insta::assert_snapshot!("store_not_a_store", code_and_stderr(&out, dir.path()));
+    // A new store is never written over an existing one.
+    let out = summarize(dir.path(), &inputs, &store, &[]);
+    insta::assert_snapshot!("store_out_exists", code_and_stderr(&out, dir.path()));
+}
