@@ -12,6 +12,9 @@ mod ingest;
 mod metrics;
 /// Every interval the report shows against simulations with a known answer (issue 23).
 mod simulation;
+/// The summary store (issue 20): summarise then update equals reading every export together,
+/// split by date (overlapping months) and by customer.
+mod store;
 /// Survey and helpdesk exports as tools write them: labelled answers, question headers, the
 /// customer key among ids, e-mails and names, unreadable answers (issue 18).
 mod surveys;

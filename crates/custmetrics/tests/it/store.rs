@@ -1,0 +1,186 @@
+use std::path::{Path, PathBuf};
+
+use custmetrics::generate::{GenerateOptions, generate};
+use custmetrics::summary::{Overlap, StoreOptions};
+use custmetrics::{Dataset, DatasetSpec, Report, ReportOptions, SummaryStore};
+use proptest::prelude::*;
+
+/// A generated dataset (transactions with refunds and order ids, interactions with NPS and
+/// CSAT answers, customers), written once.
+fn generated() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("custmetrics-store-it-{}", std::process::id()));
+        let mut options = GenerateOptions::default();
+        options.customers = 150;
+        options.seed = 11;
+        generate(&options, &dir).expect("generate");
+        dir
+    })
+}
+
+/// The lines of a generated table: header, then rows with their customer id and date.
+fn rows(table: &str) -> (String, Vec<(String, String, String)>) {
+    let text = std::fs::read_to_string(generated().join(format!("{table}.csv"))).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap().to_string();
+    let names: Vec<&str> = header.split(',').collect();
+    let at = |name: &str| names.iter().position(|n| *n == name).unwrap();
+    let (customer, date) = (
+        at("customer_id"),
+        if table == "transactions" {
+            at("order_date")
+        } else {
+            at("date")
+        },
+    );
+    let rows = lines
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            (
+                fields[customer].to_string(),
+                fields[date].to_string(),
+                l.to_string(),
+            )
+        })
+        .collect();
+    (header, rows)
+}
+
+fn write(dir: &Path, name: &str, header: &str, rows: &[&str]) -> String {
+    let path = dir.join(name);
+    let mut text = format!("{header}\n");
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn spec(transactions: Vec<String>, interactions: Vec<String>, customers: bool) -> DatasetSpec {
+    let mut spec = DatasetSpec::default();
+    spec.transactions = transactions;
+    spec.interactions = interactions;
+    if customers {
+        spec.customers = vec![generated().join("customers.csv").display().to_string()];
+    }
+    spec
+}
+
+fn options() -> ReportOptions {
+    let mut o = ReportOptions::default();
+    o.by = vec!["region".into()];
+    o
+}
+
+fn json(report: &Report) -> String {
+    serde_json::to_string(report).unwrap()
+}
+
+/// Summarises `a`, updates with `b`, and checks the report from the store against the report
+/// from reading both exports together.
+fn check_split(
+    tx: (Vec<&str>, Vec<&str>),
+    ix: (Vec<&str>, Vec<&str>),
+    overlap: Overlap,
+) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let (tx_header, _) = rows("transactions");
+    let (ix_header, _) = rows("interactions");
+    let ta = write(dir.path(), "ta.csv", &tx_header, &tx.0);
+    let tb = write(dir.path(), "tb.csv", &tx_header, &tx.1);
+    let ia = write(dir.path(), "ia.csv", &ix_header, &ix.0);
+    let ib = write(dir.path(), "ib.csv", &ix_header, &ix.1);
+    let store_dir = dir.path().join("store");
+    let mut store_options = StoreOptions::default();
+    store_options.allow_empty = true;
+    let (mut store, _) = SummaryStore::write(
+        &store_dir,
+        &spec(vec![ta.clone()], vec![ia.clone()], true),
+        &store_options,
+    )
+    .unwrap();
+    store_options.overlap = overlap;
+    store
+        .update(
+            &spec(vec![tb.clone()], vec![ib.clone()], false),
+            &store_options,
+        )
+        .unwrap();
+    let store = SummaryStore::open(&store_dir).unwrap();
+    let from_store = Report::from_store(&store, &options()).unwrap();
+    let raw = Dataset::load(&spec(vec![ta, tb], vec![ia, ib], true)).unwrap();
+    let from_exports = Report::build(&raw, &options()).unwrap();
+    prop_assert!(
+        json(&from_store) == json(&from_exports),
+        "the report from the store differs from the report from the exports"
+    );
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10))]
+
+    /// Monthly exports: A up to a day, B from some days before it (the overlap's order lines
+    /// are in both files) to the end; interactions split at the same day.
+    #[test]
+    fn summarize_then_update_equals_both_exports_split_by_date(
+        split in 60u32..1050, overlap_days in 0u32..15,
+    ) {
+        let start = chrono::NaiveDate::from_ymd_opt(2022, 1, 1).unwrap();
+        let day = |n: u32| (start + chrono::Days::new(u64::from(n))).to_string();
+        let (split_day, b_from) = (day(split), day(split.saturating_sub(overlap_days)));
+        let (_, tx) = rows("transactions");
+        let (_, ix) = rows("interactions");
+        let ta: Vec<&str> = tx.iter().filter(|r| r.1 <= split_day).map(|r| r.2.as_str()).collect();
+        let tb: Vec<&str> = tx.iter().filter(|r| r.1 > b_from).map(|r| r.2.as_str()).collect();
+        let ia: Vec<&str> = ix.iter().filter(|r| r.1 <= split_day).map(|r| r.2.as_str()).collect();
+        let ib: Vec<&str> = ix.iter().filter(|r| r.1 > split_day).map(|r| r.2.as_str()).collect();
+        check_split((ta, tb), (ia, ib), Overlap::Refuse)?;
+    }
+
+    /// Exports split by customer (two shops, two regions): every date in both.
+    #[test]
+    fn summarize_then_update_equals_both_exports_split_by_customer(seed in any::<u64>()) {
+        let in_a = |id: &str| {
+            let h = id.bytes().fold(seed, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+            h % 3 != 0
+        };
+        let (_, tx) = rows("transactions");
+        let (_, ix) = rows("interactions");
+        let split = |rows: &'static [(String, String, String)]| -> (Vec<&'static str>, Vec<&'static str>) {
+            let a = rows.iter().filter(|r| in_a(&r.0)).map(|r| r.2.as_str()).collect();
+            let b = rows.iter().filter(|r| !in_a(&r.0)).map(|r| r.2.as_str()).collect();
+            (a, b)
+        };
+        let tx: &'static [(String, String, String)] = Box::leak(tx.into_boxed_slice());
+        let ix: &'static [(String, String, String)] = Box::leak(ix.into_boxed_slice());
+        check_split(split(tx), split(ix), Overlap::Keep)?;
+    }
+}
+
+#[test]
+fn a_store_reads_back_the_accounting_of_every_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let spec = spec(
+        vec![super::testdata("formats/uci_online_retail.csv")],
+        Vec::new(),
+        false,
+    );
+    let (store, data) = SummaryStore::write(&store_dir, &spec, &StoreOptions::default()).unwrap();
+    let back = SummaryStore::open(&store_dir).unwrap().dataset().unwrap();
+    let (written, read) = (
+        data.transactions.as_ref().unwrap(),
+        back.transactions.as_ref().unwrap(),
+    );
+    assert_eq!(written.accounting, read.accounting);
+    assert_eq!(written.rejections, read.rejections);
+    assert_eq!(written.files, read.files);
+    assert_eq!(store.manifest().inputs.len(), 1);
+    assert_eq!(
+        store.manifest().inputs[0].blake3.as_deref().map(str::len),
+        Some(64)
+    );
+}
