@@ -120,7 +120,7 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 report::require_input(&p.spec)?;
             }
             let progress = super::Progress::start(quiet, "reading inputs");
-            let mut data = super::load_data(&r.cmd.input, &p.spec)?;
+            let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
             super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
             let (report, models) = Report::fit_clv(&mut data, &p.options)?;
@@ -182,7 +182,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         report::require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&r.cmd.input, &p.spec)?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("scoring");
     let report = Report::build_taking_rows(&mut data, &p.options)?;

@@ -43,10 +43,12 @@ pub fn load_config(input: &InputArgs) -> Result<Config> {
     }
 }
 
-/// The tables of a command: read from the exports of `spec`, or from `--store`.
+/// The tables of a command: read from the exports of `spec`, or from `--store` (with only the
+/// dimensions in `by`).
 pub fn load_data(
     input: &InputArgs,
     spec: &custmetrics::DatasetSpec,
+    by: &[String],
 ) -> Result<custmetrics::Dataset> {
     match &input.store {
         Some(dir) => {
@@ -55,7 +57,7 @@ pub fn load_data(
                     "--partitions applies to reading exports; a summary store is read whole (use `summarize --partitions N` to write it)"
                 );
             }
-            Ok(custmetrics::SummaryStore::open(dir)?.dataset()?)
+            Ok(custmetrics::SummaryStore::open(dir)?.dataset_for(by)?)
         }
         None => Ok(custmetrics::Dataset::load(spec)?),
     }

@@ -92,6 +92,7 @@ fn every_command_from_a_store_matches_the_exports() {
         &["report", "--by", "channel", "--by", "plan", "-f", "json"],
         &["report", "--by", "sales_channel", "-f", "json"],
         &["report", "--active-on", "any", "-f", "json"],
+        &["report", "--by", "no_such_column"],
         &["retention", "--period", "quarter", "-f", "csv"],
         &["churn", "--inactive-after", "60", "-f", "json"],
         &[

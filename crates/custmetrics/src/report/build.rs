@@ -63,7 +63,7 @@ impl Report {
     /// # Errors
     /// Errors reading the store, and those of [`Report::build`].
     pub fn from_store(store: &crate::SummaryStore, options: &ReportOptions) -> Result<Report> {
-        Report::build_owned(store.dataset()?, options)
+        Report::build_owned(store.dataset_for(&options.by)?, options)
     }
 }
 

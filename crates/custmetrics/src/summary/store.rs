@@ -308,7 +308,7 @@ impl SummaryStore {
     /// that the store already has other lines of; every error of [`Dataset::load`]; I/O and
     /// query errors.
     pub fn update(&mut self, spec: &DatasetSpec, options: &StoreOptions) -> Result<Dataset> {
-        let old = self.read_frames()?;
+        let old = self.read_frames(true, None)?;
         let prior = Arc::new(SummaryStore::prior_rows(&old)?);
         let spec = store_spec(spec, Some(prior));
         let run = self
@@ -359,12 +359,28 @@ impl SummaryStore {
     }
 
     /// The store as a [`Dataset`] whose tables hold its days (weighted rows, see
-    /// [`col::ORDERS`]) and its accounting, ready for [`crate::Report::build_owned`].
+    /// [`col::ORDERS`]) with every dimension, and its accounting, ready for
+    /// [`crate::Report::build_owned`].
     ///
     /// # Errors
     /// I/O and query errors reading the store.
     pub fn dataset(&self) -> Result<Dataset> {
-        let frames = self.read_frames()?;
+        self.read_dataset(None)
+    }
+
+    /// As [`SummaryStore::dataset`], with only the dimensions a report splits by (`by`) and
+    /// the interactions' channel (the overview's): the others are not read.
+    ///
+    /// # Errors
+    /// I/O and query errors reading the store.
+    pub fn dataset_for(&self, by: &[String]) -> Result<Dataset> {
+        let mut dims = by.to_vec();
+        dims.push(col::CHANNEL.to_string());
+        self.read_dataset(Some(&dims))
+    }
+
+    fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
+        let frames = self.read_frames(false, dims)?;
         let ids = frames
             .customer_ids
             .column(col::CUSTOMER_ID)?
@@ -421,21 +437,34 @@ impl SummaryStore {
         files
     }
 
-    fn read_frames(&self) -> Result<Frames> {
+    /// Reads the store's tables: the order and line keys only with `keys` (an update), and
+    /// of the dimension columns only those in `dims` when given.
+    fn read_frames(&self, keys: bool, dims: Option<&[String]>) -> Result<Frames> {
         let dir = self.data_dir();
         let read = |name: &str| -> Result<Option<DataFrame>> {
             let path = dir.join(name);
             if !path.exists() {
                 return Ok(None);
             }
+            let broken = |e: PolarsError| Error::Store {
+                path: path.clone(),
+                message: format!("cannot read: {e}"),
+            };
             let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            ParquetReader::new(file)
-                .finish()
-                .map(Some)
-                .map_err(|e| Error::Store {
-                    path: path.clone(),
-                    message: format!("cannot read: {e}"),
-                })
+            let mut reader = ParquetReader::new(file);
+            if let Some(dims) = dims {
+                let schema = reader.schema().map_err(broken)?;
+                let wanted: Vec<String> = schema
+                    .iter_names()
+                    .filter(|c| {
+                        c.strip_prefix(DIM_PREFIX)
+                            .is_none_or(|d| dims.iter().any(|w| w == d))
+                    })
+                    .map(|c| c.to_string())
+                    .collect();
+                reader = reader.with_columns(Some(wanted));
+            }
+            reader.finish().map(Some).map_err(broken)
         };
         let required = |name: &str| -> Result<DataFrame> {
             read(name)?.ok_or_else(|| Error::Store {
@@ -443,12 +472,13 @@ impl SummaryStore {
                 message: format!("{name} is missing from {}", dir.display()),
             })
         };
+        let keys_file = |name: &str| if keys { read(name) } else { Ok(None) };
         Ok(Frames {
             customer_ids: required("customer_ids.parquet")?,
             dimensions: required("dimensions.parquet")?,
             purchases: read("purchases.parquet")?,
-            line_keys: read("line_keys.parquet")?,
-            order_keys: read("order_keys.parquet")?,
+            line_keys: keys_file("line_keys.parquet")?,
+            order_keys: keys_file("order_keys.parquet")?,
             interactions: read("interactions.parquet")?,
             survey: read("survey.parquet")?,
             customers: read("customers.parquet")?,
@@ -613,6 +643,22 @@ impl Dictionary {
         Ok(d)
     }
 
+    /// The code of one value, given one the first time it is seen.
+    fn code(&mut self, kind: TableKind, dim: &str, value: &str) -> i32 {
+        let key = (kind, dim.to_string());
+        if let Some(&c) = self.codes.get(&key).and_then(|m| m.get(value)) {
+            return c;
+        }
+        let list = self.values.entry(key.clone()).or_default();
+        list.push(value.to_string());
+        let c = (list.len() - 1) as i32;
+        self.codes
+            .entry(key)
+            .or_default()
+            .insert(value.to_string(), c);
+        c
+    }
+
     fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
         let key = (kind, dim.to_string());
         let codes = self.codes.entry(key.clone()).or_default();
@@ -718,20 +764,19 @@ impl Builder {
         Ok(b)
     }
 
+    /// The code of a customer id, given one the first time it is seen.
+    fn code(&mut self, id: &str) -> i32 {
+        if let Some(&c) = self.code_of.get(id) {
+            return c;
+        }
+        let c = self.ids.len() as i32;
+        self.ids.push(id.to_string());
+        self.code_of.insert(id.to_string(), c);
+        c
+    }
+
     fn encode_ids(&mut self, ids: &StringChunked) -> Int32Chunked {
-        ids.iter()
-            .map(|id| {
-                id.map(|id| {
-                    if let Some(&c) = self.code_of.get(id) {
-                        return c;
-                    }
-                    let c = self.ids.len() as i32;
-                    self.ids.push(id.to_string());
-                    self.code_of.insert(id.to_string(), c);
-                    c
-                })
-            })
-            .collect()
+        ids.iter().map(|id| id.map(|id| self.code(id))).collect()
     }
 
     /// Adds the tables of `data` (reading deferred transactions partition by partition), and
@@ -751,9 +796,18 @@ impl Builder {
         let prior = before(TableKind::Transactions);
         if let Some(deferred) = data.deferred_transactions.take() {
             let mut merged: Option<Table> = None;
+            // Partitions hold disjoint customers: their days are appended, not added up.
+            let mut days: Option<DataFrame> = None;
             for index in 0..deferred.partitions() {
                 let mut part = deferred.load_partition(index)?;
-                self.add_transactions(&mut part, prior, overlap)?;
+                if let Some(d) = self.add_transactions(&mut part, prior, overlap)? {
+                    match days.as_mut() {
+                        Some(all) => {
+                            all.vstack_mut(&d)?;
+                        }
+                        None => days = Some(d),
+                    }
+                }
                 part.frame = part.frame.clear();
                 merged = Some(match merged {
                     None => part,
@@ -761,8 +815,14 @@ impl Builder {
                 });
             }
             data.transactions = merged;
-        } else if let Some(t) = data.transactions.as_mut() {
-            self.add_transactions(t, prior, overlap)?;
+            if let Some(mut d) = days {
+                d.rechunk_mut();
+                self.purchases.push(d);
+            }
+        } else if let Some(t) = data.transactions.as_mut()
+            && let Some(d) = self.add_transactions(t, prior, overlap)?
+        {
+            self.purchases.push(d);
         }
         if let Some(t) = data.transactions.as_mut() {
             let keyed = is_keyed(t, prior);
@@ -797,14 +857,14 @@ impl Builder {
         Ok(tables)
     }
 
-    /// Adds a transactions table (or one partition of it) read for the store: checks it
-    /// against the store it updates, reduces it to days and keeps its keys.
+    /// Checks a transactions table (or one partition of it) read for the store against the
+    /// store it updates, keeps its keys, and returns its days.
     fn add_transactions(
         &mut self,
         t: &mut Table,
         prior: Option<&StoredTable>,
         overlap: Overlap,
-    ) -> Result<()> {
+    ) -> Result<Option<DataFrame>> {
         let keyed = is_keyed(t, prior);
         if let Some(p) = prior
             && !keyed
@@ -826,13 +886,11 @@ impl Builder {
             });
         }
         self.order_keys.extend(orders.into_iter().map(|(_, k)| k));
-        if t.frame.height() > 0 {
-            let days = purchase_days(&t.frame)?;
-            let days = self.encode_customers(days, TableKind::Transactions)?;
-            self.purchases.push(days);
-        }
         self.line_keys.extend(std::mem::take(&mut t.line_keys));
-        Ok(())
+        if t.frame.height() == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.purchase_days(&t.frame)?))
     }
 
     /// First and last day of a table's rows so far.
@@ -995,63 +1053,86 @@ fn add_up(
     Ok(Some(out))
 }
 
-/// A transactions frame reduced to one row per customer and day: purchases (orders with an
-/// amount of zero or more), net revenue in millionths, and each dimension's first non-null
-/// value among the day's purchases, in row order.
-fn purchase_days(tx: &DataFrame) -> Result<DataFrame> {
-    let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
-    let amounts = amounts.f64()?;
-    let micros: Int64Chunked = amounts
-        .iter()
-        .map(|a| Some(to_micros(a.unwrap_or_default())))
-        .collect();
-    let purchase: BooleanChunked = amounts
-        .iter()
-        .map(|a| Some(a.is_none_or(|a| a >= 0.0)))
-        .collect();
-    let mut frame = DataFrame::new_infer_height(vec![
-        tx.column(col::CUSTOMER_ID)?.cast(&DataType::String)?,
-        tx.column(col::DATE)?.clone(),
-        micros.with_name("revenue_micros".into()).into_column(),
-        purchase.with_name("__purchase".into()).into_column(),
-    ])?;
-    for d in transaction_dimensions(tx) {
-        let c = tx.column(&d)?.cast(&DataType::String)?;
-        frame.with_column(c.with_name(format!("{DIM_PREFIX}{d}").into()))?;
+impl Builder {
+    /// A transactions frame reduced to one row per customer and day, in first-seen order:
+    /// purchases (orders with an amount of zero or more, or none), net revenue in millionths
+    /// (refunds included), and the code of each dimension's first non-null value among the
+    /// day's purchases, in row order. One pass: the (customer code, day) of each row is looked
+    /// up in a hash table of the days so far, where a polars group-by on the id strings with
+    /// a filtered `first` per dimension took several times longer.
+    fn purchase_days(&mut self, tx: &DataFrame) -> Result<DataFrame> {
+        let ids = tx.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
+        let ids = ids.str()?;
+        let days = tx.column(col::DATE)?.cast(&DataType::Int32)?;
+        let days = days.i32()?;
+        let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
+        let amounts = amounts.f64()?;
+        let names = transaction_dimensions(tx);
+        let dim_columns: Vec<Column> = names
+            .iter()
+            .map(|d| Ok(tx.column(d)?.cast(&DataType::String)?))
+            .collect::<Result<_>>()?;
+        let dim_values: Vec<&StringChunked> = dim_columns
+            .iter()
+            .map(|c| c.str())
+            .collect::<PolarsResult<_>>()?;
+        let mut slot_of: PlHashMap<u64, u32> = PlHashMap::with_capacity(tx.height());
+        let (mut customer, mut day, mut orders, mut micros) =
+            (Vec::new(), Vec::new(), Vec::<i32>::new(), Vec::<i64>::new());
+        let mut dims: Vec<Vec<Option<i32>>> = vec![Vec::new(); names.len()];
+        for (i, ((id, d), amount)) in ids.iter().zip(days.iter()).zip(amounts.iter()).enumerate() {
+            let (Some(id), Some(d)) = (id, d) else {
+                continue;
+            };
+            let code = self.code(id);
+            let key = (u64::from(code as u32) << 32) | u64::from(d as u32);
+            let slot = *slot_of.entry(key).or_insert_with(|| {
+                customer.push(code);
+                day.push(d);
+                orders.push(0);
+                micros.push(0);
+                for v in dims.iter_mut() {
+                    v.push(None);
+                }
+                (customer.len() - 1) as u32
+            }) as usize;
+            let purchase = amount.is_none_or(|a| a >= 0.0);
+            if let Some(m) = micros.get_mut(slot) {
+                *m += to_micros(amount.unwrap_or_default());
+            }
+            if !purchase {
+                continue;
+            }
+            if let Some(o) = orders.get_mut(slot) {
+                *o += 1;
+            }
+            for ((name, values), out) in names.iter().zip(&dim_values).zip(dims.iter_mut()) {
+                if let Some(cell) = out.get_mut(slot)
+                    && cell.is_none()
+                    && let Some(v) = values.get(i)
+                {
+                    *cell = Some(self.dictionary.code(TableKind::Transactions, name, v));
+                }
+            }
+        }
+        let mut columns = vec![
+            Int32Chunked::from_vec("customer".into(), customer).into_column(),
+            Int32Chunked::from_vec(col::DATE.into(), day)
+                .into_column()
+                .cast(&DataType::Date)?,
+            Int32Chunked::from_vec("orders".into(), orders).into_column(),
+            Int64Chunked::from_vec("revenue_micros".into(), micros).into_column(),
+        ];
+        for (name, codes) in names.iter().zip(dims) {
+            let codes: Int32Chunked = codes.into_iter().collect();
+            columns.push(
+                codes
+                    .with_name(format!("{DIM_PREFIX}{name}").into())
+                    .into_column(),
+            );
+        }
+        Ok(DataFrame::new_infer_height(columns)?)
     }
-    let dims: Vec<String> = frame
-        .get_column_names()
-        .iter()
-        .filter(|c| c.starts_with(DIM_PREFIX))
-        .map(|c| c.to_string())
-        .collect();
-    let mut aggs = vec![
-        col("__purchase")
-            .cast(DataType::Int32)
-            .sum()
-            .alias("orders"),
-        col("revenue_micros").sum(),
-    ];
-    for d in &dims {
-        aggs.push(
-            col(d.as_str())
-                .filter(col("__purchase"))
-                .drop_nulls()
-                .first()
-                .alias(d.as_str()),
-        );
-    }
-    Ok(frame
-        .lazy()
-        .filter(
-            col(col::CUSTOMER_ID)
-                .is_not_null()
-                .and(col(col::DATE).is_not_null()),
-        )
-        .group_by_stable([col(col::CUSTOMER_ID), col(col::DATE)])
-        .agg(aggs)
-        .with_column(col("orders").cast(DataType::Int32))
-        .collect()?)
 }
 
 /// The columns of a loaded transactions table that a `--by` can name: all but the customer,
