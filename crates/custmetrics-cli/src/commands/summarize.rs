@@ -25,6 +25,7 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
         OverlapArg::Keep => Overlap::Keep,
     };
     options.allow_empty = args.input.allow_empty;
+    options.strict = args.input.strict;
     let progress = super::Progress::start(quiet, "summarising");
     let (store, data, verb) = match (&args.out, &args.update) {
         (Some(dir), None) => {

@@ -141,6 +141,11 @@ fn rejected_rows_and_accounting_come_back_from_the_store() {
     let (raw, stored) = (rejects(false), rejects(true));
     assert_eq!(raw.lines().count(), 8, "{raw}");
     assert_eq!(raw, stored);
+    // --strict refuses the exports before anything is written.
+    let strict = dir.path().join("strict");
+    let out = summarize(dir.path(), &inputs, &strict, &["--strict"]);
+    assert_code(&out, 1);
+    assert!(!strict.exists(), "a refused summarize must write nothing");
 }
 
 #[test]

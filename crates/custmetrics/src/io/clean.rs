@@ -115,39 +115,63 @@ pub(super) fn drop_lines_seen_before(
     Ok((frame.filter(&mask)?, repeated))
 }
 
-/// The key of each order line: a 128-bit XXH3 of its order id, customer, date and amount as
-/// text (nulls marked), stable across runs, machines and versions, so that a summary store can
-/// remember the lines it holds and a later export that repeats them is not counted twice.
+/// The key of each order line: a 128-bit XXH3 of its order id, customer, date and amount,
+/// stable across runs, machines and versions, so that a summary store can remember the lines
+/// it holds and a later export that repeats them is not counted twice. The values are hashed
+/// as their types (the date as a day number, the amount as the bits of its float, the ids as
+/// text; nulls marked), not as polars' text for them, which a polars upgrade may change:
+/// two lines have the same key exactly when their values are equal.
 pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
-    let names: Vec<&str> = [col::ORDER_ID, col::CUSTOMER_ID, col::DATE, col::AMOUNT]
-        .into_iter()
-        .filter(|n| frame.get_column_names().iter().any(|c| c.as_str() == *n))
-        .collect();
-    let cols: Vec<Series> = names
-        .iter()
-        .map(|n| -> Result<Series> {
-            Ok(frame
-                .column(n)?
-                .cast(&DataType::String)?
-                .as_materialized_series()
-                .rechunk())
-        })
-        .collect::<Result<_>>()?;
-    let cas: Vec<&StringChunked> = cols.iter().map(|s| s.str()).collect::<PolarsResult<_>>()?;
-    let mut iters: Vec<_> = cas.iter().map(|c| c.iter()).collect();
+    let has = |n: &str| frame.get_column_names().iter().any(|c| c.as_str() == n);
+    let text = |n: &str| -> Result<Option<Series>> {
+        if !has(n) {
+            return Ok(None);
+        }
+        let c = frame.column(n)?.cast(&DataType::String)?;
+        Ok(Some(c.as_materialized_series().rechunk()))
+    };
+    let (orders, customers) = (text(col::ORDER_ID)?, text(col::CUSTOMER_ID)?);
+    let orders = orders.as_ref().map(|s| s.str()).transpose()?;
+    let customers = customers.as_ref().map(|s| s.str()).transpose()?;
+    let days = match has(col::DATE) {
+        true => Some(frame.column(col::DATE)?.cast(&DataType::Int32)?),
+        false => None,
+    };
+    let days = days.as_ref().map(|c| c.i32()).transpose()?;
+    let amounts = match has(col::AMOUNT) {
+        true => Some(frame.column(col::AMOUNT)?.cast(&DataType::Float64)?),
+        false => None,
+    };
+    let amounts = amounts.as_ref().map(|c| c.f64()).transpose()?;
     let mut keys = Vec::with_capacity(frame.height());
     let mut bytes: Vec<u8> = Vec::with_capacity(64);
-    for _ in 0..frame.height() {
+    let push = |bytes: &mut Vec<u8>, v: Option<&[u8]>| match v {
+        Some(v) => {
+            bytes.push(1);
+            bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(v);
+        }
+        None => bytes.push(0),
+    };
+    for i in 0..frame.height() {
         bytes.clear();
-        for it in iters.iter_mut() {
-            match it.next().flatten() {
-                Some(v) => {
-                    bytes.push(1);
-                    bytes.extend_from_slice(&(v.len() as u32).to_le_bytes());
-                    bytes.extend_from_slice(v.as_bytes());
-                }
-                None => bytes.push(0),
-            }
+        for text in [orders, customers].into_iter().flatten() {
+            push(&mut bytes, text.get(i).map(str::as_bytes));
+        }
+        if let Some(d) = days {
+            push(
+                &mut bytes,
+                d.get(i).map(|d| d.to_le_bytes()).as_ref().map(|b| &b[..]),
+            );
+        }
+        if let Some(a) = amounts {
+            push(
+                &mut bytes,
+                a.get(i)
+                    .map(|a| a.to_bits().to_le_bytes())
+                    .as_ref()
+                    .map(|b| &b[..]),
+            );
         }
         keys.push(xxhash_rust::xxh3::xxh3_128(&bytes));
     }
@@ -610,6 +634,33 @@ pub(super) fn purchase_statuses(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_keys_are_stable_and_tell_lines_apart_by_value() {
+        // A summary store keeps these keys across versions: a change here would make stores
+        // written before it count repeated lines twice. The pinned value guards the encoding.
+        let date = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let frame = df!(
+            col::ORDER_ID => [Some("O1"), Some("O1"), Some("O1"), None],
+            col::CUSTOMER_ID => ["C1", "C1", "C2", "C1"],
+            col::DATE => [date("2024-01-02"), date("2024-01-02"), date("2024-01-02"), date("2024-01-02")],
+            col::AMOUNT => [12.5, 12.5, 12.5, 12.5],
+        )
+        .unwrap();
+        let keys = line_keys(&frame).unwrap();
+        assert_eq!(keys[0], keys[1]);
+        assert_ne!(
+            keys[0], keys[2],
+            "another customer's order O1 is another line"
+        );
+        assert_ne!(
+            keys[0], keys[3],
+            "a line without an order id is another line"
+        );
+        // The same key from Python's `xxhash.xxh3_128_intdigest` over the documented bytes
+        // (docs/summary-store.md), so that another engine can compute it too.
+        assert_eq!(keys[0], 289_601_075_507_740_171_283_920_687_884_525_858_474);
+    }
 
     #[test]
     fn table_rows_map_to_file_rows_past_the_rejected_ones() {

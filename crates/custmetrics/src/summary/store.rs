@@ -19,6 +19,8 @@
 //! - `purchases.parquet`: `customer`, `date`, `orders` (int32), `revenue_micros` (int64), and
 //!   one int32 code column `dim_<name>` per dimension (its value on the day's first purchase);
 //! - `line_keys.parquet`: `key_high`, `key_low` (int64): the order lines held, to deduplicate;
+//! - `order_keys.parquet`: `key` (int64): the orders held (order id and customer), to refuse
+//!   new lines of an order the store has;
 //! - `interactions.parquet`: `customer`, `date`, `interactions` (int32), `dim_<name>` codes;
 //! - `survey.parquet`: `date`, `nps`, `csat` (int32, null when not answered), `answers` (int64),
 //!   `dim_<name>` codes;
@@ -134,6 +136,9 @@ pub struct StoreOptions {
     /// Write or update the store even when a table has no usable row (by default that is
     /// [`Error::NoData`], so that a broken export never slips into the store unnoticed).
     pub allow_empty: bool,
+    /// Refuse the exports ([`Error::RejectedRow`]) when a row or an answer was rejected, before
+    /// anything is written.
+    pub strict: bool,
 }
 
 /// A summary store on disk.
@@ -176,14 +181,9 @@ impl SummaryStore {
         let spec = store_spec(spec, None);
         let inputs = describe_inputs(&spec, 0)?;
         let mut data = Dataset::load(&spec)?;
-        if !options.allow_empty && data.deferred_transactions.is_none() {
-            data.check_not_empty()?;
-        }
         let mut builder = Builder::default();
         let tables = builder.add_dataset(&mut data, Overlap::Keep, None, &spec)?;
-        if !options.allow_empty {
-            data.check_not_empty()?;
-        }
+        check_usable(&data, options)?;
         let frames = builder.finish(None)?;
         let manifest = Manifest {
             format: FORMAT.into(),
@@ -330,9 +330,7 @@ impl SummaryStore {
         if nothing_new(&data) {
             return Ok(data);
         }
-        if !options.allow_empty {
-            data.check_not_empty()?;
-        }
+        check_usable(&data, options)?;
         let frames = builder.finish(if customers_replaced {
             None
         } else {
@@ -350,11 +348,10 @@ impl SummaryStore {
         manifest.generation += 1;
         manifest.inputs.extend(inputs);
         manifest.tables = tables;
+        // The previous generation stays until the next update, so that a report that read the
+        // old manifest just before can still read its files.
         commit(&self.dir, &manifest, &frames)?;
-        let previous = self.data_dir();
         self.manifest = manifest;
-        // The old generation is no longer named by the manifest.
-        std::fs::remove_dir_all(&previous).ok();
         Ok(data)
     }
 
@@ -393,7 +390,13 @@ impl SummaryStore {
             let frame = match t.kind {
                 TableKind::Transactions => match &frames.purchases {
                     Some(p) => decode_purchases(p, &ids, &dictionary, t)?,
-                    None => continue,
+                    // Transactions with no usable row (written with `allow_empty`).
+                    None => DataFrame::new_infer_height(vec![
+                        Column::new_empty(col::CUSTOMER_ID.into(), &DataType::String),
+                        Column::new_empty(col::DATE.into(), &DataType::Date),
+                        Column::new_empty(col::AMOUNT.into(), &DataType::Float64),
+                        Column::new_empty(col::ORDERS.into(), &DataType::UInt32),
+                    ])?,
                 },
                 TableKind::Interactions => decode_interactions(
                     frames.interactions.as_ref(),
@@ -486,27 +489,58 @@ impl SummaryStore {
     }
 }
 
-/// Whether every row of every table read for an update is one the store already holds (a
-/// repeated order line, or a row on a day it covers left out with [`Overlap::Skip`]).
+/// Whether every row of a table read for an update is one the store already holds (a repeated
+/// order line, or a row on a day it covers left out with [`Overlap::Skip`]).
+fn all_held(t: &Table) -> bool {
+    let a = &t.accounting;
+    let held = a
+        .rejected_by_reason
+        .get("duplicate_row")
+        .copied()
+        .unwrap_or(0)
+        + a.excluded_by_reason
+            .get(ALREADY_IN_STORE)
+            .copied()
+            .unwrap_or(0);
+    t.kind != TableKind::Customers && a.rows_used == 0 && a.rows_read > 0 && held == a.rows_read
+}
+
+/// Whether an update brings nothing: every table read is all rows the store holds (a customers
+/// export always counts: it replaces the snapshot).
 fn nothing_new(data: &Dataset) -> bool {
     let mut tables = data.tables().peekable();
-    tables.peek().is_some()
-        && tables.all(|t| {
-            let a = &t.accounting;
-            let held = a
-                .rejected_by_reason
-                .get("duplicate_row")
-                .copied()
-                .unwrap_or(0)
-                + a.excluded_by_reason
-                    .get(ALREADY_IN_STORE)
-                    .copied()
-                    .unwrap_or(0);
-            t.kind != TableKind::Customers
-                && a.rows_used == 0
-                && a.rows_read > 0
-                && held == a.rows_read
-        })
+    tables.peek().is_some() && tables.all(all_held)
+}
+
+/// Refuses, before anything is written, a table with no usable row (unless
+/// [`StoreOptions::allow_empty`]; a table whose every row the store already holds is not
+/// empty data) and, with [`StoreOptions::strict`], the first rejected row.
+fn check_usable(data: &Dataset, options: &StoreOptions) -> Result<()> {
+    if !options.allow_empty {
+        let mut unheld = data.clone();
+        for t in [
+            &mut unheld.transactions,
+            &mut unheld.interactions,
+            &mut unheld.customers,
+        ] {
+            if t.as_ref().is_some_and(all_held) {
+                *t = None;
+            }
+        }
+        unheld.check_not_empty()?;
+    }
+    if options.strict
+        && let Some(r) = data.first_rejection()
+    {
+        return Err(Error::RejectedRow {
+            path: r.file.clone().into(),
+            line: r.line.unwrap_or(r.row),
+            column: r.column.clone(),
+            value: r.value.clone(),
+            reason: r.reason.to_string(),
+        });
+    }
+    Ok(())
 }
 
 /// Refuses to write a new store over anything but an empty directory.
