@@ -50,6 +50,9 @@ pub mod col {
     /// Weight of an interactions row read back from a summary store that counts survey answers:
     /// the number of answers with its NPS and CSAT values (UInt32; 0 for other rows).
     pub const ANSWERS: &str = "__answers";
+    /// A summary store's code of the row's customer (UInt32), beside the id, so that stage 1
+    /// need not hash the ids of rows read back from a store.
+    pub const CUSTOMER_CODE: &str = "__customer";
 }
 
 /// The three canonical tables.

@@ -328,6 +328,10 @@ fn with_interactions(
                 .cast(DataType::UInt32)
                 .alias(col::ORDERS),
         );
+        if i_schema.get(col::CUSTOMER_CODE).is_some() {
+            tx_cols.push(col(col::CUSTOMER_CODE));
+            i_cols.push(col(col::CUSTOMER_CODE));
+        }
     }
     for b in by {
         tx_cols.push(col(b.as_str()).cast(DataType::String));

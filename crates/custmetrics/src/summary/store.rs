@@ -396,6 +396,7 @@ impl SummaryStore {
                         Column::new_empty(col::DATE.into(), &DataType::Date),
                         Column::new_empty(col::AMOUNT.into(), &DataType::Float64),
                         Column::new_empty(col::ORDERS.into(), &DataType::UInt32),
+                        Column::new_empty(col::CUSTOMER_CODE.into(), &DataType::UInt32),
                     ])?,
                 },
                 TableKind::Interactions => decode_interactions(
@@ -1416,7 +1417,7 @@ fn decode_purchases(
     dictionary: &Dictionary,
     t: &StoredTable,
 ) -> Result<DataFrame> {
-    let mut columns = vec![customer_column(p, ids)?];
+    let mut columns: Vec<Column> = customer_columns(p, ids)?.into();
     columns.push(p.column(col::DATE)?.cast(&DataType::Date)?);
     let micros = p.column("revenue_micros")?.cast(&DataType::Int64)?;
     let amount: Float64Chunked = micros.i64()?.iter().map(|m| m.map(from_micros)).collect();
@@ -1441,7 +1442,7 @@ fn decode_interactions(
 ) -> Result<DataFrame> {
     let mut parts = Vec::new();
     if let Some(e) = events {
-        let mut columns = vec![customer_column(e, ids)?];
+        let mut columns: Vec<Column> = customer_columns(e, ids)?.into();
         columns.push(e.column(col::DATE)?.cast(&DataType::Date)?);
         columns.push(
             e.column("interactions")?
@@ -1457,6 +1458,7 @@ fn decode_interactions(
         let n = s.height();
         let mut columns = vec![
             Column::full_null(col::CUSTOMER_ID.into(), n, &DataType::String),
+            Column::full_null(col::CUSTOMER_CODE.into(), n, &DataType::UInt32),
             s.column(col::DATE)?.cast(&DataType::Date)?,
             Column::new(col::INTERACTIONS.into(), vec![0u32; n]),
             s.column("answers")?
@@ -1484,14 +1486,20 @@ fn decode_interactions(
     .collect()?)
 }
 
-fn customer_column(frame: &DataFrame, ids: &Series) -> Result<Column> {
+/// The customer ids of a store frame's rows, and their codes ([`col::CUSTOMER_CODE`]).
+fn customer_columns(frame: &DataFrame, ids: &Series) -> Result<[Column; 2]> {
     let codes = frame.column("customer")?.cast(&DataType::UInt32)?;
-    let codes = codes.u32()?;
-    let idx: IdxCa = codes.iter().map(|c| c.map(|c| c as IdxSize)).collect();
-    Ok(ids
-        .take(&idx)?
-        .with_name(col::CUSTOMER_ID.into())
-        .into_column())
+    let idx: IdxCa = codes
+        .u32()?
+        .iter()
+        .map(|c| c.map(|c| c as IdxSize))
+        .collect();
+    Ok([
+        ids.take(&idx)?
+            .with_name(col::CUSTOMER_ID.into())
+            .into_column(),
+        codes.with_name(col::CUSTOMER_CODE.into()),
+    ])
 }
 
 /// The `dim_*` code columns of a store frame as value columns named after their dimension, in

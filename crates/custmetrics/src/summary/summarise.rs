@@ -51,6 +51,10 @@ pub fn summarise(
     if weighted {
         select.push(col(col::ORDERS).cast(DataType::UInt32));
     }
+    let coded = schema.get(col::CUSTOMER_CODE).is_some();
+    if coded {
+        select.push(col(col::CUSTOMER_CODE).cast(DataType::UInt32));
+    }
     let mut rows = tx.select(select).collect()?;
     // Rows without a customer or a date are not purchases (loaded tables have none; frames
     // from elsewhere may). Filtering copies every column, so only when there are some.
@@ -82,6 +86,14 @@ pub fn summarise(
     let amounts: std::borrow::Cow<'_, [f64]> = match amount_ca.cont_slice() {
         Ok(slice) => std::borrow::Cow::Borrowed(slice),
         Err(_) => std::borrow::Cow::Owned(amount_ca.iter().map(|a| a.unwrap_or(0.0)).collect()),
+    };
+    let store_codes = match coded {
+        true => Some(
+            rows.column(col::CUSTOMER_CODE)?
+                .as_materialized_series()
+                .rechunk(),
+        ),
+        false => None,
     };
     let orders_series = match weighted {
         true => Some(rows.column(col::ORDERS)?.as_materialized_series().rechunk()),
@@ -124,19 +136,25 @@ pub fn summarise(
     // copied); a counting sort by code then makes each customer's rows contiguous. This replaces
     // polars' group-by, whose index list per group (millions of small allocations, most of a
     // 10M-row run's page faults) cost more than the reduction itself.
-    let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
-    let mut distinct: Vec<&str> = Vec::new();
-    let codes: Vec<u32> = ids
-        .iter()
-        .map(|id| {
-            let id = id.unwrap_or_default();
-            *code_of.entry(id).or_insert_with(|| {
-                distinct.push(id);
-                (distinct.len() - 1) as u32
-            })
-        })
-        .collect();
-    drop(code_of);
+    // Rows read back from a summary store carry the store's customer codes: no hashing.
+    let (codes, distinct) = match store_codes.as_ref().filter(|c| c.null_count() == 0) {
+        Some(store_codes) => codes_from_store(store_codes.u32()?, ids),
+        None => {
+            let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
+            let mut distinct: Vec<&str> = Vec::new();
+            let codes: Vec<u32> = ids
+                .iter()
+                .map(|id| {
+                    let id = id.unwrap_or_default();
+                    *code_of.entry(id).or_insert_with(|| {
+                        distinct.push(id);
+                        (distinct.len() - 1) as u32
+                    })
+                })
+                .collect();
+            (codes, distinct)
+        }
+    };
     let mut starts = vec![0u32; distinct.len() + 1];
     for &c in &codes {
         if let Some(n) = starts.get_mut(c as usize + 1) {
@@ -276,6 +294,35 @@ pub fn summarise(
         as_of,
         by: by.to_vec(),
     })
+}
+
+/// Dense codes (first seen, first coded) from a summary store's customer codes, and the id of
+/// each: the store coded every customer once, so the rows need no hashing of their ids.
+fn codes_from_store<'a>(
+    store_codes: &UInt32Chunked,
+    ids: &'a StringChunked,
+) -> (Vec<u32>, Vec<&'a str>) {
+    let size = store_codes.max().map_or(0, |m| m as usize + 1);
+    let mut dense = vec![u32::MAX; size];
+    let mut distinct: Vec<&str> = Vec::new();
+    let codes = store_codes
+        .iter()
+        .zip(ids.iter())
+        .map(|(c, id)| {
+            let slot = c.and_then(|c| dense.get_mut(c as usize));
+            match slot {
+                Some(d) if *d != u32::MAX => *d,
+                Some(d) => {
+                    distinct.push(id.unwrap_or_default());
+                    *d = (distinct.len() - 1) as u32;
+                    *d
+                }
+                // Not reached: codes have no nulls here, and `dense` spans them all.
+                None => 0,
+            }
+        })
+        .collect();
+    (codes, distinct)
 }
 
 /// The indices of `ids` in byte order of the ids.
