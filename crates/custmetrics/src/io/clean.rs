@@ -78,41 +78,44 @@ pub(super) fn refunds_to_keep(
     ))
 }
 
-/// Removes the order lines of `frame` (one file's transactions) that an earlier file, or a
-/// summary store the load adds to, already had: same order id, customer, date and amount.
-/// Returns the remaining frame and, for each line removed, its 0-based data row in the file and
-/// its order id; adds this file's lines to `seen`.
+/// The order lines of `frame` (one file's transactions, with their `keys`) that an earlier file
+/// (`seen`), or a summary store the load adds to (`prior`), already had: same order id,
+/// customer, date and amount. Returns the frame without them (`None` when there are none) and,
+/// for each line removed, its 0-based data row in the file and its order id.
 pub(super) fn drop_lines_seen_before(
     frame: &DataFrame,
+    keys: &[u128],
     kept_rows: &[u64],
-    seen: &mut PlHashSet<u128>,
-) -> Result<(DataFrame, Vec<(u64, String)>)> {
-    let keys = line_keys(frame)?;
-    let mut keep = Vec::with_capacity(frame.height());
-    let mut repeated = Vec::new();
+    prior: &PlHashSet<u128>,
+    seen: &PlHashSet<u128>,
+) -> Result<(Option<DataFrame>, Vec<(u64, String)>)> {
+    let keep: Vec<bool> = keys
+        .iter()
+        .map(|k| !seen.contains(k) && !prior.contains(k))
+        .collect();
+    if keep.iter().all(|&k| k) {
+        return Ok((None, Vec::new()));
+    }
     let orders = frame
         .column(col::ORDER_ID)
         .ok()
         .map(|c| c.cast(&DataType::String))
         .transpose()?;
     let orders = orders.as_ref().map(|c| c.str()).transpose()?;
-    for (i, key) in keys.iter().enumerate() {
-        let dup = seen.contains(key);
-        keep.push(Some(!dup));
-        if dup {
+    let repeated = keep
+        .iter()
+        .enumerate()
+        .filter(|(_, k)| !**k)
+        .map(|(i, _)| {
             let order = orders
                 .and_then(|o| o.get(i))
                 .unwrap_or_default()
                 .to_string();
-            repeated.push((kept_rows.get(i).copied().unwrap_or(i as u64), order));
-        }
-    }
-    seen.extend(keys);
-    if repeated.is_empty() {
-        return Ok((frame.clone(), repeated));
-    }
-    let mask: BooleanChunked = keep.into_iter().collect();
-    Ok((frame.filter(&mask)?, repeated))
+            (kept_rows.get(i).copied().unwrap_or(i as u64), order)
+        })
+        .collect();
+    let mask: BooleanChunked = keep.into_iter().map(Some).collect();
+    Ok((Some(frame.filter(&mask)?), repeated))
 }
 
 /// The key of each order line: a 128-bit XXH3 of its order id, customer, date and amount,

@@ -11,7 +11,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::clean::{
-    FileSpan, all_distinct, drop_lines_seen_before, exclude_refunds_without_purchase,
+    FileSpan, all_distinct, drop_lines_seen_before, exclude_refunds_without_purchase, line_keys,
     merge_order_lines, reject_repeated_customers,
 };
 use super::columns::parse_file;
@@ -197,18 +197,21 @@ pub(crate) fn load_opened(
     let mut dimensions: Vec<String> = Vec::new();
     // Order lines seen in earlier files: overlapping exports (January's file and a "last 60
     // days" file) repeat lines, which must count once.
-    let mut seen_lines: PlHashSet<u128> = options
-        .prior
-        .as_ref()
-        .map(|p| p.lines.clone())
-        .unwrap_or_default();
-    // Lines are compared with earlier files, or with a store's, and keyed for a store.
-    let several_files = opened.len() > 1 || options.prior.is_some() || options.keep_line_keys;
+    // The store's lines are looked up where they are; this file's and earlier files' are
+    // added only when a later file may repeat them.
+    let empty = PlHashSet::default();
+    let prior_lines = options.prior.as_ref().map_or(&empty, |p| &p.lines);
+    let mut seen_lines: PlHashSet<u128> = PlHashSet::default();
+    // Every line read, for a summary store (`keep_line_keys`).
+    let mut all_keys: Vec<u128> = Vec::new();
+    // Lines are compared with earlier files, or with a store's.
+    let several_files = opened.len() > 1 || options.prior.is_some();
     let mut order_ids_distinct = !several_files;
+    let files_count = opened.len();
     // Where each file's rows sit in the concatenated table (customers only: to locate ids that
     // repeat).
     let mut spans: Vec<FileSpan> = Vec::new();
-    for opened in opened {
+    for (file_index, opened) in opened.iter().enumerate() {
         if let Some(p) = &opened.source_path {
             input_paths.push(p.clone());
         }
@@ -232,9 +235,25 @@ pub(crate) fn load_opened(
         accounting.rows_read += parsed.report.rows;
         rejections.extend(std::mem::take(&mut parsed.rejections));
         answer_rejections.extend(std::mem::take(&mut parsed.answer_rejections));
-        if let Some(kept) = parsed.kept_rows.as_ref().filter(|_| several_files) {
-            let (frame, repeated) = drop_lines_seen_before(&parsed.frame, kept, &mut seen_lines)?;
-            if !repeated.is_empty() {
+        let keyed = kind == TableKind::Transactions
+            && parsed.report.columns.column(Role::OrderId).is_some()
+            && (several_files || options.keep_line_keys);
+        if keyed {
+            let keys = line_keys(&parsed.frame)?;
+            let later_files = file_index + 1 < files_count;
+            let (frame, repeated) = match parsed.kept_rows.as_ref() {
+                Some(kept) if !seen_lines.is_empty() || !prior_lines.is_empty() => {
+                    drop_lines_seen_before(&parsed.frame, &keys, kept, prior_lines, &seen_lines)?
+                }
+                _ => (None, Vec::new()),
+            };
+            if later_files {
+                seen_lines.extend(keys.iter().copied());
+            }
+            if options.keep_line_keys {
+                all_keys.extend(keys);
+            }
+            if let Some(frame) = frame {
                 parsed.frame = frame;
                 let lines = match (&opened.csv_path, opened.delimiter) {
                     (Some(path), Some(delim)) => {
@@ -324,15 +343,12 @@ pub(crate) fn load_opened(
             .or_default() += 1;
     }
     accounting.answers_rejected = answer_rejections.len() as u64;
-    let line_keys = if options.keep_line_keys {
-        if let Some(prior) = &options.prior {
-            seen_lines.retain(|k| !prior.lines.contains(k));
-        }
-        let mut keys: Vec<u128> = seen_lines.into_iter().collect();
-        keys.sort_unstable();
-        keys
-    } else {
-        Vec::new()
+    // Repeated lines share their key with the line they repeat: the store keeps one.
+    let line_keys = {
+        use rayon::prelude::*;
+        all_keys.par_sort_unstable();
+        all_keys.dedup();
+        all_keys
     };
     Ok(Table {
         line_keys,
