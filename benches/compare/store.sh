@@ -71,8 +71,8 @@ if [ ! -f "$split/month.parquet" ]; then
   python3 - "$f" "$split" <<'PY'
 import sys, duckdb
 src, out = sys.argv[1], sys.argv[2]
-last = duckdb.sql(f"SELECT max(order_date) FROM '{src}'").fetchone()[0]
-cut = duckdb.sql(f"SELECT date_trunc('month', DATE '{last}')").fetchone()[0]
+last = duckdb.sql(f"SELECT max(order_date) FROM '{src}'").fetchall()[0][0]
+cut = duckdb.sql(f"SELECT date_trunc('month', DATE '{last}')").fetchall()[0][0]
 duckdb.sql(f"COPY (SELECT * FROM '{src}' WHERE order_date < DATE '{cut}') TO '{out}/history.parquet' (FORMAT parquet)")
 duckdb.sql(f"COPY (SELECT * FROM '{src}' WHERE order_date >= DATE '{cut}') TO '{out}/month.parquet' (FORMAT parquet)")
 PY
@@ -80,7 +80,7 @@ fi
 rm -rf "$work/history-store"; $bin summarize -t "$split/history.parquet" --out "$work/history-store" -q
 update_once() { rm -rf "$work/updated"; cp -r "$work/history-store" "$work/updated"; /usr/bin/time -f "%e %M" -o "$work/.time" $bin summarize --update "$work/updated" -t "$split/month.parquet" -q; read -r secs kib < "$work/.time"; echo "$secs|$((kib / 1024))"; }
 best=""; for _ in $(seq "${BENCH_REPEAT:-2}"); do r=$(update_once); s=${r%%|*}; if [ -z "$best" ] || awk "BEGIN {exit !($s < ${best%%|*})}"; then best=$r; fi; done
-month_rows=$(python3 -c "import duckdb,sys; print(duckdb.sql(\"SELECT count(*) FROM '$split/month.parquet'\").fetchone()[0])")
+month_rows=$(python3 -c "import duckdb,sys; print(duckdb.sql(\"SELECT count(*) FROM '$split/month.parquet'\").fetchall()[0][0])")
 echo "| parquet | summarize --update with the last month ($month_rows rows) | ${best%%|*} | ${best##*|} |"
 
 if [ -n "${FULL:-}" ]; then

@@ -78,6 +78,9 @@ pub(super) fn refunds_to_keep(
     ))
 }
 
+/// Lines of a file found repeated: each one's 0-based data row in the file and its order id.
+pub(super) type RepeatedLines = Vec<(u64, String)>;
+
 /// The order lines of `frame` (one file's transactions, with their `keys`) that an earlier file
 /// (`seen`), or a summary store the load adds to (`prior`), already had: same order id,
 /// customer, date and amount. Returns the frame without them (`None` when there are none) and,
@@ -88,7 +91,7 @@ pub(super) fn drop_lines_seen_before(
     kept_rows: &[u64],
     prior: &PlHashSet<u128>,
     seen: &PlHashSet<u128>,
-) -> Result<(Option<DataFrame>, Vec<(u64, String)>)> {
+) -> Result<(Option<DataFrame>, RepeatedLines)> {
     let keep: Vec<bool> = keys
         .iter()
         .map(|k| !seen.contains(k) && !prior.contains(k))
