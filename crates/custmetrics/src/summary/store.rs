@@ -41,7 +41,7 @@ use crate::io::{
     Accounting, Dataset, DatasetSpec, FileReport, InputPath, LoadOptions, Rejection, Table,
     TableKind, col, expand_inputs, load::PriorRows,
 };
-use crate::money::{from_micros, to_micros};
+use crate::money::to_micros;
 use crate::{Error, Result};
 
 /// The layout version this build reads and writes.
@@ -378,11 +378,12 @@ impl SummaryStore {
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
         let frames = self.read_frames(false, dims)?;
+        // One chunk, so that gathering the rows' ids copies string views, not strings.
         let ids = frames
             .customer_ids
             .column(col::CUSTOMER_ID)?
             .as_materialized_series()
-            .clone();
+            .rechunk();
         let dictionary = Dictionary::from_frame(&frames.dimensions)?;
         let store_files = self.files();
         let mut data = Dataset::default();
@@ -1415,8 +1416,9 @@ fn decode_purchases(
 ) -> Result<DataFrame> {
     let mut columns: Vec<Column> = customer_columns(p, ids)?.into();
     columns.push(p.column(col::DATE)?.cast(&DataType::Date)?);
-    let micros = p.column("revenue_micros")?.cast(&DataType::Int64)?;
-    let amount: Float64Chunked = micros.i64()?.iter().map(|m| m.map(from_micros)).collect();
+    // As `from_micros`, on the whole column.
+    let micros = p.column("revenue_micros")?.cast(&DataType::Float64)?;
+    let amount = micros.as_materialized_series() / 1e6;
     columns.push(amount.with_name(col::AMOUNT.into()).into_column());
     columns.push(
         p.column("orders")?
@@ -1485,13 +1487,9 @@ fn decode_interactions(
 /// The customer ids of a store frame's rows, and their codes ([`col::CUSTOMER_CODE`]).
 fn customer_columns(frame: &DataFrame, ids: &Series) -> Result<[Column; 2]> {
     let codes = frame.column("customer")?.cast(&DataType::UInt32)?;
-    let idx: IdxCa = codes
-        .u32()?
-        .iter()
-        .map(|c| c.map(|c| c as IdxSize))
-        .collect();
+    let idx = codes.cast(&IDX_DTYPE)?;
     Ok([
-        ids.take(&idx)?
+        ids.take(idx.idx()?)?
             .with_name(col::CUSTOMER_ID.into())
             .into_column(),
         codes.with_name(col::CUSTOMER_CODE.into()),
