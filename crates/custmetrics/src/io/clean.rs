@@ -89,12 +89,12 @@ pub(super) fn drop_lines_seen_before(
     frame: &DataFrame,
     keys: &[u128],
     kept_rows: &[u64],
-    prior: &PlHashSet<u128>,
+    prior: Option<&super::load::PriorRows>,
     seen: &PlHashSet<u128>,
 ) -> Result<(Option<DataFrame>, RepeatedLines)> {
     let keep: Vec<bool> = keys
         .iter()
-        .map(|k| !seen.contains(k) && !prior.contains(k))
+        .map(|k| !seen.contains(k) && prior.is_none_or(|p| !p.has_line(k)))
         .collect();
     if keep.iter().all(|&k| k) {
         return Ok((None, Vec::new()));

@@ -63,10 +63,24 @@ pub struct LoadOptions {
 /// What a summary store already holds of a transactions table (see [`LoadOptions::prior`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PriorRows {
-    /// Keys of the order lines held ([`Table::line_keys`]).
-    pub lines: PlHashSet<u128>,
+    /// Keys of the order lines held ([`Table::line_keys`]), in parts, each sorted: looked up
+    /// by binary search, so that an update builds no table of every line the store holds.
+    pub lines: Vec<Vec<u128>>,
     /// Customers with a purchase.
     pub purchasers: PlHashSet<String>,
+}
+
+impl PriorRows {
+    /// Whether the store holds the order line with this key.
+    pub fn has_line(&self, key: &u128) -> bool {
+        self.lines
+            .iter()
+            .any(|part| part.binary_search(key).is_ok())
+    }
+
+    fn has_lines(&self) -> bool {
+        self.lines.iter().any(|part| !part.is_empty())
+    }
 }
 
 /// One of `count` disjoint parts of a table, by customer: a row belongs to part
@@ -199,8 +213,7 @@ pub(crate) fn load_opened(
     // days" file) repeat lines, which must count once.
     // The store's lines are looked up where they are; this file's and earlier files' are
     // added only when a later file may repeat them.
-    let empty = PlHashSet::default();
-    let prior_lines = options.prior.as_ref().map_or(&empty, |p| &p.lines);
+    let prior = options.prior.as_deref().filter(|p| p.has_lines());
     let mut seen_lines: PlHashSet<u128> = PlHashSet::default();
     // Every line read, for a summary store (`keep_line_keys`).
     let mut all_keys: Vec<u128> = Vec::new();
@@ -242,8 +255,8 @@ pub(crate) fn load_opened(
             let keys = line_keys(&parsed.frame)?;
             let later_files = file_index + 1 < files_count;
             let (frame, repeated) = match parsed.kept_rows.as_ref() {
-                Some(kept) if !seen_lines.is_empty() || !prior_lines.is_empty() => {
-                    drop_lines_seen_before(&parsed.frame, &keys, kept, prior_lines, &seen_lines)?
+                Some(kept) if !seen_lines.is_empty() || prior.is_some() => {
+                    drop_lines_seen_before(&parsed.frame, &keys, kept, prior, &seen_lines)?
                 }
                 _ => (None, Vec::new()),
             };

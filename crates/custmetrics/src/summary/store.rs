@@ -13,21 +13,26 @@
 //! [`col::ANSWERS`]), and the report's own stage 1 reads them: the output from a store is the
 //! output from the raw files, by construction.
 //!
-//! Layout on disk (`DIR/manifest.json` names the data generation `DIR/gN/`):
-//! - `customer_ids.parquet`: `customer` (int32 code), `customer_id` (string);
-//! - `dimensions.parquet`: `table`, `dimension`, `code` (int32), `value` (string);
-//! - `purchases.parquet`: `customer`, `date`, `orders` (int32), `revenue_micros` (int64), and
-//!   one int32 code column `dim_<name>` per dimension (its value on the day's first purchase);
-//! - `line_keys.parquet`: `key_high`, `key_low` (int64): the order lines held, to deduplicate;
-//! - `order_keys.parquet`: `key` (int64): the orders held (order id and customer), to refuse
-//!   new lines of an order the store has;
-//! - `interactions.parquet`: `customer`, `date`, `interactions` (int32), `dim_<name>` codes;
-//! - `survey.parquet`: `date`, `nps`, `csat` (int32, null when not answered), `answers` (int64),
+//! Layout on disk (`DIR/manifest.json` names the data generation `DIR/gN/`). Each table is
+//! one or more parts `NAME-RUN.parquet`, one per run that added to it (00000 for the first
+//! write, then one per update), read in order and concatenated:
+//! - `customer_ids`: `customer` (int32 code), `customer_id` (string): the customers first
+//!   seen in that run (codes continue from run to run);
+//! - `dimensions`: `table`, `dimension`, `code` (int32), `value` (string), rewritten whole;
+//! - `purchases`: `customer`, `date`, `orders` (int32), `revenue_micros` (int64), and one
+//!   int32 code column `dim_<name>` per dimension (its value on the day's first purchase); a
+//!   (customer, date) may be in several parts, which add up;
+//! - `line_keys`: `key_high`, `key_low` (int64): the order lines held, to deduplicate;
+//! - `order_keys`: `key` (int64): the orders held (order id and customer), to refuse new
+//!   lines of an order the store has;
+//! - `interactions`: `customer`, `date`, `interactions` (int32), `dim_<name>` codes;
+//! - `survey`: `date`, `nps`, `csat` (int32, null when not answered), `answers` (int64),
 //!   `dim_<name>` codes;
-//! - `customers.parquet`: the customers table as loaded (a snapshot, replaced by a newer one).
+//! - `customers`: the customers table as loaded (a snapshot, replaced by a newer one).
 //!
-//! An update writes a new generation beside the old one and then replaces the manifest (a
-//! rename): interrupted at any point, the store reads as before or as after.
+//! An update writes a new generation beside the old one (the old parts hard-linked, its own
+//! parts added) and then replaces the manifest (a rename): interrupted at any point, the store
+//! reads as before or as after, and its cost grows with the new exports, not the history.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -148,15 +153,30 @@ pub struct SummaryStore {
     manifest: Manifest,
 }
 
-/// A store's tables in memory.
+/// A store's tables in memory: each table's parts, concatenated in order (for the key tables,
+/// one sorted list per part).
 struct Frames {
     customer_ids: DataFrame,
+    dimensions: DataFrame,
+    purchases: Option<DataFrame>,
+    line_keys: Vec<Vec<u128>>,
+    order_keys: Vec<Vec<u64>>,
+    interactions: Option<DataFrame>,
+    survey: Option<DataFrame>,
+    customers: Option<DataFrame>,
+}
+
+/// The parts an update (or the first write) adds, and the tables it rewrites.
+struct NewParts {
+    /// Ids of the customers first seen in this run (codes continue the store's).
+    customer_ids: Option<DataFrame>,
     dimensions: DataFrame,
     purchases: Option<DataFrame>,
     line_keys: Option<DataFrame>,
     order_keys: Option<DataFrame>,
     interactions: Option<DataFrame>,
     survey: Option<DataFrame>,
+    /// A new customers snapshot (replaces the store's).
     customers: Option<DataFrame>,
 }
 
@@ -184,7 +204,7 @@ impl SummaryStore {
         let mut builder = Builder::default();
         let tables = builder.add_dataset(&mut data, Overlap::Keep, None, &spec)?;
         check_usable(&data, options)?;
-        let frames = builder.finish(None)?;
+        let parts = builder.finish()?;
         let manifest = Manifest {
             format: FORMAT.into(),
             schema_version: STORE_SCHEMA_VERSION,
@@ -193,7 +213,7 @@ impl SummaryStore {
             inputs,
             tables,
         };
-        commit(dir, &manifest, &frames)?;
+        commit(dir, &manifest, &parts, 0, None)?;
         let store = SummaryStore {
             dir: dir.to_path_buf(),
             manifest,
@@ -269,15 +289,14 @@ impl SummaryStore {
 
     /// What the store holds of the transactions, for loading an update
     /// ([`crate::io::LoadOptions::prior`]): the keys of its order lines and the customers with
-    /// a purchase.
-    fn prior_rows(frames: &Frames) -> Result<PriorRows> {
-        let mut prior = PriorRows::default();
-        if let Some(keys) = &frames.line_keys {
-            prior.lines = line_keys_of(keys)?.into_iter().collect();
-        }
-        if let Some(p) = &frames.purchases {
+    /// a purchase (read from the purchases' customer and orders columns only).
+    fn prior_rows(&self, frames: &Frames) -> Result<PriorRows> {
+        let mut prior = PriorRows {
+            lines: frames.line_keys.clone(),
+            ..PriorRows::default()
+        };
+        if let Some(p) = self.read_table("purchases", Some(&["customer", "orders"]))? {
             let bought = p
-                .clone()
                 .lazy()
                 .filter(col("orders").gt(lit(0)))
                 .select([col("customer")])
@@ -308,8 +327,10 @@ impl SummaryStore {
     /// that the store already has other lines of; every error of [`Dataset::load`]; I/O and
     /// query errors.
     pub fn update(&mut self, spec: &DatasetSpec, options: &StoreOptions) -> Result<Dataset> {
-        let old = self.read_frames(true, None)?;
-        let prior = Arc::new(SummaryStore::prior_rows(&old)?);
+        // The update reads the store's ids, dimension values and keys, never its rows: its
+        // cost grows with the new exports (and the store's keys), not with the history.
+        let old = self.read_keys()?;
+        let prior = Arc::new(self.prior_rows(&old)?);
         let spec = store_spec(spec, Some(prior));
         let run = self
             .manifest
@@ -322,7 +343,6 @@ impl SummaryStore {
         let inputs = describe_inputs(&spec, run)?;
         let mut data = Dataset::load(&spec)?;
         let mut builder = Builder::from_frames(&old)?;
-        let customers_replaced = data.customers.is_some();
         let mut tables =
             builder.add_dataset(&mut data, options.overlap, Some(&self.manifest), &spec)?;
         // The same exports applied again (a retried monthly job): nothing to add, and the
@@ -331,11 +351,7 @@ impl SummaryStore {
             return Ok(data);
         }
         check_usable(&data, options)?;
-        let frames = builder.finish(if customers_replaced {
-            None
-        } else {
-            old.customers
-        })?;
+        let parts = builder.finish()?;
         // Tables of the store the update did not touch stay as they were.
         for t in &self.manifest.tables {
             if !tables.iter().any(|n| n.kind == t.kind) {
@@ -350,7 +366,7 @@ impl SummaryStore {
         manifest.tables = tables;
         // The previous generation stays until the next update, so that a report that read the
         // old manifest just before can still read its files.
-        commit(&self.dir, &manifest, &frames)?;
+        commit(&self.dir, &manifest, &parts, run, Some(&self.data_dir()))?;
         self.manifest = manifest;
         Ok(data)
     }
@@ -377,7 +393,7 @@ impl SummaryStore {
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(false, dims)?;
+        let frames = self.read_frames(dims)?;
         // One chunk, so that gathering the rows' ids copies string views, not strings.
         let ids = frames
             .customer_ids
@@ -442,53 +458,175 @@ impl SummaryStore {
         files
     }
 
-    /// Reads the store's tables: the order and line keys only with `keys` (an update), and
-    /// of the dimension columns only those in `dims` when given.
-    fn read_frames(&self, keys: bool, dims: Option<&[String]>) -> Result<Frames> {
+    /// The files of one table in the current generation, in order: `NAME-RUN.parquet`, one
+    /// part per run that added to it.
+    fn parts(&self, name: &str) -> Result<Vec<PathBuf>> {
         let dir = self.data_dir();
-        let read = |name: &str| -> Result<Option<DataFrame>> {
-            let path = dir.join(name);
-            if !path.exists() {
-                return Ok(None);
+        let mut parts: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map_err(|e| Error::io(&dir, e))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_prefix(name))
+                    .and_then(|n| n.strip_prefix('-'))
+                    .and_then(|n| n.strip_suffix(".parquet"))
+                    .is_some_and(|run| run.bytes().all(|b| b.is_ascii_digit()))
+            })
+            .collect();
+        parts.sort();
+        Ok(parts)
+    }
+
+    /// One table's parts read and concatenated in order (`None` without parts); only the
+    /// `columns` given (those present), when given.
+    fn read_table(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        let mut out: Option<DataFrame> = None;
+        for path in self.parts(name)? {
+            let part = read_parquet(&path, |schema| {
+                columns.map(|wanted| {
+                    schema
+                        .iter_names()
+                        .filter(|c| wanted.contains(&c.as_str()))
+                        .map(|c| c.to_string())
+                        .collect()
+                })
+            })?;
+            match out.as_mut() {
+                None => out = Some(part),
+                Some(all) => {
+                    // Parts written by different runs may differ in their dimensions.
+                    let lazy = [all.clone().lazy(), part.lazy()];
+                    let args = UnionArgs {
+                        diagonal: true,
+                        ..UnionArgs::default()
+                    };
+                    *all = concat(lazy, args)?.collect()?;
+                }
             }
-            let broken = |e: PolarsError| Error::Store {
-                path: path.clone(),
-                message: format!("cannot read: {e}"),
-            };
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let mut reader = ParquetReader::new(file);
-            if let Some(dims) = dims {
-                let schema = reader.schema().map_err(broken)?;
-                let wanted: Vec<String> = schema
+        }
+        Ok(out)
+    }
+
+    /// The tables a report reads, with only the dimension columns in `dims` when given.
+    fn read_frames(&self, dims: Option<&[String]>) -> Result<Frames> {
+        let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
+            let dims = dims?;
+            Some(
+                schema
                     .iter_names()
                     .filter(|c| {
                         c.strip_prefix(DIM_PREFIX)
                             .is_none_or(|d| dims.iter().any(|w| w == d))
                     })
                     .map(|c| c.to_string())
-                    .collect();
-                reader = reader.with_columns(Some(wanted));
+                    .collect(),
+            )
+        };
+        let table = |name: &str| -> Result<Option<DataFrame>> {
+            let mut out: Option<DataFrame> = None;
+            for path in self.parts(name)? {
+                let part = read_parquet(&path, keep_dims)?;
+                match out.as_mut() {
+                    None => out = Some(part),
+                    Some(all) => {
+                        let lazy = [all.clone().lazy(), part.lazy()];
+                        let args = UnionArgs {
+                            diagonal: true,
+                            ..UnionArgs::default()
+                        };
+                        *all = concat(lazy, args)?.collect()?;
+                    }
+                }
             }
-            reader.finish().map(Some).map_err(broken)
+            Ok(out)
         };
         let required = |name: &str| -> Result<DataFrame> {
-            read(name)?.ok_or_else(|| Error::Store {
+            table(name)?.ok_or_else(|| Error::Store {
                 path: self.dir.clone(),
-                message: format!("{name} is missing from {}", dir.display()),
+                message: format!("{name} is missing from {}", self.data_dir().display()),
             })
         };
-        let keys_file = |name: &str| if keys { read(name) } else { Ok(None) };
         Ok(Frames {
-            customer_ids: required("customer_ids.parquet")?,
-            dimensions: required("dimensions.parquet")?,
-            purchases: read("purchases.parquet")?,
-            line_keys: keys_file("line_keys.parquet")?,
-            order_keys: keys_file("order_keys.parquet")?,
-            interactions: read("interactions.parquet")?,
-            survey: read("survey.parquet")?,
-            customers: read("customers.parquet")?,
+            customer_ids: ids_or_none(self.read_table("customer_ids", None)?)?,
+            dimensions: required("dimensions")?,
+            purchases: table("purchases")?,
+            line_keys: Vec::new(),
+            order_keys: Vec::new(),
+            interactions: table("interactions")?,
+            survey: table("survey")?,
+            customers: table("customers")?,
         })
     }
+
+    /// What an update reads: the ids, the dimension values and the keys (one sorted list per
+    /// part), not the rows.
+    fn read_keys(&self) -> Result<Frames> {
+        let mut line_keys = Vec::new();
+        for path in self.parts("line_keys")? {
+            line_keys.push(line_keys_of(&read_parquet(&path, |_| None)?)?);
+        }
+        let mut order_keys = Vec::new();
+        for path in self.parts("order_keys")? {
+            let part = read_parquet(&path, |_| None)?;
+            let keys: Vec<u64> = part
+                .column("key")?
+                .i64()?
+                .iter()
+                .flatten()
+                .map(|k| k as u64)
+                .collect();
+            order_keys.push(keys);
+        }
+        let required = |name: &str| -> Result<DataFrame> {
+            self.read_table(name, None)?.ok_or_else(|| Error::Store {
+                path: self.dir.clone(),
+                message: format!("{name} is missing from {}", self.data_dir().display()),
+            })
+        };
+        Ok(Frames {
+            customer_ids: ids_or_none(self.read_table("customer_ids", None)?)?,
+            dimensions: required("dimensions")?,
+            purchases: None,
+            line_keys,
+            order_keys,
+            interactions: None,
+            survey: None,
+            customers: None,
+        })
+    }
+}
+
+/// A store's customer ids, or none (a store written from no usable transaction or interaction
+/// has no part).
+fn ids_or_none(ids: Option<DataFrame>) -> Result<DataFrame> {
+    match ids {
+        Some(ids) => Ok(ids),
+        None => Ok(DataFrame::new_infer_height(vec![
+            Column::new_empty("customer".into(), &DataType::Int32),
+            Column::new_empty(col::CUSTOMER_ID.into(), &DataType::String),
+        ])?),
+    }
+}
+
+/// Reads one Parquet file, with the columns `columns` picks from its schema (all: `None`).
+fn read_parquet(
+    path: &Path,
+    columns: impl FnOnce(&Schema) -> Option<Vec<String>>,
+) -> Result<DataFrame> {
+    let broken = |e: PolarsError| Error::Store {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    };
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = ParquetReader::new(file);
+    let schema = reader.schema().map_err(broken)?;
+    let schema = Schema::from_arrow_schema(&schema);
+    if let Some(wanted) = columns(&schema) {
+        reader = reader.with_columns(Some(wanted));
+    }
+    reader.finish().map_err(broken)
 }
 
 /// Whether every row of a table read for an update is one the store already holds (a repeated
@@ -583,9 +721,18 @@ fn generation_dir(generation: u64) -> String {
     format!("g{generation}")
 }
 
-/// Writes the frames as generation `manifest.generation` of the store at `dir`, then the
-/// manifest that names it (atomically: a temporary file renamed over the old one).
-fn commit(dir: &Path, manifest: &Manifest, frames: &Frames) -> Result<()> {
+/// Writes generation `manifest.generation` of the store at `dir`: the files of the `previous`
+/// generation (hard links, not copies: an update's cost does not grow with the history), the
+/// `parts` this run adds as `NAME-RUN.parquet`, and the tables it rewrites (the dimension
+/// values; the customers snapshot when a new one is given); then the manifest that names it
+/// (atomically: a temporary file renamed over the old one).
+fn commit(
+    dir: &Path,
+    manifest: &Manifest,
+    parts: &NewParts,
+    run: u32,
+    previous: Option<&Path>,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let target = dir.join(generation_dir(manifest.generation));
     // A generation left by an interrupted update is not named by the manifest: replace it.
@@ -596,8 +743,25 @@ fn commit(dir: &Path, manifest: &Manifest, frames: &Frames) -> Result<()> {
         .prefix(".staging-")
         .tempdir_in(dir)
         .map_err(|e| Error::io(dir, e))?;
+    if let Some(previous) = previous {
+        for entry in std::fs::read_dir(previous)
+            .map_err(|e| Error::io(previous, e))?
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().to_string();
+            let rewritten = name.starts_with("dimensions-")
+                || (parts.customers.is_some() && name.starts_with("customers-"));
+            if rewritten {
+                continue;
+            }
+            let to = staging.path().join(&name);
+            if std::fs::hard_link(entry.path(), &to).is_err() {
+                std::fs::copy(entry.path(), &to).map_err(|e| Error::io(&to, e))?;
+            }
+        }
+    }
     let write = |name: &str, frame: &DataFrame| -> Result<()> {
-        let path = staging.path().join(name);
+        let path = staging.path().join(format!("{name}-{run:05}.parquet"));
         let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
         let mut frame = frame.clone();
         ParquetWriter::new(&mut file)
@@ -605,15 +769,15 @@ fn commit(dir: &Path, manifest: &Manifest, frames: &Frames) -> Result<()> {
             .finish(&mut frame)?;
         file.sync_all().map_err(|e| Error::io(&path, e))
     };
-    write("customer_ids.parquet", &frames.customer_ids)?;
-    write("dimensions.parquet", &frames.dimensions)?;
+    write("dimensions", &parts.dimensions)?;
     let optional = [
-        ("purchases.parquet", &frames.purchases),
-        ("line_keys.parquet", &frames.line_keys),
-        ("order_keys.parquet", &frames.order_keys),
-        ("interactions.parquet", &frames.interactions),
-        ("survey.parquet", &frames.survey),
-        ("customers.parquet", &frames.customers),
+        ("customer_ids", &parts.customer_ids),
+        ("purchases", &parts.purchases),
+        ("line_keys", &parts.line_keys),
+        ("order_keys", &parts.order_keys),
+        ("interactions", &parts.interactions),
+        ("survey", &parts.survey),
+        ("customers", &parts.customers),
     ];
     for (name, frame) in optional {
         if let Some(f) = frame {
@@ -628,7 +792,8 @@ fn commit(dir: &Path, manifest: &Manifest, frames: &Frames) -> Result<()> {
         w.write_all(json.as_bytes())?;
         w.write_all(b"\n")
     })?;
-    // Leftovers of interrupted runs: staging directories and generations no manifest names.
+    // Leftovers of interrupted runs: staging directories and generations older than the
+    // previous one (kept for readers that opened the old manifest just before).
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
@@ -751,9 +916,11 @@ struct Builder {
     /// `dim_*` (earlier parts first).
     purchases: Vec<DataFrame>,
     line_keys: Vec<u128>,
-    /// Keys of the orders held (order id and customer), and those of the store updated.
+    /// Keys of the orders read in this run, and those of the store updated (sorted parts).
     order_keys: Vec<u64>,
-    store_orders: PlHashSet<u64>,
+    store_orders: Vec<Vec<u64>>,
+    /// Codes from here on are customers first seen in this run.
+    first_new_id: usize,
     interactions: Vec<DataFrame>,
     survey: Vec<DataFrame>,
     customers: Option<DataFrame>,
@@ -768,23 +935,9 @@ impl Builder {
             b.code_of.insert(id.clone(), code as i32);
             b.ids.push(id);
         }
+        b.first_new_id = b.ids.len();
         b.dictionary = Dictionary::from_frame(&old.dimensions)?;
-        b.purchases.extend(old.purchases.clone());
-        if let Some(k) = &old.line_keys {
-            b.line_keys = line_keys_of(k)?;
-        }
-        if let Some(k) = &old.order_keys {
-            b.order_keys = k
-                .column("key")?
-                .i64()?
-                .iter()
-                .flatten()
-                .map(|k| k as u64)
-                .collect();
-            b.store_orders = b.order_keys.iter().copied().collect();
-        }
-        b.interactions.extend(old.interactions.clone());
-        b.survey.extend(old.survey.clone());
+        b.store_orders = old.order_keys.clone();
         Ok(b)
     }
 
@@ -896,7 +1049,8 @@ impl Builder {
             apply_overlap(t, p, overlap)?;
         }
         let orders = order_keys(&t.frame)?;
-        if let Some(&(row, _)) = orders.iter().find(|(_, k)| self.store_orders.contains(k)) {
+        let in_store = |k: &u64| self.store_orders.iter().any(|p| p.binary_search(k).is_ok());
+        if let Some(&(row, _)) = orders.iter().find(|(_, k)| in_store(k)) {
             let frame = &t.frame;
             let order = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
             let customer = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
@@ -965,34 +1119,25 @@ impl Builder {
 
     /// The store's frames: days of every part added up (earlier parts first, so that a day's
     /// first dimension value stays the earliest export's), line keys sorted.
-    fn finish(self, keep_customers: Option<DataFrame>) -> Result<Frames> {
-        let ids = StringChunked::from_iter_values(
-            col::CUSTOMER_ID.into(),
-            self.ids.iter().map(String::as_str),
-        );
-        let codes = Int32Chunked::from_vec("customer".into(), (0..self.ids.len() as i32).collect());
-        let customer_ids = DataFrame::new_infer_height(vec![
-            codes.with_name("customer".into()).into_column(),
-            ids.into_column(),
-        ])?;
-        let purchases = add_up(
-            self.purchases,
-            &["customer", col::DATE],
-            false,
-            &["orders", "revenue_micros"],
-        )?;
-        let interactions = add_up(
-            self.interactions,
-            &["customer", col::DATE],
-            true,
-            &["interactions"],
-        )?;
-        let survey = add_up(
-            self.survey,
-            &[col::DATE, col::NPS, col::CSAT],
-            true,
-            &["answers"],
-        )?;
+    fn finish(self) -> Result<NewParts> {
+        let new_ids = self.ids.get(self.first_new_id..).unwrap_or_default();
+        let customer_ids = if new_ids.is_empty() {
+            None
+        } else {
+            let ids = StringChunked::from_iter_values(
+                col::CUSTOMER_ID.into(),
+                new_ids.iter().map(String::as_str),
+            );
+            let first = self.first_new_id as i32;
+            let codes = Int32Chunked::from_vec(
+                "customer".into(),
+                (first..first + new_ids.len() as i32).collect(),
+            );
+            Some(DataFrame::new_infer_height(vec![
+                codes.into_column(),
+                ids.into_column(),
+            ])?)
+        };
         let line_keys = if self.line_keys.is_empty() {
             None
         } else {
@@ -1017,72 +1162,38 @@ impl Builder {
                 keys.with_name("key".into()).into_column(),
             ])?)
         };
-        Ok(Frames {
+        Ok(NewParts {
             customer_ids,
             dimensions: self.dictionary.frame()?,
-            purchases,
+            purchases: stack(self.purchases)?,
             line_keys,
             order_keys,
-            interactions,
-            survey,
-            customers: self.customers.or(keep_customers),
+            interactions: stack(self.interactions)?,
+            survey: stack(self.survey)?,
+            customers: self.customers,
         })
     }
 }
 
-/// Concatenates parts (aligning their dimension columns) and adds up rows with the same key
-/// (`keys`, and the `dim_*` columns when `dims_are_keys`): `sums` summed, and otherwise each
-/// `dim_*` the first non-null value in part order. A single part is already one row per key.
-fn add_up(
-    parts: Vec<DataFrame>,
-    keys: &[&str],
-    dims_are_keys: bool,
-    sums: &[&str],
-) -> Result<Option<DataFrame>> {
-    let parts: Vec<DataFrame> = parts.into_iter().filter(|p| p.width() > 0).collect();
-    if parts.is_empty() {
+/// The frames of one run as one part (they hold the same columns).
+fn stack(frames: Vec<DataFrame>) -> Result<Option<DataFrame>> {
+    let mut frames = frames.into_iter().filter(|f| f.width() > 0);
+    let Some(mut all) = frames.next() else {
         return Ok(None);
+    };
+    for f in frames {
+        all.vstack_mut(&f)?;
     }
-    if parts.len() == 1 {
-        return Ok(parts.into_iter().next());
-    }
-    let lazy: Vec<LazyFrame> = parts.into_iter().map(IntoLazy::lazy).collect();
-    let all = concat(
-        lazy,
-        UnionArgs {
-            diagonal: true,
-            ..UnionArgs::default()
-        },
-    )?;
-    let mut all = all;
-    let schema = all.collect_schema()?;
-    let mut aggs: Vec<Expr> = sums.iter().map(|s| col(*s).sum()).collect();
-    let mut key_exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
-    for name in schema.iter_names() {
-        if name.starts_with(DIM_PREFIX) {
-            if dims_are_keys {
-                key_exprs.push(col(name.clone()));
-            } else {
-                aggs.push(col(name.clone()).drop_nulls().first());
-            }
-        }
-    }
-    let mut out = all.group_by_stable(key_exprs).agg(aggs).collect()?;
-    // Sums keep their integer types.
-    for s in sums {
-        let dtype = schema.get(s).cloned().unwrap_or(DataType::Int64);
-        let c = out.column(s)?.cast(&dtype)?;
-        out.with_column(c)?;
-    }
-    Ok(Some(out))
+    all.rechunk_mut();
+    Ok(Some(all))
 }
 
 impl Builder {
     /// A transactions frame reduced to one row per customer and day, sorted by customer code
     /// and day: purchases (orders with an amount of zero or more, or none), net revenue in
     /// millionths (refunds included), and the code of each dimension's first non-null value
-    /// among the day's purchases, in row order. The rows' (customer code, day) keys are sorted
-    /// (stable, so a day's rows keep their order) and each run of equal keys is one day: a
+    /// among the day's purchases, in row order. The rows' (customer code, day, row) keys are
+    /// sorted (so a day's rows keep their order) and each run of equal days is one row: a
     /// hash table of every day, and before it a polars group-by on the id strings, were
     /// several times slower on 10M rows.
     fn purchase_days(&mut self, tx: &DataFrame) -> Result<DataFrame> {
@@ -1317,6 +1428,11 @@ fn stored(
         }
         s.columns = columns;
         s.settings = p.settings.clone();
+        // The days this run added, with the store's.
+        s.days = match (p.days, s.days) {
+            (Some((a, b)), Some((c, d))) => Some((a.min(c), b.max(d))),
+            (old, new) => new.or(old),
+        };
     }
     s
 }
