@@ -21,13 +21,13 @@ use crate::Result;
 /// Leaves out the refunds (negative amounts) of customers with no purchase in the table: the
 /// purchase they refund is outside the export, so there is no customer here to take it from.
 /// Returns the rest and how many rows were left out. Every row of a customer is in one
-/// partition, so each partition decides this alone. Customers in `purchasers` (who bought in
-/// the exports a summary store already holds) keep their refunds.
+/// partition, so each partition decides this alone. Customers who bought in the exports a
+/// summary store already holds (`prior`) keep their refunds.
 pub(super) fn exclude_refunds_without_purchase(
     frame: DataFrame,
-    purchasers: Option<&PlHashSet<String>>,
+    prior: Option<&super::load::PriorRows>,
 ) -> Result<(DataFrame, u64)> {
-    let Some(keep) = refunds_to_keep(&frame, purchasers)? else {
+    let Some(keep) = refunds_to_keep(&frame, prior)? else {
         return Ok((frame, 0));
     };
     let kept = frame.filter(&keep)?;
@@ -40,7 +40,7 @@ pub(super) fn exclude_refunds_without_purchase(
 /// (a hash lookup per row, where a window over every customer grouped the whole table).
 pub(super) fn refunds_to_keep(
     frame: &DataFrame,
-    purchasers: Option<&PlHashSet<String>>,
+    prior: Option<&super::load::PriorRows>,
 ) -> Result<Option<BooleanChunked>> {
     let amounts = frame.column(col::AMOUNT)?.f64()?;
     if amounts.iter().flatten().all(|a| a >= 0.0) {
@@ -52,8 +52,11 @@ pub(super) fn refunds_to_keep(
         .zip(amounts.iter())
         .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
         .filter_map(|(id, _)| id)
-        .filter(|id| purchasers.is_none_or(|p| !p.contains(*id)))
         .collect();
+    if let Some(prior) = prior {
+        let bought_before = prior.purchasers_among(&without_purchase);
+        without_purchase.retain(|id| !bought_before.contains(id));
+    }
     if without_purchase.is_empty() {
         return Ok(None);
     }

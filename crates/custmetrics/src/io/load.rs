@@ -61,16 +61,59 @@ pub struct LoadOptions {
 }
 
 /// What a summary store already holds of a transactions table (see [`LoadOptions::prior`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct PriorRows {
     /// Keys of the order lines held ([`Table::line_keys`]), in parts, each sorted: looked up
     /// by binary search, so that an update builds no table of every line the store holds.
     pub lines: Vec<Vec<u128>>,
-    /// Customers with a purchase.
-    pub purchasers: PlHashSet<String>,
+    /// The store's customer ids by code, and whether each bought: looked up only for the few
+    /// customers an update's refunds need, in one pass (no table of every stored customer).
+    customers: StringChunked,
+    bought: Vec<bool>,
 }
 
+impl PartialEq for PriorRows {
+    fn eq(&self, other: &Self) -> bool {
+        self.lines == other.lines
+            && self.bought == other.bought
+            && self.customers.len() == other.customers.len()
+            && self
+                .customers
+                .iter()
+                .zip(other.customers.iter())
+                .all(|(a, b)| a == b)
+    }
+}
+
+impl Eq for PriorRows {}
+
 impl PriorRows {
+    /// The store's line keys (sorted parts), its customer ids by code and which bought.
+    pub fn new(lines: Vec<Vec<u128>>, customers: StringChunked, bought: Vec<bool>) -> PriorRows {
+        PriorRows {
+            lines,
+            customers,
+            bought,
+        }
+    }
+
+    /// Those of `ids` who bought in the store.
+    pub(crate) fn purchasers_among<'a>(&self, ids: &PlHashSet<&'a str>) -> PlHashSet<&'a str> {
+        let mut found = PlHashSet::default();
+        if ids.is_empty() {
+            return found;
+        }
+        for (id, bought) in self.customers.iter().zip(&self.bought) {
+            if let Some(id) = id
+                && *bought
+                && let Some(&wanted) = ids.get(id)
+            {
+                found.insert(wanted);
+            }
+        }
+        found
+    }
+
     /// Whether the store holds the order line with this key.
     pub fn has_line(&self, key: &u128) -> bool {
         self.lines
@@ -298,8 +341,7 @@ pub(crate) fn load_opened(
     let mut frame = concat_frames(frames)?;
     // Before order lines merge, so that the count is of input rows.
     if kind == TableKind::Transactions {
-        let purchasers = options.prior.as_ref().map(|p| &p.purchasers);
-        let (kept, excluded) = exclude_refunds_without_purchase(frame, purchasers)?;
+        let (kept, excluded) = exclude_refunds_without_purchase(frame, options.prior.as_deref())?;
         frame = kept;
         if excluded > 0 {
             *accounting

@@ -291,25 +291,29 @@ impl SummaryStore {
     /// ([`crate::io::LoadOptions::prior`]): the keys of its order lines and the customers with
     /// a purchase (read from the purchases' customer and orders columns only).
     fn prior_rows(&self, frames: &Frames) -> Result<PriorRows> {
-        let mut prior = PriorRows {
-            lines: frames.line_keys.clone(),
-            ..PriorRows::default()
-        };
+        let ids = frames
+            .customer_ids
+            .column(col::CUSTOMER_ID)?
+            .str()?
+            .rechunk();
+        let mut bought = vec![false; ids.len()];
         if let Some(p) = self.read_table("purchases", Some(&["customer", "orders"]))? {
-            let bought = p
-                .lazy()
-                .filter(col("orders").gt(lit(0)))
-                .select([col("customer")])
-                .unique(None, UniqueKeepStrategy::Any)
-                .collect()?;
-            let ids = frames.customer_ids.column(col::CUSTOMER_ID)?.str()?.clone();
-            for code in bought.column("customer")?.i32()?.iter().flatten() {
-                if let Some(id) = usize::try_from(code).ok().and_then(|c| ids.get(c)) {
-                    prior.purchasers.insert(id.to_string());
+            let customers = p.column("customer")?.i32()?;
+            let orders = p.column("orders")?.i32()?;
+            for (c, o) in customers.iter().zip(orders.iter()) {
+                if let (Some(c), Some(o)) = (c, o)
+                    && o > 0
+                    && let Some(flag) = usize::try_from(c).ok().and_then(|c| bought.get_mut(c))
+                {
+                    *flag = true;
                 }
             }
         }
-        Ok(prior)
+        Ok(PriorRows::new(
+            frames.line_keys.clone(),
+            ids.into_owned(),
+            bought,
+        ))
     }
 
     /// Reads the tables of `spec` (new exports) and adds them to the store: purchases,
@@ -909,8 +913,13 @@ fn table_kind(name: &str) -> Result<TableKind> {
 /// are reduced to days, and a later dataset's days are added to earlier ones.
 #[derive(Default)]
 struct Builder {
+    /// Ids first seen in this run (codes `first_new_id..`).
     ids: Vec<String>,
+    /// Codes of the ids met so far: the store's ones are learned only for ids of the rows
+    /// being coded ([`Builder::learn_store_codes`]), not for all the store's customers.
     code_of: PlHashMap<String, i32>,
+    /// The store's ids by code (an update).
+    store_ids: Option<StringChunked>,
     dictionary: Dictionary,
     /// Purchases per day, each part with `customer`, `date`, `orders`, `revenue_micros`,
     /// `dim_*` (earlier parts first).
@@ -929,13 +938,9 @@ struct Builder {
 impl Builder {
     fn from_frames(old: &Frames) -> Result<Builder> {
         let mut b = Builder::default();
-        let ids = old.customer_ids.column(col::CUSTOMER_ID)?.str()?;
-        for (code, id) in ids.iter().enumerate() {
-            let id = id.unwrap_or_default().to_string();
-            b.code_of.insert(id.clone(), code as i32);
-            b.ids.push(id);
-        }
-        b.first_new_id = b.ids.len();
+        let ids = old.customer_ids.column(col::CUSTOMER_ID)?.str()?.rechunk();
+        b.first_new_id = ids.len();
+        b.store_ids = Some(ids.into_owned());
         b.dictionary = Dictionary::from_frame(&old.dimensions)?;
         b.store_orders = old.order_keys.clone();
         Ok(b)
@@ -946,13 +951,38 @@ impl Builder {
         if let Some(&c) = self.code_of.get(id) {
             return c;
         }
-        let c = self.ids.len() as i32;
+        let c = (self.first_new_id + self.ids.len()) as i32;
         self.ids.push(id.to_string());
         self.code_of.insert(id.to_string(), c);
         c
     }
 
+    /// Learns the store's codes of the customers in `ids` (rows about to be coded), in one pass
+    /// over the store's ids against the rows' distinct ids: an update's cost then grows with
+    /// its own customers, where a map of every stored id cost seconds at 2.6M customers.
+    fn learn_store_codes(&mut self, ids: &StringChunked) {
+        let Some(store_ids) = &self.store_ids else {
+            return;
+        };
+        let wanted: PlHashSet<&str> = ids
+            .iter()
+            .flatten()
+            .filter(|id| !self.code_of.contains_key(*id))
+            .collect();
+        if wanted.is_empty() {
+            return;
+        }
+        for (code, id) in store_ids.iter().enumerate() {
+            if let Some(id) = id
+                && wanted.contains(id)
+            {
+                self.code_of.insert(id.to_string(), code as i32);
+            }
+        }
+    }
+
     fn encode_ids(&mut self, ids: &StringChunked) -> Int32Chunked {
+        self.learn_store_codes(ids);
         ids.iter().map(|id| id.map(|id| self.code(id))).collect()
     }
 
@@ -1120,7 +1150,7 @@ impl Builder {
     /// The store's frames: days of every part added up (earlier parts first, so that a day's
     /// first dimension value stays the earliest export's), line keys sorted.
     fn finish(self) -> Result<NewParts> {
-        let new_ids = self.ids.get(self.first_new_id..).unwrap_or_default();
+        let new_ids = &self.ids;
         let customer_ids = if new_ids.is_empty() {
             None
         } else {
@@ -1202,6 +1232,7 @@ impl Builder {
         let days = tx.column(col::DATE)?.cast(&DataType::Int32)?;
         let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
         let (ids, days, amounts) = (ids.str()?, days.i32()?, amounts.f64()?);
+        self.learn_store_codes(ids);
         let codes: Vec<Option<i32>> = ids.iter().map(|id| id.map(|id| self.code(id))).collect();
         let names = transaction_dimensions(tx);
         let dim_codes: Vec<Vec<Option<i32>>> = names
