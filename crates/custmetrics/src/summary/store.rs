@@ -483,34 +483,41 @@ impl SummaryStore {
         Ok(parts)
     }
 
-    /// One table's parts read and concatenated in order (`None` without parts); only the
-    /// `columns` given (those present), when given.
-    fn read_table(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
-        let mut out: Option<DataFrame> = None;
-        for path in self.parts(name)? {
-            let part = read_parquet(&path, |schema| {
-                columns.map(|wanted| {
-                    schema
-                        .iter_names()
-                        .filter(|c| wanted.contains(&c.as_str()))
-                        .map(|c| c.to_string())
-                        .collect()
-                })
-            })?;
-            match out.as_mut() {
-                None => out = Some(part),
-                Some(all) => {
-                    // Parts written by different runs may differ in their dimensions.
-                    let lazy = [all.clone().lazy(), part.lazy()];
-                    let args = UnionArgs {
-                        diagonal: true,
-                        ..UnionArgs::default()
-                    };
-                    *all = concat(lazy, args)?.collect()?;
-                }
-            }
+    /// One table's parts read and concatenated in order, once (`None` without parts), with the
+    /// columns `pick` chooses from each part's schema (all: `None`). Parts written by different
+    /// runs may differ in their dimension columns (diagonal concatenation).
+    fn read_table_with(
+        &self,
+        name: &str,
+        pick: &dyn Fn(&Schema) -> Option<Vec<String>>,
+    ) -> Result<Option<DataFrame>> {
+        let parts = self
+            .parts(name)?
+            .iter()
+            .map(|path| read_parquet(path, pick))
+            .collect::<Result<Vec<_>>>()?;
+        if parts.len() <= 1 {
+            return Ok(parts.into_iter().next());
         }
-        Ok(out)
+        let args = UnionArgs {
+            diagonal: true,
+            ..UnionArgs::default()
+        };
+        let lazy: Vec<LazyFrame> = parts.into_iter().map(IntoLazy::lazy).collect();
+        Ok(Some(concat(lazy, args)?.collect()?))
+    }
+
+    /// One table's parts, with only the `columns` given (those present) when given.
+    fn read_table(&self, name: &str, columns: Option<&[&str]>) -> Result<Option<DataFrame>> {
+        self.read_table_with(name, &|schema: &Schema| {
+            columns.map(|wanted| {
+                schema
+                    .iter_names()
+                    .filter(|c| wanted.contains(&c.as_str()))
+                    .map(|c| c.to_string())
+                    .collect()
+            })
+        })
     }
 
     /// The tables a report reads, with only the dimension columns in `dims` when given.
@@ -528,24 +535,7 @@ impl SummaryStore {
                     .collect(),
             )
         };
-        let table = |name: &str| -> Result<Option<DataFrame>> {
-            let mut out: Option<DataFrame> = None;
-            for path in self.parts(name)? {
-                let part = read_parquet(&path, keep_dims)?;
-                match out.as_mut() {
-                    None => out = Some(part),
-                    Some(all) => {
-                        let lazy = [all.clone().lazy(), part.lazy()];
-                        let args = UnionArgs {
-                            diagonal: true,
-                            ..UnionArgs::default()
-                        };
-                        *all = concat(lazy, args)?.collect()?;
-                    }
-                }
-            }
-            Ok(out)
-        };
+        let table = |name: &str| self.read_table_with(name, &keep_dims);
         let required = |name: &str| -> Result<DataFrame> {
             table(name)?.ok_or_else(|| Error::Store {
                 path: self.dir.clone(),

@@ -184,3 +184,50 @@ fn a_store_reads_back_the_accounting_of_every_export() {
         Some(64)
     );
 }
+
+#[test]
+fn an_update_keeps_refunds_of_customers_who_bought_in_earlier_exports() {
+    // January: c1 buys 100. February's export holds only c1's refund of 30, which a read of
+    // February alone would leave out (no purchase of c1 in it); the store knows c1 bought.
+    let dir = tempfile::tempdir().unwrap();
+    let jan = dir.path().join("jan.csv");
+    let feb = dir.path().join("feb.csv");
+    std::fs::write(
+        &jan,
+        "order_id,customer_id,date,amount\no1,c1,2024-01-10,100.00\no2,c2,2024-01-12,50.00\n",
+    )
+    .unwrap();
+    std::fs::write(
+        &feb,
+        "order_id,customer_id,date,amount\nr1,c1,2024-02-03,-30.00\no3,c2,2024-02-05,20.00\n",
+    )
+    .unwrap();
+    let path = |p: &Path| p.display().to_string();
+    let store_dir = dir.path().join("store");
+    let (mut store, _) = SummaryStore::write(
+        &store_dir,
+        &spec(vec![path(&jan)], Vec::new(), false),
+        &StoreOptions::default(),
+    )
+    .unwrap();
+    let added = store
+        .update(
+            &spec(vec![path(&feb)], Vec::new(), false),
+            &StoreOptions::default(),
+        )
+        .unwrap();
+    let accounting = &added.transactions.as_ref().unwrap().accounting;
+    assert_eq!(accounting.rows_used, 2, "{accounting:?}");
+    assert_eq!(
+        accounting.rows_excluded, 0,
+        "the refund is kept: {accounting:?}"
+    );
+    let mut o = ReportOptions::default();
+    o.by = Vec::new();
+    let from_store = Report::from_store(&SummaryStore::open(&store_dir).unwrap(), &o).unwrap();
+    let raw = Dataset::load(&spec(vec![path(&jan), path(&feb)], Vec::new(), false)).unwrap();
+    let from_exports = Report::build(&raw, &o).unwrap();
+    assert_eq!(json(&from_store), json(&from_exports));
+    // Net revenue 100 − 30 + 50 + 20.
+    assert_eq!(from_store.overview.as_ref().unwrap().revenue, 140.0);
+}
