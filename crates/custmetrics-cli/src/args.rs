@@ -324,6 +324,20 @@ pub struct MetricArgs {
     /// L2 penalizer for the model fits (try 0.001 when a fit does not converge).
     #[arg(long, value_name = "COEF", default_value_t = 0.0, help_heading = METRICS)]
     pub penalizer: f64,
+    /// Prediction intervals for CLV, expected purchases and P(alive), from the uncertainty of
+    /// the fitted parameters (draws from the estimate's asymptotic normal; docs/metrics.md).
+    /// Each draw re-scores every customer.
+    #[arg(long, help_heading = METRICS)]
+    pub intervals: bool,
+    /// Parameter draws for --intervals (implies it). Default 200.
+    #[arg(long, value_name = "N", help_heading = METRICS)]
+    pub interval_draws: Option<u32>,
+    /// Coverage of --intervals (implies it), such as 0.9. Default 0.95.
+    #[arg(long, value_name = "LEVEL", help_heading = METRICS)]
+    pub interval_level: Option<f64>,
+    /// Seed of the --intervals draws: the same seed, the same intervals. Default 1.
+    #[arg(long, value_name = "N", help_heading = METRICS)]
+    pub interval_seed: Option<u64>,
     /// At-risk customers listed in the report.
     #[arg(long, default_value_t = 20, help_heading = METRICS)]
     pub at_risk_limit: usize,

@@ -52,6 +52,7 @@ use crate::io::{
     TableKind, TextEncoding,
 };
 use crate::models::clv::ClvOptions;
+use crate::models::intervals::IntervalOptions;
 use crate::models::purchase::PurchaseModel;
 use crate::period::Period;
 use crate::report::render::Format;
@@ -221,6 +222,8 @@ pub struct Overrides {
     pub annual_discount_rate: Option<f64>,
     /// L2 penalizer of the model fits (default 0).
     pub penalizer: Option<f64>,
+    /// Prediction intervals for CLV (default none).
+    pub intervals: Option<IntervalOptions>,
     /// Calibration/holdout check of the CLV models from this date.
     pub holdout_from: Option<NaiveDate>,
     /// At-risk customers listed (default 20).
@@ -451,6 +454,7 @@ impl Config {
             clv.fit.penalizer = p;
         }
         clv.model = overrides.model.unwrap_or_default();
+        clv.intervals = overrides.intervals;
         options.clv = clv;
         options.clv_holdout_from = overrides.holdout_from;
         if let Some(n) = overrides.at_risk_limit {

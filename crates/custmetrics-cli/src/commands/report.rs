@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::config::Config;
 use custmetrics::io::DatasetSpec;
+use custmetrics::models::intervals::IntervalOptions;
 use custmetrics::models::purchase::PurchaseModel;
 use custmetrics::report::headline::Threshold;
 use custmetrics::report::render::{self, Format, RenderOptions};
@@ -99,6 +100,18 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     }
     o.annual_discount_rate = Some(m.discount_rate);
     o.penalizer = Some(m.penalizer);
+    if m.intervals
+        || m.interval_draws.is_some()
+        || m.interval_level.is_some()
+        || m.interval_seed.is_some()
+    {
+        let d = IntervalOptions::default();
+        o.intervals = Some(IntervalOptions::new(
+            m.interval_draws.unwrap_or(d.draws),
+            m.interval_level.unwrap_or(d.level),
+            m.interval_seed.unwrap_or(d.seed),
+        )?);
+    }
     o.model = match m.model {
         None => None,
         Some(ModelArg::Bgnbd) => Some(PurchaseModel::Bgnbd),

@@ -312,3 +312,88 @@ fn timings_name_every_phase_on_stderr() {
         assert!(line.contains(phase), "{phase:?} missing from {line:?}");
     }
 }
+
+#[test]
+fn intervals_come_from_a_saved_model_too_and_repeat_under_a_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let fit = run(
+        dir.path(),
+        &["clv", "fit", "-t", &t, "--save-model", "model.json", "-q"],
+    );
+    assert_code(&fit, 0);
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("model.json")).unwrap())
+            .unwrap();
+    let cov = &saved["purchase"]["log_param_covariance"];
+    assert_eq!(cov.as_array().map(Vec::len), Some(4), "{saved}");
+    let predict = |seed: &str| {
+        run(
+            dir.path(),
+            &[
+                "clv",
+                "predict",
+                "-t",
+                &t,
+                "--model-file",
+                "model.json",
+                "--horizon",
+                "13",
+                "--interval-draws",
+                "40",
+                "--interval-seed",
+                seed,
+                "-f",
+                "json",
+                "-q",
+            ],
+        )
+    };
+    let (a, b, other) = (predict("5"), predict("5"), predict("6"));
+    assert_eq!(a.stdout, b.stdout, "the same seed gives the same output");
+    assert_ne!(a.stdout, other.stdout);
+    let v = json(&a);
+    let clv = &v["clv"];
+    let i = &clv["intervals"];
+    assert_eq!(i["draws"], 40);
+    let (low, high) = (
+        i["total_clv"]["low"].as_f64().unwrap(),
+        i["total_clv"]["high"].as_f64().unwrap(),
+    );
+    let total = clv["total_clv"].as_f64().unwrap();
+    assert!(low < total && total < high, "{low} {total} {high}");
+    assert_eq!(i["cumulative_purchases"].as_array().unwrap().len(), 13);
+    let first = &clv["ranked"][0];
+    let alive = first["probability_alive"].as_f64().unwrap();
+    let a_low = first["intervals"]["probability_alive"]["low"]
+        .as_f64()
+        .unwrap();
+    let a_high = first["intervals"]["probability_alive"]["high"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        a_low <= alive && alive <= a_high,
+        "{a_low} {alive} {a_high}"
+    );
+    // CSV lists the interval columns; a bad level is refused before any work.
+    let csv = run(
+        dir.path(),
+        &[
+            "clv",
+            "-t",
+            &t,
+            "--intervals",
+            "--interval-draws",
+            "20",
+            "-f",
+            "csv",
+            "-q",
+        ],
+    );
+    assert_code(&csv, 0);
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert!(text.contains("CLV low,CLV high"), "{text}");
+    let bad = run(dir.path(), &["clv", "-t", &t, "--interval-level", "95"]);
+    assert_code(&bad, 1);
+    assert!(stderr(&bad).contains("interval level"), "{}", stderr(&bad));
+}

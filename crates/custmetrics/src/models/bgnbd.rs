@@ -336,8 +336,12 @@ impl BgNbdFit {
             return Ok(0.0);
         }
         let z = t / (alpha + big_t + t);
-        let f = hyp2f1(r + x, b + x, a + b + x - 1.0, z).map_err(|e| hyp_error(&e))?;
-        let head = (a + b + x - 1.0) / (a - 1.0);
+        let c = a + b + x - 1.0;
+        if c <= 0.0 && c > -1.0 {
+            return Ok(expected_if_alive_small_c(self.params, x, z, big_t, t));
+        }
+        let f = hyp2f1(r + x, b + x, c, z).map_err(|e| hyp_error(&e))?;
+        let head = c / (a - 1.0);
         Ok(head * (1.0 - ((alpha + big_t) / (alpha + big_t + t)).powf(r + x) * f))
     }
 
@@ -381,9 +385,81 @@ fn hyp_error(e: &super::hyp2f1::Hyp2f1Error) -> Error {
     }
 }
 
+/// E\[Y(t) | alive, x, T\] when c = a + b + x − 1 is in (−1, 0] (a customer without repeat
+/// purchases and a + b ≤ 1, as parameter draws for intervals can give): ₂F₁(r+x, b+x; c; z) has no
+/// series there, but its product with the formula's factor c/(a−1) does. With
+/// c/(c)ₖ = 1/(c+1)ₖ₋₁, c · ₂F₁ = c + Σₖ≥₁ Uₖ, Uₖ = (r+x)ₖ (b+x)ₖ zᵏ / ((c+1)ₖ₋₁ k!), all terms
+/// positive (c + k > 0), so
+/// E = (c − ((α+T)/(α+T+t))^(r+x) · (c + Σ Uₖ)) / (a − 1), the same function continued.
+fn expected_if_alive_small_c(p: BgNbdParams, x: f64, z: f64, big_t: f64, t: f64) -> f64 {
+    let BgNbdParams { r, alpha, a, b } = p;
+    let c = a + b + x - 1.0;
+    let (rx, bx) = (r + x, b + x);
+    let mut term = rx * bx * z;
+    let mut sum = 0.0;
+    let mut k = 1.0;
+    // Terms shrink geometrically (ratio → z < 1) once k passes the parameters; the cap matches
+    // the 2F1 series' own.
+    for _ in 0..400_000 {
+        sum += term;
+        if term <= sum * 1e-17 {
+            break;
+        }
+        term *= (rx + k) * (bx + k) * z / ((c + k) * (k + 1.0));
+        k += 1.0;
+    }
+    let ratio = ((alpha + big_t) / (alpha + big_t + t)).powf(rx);
+    (c - ratio * (c + sum)) / (a - 1.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expected_if_alive_continues_through_a_plus_b_below_one() {
+        // Just above c = 0 both routes apply and agree; at and below 0 the value stays finite
+        // and continuous.
+        let fit = |a: f64, b: f64| BgNbdFit {
+            params: BgNbdParams {
+                r: 0.3,
+                alpha: 5.0,
+                a,
+                b,
+            },
+            time_unit_days: 7.0,
+            diagnostics: FitDiagnostics::default(),
+        };
+        let (t, big_t) = (13.0, 20.0);
+        let series = |a: f64, b: f64| {
+            let z = t / (5.0 + big_t + t);
+            expected_if_alive_small_c(fit(a, b).params, 0.0, z, big_t, t)
+        };
+        for (a, b) in [(0.5, 0.51), (0.3, 0.75), (0.6, 0.4001)] {
+            let usual = fit(a, b)
+                .expected_purchases_if_alive(t, 0.0, big_t)
+                .unwrap();
+            let other = series(a, b);
+            assert!(
+                (usual - other).abs() < 1e-9 * usual.abs(),
+                "{a} {b}: {usual} vs {other}"
+            );
+        }
+        let at_zero = fit(0.5, 0.5)
+            .expected_purchases_if_alive(t, 0.0, big_t)
+            .unwrap();
+        let below = fit(0.5, 0.4)
+            .expected_purchases_if_alive(t, 0.0, big_t)
+            .unwrap();
+        let above = fit(0.5, 0.5 + 1e-6)
+            .expected_purchases_if_alive(t, 0.0, big_t)
+            .unwrap();
+        assert!(at_zero.is_finite() && below.is_finite() && below > 0.0);
+        assert!(
+            (at_zero - above).abs() < 1e-4 * at_zero,
+            "{at_zero} vs {above}"
+        );
+    }
     use crate::models::testdata::cdnow;
 
     fn published() -> BgNbdFit {
@@ -405,6 +481,7 @@ mod tests {
                 standard_errors: vec![],
                 customers: 0,
                 distinct_rows: 0,
+                log_param_covariance: None,
             },
         }
     }

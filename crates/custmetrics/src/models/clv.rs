@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::gamma_gamma::{GammaGamma, GammaGammaFit};
+use super::intervals::{ClvIntervals, CustomerIntervals, IntervalOptions, Scoring, clv_intervals};
 use super::purchase::{PurchaseFit, PurchaseModel};
 use super::{FitOptions, RfmObservation};
 use crate::metrics::rfm::Rfm;
@@ -37,6 +38,9 @@ pub struct ClvOptions {
     pub fit: FitOptions,
     /// The purchase model (BG/NBD by default).
     pub model: PurchaseModel,
+    /// Prediction intervals from the parameters' uncertainty; `None` (the default) for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<IntervalOptions>,
 }
 
 impl Default for ClvOptions {
@@ -47,6 +51,7 @@ impl Default for ClvOptions {
             annual_discount_rate: 0.10,
             fit: FitOptions::default(),
             model: PurchaseModel::default(),
+            intervals: None,
         }
     }
 }
@@ -86,6 +91,9 @@ pub struct ClvCustomer {
     pub expected_average_spend: f64,
     /// Discounted CLV over the horizon.
     pub clv: f64,
+    /// Intervals of P(alive), expected purchases and CLV, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<CustomerIntervals>,
 }
 
 /// The scored customer base.
@@ -118,6 +126,13 @@ pub struct ClvResult {
     /// Calibration/holdout check, when a holdout period was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutValidation>,
+    /// Prediction intervals of the totals, when asked for ([`ClvOptions::intervals`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals: Option<ClvIntervals>,
+    /// Why intervals were asked for but not computed (a fit without a usable covariance, or
+    /// draws the models cannot predict with). The point predictions stand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub intervals_unavailable: Option<String>,
 }
 
 /// Fits both models on an RFM table and scores every customer.
@@ -314,10 +329,36 @@ pub fn score_clv_top(
         .iter()
         .filter_map(|&q| crate::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
         .collect();
+    // Intervals for the totals and the listed customers: the whole scoring again per parameter
+    // draw. A model that cannot give them leaves the point predictions standing, with the reason.
+    let listed: Vec<usize> = scored.iter().take(ranked_limit).map(|c| c.0).collect();
+    let (intervals, listed_intervals, intervals_unavailable) = match options.intervals {
+        None => (None, Vec::new(), None),
+        Some(interval_options) => {
+            let monetary: Vec<f64> = rfm.customers.iter().map(|c| c.monetary_value).collect();
+            let scoring = Scoring {
+                observations: &observations,
+                monetary: &monetary,
+                horizon: options.horizon,
+                discount_per_unit: d,
+            };
+            match clv_intervals(
+                &scoring,
+                &purchase_model,
+                &gamma_gamma,
+                &interval_options,
+                &listed,
+            ) {
+                Ok((totals, customers)) => (Some(totals), customers, None),
+                Err(e) => (None, Vec::new(), Some(e.to_string())),
+            }
+        }
+    };
     let ranked = scored
         .iter()
         .take(ranked_limit)
-        .filter_map(|&(i, alive, expected, m, clv)| {
+        .enumerate()
+        .filter_map(|(k, &(i, alive, expected, m, clv))| {
             let (c, o) = (rfm.customers.get(i)?, observations.get(i)?);
             Some(ClvCustomer {
                 customer_id: c.customer_id.clone(),
@@ -329,6 +370,7 @@ pub fn score_clv_top(
                 expected_purchases: expected,
                 expected_average_spend: m,
                 clv,
+                intervals: listed_intervals.get(k).copied(),
             })
         })
         .collect();
@@ -346,6 +388,8 @@ pub fn score_clv_top(
         spend_model: gamma_gamma,
         ranked,
         holdout: None,
+        intervals,
+        intervals_unavailable,
     })
 }
 

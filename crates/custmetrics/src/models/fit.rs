@@ -173,27 +173,33 @@ pub(crate) fn maximise(
     };
     let params: Vec<f64> = theta.iter().map(|t| t.exp()).collect();
     let ll = -(nll_mean)(&params) * customers;
-    let standard_errors = standard_errors(nll_mean, &theta, customers);
-    Ok(estimate(
-        params,
-        ll,
-        standard_errors,
-        iterations,
-        customers,
-        rows,
-    ))
+    let inverse = inverse_hessian(nll_mean, &theta, customers);
+    Ok(estimate(params, ll, inverse, iterations, customers, rows))
 }
 
-/// An estimate with its diagnostics: information criteria from the log-likelihood `ll`.
+/// An estimate with its diagnostics: information criteria from the log-likelihood `ll`,
+/// standard errors and the covariance of θ from `inverse`, the inverse of the total NLL's
+/// Hessian in θ = ln(parameters) (`None` when it could not be inverted).
 pub(crate) fn estimate(
     params: Vec<f64>,
     ll: f64,
-    standard_errors: Vec<Option<f64>>,
+    inverse: Option<Vec<Vec<f64>>>,
     iterations: u64,
     customers: f64,
     rows: usize,
 ) -> Estimate {
     let k = params.len() as f64;
+    let standard_errors = standard_errors_from_inverse(&params, inverse.as_ref());
+    // Only a covariance that can be sampled from is kept: symmetric with a positive diagonal
+    // (positive definiteness is checked where it is factored).
+    let covariance = inverse.filter(|m| {
+        m.len() == params.len()
+            && m.iter().enumerate().all(|(i, row)| {
+                row.len() == params.len()
+                    && row.iter().all(|v| v.is_finite())
+                    && row.get(i).is_some_and(|v| *v > 0.0)
+            })
+    });
     Estimate {
         params,
         diagnostics: FitDiagnostics {
@@ -205,22 +211,26 @@ pub(crate) fn estimate(
             standard_errors,
             customers: customers as u64,
             distinct_rows: rows as u64,
+            log_param_covariance: covariance,
         },
     }
 }
 
 /// SE of the natural parameters from the inverse of the total NLL's Hessian in θ (delta method,
 /// SE(p) = p · SE(θ)); `None` for all when the Hessian could not be inverted.
-fn standard_errors_from_inverse(theta: &[f64], inverse: Option<Vec<Vec<f64>>>) -> Vec<Option<f64>> {
+fn standard_errors_from_inverse(
+    params: &[f64],
+    inverse: Option<&Vec<Vec<f64>>>,
+) -> Vec<Option<f64>> {
     let Some(inv) = inverse else {
-        return vec![None; theta.len()];
+        return vec![None; params.len()];
     };
-    theta
+    params
         .iter()
         .enumerate()
-        .map(|(i, t)| {
+        .map(|(i, p)| {
             let var = inv.get(i).and_then(|row| row.get(i)).copied()?;
-            (var.is_finite() && var > 0.0).then(|| t.exp() * var.sqrt())
+            (var.is_finite() && var > 0.0).then(|| p * var.sqrt())
         })
         .collect()
 }
@@ -556,11 +566,10 @@ fn estimate_from_hessian(
             .collect();
         invert(&total)
     });
-    let standard_errors = standard_errors_from_inverse(theta, inverse);
     estimate(
         params,
         -value * customers,
-        standard_errors,
+        inverse,
         iterations,
         customers,
         rows,
@@ -624,8 +633,7 @@ pub(crate) fn estimate_at(
                 .collect()
         })
         .collect();
-    let standard_errors = standard_errors_from_inverse(&theta, invert(&symmetric));
-    estimate(params, ll, standard_errors, iterations, customers, rows)
+    estimate(params, ll, invert(&symmetric), iterations, customers, rows)
 }
 
 fn optimizer_error(model: &str, e: &argmin::core::Error) -> Error {
@@ -636,18 +644,19 @@ fn optimizer_error(model: &str, e: &argmin::core::Error) -> Error {
     }
 }
 
-/// SE of the natural parameters from the Hessian of the total NLL in θ (delta method).
+/// The inverse of the Hessian of the total NLL in θ: the asymptotic covariance of θ, whose
+/// diagonal gives the standard errors (delta method).
 ///
 /// The Hessian comes from second differences of the likelihood itself with a step of 1e-4 in
 /// θ: truncation error ~h² and rounding error ~ε·|NLL|/h² are then both around 1e-8 relative.
 /// (A finite-difference Hessian of a finite-difference gradient, with steps near √ε, amplifies
 /// the likelihood's rounding noise: it moved Pareto/NBD's SEs on CDNOW by 6 % when only the
 /// order of the rows changed.)
-fn standard_errors(
+fn inverse_hessian(
     nll_mean: &(dyn Fn(&[f64]) -> f64 + Sync),
     theta: &[f64],
     customers: f64,
-) -> Vec<Option<f64>> {
+) -> Option<Vec<Vec<f64>>> {
     const H: f64 = 1e-4;
     let n = theta.len();
     let total = |steps: &[(usize, f64)]| -> f64 {
@@ -680,7 +689,7 @@ fn standard_errors(
             }
         }
     }
-    standard_errors_from_inverse(theta, invert(&h))
+    invert(&h)
 }
 
 /// Inverts a small symmetric matrix by Gauss-Jordan elimination with partial pivoting.
@@ -895,24 +904,29 @@ pub(crate) fn fit_rfm_model_with_hessian(
 /// another pass over the data. Dividing every time by s and every time-unit parameter too
 /// multiplies each customer's likelihood by s^x (the density of x events in time), so:
 /// ln L = ln L_scaled − Σ x · ln s; the optimum in θ = ln(parameters) is the same point shifted
-/// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the standard
-/// errors of those parameters scale by s (SE(p) = p · SE(θ)) and the others are unchanged.
+/// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the
+/// covariance of θ is unchanged and the standard errors of those parameters scale by s
+/// (SE(p) = p · SE(θ)).
 fn unscale_estimate(scaled: Estimate, time_scaled: &[usize], scale: f64, total_x: f64) -> Estimate {
     let d = scaled.diagnostics;
+    let mut unscaled = estimate(
+        unscale(scaled.params, time_scaled, scale),
+        d.log_likelihood - total_x * scale.ln(),
+        d.log_param_covariance,
+        d.iterations,
+        d.customers as f64,
+        d.distinct_rows as usize,
+    );
+    // The standard errors as the scaled fit computed them (a singular Hessian there has none),
+    // scaled: the same figures as before the covariance was kept.
     let mut standard_errors = d.standard_errors;
     for &i in time_scaled {
         if let Some(Some(se)) = standard_errors.get_mut(i) {
             *se *= scale;
         }
     }
-    estimate(
-        unscale(scaled.params, time_scaled, scale),
-        d.log_likelihood - total_x * scale.ln(),
-        standard_errors,
-        d.iterations,
-        d.customers as f64,
-        d.distinct_rows as usize,
-    )
+    unscaled.diagnostics.standard_errors = standard_errors;
+    unscaled
 }
 
 /// Options of a maximum-likelihood fit.
@@ -957,6 +971,13 @@ pub struct FitDiagnostics {
     pub customers: u64,
     /// Distinct rows the likelihood was evaluated on.
     pub distinct_rows: u64,
+    /// The asymptotic covariance of θ = ln(parameters): the inverse of the observed information
+    /// (the total negative log-likelihood's Hessian in θ, without the penalty), rows and columns
+    /// in the parameters' order. Prediction intervals draw parameters from the normal with this
+    /// covariance. `None` where the Hessian was not invertible (and in files written before it
+    /// was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_param_covariance: Option<Vec<Vec<f64>>>,
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ pub mod fit;
 pub mod fitted;
 pub mod gamma_gamma;
 pub mod hyp2f1;
+pub mod intervals;
 pub mod mbgnbd;
 pub mod pareto_nbd;
 pub mod purchase;

@@ -143,6 +143,41 @@ impl PurchaseFit {
         }
     }
 
+    /// The same fit with other parameter values (in [`PurchaseFit::params`]' order; missing
+    /// values are NaN), for predictions under parameter uncertainty. The diagnostics are the
+    /// original fit's.
+    pub fn with_params(&self, values: &[f64]) -> PurchaseFit {
+        let v = |i: usize| super::at(values, i);
+        let mut out = self.clone();
+        match &mut out {
+            PurchaseFit::Bgnbd(f) => {
+                f.params = super::bgnbd::BgNbdParams {
+                    r: v(0),
+                    alpha: v(1),
+                    a: v(2),
+                    b: v(3),
+                };
+            }
+            PurchaseFit::ParetoNbd(f) => {
+                f.params = super::pareto_nbd::ParetoNbdParams {
+                    r: v(0),
+                    alpha: v(1),
+                    s: v(2),
+                    beta: v(3),
+                };
+            }
+            PurchaseFit::Mbgnbd(f) => {
+                f.params = super::mbgnbd::MbgNbdParams {
+                    r: v(0),
+                    alpha: v(1),
+                    a: v(2),
+                    b: v(3),
+                };
+            }
+        }
+        out
+    }
+
     /// How the fit went.
     pub fn diagnostics(&self) -> &FitDiagnostics {
         match self {

@@ -168,6 +168,7 @@ mod tests {
                 standard_errors: vec![],
                 customers: 0,
                 distinct_rows: 0,
+                log_param_covariance: None,
             },
         };
         assert!((fit.survival(2) - 1.0 / 3.0).abs() < 1e-12);

@@ -1,8 +1,9 @@
 //! Predicted CLV: the purchase and spend models' figures, the holdout check, percentiles and the
 //! ranked customers.
 
-use super::{Block, Chart, Fmt, Plot, ValueFormat, figures, put, table, table_on_demand};
+use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, table_on_demand};
 use crate::models::clv::ClvResult;
+use crate::models::intervals::{self, Interval};
 use crate::report::Section;
 
 /// The CLV figures and model parameters, the holdout check when there is one, the percentiles
@@ -76,6 +77,48 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
     if let Some(w) = &c.spend_model.warning {
         out.push(Block::Note(format!("Warning: {w}")));
     }
+    if let Some(i) = &c.intervals {
+        let pct = fm.pct(i.level);
+        let range = |x: Interval, money: bool, decimals: usize| {
+            if money {
+                format!("{} to {}", fm.money(x.low), fm.money(x.high))
+            } else {
+                format!(
+                    "{} to {}",
+                    fm.num(x.low, decimals),
+                    fm.num(x.high, decimals)
+                )
+            }
+        };
+        out.push(Block::Heading(format!("Prediction intervals ({pct})")));
+        out.push(figures(&[
+            ("Predicted CLV, total", range(i.total_clv, true, 2)),
+            ("Predicted CLV, mean", range(i.mean_clv, true, 2)),
+            ("Expected purchases", range(i.expected_purchases, false, 1)),
+            (
+                "Mean P(alive)",
+                format!(
+                    "{} to {}",
+                    fm.pct(i.alive_mean.low),
+                    fm.pct(i.alive_mean.high)
+                ),
+            ),
+            (
+                "Method",
+                format!("{} {} (seed {})", i.draws, intervals::METHOD, i.seed),
+            ),
+        ]));
+        out.push(Block::Note(
+            "The intervals cover the models' expected values given the parameters' uncertainty; \
+             actual purchases also vary around their expectation."
+                .into(),
+        ));
+    }
+    if let Some(why) = &c.intervals_unavailable {
+        out.push(Block::Note(format!(
+            "Prediction intervals not computed: {why}"
+        )));
+    }
     if let Some(h) = &c.holdout {
         out.push(Block::Heading(format!(
             "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
@@ -126,36 +169,131 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             .collect(),
     ));
     let ranked = &c.ranked;
-    out.push(table_on_demand(
-        "clv_customers",
-        &[
-            "customer",
-            "frequency",
-            "recency",
-            "T",
-            "P(alive)",
-            "expected purchases",
-            "expected spend",
-            "CLV",
-        ],
-        &[false, true, true, true, true, true, true, true],
-        ranked.len(),
-        move |i, cells| {
-            let (Some(x), [id, frequency, recency, t, alive, purchases, spend, clv]) =
-                (ranked.get(i), cells)
-            else {
-                return;
-            };
-            put(id, &x.customer_id);
-            fm.put_num(frequency, x.frequency, 0);
-            fm.put_num(recency, x.recency, 1);
-            fm.put_num(t, x.t, 1);
-            fm.put_pct(alive, x.probability_alive);
-            fm.put_num(purchases, x.expected_purchases, 2);
-            fm.put_money(spend, x.expected_average_spend);
-            fm.put_money(clv, x.clv);
-        },
-    ));
+    if c.intervals.is_some() {
+        out.push(table_on_demand(
+            "clv_customers",
+            &[
+                "customer",
+                "frequency",
+                "recency",
+                "T",
+                "P(alive)",
+                "P(alive) low",
+                "P(alive) high",
+                "expected purchases",
+                "purchases low",
+                "purchases high",
+                "expected spend",
+                "CLV",
+                "CLV low",
+                "CLV high",
+            ],
+            &[
+                false, true, true, true, true, true, true, true, true, true, true, true, true, true,
+            ],
+            ranked.len(),
+            move |i, cells| {
+                let (
+                    Some(x),
+                    [
+                        id,
+                        frequency,
+                        recency,
+                        t,
+                        alive,
+                        alive_low,
+                        alive_high,
+                        purchases,
+                        purchases_low,
+                        purchases_high,
+                        spend,
+                        clv,
+                        clv_low,
+                        clv_high,
+                    ],
+                ) = (ranked.get(i), cells)
+                else {
+                    return;
+                };
+                put(id, &x.customer_id);
+                fm.put_num(frequency, x.frequency, 0);
+                fm.put_num(recency, x.recency, 1);
+                fm.put_num(t, x.t, 1);
+                fm.put_pct(alive, x.probability_alive);
+                fm.put_num(purchases, x.expected_purchases, 2);
+                fm.put_money(spend, x.expected_average_spend);
+                fm.put_money(clv, x.clv);
+                if let Some(iv) = &x.intervals {
+                    fm.put_pct(alive_low, iv.probability_alive.low);
+                    fm.put_pct(alive_high, iv.probability_alive.high);
+                    fm.put_num(purchases_low, iv.expected_purchases.low, 2);
+                    fm.put_num(purchases_high, iv.expected_purchases.high, 2);
+                    fm.put_money(clv_low, iv.clv.low);
+                    fm.put_money(clv_high, iv.clv.high);
+                }
+            },
+        ));
+    } else {
+        out.push(table_on_demand(
+            "clv_customers",
+            &[
+                "customer",
+                "frequency",
+                "recency",
+                "T",
+                "P(alive)",
+                "expected purchases",
+                "expected spend",
+                "CLV",
+            ],
+            &[false, true, true, true, true, true, true, true],
+            ranked.len(),
+            move |i, cells| {
+                let (Some(x), [id, frequency, recency, t, alive, purchases, spend, clv]) =
+                    (ranked.get(i), cells)
+                else {
+                    return;
+                };
+                put(id, &x.customer_id);
+                fm.put_num(frequency, x.frequency, 0);
+                fm.put_num(recency, x.recency, 1);
+                fm.put_num(t, x.t, 1);
+                fm.put_pct(alive, x.probability_alive);
+                fm.put_num(purchases, x.expected_purchases, 2);
+                fm.put_money(spend, x.expected_average_spend);
+                fm.put_money(clv, x.clv);
+            },
+        ));
+    }
+    if let Some(i) = &c.intervals {
+        out.push(Block::Chart(Chart {
+            section: Section::Clv,
+            caption: format!(
+                "Expected repeat purchases of today's customers, cumulative over the horizon, with the {} interval",
+                fm.pct(i.level)
+            ),
+            title: "Expected purchases ahead".into(),
+            plot: Plot::Lines {
+                x_labels: i.cumulative_purchases.iter().map(|p| p.t.to_string()).collect(),
+                lines: vec![Line {
+                    name: "expected purchases".into(),
+                    values: i
+                        .cumulative_purchases
+                        .iter()
+                        .map(|p| Some(p.expected_purchases))
+                        .collect(),
+                    band: Some(
+                        i.cumulative_purchases
+                            .iter()
+                            .map(|p| Some((p.low, p.high)))
+                            .collect(),
+                    ),
+                }],
+                y_range: None,
+                y_format: ValueFormat::Number(1),
+            },
+        }));
+    }
     out.push(Block::Chart(Chart {
         section: Section::Clv,
         caption: "Predicted CLV distribution (percentiles)".into(),
