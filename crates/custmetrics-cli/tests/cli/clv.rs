@@ -397,3 +397,27 @@ fn intervals_come_from_a_saved_model_too_and_repeat_under_a_seed() {
     assert_code(&bad, 1);
     assert!(stderr(&bad).contains("interval level"), "{}", stderr(&bad));
 }
+
+#[test]
+fn the_fit_warns_in_its_output_when_bgnbd_would_keep_one_time_buyers_alive() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = testdata("demo/transactions.csv");
+    let warnings = |model: &str| {
+        let v = json(&run(
+            dir.path(),
+            &["clv", "fit", "-t", &t, "--model", model, "-f", "json", "-q"],
+        ));
+        v["model_fit"]["warnings"].clone()
+    };
+    let bgnbd = warnings("bgnbd").to_string();
+    assert!(
+        bgnbd.contains("701 customers (35.0%) never bought again")
+            && bgnbd.contains("--model mbgnbd"),
+        "{bgnbd}"
+    );
+    assert!(
+        !warnings("mbgnbd")
+            .to_string()
+            .contains("never bought again")
+    );
+}

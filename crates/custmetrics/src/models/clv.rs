@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::audit::{AuditFinding, audit};
 use super::gamma_gamma::{GammaGamma, GammaGammaFit};
 use super::intervals::{ClvIntervals, CustomerIntervals, IntervalOptions, Scoring, clv_intervals};
 use super::purchase::{PurchaseFit, PurchaseModel};
@@ -129,6 +130,9 @@ pub struct ClvResult {
     /// Prediction intervals of the totals, when asked for ([`ClvOptions::intervals`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intervals: Option<ClvIntervals>,
+    /// The data's conflicts with the models' assumptions ([`super::audit::audit`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditFinding>,
     /// Why intervals were asked for but not computed (a fit without a usable covariance, or
     /// draws the models cannot predict with). The point predictions stand.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -374,6 +378,11 @@ pub fn score_clv_top(
             })
         })
         .collect();
+    let findings = audit(
+        &observations,
+        purchase_model.model(),
+        options.time_unit_days,
+    );
     Ok(ClvResult {
         options: *options,
         discount_rate_per_unit: d,
@@ -388,6 +397,7 @@ pub fn score_clv_top(
         spend_model: gamma_gamma,
         ranked,
         holdout: None,
+        audit: findings,
         intervals,
         intervals_unavailable,
     })

@@ -24,6 +24,7 @@
 //! every prediction takes horizons in that same unit, and the fitted value carries
 //! `time_unit_days` so that a saved model cannot be scored in the wrong unit by accident.
 
+pub mod audit;
 pub mod bgbb;
 pub mod bgnbd;
 pub mod clv;

@@ -35,6 +35,9 @@ impl Report {
             Some(&clv.spend_model),
             options.clv.horizon,
         );
+        fitted
+            .warnings
+            .extend(clv.audit.iter().map(|f| f.message.clone()));
         fitted.holdout = clv.holdout;
         report.model_fit = Some(fitted);
         let models = SavedModel::new(clv.purchase_model, Some(clv.spend_model));

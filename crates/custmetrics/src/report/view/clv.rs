@@ -77,6 +77,9 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
     if let Some(w) = &c.spend_model.warning {
         out.push(Block::Note(format!("Warning: {w}")));
     }
+    for finding in &c.audit {
+        out.push(Block::Note(format!("Warning: {}", finding.message)));
+    }
     if let Some(i) = &c.intervals {
         let pct = fm.pct(i.level);
         let range = |x: Interval, money: bool, decimals: usize| {
