@@ -421,3 +421,98 @@ fn the_fit_warns_in_its_output_when_bgnbd_would_keep_one_time_buyers_alive() {
             .contains("never bought again")
     );
 }
+
+#[test]
+fn holdout_diagnostics_on_cdnow_match_an_independent_computation() {
+    // CDNOW sample, raw transactions, 39-week calibration to 1997-09-30, holdout to 1998-06-30,
+    // BG/NBD (FHL 2005). The tracking figures were computed independently in Python from
+    // CDNOW_sample.txt (distinct purchase days per customer, the first one excluded, customers
+    // acquired before the holdout) and with scipy.special.hyp2f1 for E[X(t)] =
+    // (a+b−1)/(a−1) · (1 − (α/(α+t))^r ₂F₁(r, b; a+b−1; t/(α+t))) summed over customers at each
+    // week's last day: 3.2087878770 expected in week 1; 2,457 actual (FHL's calibration total)
+    // and 2,493.9568902 expected by week 39; 4,339 and 4,160.6092130 by week 78.
+    let dir = tempfile::tempdir().unwrap();
+    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut csv = String::from("customer_id,date,cds,amount\n");
+    for line in raw.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
+    }
+    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    let v = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "-t",
+            "cdnow.csv",
+            "--calibration-end",
+            "1997-09-30",
+            "--as-of",
+            "1998-06-30",
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    let h = &v["model_fit"]["holdout"];
+    let t = h["tracking"].as_array().unwrap();
+    assert_eq!(t.len(), 78);
+    let f = |v: &serde_json::Value| v.as_f64().unwrap();
+    assert!((f(&t[0]["expected"]) - 3.2087878770).abs() < 1e-6);
+    assert_eq!(t[38]["cumulative_actual"], 2457);
+    assert!((f(&t[38]["cumulative_expected"]) - 2493.9568902).abs() < 1e-4);
+    assert_eq!(
+        (t[38]["holdout"].as_bool(), t[39]["holdout"].as_bool()),
+        (Some(false), Some(true))
+    );
+    assert_eq!(t[39]["from"], "1997-10-01");
+    assert_eq!(t[77]["cumulative_actual"], 4339);
+    assert!((f(&t[77]["cumulative_expected"]) - 4160.6092130).abs() < 1e-4);
+    // Holdout totals: 1,882 actual repeat purchase days; the error figures follow from the
+    // per-customer predictions (RMSE ≥ MAE, bias = total difference / customers).
+    assert_eq!(f(&h["actual_total"]), 1882.0);
+    let (mae, rmse) = (
+        f(&h["mean_absolute_error"]),
+        f(&h["root_mean_squared_error"]),
+    );
+    assert!(rmse >= mae && mae > 0.0);
+    let bias = (f(&h["predicted_total"]) - 1882.0) / 2357.0;
+    assert!((f(&h["bias"]) - bias).abs() < 1e-12);
+    assert!((f(&h["total_error"]) - (f(&h["predicted_total"]) - 1882.0) / 1882.0).abs() < 1e-12);
+    let deciles = h["deciles"].as_array().unwrap();
+    assert_eq!(deciles.len(), 10);
+    let n: u64 = deciles
+        .iter()
+        .map(|d| d["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(n, 2357);
+    // The top decile of predictions buys the most in the holdout.
+    assert!(f(&deciles[9]["actual_mean"]) > 3.0 * f(&deciles[4]["actual_mean"]));
+    // The HTML report draws the tracking and conditional-expectation charts.
+    let html = run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "-t",
+            "cdnow.csv",
+            "--calibration-end",
+            "1997-09-30",
+            "--as-of",
+            "1998-06-30",
+            "-f",
+            "html",
+            "-q",
+        ],
+    );
+    assert_code(&html, 0);
+    let page = String::from_utf8_lossy(&html.stdout);
+    for title in [
+        "Tracking, cumulative",
+        "Tracking, per unit",
+        "Conditional expectations",
+    ] {
+        assert!(page.contains(title), "{title}");
+    }
+}

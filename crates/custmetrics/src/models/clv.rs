@@ -421,15 +421,49 @@ pub struct HoldoutValidation {
     pub actual_total: f64,
     /// Mean absolute error per customer.
     pub mean_absolute_error: f64,
+    /// Root mean squared error per customer.
+    pub root_mean_squared_error: f64,
+    /// Mean of predicted − actual per customer (positive: the model predicts too many).
+    pub bias: f64,
+    /// (predicted total − actual total) / actual total; `None` without actual purchases.
+    pub total_error: Option<f64>,
     /// Mean predicted and actual holdout purchases by calibration frequency (7 = "7 or more"), the
     /// conditional-expectation check of Fader, Hardie & Lee (2005, fig. 4).
     pub by_frequency: Vec<HoldoutBucket>,
+    /// Customers in ten equal groups by predicted holdout purchases (1 = lowest), with the mean
+    /// predicted and actual purchases of each: calibration of the per-customer predictions.
+    pub deciles: Vec<HoldoutBucket>,
+    /// Repeat purchases per model time unit from the first calibration customer's acquisition
+    /// to the holdout's end, actual against the model's expectation, incremental and cumulative
+    /// (the tracking plots of Fader, Hardie & Lee 2005, figs. 2–3).
+    pub tracking: Vec<TrackingPoint>,
 }
 
-/// One calibration-frequency bucket of [`HoldoutValidation`].
+/// One time unit of [`HoldoutValidation::tracking`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrackingPoint {
+    /// Units since the first acquisition (1 = the first unit).
+    pub unit: u32,
+    /// The unit's first day.
+    pub from: String,
+    /// Whether the unit starts in the holdout period.
+    pub holdout: bool,
+    /// Actual repeat purchases (purchase days after each customer's first) in the unit.
+    pub actual: u64,
+    /// Expected repeat purchases in the unit: Σ over customers of E\[X(t)\] differences.
+    pub expected: f64,
+    /// Actual repeat purchases up to the unit's end.
+    pub cumulative_actual: u64,
+    /// Expected repeat purchases up to the unit's end.
+    pub cumulative_expected: f64,
+}
+
+/// One group of customers of [`HoldoutValidation`]: a calibration frequency, or a decile of
+/// predicted purchases.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct HoldoutBucket {
-    /// Calibration repeat purchases (7 means 7 or more).
+    /// Calibration repeat purchases (7 means 7 or more) in `by_frequency`; the decile (1–10) in
+    /// `deciles`.
     pub frequency: u32,
     /// Customers in the bucket.
     pub customers: u64,
@@ -456,6 +490,7 @@ pub fn validate_holdout(
     let mut buckets: std::collections::BTreeMap<u32, (u64, f64, f64)> =
         std::collections::BTreeMap::new();
     let (mut predicted_total, mut actual_total, mut abs_err) = (0.0, 0.0, 0.0);
+    let (mut squared_err, mut pairs) = (0.0, Vec::with_capacity(rfm.customers.len()));
     for c in &rfm.customers {
         let predicted = result.purchase_model.conditional_expected_purchases(
             units,
@@ -467,6 +502,8 @@ pub fn validate_holdout(
         predicted_total += predicted;
         actual_total += got;
         abs_err += (predicted - got).abs();
+        squared_err += (predicted - got) * (predicted - got);
+        pairs.push((predicted, got));
         let b = buckets.entry(c.frequency.min(7)).or_default();
         b.0 += 1;
         b.1 += predicted;
@@ -481,6 +518,11 @@ pub fn validate_holdout(
         predicted_total,
         actual_total,
         mean_absolute_error: abs_err / n,
+        root_mean_squared_error: (squared_err / n).sqrt(),
+        bias: (predicted_total - actual_total) / n,
+        total_error: (actual_total > 0.0).then(|| (predicted_total - actual_total) / actual_total),
+        deciles: deciles(pairs),
+        tracking: Vec::new(),
         by_frequency: buckets
             .into_iter()
             .map(|(frequency, (k, p, a))| HoldoutBucket {
@@ -493,9 +535,108 @@ pub fn validate_holdout(
     })
 }
 
+/// (predicted, actual) pairs in ten groups by predicted value, as equal as the count allows (the
+/// first `len % 10` groups one larger); ties in prediction keep the table's order.
+fn deciles(mut pairs: Vec<(f64, f64)>) -> Vec<HoldoutBucket> {
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let n = pairs.len();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for d in 0..10 {
+        let size = n / 10 + usize::from(d < n % 10);
+        let group = pairs.get(start..start + size).unwrap_or(&[]);
+        start += size;
+        if group.is_empty() {
+            continue;
+        }
+        let k = group.len() as f64;
+        out.push(HoldoutBucket {
+            frequency: d as u32 + 1,
+            customers: group.len() as u64,
+            predicted_mean: group.iter().map(|p| p.0).sum::<f64>() / k,
+            actual_mean: group.iter().map(|p| p.1).sum::<f64>() / k,
+        });
+    }
+    out
+}
+
+/// The tracking plot's points: repeat purchases per model time unit from `start_day` (the first
+/// calibration customer's acquisition) to `end_day`, actual (`repeat_days`, per day) against
+/// the expectation Σ_c E\[X(t_c)\], where t_c is the time from customer c's first purchase to the
+/// unit's last day and E\[X(t)\] the model's expected repeat purchases of a new customer (as in
+/// Fader, Hardie & Lee 2005, figs. 2–3: the same unconditional expectation over the calibration
+/// and the holdout periods). Customers come from `rfm` (the calibration table: first purchase =
+/// `calibration_end_day` − T).
+///
+/// # Errors
+/// Prediction errors.
+pub fn holdout_tracking(
+    purchase_model: &PurchaseFit,
+    rfm: &Rfm,
+    repeat_days: &[(i32, u64)],
+    calibration_end_day: i32,
+    holdout_from_day: i32,
+    end_day: i32,
+) -> Result<Vec<TrackingPoint>> {
+    let unit = i64::from(rfm.time_unit_days.max(1));
+    let mut acquired: std::collections::BTreeMap<i32, u64> = std::collections::BTreeMap::new();
+    for c in &rfm.customers {
+        let first = calibration_end_day - (c.t * unit as f64).round() as i32;
+        *acquired.entry(first).or_default() += 1;
+    }
+    let Some(&start_day) = acquired.keys().next() else {
+        return Ok(Vec::new());
+    };
+    let units = ((i64::from(end_day) - i64::from(start_day)) / unit + 1).max(0);
+    let mut actual = vec![0u64; units as usize];
+    for &(day, n) in repeat_days {
+        let k = (i64::from(day) - i64::from(start_day)).div_euclid(unit);
+        if let Some(cell) = usize::try_from(k).ok().and_then(|k| actual.get_mut(k)) {
+            *cell += n;
+        }
+    }
+    let mut points = Vec::with_capacity(actual.len());
+    let (mut cumulative_actual, mut previous_expected) = (0u64, 0.0);
+    for (k, &got) in actual.iter().enumerate() {
+        let first_day = i64::from(start_day) + k as i64 * unit;
+        let last_day = (first_day + unit - 1).min(i64::from(end_day));
+        let mut expected_to_date = 0.0;
+        for (&first, &n) in acquired.range(..=last_day as i32) {
+            let t = (last_day - i64::from(first)) as f64 / unit as f64;
+            expected_to_date += n as f64 * purchase_model.expected_purchases(t)?;
+        }
+        cumulative_actual += got;
+        points.push(TrackingPoint {
+            unit: k as u32 + 1,
+            from: crate::period::date_from_days(first_day as i32).to_string(),
+            holdout: first_day >= i64::from(holdout_from_day),
+            actual: got,
+            expected: expected_to_date - previous_expected,
+            cumulative_actual,
+            cumulative_expected: expected_to_date,
+        });
+        previous_expected = expected_to_date;
+    }
+    Ok(points)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deciles_split_evenly_and_in_order() {
+        // 23 customers: groups of 3, 3, 3, 2, ... (23 = 10·2 + 3).
+        let pairs: Vec<(f64, f64)> = (0..23).rev().map(|i| (f64::from(i), 1.0)).collect();
+        let d = deciles(pairs);
+        assert_eq!(
+            d.iter().map(|b| b.customers).collect::<Vec<_>>(),
+            [3, 3, 3, 2, 2, 2, 2, 2, 2, 2]
+        );
+        assert_eq!(d[0].predicted_mean, 1.0); // 0, 1, 2
+        assert_eq!(d[9].predicted_mean, 21.5); // 21, 22
+        assert!(deciles(Vec::new()).is_empty());
+    }
 
     #[test]
     fn weekly_discount_from_annual() {

@@ -444,14 +444,23 @@ fn clv(
             });
             let fitted = scored.and_then(|mut c| {
                 if let Some(h) = holdout {
-                    c.holdout = Some(crate::models::clv::validate_holdout(
+                    let mut v = crate::models::clv::validate_holdout(
                         &c,
                         &table,
                         &h.actual,
                         f64::from((days_since_epoch(end) - days_since_epoch(h.from)) + 1),
                         h.from.to_string(),
                         end.to_string(),
-                    )?);
+                    )?;
+                    v.tracking = crate::models::clv::holdout_tracking(
+                        &c.purchase_model,
+                        &table,
+                        &h.repeat_days,
+                        days_since_epoch(h.from) - 1,
+                        days_since_epoch(h.from),
+                        days_since_epoch(end),
+                    )?;
+                    c.holdout = Some(v);
                 }
                 Ok(c)
             });

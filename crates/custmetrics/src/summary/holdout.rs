@@ -1,14 +1,14 @@
 //! The calibration/holdout split that checks CLV predictions: models are fitted on the
 //! transactions before a date and compared with each customer's purchases after it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::{Summaries, filter_dates, summarise};
 use crate::io::{Table, col};
-use crate::period::Period;
+use crate::period::{Period, days_since_epoch};
 use crate::{Error, Result};
 
 /// Transactions split at `from`: stage-1 summaries of the calibration period and each
@@ -21,6 +21,10 @@ pub(crate) struct HoldoutSplit {
     pub calibration: Summaries,
     /// Purchase days in the holdout period, per customer id.
     pub actual: HashMap<String, u32>,
+    /// Repeat purchase days of the calibration customers (each purchase day after a customer's
+    /// first), per day, over the calibration and holdout periods: the actual side of the
+    /// tracking plot. Sorted by day (days since 1970-01-01).
+    pub repeat_days: Vec<(i32, u64)>,
 }
 
 /// Splits the transactions (after `window_from`) at `from`; the holdout ends at `end`.
@@ -49,8 +53,8 @@ pub(super) fn holdout_split(
         Some(_) => col(col::ORDERS).gt(lit(0)),
         None => col(col::AMOUNT).gt_eq(lit(0.0)),
     };
-    let df = filter_dates(lf, Some(from), Some(end))
-        .filter(purchase)
+    let df = filter_dates(lf.clone(), Some(from), Some(end))
+        .filter(purchase.clone())
         .group_by([col(col::CUSTOMER_ID)])
         .agg([col(col::DATE)
             .n_unique()
@@ -64,9 +68,39 @@ pub(super) fn holdout_split(
         .zip(days.iter())
         .filter_map(|(i, d)| Some((i?.to_string(), d?)))
         .collect();
+    // Every customer's purchase days in order: the first is the acquisition, the rest are
+    // repeat purchases, counted for the customers acquired before the holdout.
+    let pairs = filter_dates(lf, None, Some(end))
+        .filter(purchase)
+        .select([
+            col(col::CUSTOMER_ID),
+            col(col::DATE).cast(DataType::Int32).alias("day"),
+        ])
+        .group_by([col(col::CUSTOMER_ID), col("day")])
+        .agg([len().alias("n")])
+        .sort([col::CUSTOMER_ID, "day"], SortMultipleOptions::default())
+        .collect()?;
+    let from_day = days_since_epoch(from);
+    let mut by_day: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut current: Option<&str> = None;
+    let mut first = 0;
+    let ids = pairs.column(col::CUSTOMER_ID)?.str()?;
+    let days = pairs.column("day")?.i32()?;
+    for (id, day) in ids.iter().zip(days.iter()) {
+        let (Some(id), Some(day)) = (id, day) else {
+            continue;
+        };
+        if current != Some(id) {
+            current = Some(id);
+            first = day;
+        } else if first < from_day {
+            *by_day.entry(day).or_default() += 1;
+        }
+    }
     Ok(HoldoutSplit {
         from,
         calibration,
         actual,
+        repeat_days: by_day.into_iter().collect(),
     })
 }

@@ -2,7 +2,7 @@
 //! ranked customers.
 
 use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, table_on_demand};
-use crate::models::clv::ClvResult;
+use crate::models::clv::{ClvResult, HoldoutValidation};
 use crate::models::intervals::{self, Interval};
 use crate::report::Section;
 
@@ -123,44 +123,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
         )));
     }
     if let Some(h) = &c.holdout {
-        out.push(Block::Heading(format!(
-            "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
-            h.holdout_from, h.holdout_from, h.holdout_to
-        )));
-        out.push(figures(&[
-            ("Customers", h.customers.to_string()),
-            ("Predicted purchases", fm.num(h.predicted_total, 1)),
-            ("Actual purchases", fm.num(h.actual_total, 0)),
-            (
-                "Mean absolute error per customer",
-                fm.num(h.mean_absolute_error, 3),
-            ),
-        ]));
-        out.push(table(
-            "clv_holdout",
-            &[
-                "calibration purchases",
-                "customers",
-                "predicted (mean)",
-                "actual (mean)",
-            ],
-            &[false, true, true, true],
-            h.by_frequency
-                .iter()
-                .map(|b| {
-                    vec![
-                        if b.frequency >= 7 {
-                            "7+".into()
-                        } else {
-                            b.frequency.to_string()
-                        },
-                        b.customers.to_string(),
-                        fm.num(b.predicted_mean, 3),
-                        fm.num(b.actual_mean, 3),
-                    ]
-                })
-                .collect(),
-        ));
+        holdout(h, fm, out);
     }
     out.push(table(
         "clv_percentiles",
@@ -322,6 +285,204 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 .map(|x| (x.customer_id.clone(), x.clv))
                 .collect(),
             format: ValueFormat::Number(2),
+        },
+    }));
+}
+
+/// The calibration/holdout check (FHL 2005): totals and error figures, conditional expectations
+/// by calibration frequency, decile calibration, tracking, and their charts. Shared with the
+/// model-fit view (`clv fit`).
+pub(super) fn holdout<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    out.push(Block::Heading(format!(
+        "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
+        h.holdout_from, h.holdout_from, h.holdout_to
+    )));
+    out.push(figures(&[
+        ("Customers", h.customers.to_string()),
+        ("Predicted purchases", fm.num(h.predicted_total, 1)),
+        ("Actual purchases", fm.num(h.actual_total, 0)),
+        (
+            "Mean absolute error per customer",
+            fm.num(h.mean_absolute_error, 3),
+        ),
+        (
+            "Root mean squared error per customer",
+            fm.num(h.root_mean_squared_error, 3),
+        ),
+        ("Bias per customer (predicted − actual)", fm.num(h.bias, 3)),
+        (
+            "Total error",
+            h.total_error.map_or_else(|| "n/a".into(), |e| fm.pct(e)),
+        ),
+    ]));
+    out.push(table(
+        "clv_holdout",
+        &[
+            "calibration purchases",
+            "customers",
+            "predicted (mean)",
+            "actual (mean)",
+        ],
+        &[false, true, true, true],
+        h.by_frequency
+            .iter()
+            .map(|b| {
+                vec![
+                    if b.frequency >= 7 {
+                        "7+".into()
+                    } else {
+                        b.frequency.to_string()
+                    },
+                    b.customers.to_string(),
+                    fm.num(b.predicted_mean, 3),
+                    fm.num(b.actual_mean, 3),
+                ]
+            })
+            .collect(),
+    ));
+    holdout_diagnostics(h, fm, out);
+}
+
+/// The holdout's decile calibration and tracking tables, and the charts of Fader, Hardie & Lee
+/// (2005): tracking (cumulative and per unit, figs. 2–3) and conditional expectations (fig. 4).
+fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    out.push(table(
+        "clv_holdout_deciles",
+        &[
+            "decile of predicted purchases",
+            "customers",
+            "predicted (mean)",
+            "actual (mean)",
+        ],
+        &[false, true, true, true],
+        h.deciles
+            .iter()
+            .map(|b| {
+                vec![
+                    b.frequency.to_string(),
+                    b.customers.to_string(),
+                    fm.num(b.predicted_mean, 3),
+                    fm.num(b.actual_mean, 3),
+                ]
+            })
+            .collect(),
+    ));
+    let tracking = &h.tracking;
+    out.push(table_on_demand(
+        "clv_tracking",
+        &[
+            "unit",
+            "from",
+            "period",
+            "actual",
+            "expected",
+            "cumulative actual",
+            "cumulative expected",
+        ],
+        &[true, false, false, true, true, true, true],
+        tracking.len(),
+        move |i, cells| {
+            let (
+                Some(p),
+                [
+                    unit,
+                    from,
+                    period,
+                    actual,
+                    expected,
+                    cum_actual,
+                    cum_expected,
+                ],
+            ) = (tracking.get(i), cells)
+            else {
+                return;
+            };
+            put(unit, &p.unit.to_string());
+            put(from, &p.from);
+            put(period, if p.holdout { "holdout" } else { "calibration" });
+            put(actual, &p.actual.to_string());
+            fm.put_num(expected, p.expected, 1);
+            put(cum_actual, &p.cumulative_actual.to_string());
+            fm.put_num(cum_expected, p.cumulative_expected, 1);
+        },
+    ));
+    if tracking.is_empty() {
+        return;
+    }
+    let labels: Vec<String> = tracking.iter().map(|p| p.from.clone()).collect();
+    let line = |name: &str, values: Vec<f64>| Line {
+        name: name.into(),
+        values: values.into_iter().map(Some).collect(),
+        band: None,
+    };
+    out.push(Block::Chart(Chart {
+        section: Section::Clv,
+        caption: format!(
+            "Cumulative repeat purchases, actual and expected (holdout from {})",
+            h.holdout_from
+        ),
+        title: "Tracking, cumulative".into(),
+        plot: Plot::Lines {
+            x_labels: labels.clone(),
+            lines: vec![
+                line(
+                    "actual",
+                    tracking
+                        .iter()
+                        .map(|p| p.cumulative_actual as f64)
+                        .collect(),
+                ),
+                line(
+                    "model",
+                    tracking.iter().map(|p| p.cumulative_expected).collect(),
+                ),
+            ],
+            y_range: None,
+            y_format: ValueFormat::Number(0),
+        },
+    }));
+    out.push(Block::Chart(Chart {
+        section: Section::Clv,
+        caption: "Repeat purchases per time unit, actual and expected".into(),
+        title: "Tracking, per unit".into(),
+        plot: Plot::Lines {
+            x_labels: labels,
+            lines: vec![
+                line("actual", tracking.iter().map(|p| p.actual as f64).collect()),
+                line("model", tracking.iter().map(|p| p.expected).collect()),
+            ],
+            y_range: None,
+            y_format: ValueFormat::Number(1),
+        },
+    }));
+    out.push(Block::Chart(Chart {
+        section: Section::Clv,
+        caption: "Holdout purchases by calibration purchases (conditional expectations), mean per customer".into(),
+        title: "Conditional expectations".into(),
+        plot: Plot::Lines {
+            x_labels: h
+                .by_frequency
+                .iter()
+                .map(|b| {
+                    if b.frequency >= 7 {
+                        "7+".into()
+                    } else {
+                        b.frequency.to_string()
+                    }
+                })
+                .collect(),
+            lines: vec![
+                line(
+                    "actual",
+                    h.by_frequency.iter().map(|b| b.actual_mean).collect(),
+                ),
+                line(
+                    "model",
+                    h.by_frequency.iter().map(|b| b.predicted_mean).collect(),
+                ),
+            ],
+            y_range: None,
+            y_format: ValueFormat::Number(2),
         },
     }));
 }

@@ -5,7 +5,7 @@ use crate::models::fitted::FittedModel;
 
 /// A fitted model: estimates with standard errors, fit figures, its prediction table, then the
 /// spend model and the holdout check.
-pub(super) fn view(m: &FittedModel, fm: Fmt, out: &mut Vec<Block<'_>>) {
+pub(super) fn view<'r>(m: &'r FittedModel, fm: Fmt, out: &mut Vec<Block<'r>>) {
     let unit = match m.time_unit_days {
         Some(7.0) => " (times in weeks)".to_string(),
         Some(1.0) => " (times in days)".to_string(),
@@ -84,19 +84,7 @@ pub(super) fn view(m: &FittedModel, fm: Fmt, out: &mut Vec<Block<'_>>) {
         ));
     }
     if let Some(h) = &m.holdout {
-        out.push(Block::Heading(format!(
-            "Holdout check: fitted before {}, predicted vs actual purchases {} to {}",
-            h.holdout_from, h.holdout_from, h.holdout_to
-        )));
-        out.push(Block::Figures(vec![
-            ("Customers".into(), h.customers.to_string()),
-            ("Predicted purchases".into(), fm.num(h.predicted_total, 1)),
-            ("Actual purchases".into(), fm.num(h.actual_total, 0)),
-            (
-                "Mean absolute error per customer".into(),
-                fm.num(h.mean_absolute_error, 3),
-            ),
-        ]));
+        super::clv::holdout(h, fm, out);
     }
     if let Some(s) = &m.spend {
         view(s, fm, out);
