@@ -397,12 +397,12 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
             else {
                 return;
             };
-            put(unit, &p.unit.to_string());
+            put(unit, p.unit.to_string());
             put(from, &p.from);
             put(period, if p.holdout { "holdout" } else { "calibration" });
-            put(actual, &p.actual.to_string());
+            put(actual, p.actual.to_string());
             fm.put_num(expected, p.expected, 1);
-            put(cum_actual, &p.cumulative_actual.to_string());
+            put(cum_actual, p.cumulative_actual.to_string());
             fm.put_num(cum_expected, p.cumulative_expected, 1);
         },
     ));
