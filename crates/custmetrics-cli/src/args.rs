@@ -54,7 +54,9 @@ impl Cli {
             | Command::Rfm(c) => c.metrics.partitions,
             Command::Summarize(a) => a.partitions,
             Command::Clv(c) => match &c.action {
-                Some(ClvAction::Fit(r) | ClvAction::Predict(r)) => r.cmd.metrics.partitions,
+                Some(ClvAction::Fit(r) | ClvAction::Predict(r) | ClvAction::Compare(r)) => {
+                    r.cmd.metrics.partitions
+                }
                 None => c.run.cmd.metrics.partitions,
             },
             _ => 1,
@@ -374,6 +376,14 @@ pub enum ClvAction {
   custmetrics clv fit --model sbg --survivors 1000,869,743,653"
     )]
     Fit(ClvRun),
+    /// Fit every purchase model (BG/NBD, Pareto/NBD, MBG/NBD) on the same customers and show
+    /// log-likelihood, AIC, BIC and, with --holdout-from or --calibration-end, each model's
+    /// holdout errors side by side; the one chosen (lowest holdout RMSE, else lowest BIC) is
+    /// named with the reason and scores the CLV figures.
+    #[command(after_help = "Examples:
+  custmetrics clv compare -t orders.csv --calibration-end 2024-06-30
+  custmetrics clv compare -t orders.csv -f json -o comparison.json")]
+    Compare(ClvRun),
     /// Score every customer (P(alive), expected purchases, CLV) and list them all; with
     /// --model-file, with a model saved by `clv fit --save-model` instead of fitting.
     #[command(after_help = "Examples:

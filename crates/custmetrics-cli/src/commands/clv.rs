@@ -22,6 +22,7 @@ pub fn run(c: ClvCommand, quiet: bool) -> Result<ExitStatus> {
         None => predict(c.run, quiet),
         Some(ClvAction::Predict(r)) => predict(r, quiet),
         Some(ClvAction::Fit(r)) => fit(r, quiet),
+        Some(ClvAction::Compare(r)) => compare(r, quiet),
     }
 }
 
@@ -190,6 +191,34 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
     progress.finish();
     super::account(&data, &r.cmd.input, quiet)?;
     report::emit(report, &r.cmd, &p, &with_model_file(&r, data.input_paths()))
+}
+
+/// `clv compare`: every purchase model on the same customers, the chosen one scoring CLV.
+fn compare(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
+    if r.cmd.metrics.model.is_some() {
+        bail!("`clv compare` fits every model; drop --model (or use `clv fit --model ...`)");
+    }
+    if r.clv.model_file.is_some() || r.clv.save_model.is_some() {
+        bail!(
+            "`clv compare` fits new models; --model-file is for `clv predict`, --save-model for `clv fit`"
+        );
+    }
+    if !r.clv.summary.is_empty() {
+        bail!("`clv compare` reads transactions (-t) or a store (--store)");
+    }
+    let mut p = prepare(&r, 10)?;
+    p.options.clv_compare = true;
+    if r.cmd.input.store.is_none() {
+        report::require_input(&p.spec)?;
+    }
+    let progress = super::Progress::start(quiet, "reading inputs");
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
+    super::refuse_empty(&data, &r.cmd.input, quiet)?;
+    progress.set("fitting every model");
+    let report = Report::build_taking_rows(&mut data, &p.options)?;
+    progress.finish();
+    super::account(&data, &r.cmd.input, quiet)?;
+    report::emit(report, &r.cmd, &p, &data.input_paths())
 }
 
 /// The inputs and `--model-file`, which the report must not overwrite either.

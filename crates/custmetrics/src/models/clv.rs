@@ -18,6 +18,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::audit::{AuditFinding, audit};
+use super::compare::ModelComparison;
 use super::gamma_gamma::{GammaGamma, GammaGammaFit};
 use super::intervals::{ClvIntervals, CustomerIntervals, IntervalOptions, Scoring, clv_intervals};
 use super::purchase::{PurchaseFit, PurchaseModel};
@@ -130,6 +131,10 @@ pub struct ClvResult {
     /// Prediction intervals of the totals, when asked for ([`ClvOptions::intervals`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intervals: Option<ClvIntervals>,
+    /// Every purchase model fitted on the same data, when a comparison was asked for
+    /// (`ReportOptions::clv_compare`); the figures above are scored with its chosen model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<ModelComparison>,
     /// The data's conflicts with the models' assumptions ([`super::audit::audit`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditFinding>,
@@ -397,6 +402,7 @@ pub fn score_clv_top(
         spend_model: gamma_gamma,
         ranked,
         holdout: None,
+        comparison: None,
         audit: findings,
         intervals,
         intervals_unavailable,
@@ -486,13 +492,38 @@ pub fn validate_holdout(
     holdout_from: String,
     holdout_to: String,
 ) -> Result<HoldoutValidation> {
-    let units = holdout_days / f64::from(result.options.time_unit_days);
+    validate_holdout_for(
+        &result.purchase_model,
+        result.options.time_unit_days,
+        rfm,
+        actual,
+        holdout_days,
+        holdout_from,
+        holdout_to,
+    )
+}
+
+/// [`validate_holdout`] for a purchase model fitted in `time_unit_days`-day units, without a
+/// scoring (`clv compare` checks every model this way).
+///
+/// # Errors
+/// Prediction errors.
+pub fn validate_holdout_for(
+    purchase_model: &PurchaseFit,
+    time_unit_days: u32,
+    rfm: &Rfm,
+    actual: &HashMap<String, u32>,
+    holdout_days: f64,
+    holdout_from: String,
+    holdout_to: String,
+) -> Result<HoldoutValidation> {
+    let units = holdout_days / f64::from(time_unit_days);
     let mut buckets: std::collections::BTreeMap<u32, (u64, f64, f64)> =
         std::collections::BTreeMap::new();
     let (mut predicted_total, mut actual_total, mut abs_err) = (0.0, 0.0, 0.0);
     let (mut squared_err, mut pairs) = (0.0, Vec::with_capacity(rfm.customers.len()));
     for c in &rfm.customers {
-        let predicted = result.purchase_model.conditional_expected_purchases(
+        let predicted = purchase_model.conditional_expected_purchases(
             units,
             f64::from(c.frequency),
             c.recency,

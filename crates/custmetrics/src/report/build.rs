@@ -429,18 +429,43 @@ fn clv(
             // are released before the fits and the scoring add their own memory.
             let end = s.as_of;
             drop(s);
+            let mut comparison = None;
             let models = match &options.clv_models {
                 Some(models) => Ok(models.clone()),
+                None if options.clv_compare => {
+                    let holdout_input = holdout.map(|h| crate::models::compare::HoldoutInput {
+                        actual: &h.actual,
+                        days: f64::from((days_since_epoch(end) - days_since_epoch(h.from)) + 1),
+                        from: h.from.to_string(),
+                        to: end.to_string(),
+                    });
+                    crate::models::compare::compare_models(
+                        &table,
+                        &options.clv,
+                        holdout_input.as_ref(),
+                    )
+                    .and_then(|(c, purchase)| {
+                        comparison = Some(c);
+                        Ok((
+                            purchase,
+                            crate::models::clv::fit_spend_model(&table, &options.clv)?,
+                        ))
+                    })
+                }
                 None => crate::models::clv::fit_clv_models(&table, &options.clv),
             };
             let scored = models.and_then(|(purchase, spend)| {
-                crate::models::clv::score_clv_top(
+                let mut clv_options = options.clv;
+                clv_options.model = purchase.model();
+                let mut c = crate::models::clv::score_clv_top(
                     &table,
                     purchase,
                     spend,
-                    &options.clv,
+                    &clv_options,
                     options.clv_customers,
-                )
+                )?;
+                c.comparison = comparison;
+                Ok(c)
             });
             let fitted = scored.and_then(|mut c| {
                 if let Some(h) = holdout {

@@ -120,6 +120,9 @@ pub struct ReportOptions {
     pub clv_holdout_from: Option<NaiveDate>,
     /// What makes a customer active in a period (retention, churn, survival).
     pub active_on: ActiveOn,
+    /// Fit every purchase model, compare them and score CLV with the one chosen
+    /// ([`crate::models::compare`]); `clv.model` is then ignored.
+    pub clv_compare: bool,
     /// Score CLV with these fitted models (for example loaded from a saved model file) instead
     /// of fitting new ones.
     pub clv_models: Option<(
@@ -147,6 +150,7 @@ impl Default for ReportOptions {
             clv_customers: 20,
             clv_holdout_from: None,
             clv_models: None,
+            clv_compare: false,
             active_on: ActiveOn::Transactions,
         }
     }

@@ -3,6 +3,7 @@
 
 use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, table_on_demand};
 use crate::models::clv::{ClvResult, HoldoutValidation};
+use crate::models::compare::ModelComparison;
 use crate::models::intervals::{self, Interval};
 use crate::report::Section;
 
@@ -76,6 +77,9 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
     ]));
     if let Some(w) = &c.spend_model.warning {
         out.push(Block::Note(format!("Warning: {w}")));
+    }
+    if let Some(m) = &c.comparison {
+        comparison(m, fm, out);
     }
     for finding in &c.audit {
         out.push(Block::Note(format!("Warning: {}", finding.message)));
@@ -485,4 +489,68 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
             y_format: ValueFormat::Number(2),
         },
     }));
+}
+
+/// The models side by side (`clv compare`), the chosen one and why.
+fn comparison<'r>(m: &'r ModelComparison, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    out.push(Block::Heading(
+        "Model comparison (the same customers)".into(),
+    ));
+    let with_holdout = m.models.iter().any(|r| r.holdout.is_some());
+    let mut columns = vec!["model", "estimates", "log-likelihood", "AIC", "BIC"];
+    if with_holdout {
+        columns.extend([
+            "holdout MAE",
+            "holdout RMSE",
+            "holdout bias",
+            "holdout total error",
+        ]);
+    }
+    columns.push("status");
+    let numeric: Vec<bool> = columns
+        .iter()
+        .map(|c| !matches!(*c, "model" | "estimates" | "status"))
+        .collect();
+    let opt = |v: Option<f64>, decimals: usize| v.map_or_else(String::new, |v| fm.num(v, decimals));
+    let rows = m
+        .models
+        .iter()
+        .map(|r| {
+            let mut row = vec![
+                r.label.clone(),
+                r.params
+                    .0
+                    .iter()
+                    .map(|(k, v)| format!("{k} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                opt(r.log_likelihood, 2),
+                opt(r.aic, 1),
+                opt(r.bic, 1),
+            ];
+            if with_holdout {
+                let h = r.holdout.as_ref();
+                row.extend([
+                    opt(h.map(|h| h.mean_absolute_error), 4),
+                    opt(h.map(|h| h.root_mean_squared_error), 4),
+                    opt(h.map(|h| h.bias), 4),
+                    h.and_then(|h| h.total_error)
+                        .map_or_else(String::new, |e| fm.pct(e)),
+                ]);
+            }
+            row.push(match (&r.error, r.model == m.chosen) {
+                (Some(e), _) => format!("not fitted: {e}"),
+                (None, true) => "chosen".into(),
+                (None, false) => String::new(),
+            });
+            row
+        })
+        .collect();
+    out.push(table("clv_comparison", &columns, &numeric, rows));
+    out.push(Block::Note(format!(
+        "Chosen: {}, {}. A likelihood-ratio test: {}.",
+        m.chosen.label(),
+        m.reason,
+        m.nesting
+    )));
 }
