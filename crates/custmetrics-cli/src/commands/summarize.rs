@@ -50,6 +50,16 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
     if !quiet {
         let m = store.manifest();
         let mut err = std::io::stderr().lock();
+        for t in &m.tables {
+            for i in &t.identifiers {
+                writeln!(
+                    err,
+                    "{}: column {} not stored as a dimension: {} distinct values in {} rows (an identifier, not a segment)",
+                    t.kind, i.name, i.distinct, i.rows
+                )
+                .ok();
+            }
+        }
         let tables: Vec<String> = m
             .tables
             .iter()

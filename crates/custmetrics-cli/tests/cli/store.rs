@@ -369,3 +369,55 @@ fn a_store_of_another_version_or_no_store_is_refused() {
     let out = summarize(dir.path(), &inputs, &store, &[]);
     insta::assert_snapshot!("store_out_exists", code_and_stderr(&out, dir.path()));
 }
+
+#[test]
+fn an_interaction_id_is_not_kept_as_a_dimension() {
+    // The demo's interaction_id has a value per row: kept as a dimension it made the store one
+    // row per interaction and the survey counts one row per answer (at 100M transactions, 45M
+    // dictionary entries and an out-of-memory summarize).
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let out = summarize(dir.path(), &demo_inputs(), &store, &[]);
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains(
+            "interactions: column interaction_id not stored as a dimension: 3306 distinct values in 3306 rows"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.join("manifest.json")).unwrap())
+            .unwrap();
+    let interactions = manifest["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "interactions")
+        .unwrap();
+    assert_eq!(interactions["identifiers"][0]["name"], "interaction_id");
+    // Low-cardinality columns stay segments: NPS by agent is the same from the store.
+    let inputs = demo_inputs();
+    assert_same_from_store(
+        dir.path(),
+        &inputs,
+        &store,
+        &["nps", "--by", "agent", "-f", "json"],
+    );
+    let refused = run(
+        dir.path(),
+        &[
+            "nps",
+            "--store",
+            &store.display().to_string(),
+            "--by",
+            "interaction_id",
+        ],
+    );
+    assert_code(&refused, 1);
+    assert!(
+        stderr(&refused).contains("did not keep interaction_id of the interactions as a dimension"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -115,7 +115,28 @@ pub struct StoredTable {
     pub keyed: bool,
     /// The load settings (column mapping, formats, statuses) of each run, in order.
     pub settings: Vec<serde_json::Value>,
+    /// Columns read as dimensions but not kept as such, because nearly every row has its own
+    /// value (an interaction or response id): kept, they would make the store as large as the
+    /// export and the survey counts one row per answer. `--by` on one of them is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identifiers: Vec<IdentifierColumn>,
 }
+
+/// A column [`StoredTable::identifiers`] left out: its distinct values and non-null rows when it
+/// was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentifierColumn {
+    /// The column.
+    pub name: String,
+    /// Distinct non-null values.
+    pub distinct: u64,
+    /// Non-null rows.
+    pub rows: u64,
+}
+
+/// A dimension with more distinct values than this, and more than half as many as non-null
+/// rows, is an identifier ([`StoredTable::identifiers`]).
+pub const IDENTIFIER_MIN_DISTINCT: u64 = 1000;
 
 /// What to do with rows of an update that fall on or before the last day the store holds, for
 /// a table whose rows cannot be told apart from the store's (interactions; transactions without
@@ -391,6 +412,17 @@ impl SummaryStore {
     /// # Errors
     /// I/O and query errors reading the store.
     pub fn dataset_for(&self, by: &[String]) -> Result<Dataset> {
+        for t in &self.manifest.tables {
+            if let Some(i) = t.identifiers.iter().find(|i| by.contains(&i.name)) {
+                return Err(Error::Store {
+                    path: self.dir.clone(),
+                    message: format!(
+                        "the store did not keep {} of the {} as a dimension: {} distinct values in {} rows, an identifier rather than a segment; split by a column with fewer values",
+                        i.name, t.kind, i.distinct, i.rows
+                    ),
+                });
+            }
+        }
         let mut dims = by.to_vec();
         dims.push(col::CHANNEL.to_string());
         self.read_dataset(Some(&dims))
@@ -1033,7 +1065,34 @@ impl Builder {
             if let Some(p) = prior {
                 apply_overlap(t, p, overlap)?;
             }
-            let (events, survey) = interaction_rows(&t.frame)?;
+            // Identifier columns (one value per interaction) are not segments: left out, here
+            // and in every later update.
+            let mut identifiers: Vec<IdentifierColumn> =
+                prior.map(|p| p.identifiers.clone()).unwrap_or_default();
+            for d in &t.dimensions {
+                if identifiers.iter().any(|i| &i.name == d) {
+                    continue;
+                }
+                if let Ok(c) = t.frame.column(d) {
+                    let rows = (c.len() - c.null_count()) as u64;
+                    let distinct = c.drop_nulls().n_unique()? as u64;
+                    if distinct > IDENTIFIER_MIN_DISTINCT && distinct * 2 > rows {
+                        identifiers.push(IdentifierColumn {
+                            name: d.clone(),
+                            distinct,
+                            rows,
+                        });
+                    }
+                }
+            }
+            let kept: Vec<String> = t
+                .frame
+                .get_column_names()
+                .iter()
+                .map(|c| c.to_string())
+                .filter(|c| !identifiers.iter().any(|i| &i.name == c))
+                .collect();
+            let (events, survey) = interaction_rows(&t.frame.select(kept)?)?;
             let events = self.encode_customers(events, TableKind::Interactions)?;
             let survey = self.encode_dims(survey, TableKind::Interactions)?;
             self.interactions.push(events);
@@ -1041,6 +1100,9 @@ impl Builder {
             let days = self.days_of(TableKind::Interactions)?;
             let mut record = stored(t, prior, false, days);
             record.settings.push(settings(&spec.interactions_options));
+            // `dimensions` still names them (as the export's columns, for messages that list
+            // the columns); `identifiers` says they have no values here.
+            record.identifiers = identifiers;
             tables.push(record);
         }
         if let Some(t) = data.customers.as_mut() {
@@ -1399,6 +1461,7 @@ fn stored(
         days,
         keyed,
         settings: Vec::new(),
+        identifiers: Vec::new(),
     };
     if let Some(p) = prior {
         let mut acc = p.accounting.clone();
