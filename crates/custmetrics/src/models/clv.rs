@@ -125,6 +125,10 @@ pub struct ClvResult {
     pub clv_percentiles: Vec<(f64, f64)>,
     /// Customers ranked by CLV, highest first.
     pub ranked: Vec<ClvCustomer>,
+    /// The horizon in blocks of about a quarter (13 weeks, or 91 units of a day; the last block
+    /// may be shorter): expected purchases and CLV of the scored customers in each. They add up
+    /// to [`ClvResult::expected_purchases`] and [`ClvResult::total_clv`].
+    pub by_period: Vec<FutureBlock>,
     /// Calibration/holdout check, when a holdout period was given.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutValidation>,
@@ -273,20 +277,33 @@ pub fn score_clv_top(
                 curves_for.len() - 1
             });
     }
-    // (discounted expected purchases, expected purchases at the horizon), both if alive.
-    let curves: Vec<(f64, f64)> = curves_for
+    // (discounted expected purchases, expected purchases at the horizon), both if alive, and
+    // the same two per block of the horizon (see `FutureBlock`).
+    let block = future_block_units(options.time_unit_days);
+    type Curve = ((f64, f64), Vec<(f64, f64)>);
+    let curves_with_blocks: Vec<Curve> = curves_for
         .par_iter()
-        .map(|&(x, big_t)| -> Result<(f64, f64)> {
+        .map(|&(x, big_t)| -> Result<Curve> {
             let mut discounted = 0.0;
             let mut previous = 0.0;
+            let mut blocks: Vec<(f64, f64)> = Vec::new();
             for i in 1..=options.horizon {
                 let e = purchase_model.expected_purchases_if_alive(f64::from(i), x, big_t)?;
-                discounted += (e - previous) / (1.0 + d).powi(i as i32);
+                let step = (e - previous) / (1.0 + d).powi(i as i32);
+                discounted += step;
+                if (i - 1) % block == 0 {
+                    blocks.push((0.0, 0.0));
+                }
+                if let Some(b) = blocks.last_mut() {
+                    b.0 += step;
+                    b.1 += e - previous;
+                }
                 previous = e;
             }
-            Ok((discounted, previous))
+            Ok(((discounted, previous), blocks))
         })
         .collect::<Result<_>>()?;
+    let curves: Vec<(f64, f64)> = curves_with_blocks.iter().map(|c| c.0).collect();
     // Every customer is scored as a light record; ids are cloned only for the `ranked_limit`
     // customers listed.
     // (index into the table, P(alive), expected purchases, expected spend, CLV).
@@ -327,6 +344,39 @@ pub fn score_clv_top(
         })
         .filter_map(Result::transpose)
         .collect::<Result<_>>()?;
+    // The horizon's blocks: Σ P(alive) and Σ spend · P(alive) per distinct (x, T), in table
+    // order (a fixed summation order), times each curve's block values.
+    let mut alive_by_curve = vec![0.0; curves.len()];
+    let mut value_by_curve = vec![0.0; curves.len()];
+    for &(i, alive, _, m, _) in &scored {
+        let Some(o) = observations.get(i) else {
+            continue;
+        };
+        if let Some(&k) = curve_of.get(&(o.frequency.to_bits(), o.t.to_bits()))
+            && let (Some(a), Some(v)) = (alive_by_curve.get_mut(k), value_by_curve.get_mut(k))
+        {
+            *a += alive;
+            *v += m * alive;
+        }
+    }
+    let blocks = options.horizon.div_ceil(block);
+    let by_period: Vec<FutureBlock> = (0..blocks)
+        .map(|b| {
+            let (mut clv, mut purchases) = (0.0, 0.0);
+            for (k, (_, per_block)) in curves_with_blocks.iter().enumerate() {
+                if let Some(&(discounted, expected)) = per_block.get(b as usize) {
+                    clv += value_by_curve.get(k).copied().unwrap_or(0.0) * discounted;
+                    purchases += alive_by_curve.get(k).copied().unwrap_or(0.0) * expected;
+                }
+            }
+            FutureBlock {
+                from_unit: b * block + 1,
+                to_unit: ((b + 1) * block).min(options.horizon),
+                expected_purchases: purchases,
+                clv,
+            }
+        })
+        .collect();
     // Highest CLV first, ties by id: a total order, so an unstable sort is deterministic.
     let id = |i: usize| rfm.customers.get(i).map(|c| c.customer_id.as_str());
     scored.par_sort_unstable_by(|a, b| b.4.total_cmp(&a.4).then_with(|| id(a.0).cmp(&id(b.0))));
@@ -401,12 +451,31 @@ pub fn score_clv_top(
         purchase_model,
         spend_model: gamma_gamma,
         ranked,
+        by_period,
         holdout: None,
         comparison: None,
         audit: findings,
         intervals,
         intervals_unavailable,
     })
+}
+
+/// One block of the horizon in [`ClvResult::by_period`].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FutureBlock {
+    /// First unit of the block (1 = the first unit after the observation end).
+    pub from_unit: u32,
+    /// Last unit of the block.
+    pub to_unit: u32,
+    /// Expected purchases of the scored customers in the block.
+    pub expected_purchases: f64,
+    /// Their discounted CLV earned in the block.
+    pub clv: f64,
+}
+
+/// Units per block of [`ClvResult::by_period`]: a quarter of a year, 13 weeks in weeks.
+fn future_block_units(time_unit_days: u32) -> u32 {
+    ((365.25 / 4.0 / f64::from(time_unit_days.max(1))).round() as u32).max(1)
 }
 
 /// Calibration/holdout check: the model fitted on the calibration period predicts each
@@ -721,6 +790,34 @@ mod tests {
             };
             let scored = predict_clv(&rfm, &options).unwrap();
             assert_eq!(scored.ranked.len(), 400);
+            // The horizon's quarters: 1–13, 14–26, 27–39, 40–52 weeks, adding up to the totals;
+            // each quarter's CLV is the per-customer sum over its weeks (checked below per
+            // customer through the whole horizon).
+            let blocks: Vec<(u32, u32)> = scored
+                .by_period
+                .iter()
+                .map(|b| (b.from_unit, b.to_unit))
+                .collect();
+            assert_eq!(blocks, [(1, 13), (14, 26), (27, 39), (40, 52)]);
+            let clv: f64 = scored.by_period.iter().map(|b| b.clv).sum();
+            let purchases: f64 = scored.by_period.iter().map(|b| b.expected_purchases).sum();
+            assert!((clv - scored.total_clv).abs() < 1e-9 * scored.total_clv);
+            assert!((purchases - scored.expected_purchases).abs() < 1e-9 * purchases);
+            let first_quarter: f64 = scored
+                .ranked
+                .iter()
+                .map(|c| {
+                    scored
+                        .purchase_model
+                        .conditional_expected_purchases(13.0, c.frequency, c.recency, c.t)
+                        .unwrap()
+                })
+                .sum();
+            let q1 = scored.by_period[0].expected_purchases;
+            assert!(
+                (q1 - first_quarter).abs() < 1e-9 * q1,
+                "{q1} vs {first_quarter}"
+            );
             let d = options.discount_rate_per_unit();
             for c in &scored.ranked {
                 // Eq. 10 (22, 7) per customer and step, as the papers write it.

@@ -129,6 +129,26 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
     if let Some(h) = &c.holdout {
         holdout(h, fm, out);
     }
+    let unit_name = match c.options.time_unit_days {
+        7 => "weeks",
+        1 => "days",
+        _ => "units",
+    };
+    out.push(table(
+        "clv_by_period",
+        &[unit_name, "expected purchases", "CLV"],
+        &[false, true, true],
+        c.by_period
+            .iter()
+            .map(|b| {
+                vec![
+                    format!("{}–{}", b.from_unit, b.to_unit),
+                    fm.num(b.expected_purchases, 1),
+                    fm.money(b.clv),
+                ]
+            })
+            .collect(),
+    ));
     out.push(table(
         "clv_percentiles",
         &["percentile", "CLV"],
