@@ -433,7 +433,15 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
     if tracking.is_empty() {
         return;
     }
-    let labels: Vec<String> = tracking.iter().map(|p| p.from.clone()).collect();
+    // Unit numbers, not dates: 78 dates do not fit under a chart a third of a page wide.
+    let labels: Vec<String> = tracking.iter().map(|p| p.unit.to_string()).collect();
+    let holdout_unit = tracking
+        .iter()
+        .find(|p| p.holdout)
+        .map_or_else(String::new, |p| {
+            format!(", holdout from unit {} ({})", p.unit, p.from)
+        });
+    let first = tracking.first().map_or("", |p| p.from.as_str());
     let line = |name: &str, values: Vec<f64>| Line {
         name: name.into(),
         values: values.into_iter().map(Some).collect(),
@@ -442,8 +450,7 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
     out.push(Block::Chart(Chart {
         section: Section::Clv,
         caption: format!(
-            "Cumulative repeat purchases, actual and expected (holdout from {})",
-            h.holdout_from
+            "Cumulative repeat purchases, actual and expected, by time unit from {first}{holdout_unit}"
         ),
         title: "Tracking, cumulative".into(),
         plot: Plot::Lines {
@@ -467,7 +474,9 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
     }));
     out.push(Block::Chart(Chart {
         section: Section::Clv,
-        caption: "Repeat purchases per time unit, actual and expected".into(),
+        caption: format!(
+            "Repeat purchases per time unit from {first}, actual and expected{holdout_unit}"
+        ),
         title: "Tracking, per unit".into(),
         plot: Plot::Lines {
             x_labels: labels,
