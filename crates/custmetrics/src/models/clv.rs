@@ -87,6 +87,9 @@ pub struct ClvCustomer {
     pub monetary_value: f64,
     /// P(alive | history).
     pub probability_alive: f64,
+    /// P(alive) at the horizon's end, not knowing what happens before it
+    /// ([`PurchaseFit::survival_if_alive`]).
+    pub probability_alive_at_horizon: f64,
     /// Expected purchases over the horizon.
     pub expected_purchases: f64,
     /// Expected spend per future purchase (Gamma-Gamma).
@@ -121,6 +124,8 @@ pub struct ClvResult {
     pub likely_lapsed: u64,
     /// Mean P(alive) over all customers.
     pub alive_mean: Option<f64>,
+    /// Mean P(alive) at the horizon's end.
+    pub alive_mean_at_horizon: Option<f64>,
     /// CLV at the 10th, 25th, 50th, 75th, 90th and 99th percentiles.
     pub clv_percentiles: Vec<(f64, f64)>,
     /// Customers ranked by CLV, highest first.
@@ -304,6 +309,18 @@ pub fn score_clv_top(
         })
         .collect::<Result<_>>()?;
     let curves: Vec<(f64, f64)> = curves_with_blocks.iter().map(|c| c.0).collect();
+    // P(still alive at the horizon's end | alive now), per distinct (x, T) as well.
+    let survival: Vec<f64> = curves_for
+        .par_iter()
+        .map(|&(x, big_t)| purchase_model.survival_if_alive(f64::from(options.horizon), x, big_t))
+        .collect::<Result<_>>()?;
+    let survival_of = |o: &RfmObservation| -> f64 {
+        curve_of
+            .get(&(o.frequency.to_bits(), o.t.to_bits()))
+            .and_then(|&k| survival.get(k))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     // Every customer is scored as a light record; ids are cloned only for the `ranked_limit`
     // customers listed.
     // (index into the table, P(alive), expected purchases, expected spend, CLV).
@@ -426,6 +443,7 @@ pub fn score_clv_top(
                 t: o.t,
                 monetary_value: c.monetary_value,
                 probability_alive: alive,
+                probability_alive_at_horizon: alive * survival_of(o),
                 expected_purchases: expected,
                 expected_average_spend: m,
                 clv,
@@ -433,6 +451,10 @@ pub fn score_clv_top(
             })
         })
         .collect();
+    let alive_at_end: f64 = scored
+        .iter()
+        .filter_map(|&(i, alive, ..)| observations.get(i).map(|o| alive * survival_of(o)))
+        .sum();
     let findings = audit(
         &observations,
         purchase_model.model(),
@@ -447,6 +469,7 @@ pub fn score_clv_top(
         expected_purchases: scored.iter().map(|c| c.2).sum(),
         likely_lapsed: scored.iter().filter(|c| c.1 < 0.5).count() as u64,
         alive_mean: (n > 0).then(|| scored.iter().map(|c| c.1).sum::<f64>() / n as f64),
+        alive_mean_at_horizon: (n > 0).then(|| alive_at_end / n as f64),
         clv_percentiles,
         purchase_model,
         spend_model: gamma_gamma,

@@ -261,6 +261,55 @@ impl PurchaseFit {
         }
     }
 
+    /// P(alive at T + `ahead` | alive at T, x, T): the chance that a customer alive at the
+    /// observation end is still alive `ahead` units later, not knowing what happens in between.
+    /// P(alive at a future date) = [`PurchaseFit::probability_alive`] times this. For all three
+    /// models it depends on (x, T) only: given alive at T, λ ~ Gamma(r+x, α+T), and
+    ///
+    /// - Pareto/NBD: μ ~ Gamma(s, β+T), so it is E\[e^(−μu)\] = ((β+T)/(β+T+u))^s;
+    /// - BG/NBD: the customer drops out after each purchase with p ~ Beta(a, b+x), so it is
+    ///   E\[(1−p)^N(u)\] = E_p\[E_λ\[e^(−λup)\]\] = E_p\[(1 + up/(α+T))^(−(r+x))\]
+    ///   = ₂F₁(r+x, a; a+b+x; −u/(α+T)) (Euler's integral), evaluated after Pfaff's
+    ///   transformation (DLMF 15.8.1) as (1+w)^(−(r+x)) ₂F₁(r+x, b+x; a+b+x; w/(1+w)),
+    ///   w = u/(α+T);
+    /// - MBG/NBD: the same with p ~ Beta(a, b+x+1).
+    ///
+    /// # Errors
+    /// As [`PurchaseFit::conditional_expected_purchases`].
+    pub fn survival_if_alive(&self, ahead: f64, frequency: f64, big_t: f64) -> Result<f64> {
+        let x = frequency;
+        if ahead <= 0.0 {
+            return Ok(1.0);
+        }
+        let bg = |r: f64, alpha: f64, a: f64, b_post: f64| -> Result<f64> {
+            let w = ahead / (alpha + big_t);
+            let f = super::hyp2f1::hyp2f1(r + x, b_post, a + b_post, w / (1.0 + w)).map_err(
+                |e| Error::InvalidSetting {
+                    setting: "horizon".into(),
+                    message: format!(
+                        "cannot evaluate the hypergeometric function of P(alive) {ahead} units ahead ({e:?}); use a shorter horizon or a larger time unit"
+                    ),
+                },
+            )?;
+            Ok((1.0 + w).powf(-(r + x)) * f)
+        };
+        let v = match self {
+            PurchaseFit::Bgnbd(f) => {
+                let p = f.params;
+                bg(p.r, p.alpha, p.a, p.b + x)?
+            }
+            PurchaseFit::Mbgnbd(f) => {
+                let p = f.params;
+                bg(p.r, p.alpha, p.a, p.b + x + 1.0)?
+            }
+            PurchaseFit::ParetoNbd(f) => {
+                let p = f.params;
+                ((p.beta + big_t) / (p.beta + big_t + ahead)).powf(p.s)
+            }
+        };
+        self.finite_prediction(v, || format!("x = {x}, T = {big_t}, {ahead} units ahead"))
+    }
+
     /// E\[X(t)\]: expected purchases of a new customer in (0, t].
     ///
     /// # Errors
@@ -278,6 +327,58 @@ impl PurchaseFit {
 mod tests {
     use super::*;
     use crate::models::testdata::cdnow;
+
+    #[test]
+    fn survival_ahead_matches_a_monte_carlo_of_the_posterior() {
+        // Given alive at T with x repeat purchases: λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x) (BG/NBD)
+        // or Beta(a, b+x+1) (MBG/NBD), μ ~ Gamma(s, β+T) (Pareto/NBD); the chance of being alive
+        // u units later is E[e^(−λup)] (resp. E[e^(−μu)]). 400,000 draws: SE < 0.001.
+        use rand::SeedableRng;
+        use rand_distr::{Beta, Distribution, Gamma};
+        let obs = cdnow();
+        let (x, big_t, u) = (3.0, 30.0, 26.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        for model in PurchaseModel::ALL {
+            let fit = model.fit(&obs, 7.0, &FitOptions::default()).unwrap();
+            let got = fit.survival_if_alive(u, x, big_t).unwrap();
+            let n = 400_000;
+            let mc = match &fit {
+                PurchaseFit::Bgnbd(f) => {
+                    let p = f.params;
+                    let lam = Gamma::new(p.r + x, 1.0 / (p.alpha + big_t)).unwrap();
+                    let drop = Beta::new(p.a, p.b + x).unwrap();
+                    (0..n)
+                        .map(|_| (-lam.sample(&mut rng) * u * drop.sample(&mut rng)).exp())
+                        .sum::<f64>()
+                        / f64::from(n)
+                }
+                PurchaseFit::Mbgnbd(f) => {
+                    let p = f.params;
+                    let lam = Gamma::new(p.r + x, 1.0 / (p.alpha + big_t)).unwrap();
+                    let drop = Beta::new(p.a, p.b + x + 1.0).unwrap();
+                    (0..n)
+                        .map(|_| (-lam.sample(&mut rng) * u * drop.sample(&mut rng)).exp())
+                        .sum::<f64>()
+                        / f64::from(n)
+                }
+                PurchaseFit::ParetoNbd(f) => {
+                    let p = f.params;
+                    let mu = Gamma::new(p.s, 1.0 / (p.beta + big_t)).unwrap();
+                    (0..n)
+                        .map(|_| (-mu.sample(&mut rng) * u).exp())
+                        .sum::<f64>()
+                        / f64::from(n)
+                }
+            };
+            assert!(
+                (got - mc).abs() < 0.003,
+                "{model:?}: {got} vs Monte Carlo {mc}"
+            );
+            assert!(got < 1.0 && got > 0.0);
+            assert_eq!(fit.survival_if_alive(0.0, x, big_t).unwrap(), 1.0);
+            assert!(fit.survival_if_alive(52.0, x, big_t).unwrap() < got);
+        }
+    }
 
     #[test]
     fn every_model_fits_cdnow_and_round_trips_through_json() {

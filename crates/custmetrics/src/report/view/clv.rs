@@ -45,6 +45,15 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             c.likely_lapsed.to_string(),
         ),
         (
+            "Mean P(alive) now / at the horizon's end",
+            format!(
+                "{} / {}",
+                c.alive_mean.map_or_else(|| "n/a".into(), |a| fm.pct(a)),
+                c.alive_mean_at_horizon
+                    .map_or_else(|| "n/a".into(), |a| fm.pct(a))
+            ),
+        ),
+        (
             "Discount rate",
             format!(
                 "{} a year = {:.5} per {}",
@@ -170,6 +179,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 "P(alive)",
                 "P(alive) low",
                 "P(alive) high",
+                "P(alive) at end",
                 "expected purchases",
                 "purchases low",
                 "purchases high",
@@ -179,7 +189,8 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 "CLV high",
             ],
             &[
-                false, true, true, true, true, true, true, true, true, true, true, true, true, true,
+                false, true, true, true, true, true, true, true, true, true, true, true, true,
+                true, true,
             ],
             ranked.len(),
             move |i, cells| {
@@ -193,6 +204,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                         alive,
                         alive_low,
                         alive_high,
+                        alive_end,
                         purchases,
                         purchases_low,
                         purchases_high,
@@ -210,6 +222,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 fm.put_num(recency, x.recency, 1);
                 fm.put_num(t, x.t, 1);
                 fm.put_pct(alive, x.probability_alive);
+                fm.put_pct(alive_end, x.probability_alive_at_horizon);
                 fm.put_num(purchases, x.expected_purchases, 2);
                 fm.put_money(spend, x.expected_average_spend);
                 fm.put_money(clv, x.clv);
@@ -232,15 +245,28 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 "recency",
                 "T",
                 "P(alive)",
+                "P(alive) at end",
                 "expected purchases",
                 "expected spend",
                 "CLV",
             ],
-            &[false, true, true, true, true, true, true, true],
+            &[false, true, true, true, true, true, true, true, true],
             ranked.len(),
             move |i, cells| {
-                let (Some(x), [id, frequency, recency, t, alive, purchases, spend, clv]) =
-                    (ranked.get(i), cells)
+                let (
+                    Some(x),
+                    [
+                        id,
+                        frequency,
+                        recency,
+                        t,
+                        alive,
+                        alive_end,
+                        purchases,
+                        spend,
+                        clv,
+                    ],
+                ) = (ranked.get(i), cells)
                 else {
                     return;
                 };
@@ -249,6 +275,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 fm.put_num(recency, x.recency, 1);
                 fm.put_num(t, x.t, 1);
                 fm.put_pct(alive, x.probability_alive);
+                fm.put_pct(alive_end, x.probability_alive_at_horizon);
                 fm.put_num(purchases, x.expected_purchases, 2);
                 fm.put_money(spend, x.expected_average_spend);
                 fm.put_money(clv, x.clv);
