@@ -480,6 +480,14 @@ fn holdout_diagnostics_on_cdnow_match_an_independent_computation() {
     let bias = (f(&h["predicted_total"]) - 1882.0) / 2357.0;
     assert!((f(&h["bias"]) - bias).abs() < 1e-12);
     assert!((f(&h["total_error"]) - (f(&h["predicted_total"]) - 1882.0) / 1882.0).abs() < 1e-12);
+    // FHL fig. 1: customers by calibration repeat purchases, actual (1,411 with none ... 64 with
+    // 7 or more) and expected Σ_c P(X(T_c) = x) (eq. 8; the same scipy computation: 1,407.684347
+    // with none, 71.850688 with 7+).
+    let bins = h["calibration_histogram"].as_array().unwrap();
+    let actual: Vec<u64> = bins.iter().map(|b| b["actual"].as_u64().unwrap()).collect();
+    assert_eq!(actual, [1411, 439, 214, 100, 62, 38, 29, 64]);
+    assert!((f(&bins[0]["expected"]) - 1407.684347).abs() < 1e-5);
+    assert!((f(&bins[7]["expected"]) - 71.850688).abs() < 1e-5);
     let deciles = h["deciles"].as_array().unwrap();
     assert_eq!(deciles.len(), 10);
     let n: u64 = deciles
@@ -512,6 +520,7 @@ fn holdout_diagnostics_on_cdnow_match_an_independent_computation() {
         "Tracking, cumulative",
         "Tracking, per unit",
         "Conditional expectations",
+        "Calibration frequencies",
     ] {
         assert!(page.contains(title), "{title}");
     }

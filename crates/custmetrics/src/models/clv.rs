@@ -531,10 +531,54 @@ pub struct HoldoutValidation {
     /// Customers in ten equal groups by predicted holdout purchases (1 = lowest), with the mean
     /// predicted and actual purchases of each: calibration of the per-customer predictions.
     pub deciles: Vec<HoldoutBucket>,
+    /// Customers by calibration-period repeat purchases (0 to 6, then 7 or more), actual against
+    /// the model's expected count Σ_c P(X(T_c) = x) (Fader, Hardie & Lee 2005, fig. 1). BG/NBD
+    /// only (the one model here with P(X(t) = x)); empty for the others.
+    pub calibration_histogram: Vec<HistogramBin>,
     /// Repeat purchases per model time unit from the first calibration customer's acquisition
     /// to the holdout's end, actual against the model's expectation, incremental and cumulative
     /// (the tracking plots of Fader, Hardie & Lee 2005, figs. 2–3).
     pub tracking: Vec<TrackingPoint>,
+}
+
+/// One bar of [`HoldoutValidation::calibration_histogram`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistogramBin {
+    /// Repeat purchases in the calibration period (7 means 7 or more).
+    pub purchases: u32,
+    /// Customers with that many.
+    pub actual: u64,
+    /// The model's expected number of customers with that many.
+    pub expected: f64,
+}
+
+/// The calibration histogram of [`HoldoutValidation::calibration_histogram`]: for x = 0..6,
+/// Σ_c P(X(T_c) = x), and for 7+, the customers less those (FHL 2005, fig. 1).
+fn calibration_histogram(purchase_model: &PurchaseFit, rfm: &Rfm) -> Vec<HistogramBin> {
+    let PurchaseFit::Bgnbd(fit) = purchase_model else {
+        return Vec::new();
+    };
+    let mut actual = [0u64; 8];
+    let mut expected = [0.0; 8];
+    for c in &rfm.customers {
+        if let Some(cell) = actual.get_mut(c.frequency.min(7) as usize) {
+            *cell += 1;
+        }
+        for (x, cell) in expected.iter_mut().take(7).enumerate() {
+            *cell += fit.probability_of_purchases(x as u32, c.t);
+        }
+    }
+    let below: f64 = expected.iter().take(7).sum();
+    if let Some(last) = expected.get_mut(7) {
+        *last = rfm.customers.len() as f64 - below;
+    }
+    (0..8)
+        .map(|x| HistogramBin {
+            purchases: x as u32,
+            actual: actual.get(x).copied().unwrap_or(0),
+            expected: expected.get(x).copied().unwrap_or(0.0),
+        })
+        .collect()
 }
 
 /// One time unit of [`HoldoutValidation::tracking`].
@@ -645,6 +689,7 @@ pub fn validate_holdout_for(
         bias: (predicted_total - actual_total) / n,
         total_error: (actual_total > 0.0).then(|| (predicted_total - actual_total) / actual_total),
         deciles: deciles(pairs),
+        calibration_histogram: calibration_histogram(purchase_model, rfm),
         tracking: Vec::new(),
         by_frequency: buckets
             .into_iter()

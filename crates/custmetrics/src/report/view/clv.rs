@@ -418,6 +418,31 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
             })
             .collect(),
     ));
+    if !h.calibration_histogram.is_empty() {
+        out.push(table(
+            "clv_calibration_histogram",
+            &[
+                "calibration repeat purchases",
+                "customers",
+                "expected (model)",
+            ],
+            &[false, true, true],
+            h.calibration_histogram
+                .iter()
+                .map(|b| {
+                    vec![
+                        if b.purchases >= 7 {
+                            "7+".into()
+                        } else {
+                            b.purchases.to_string()
+                        },
+                        b.actual.to_string(),
+                        fm.num(b.expected, 1),
+                    ]
+                })
+                .collect(),
+        ));
+    }
     let tracking = &h.tracking;
     out.push(table_on_demand(
         "clv_tracking",
@@ -515,6 +540,33 @@ fn holdout_diagnostics<'r>(h: &'r HoldoutValidation, fm: Fmt, out: &mut Vec<Bloc
             y_format: ValueFormat::Number(1),
         },
     }));
+    if !h.calibration_histogram.is_empty() {
+        let bins = &h.calibration_histogram;
+        out.push(Block::Chart(Chart {
+            section: Section::Clv,
+            caption: "Customers by repeat purchases in the calibration period, actual and expected"
+                .into(),
+            title: "Calibration frequencies".into(),
+            plot: Plot::Lines {
+                x_labels: bins
+                    .iter()
+                    .map(|b| {
+                        if b.purchases >= 7 {
+                            "7+".into()
+                        } else {
+                            b.purchases.to_string()
+                        }
+                    })
+                    .collect(),
+                lines: vec![
+                    line("actual", bins.iter().map(|b| b.actual as f64).collect()),
+                    line("model", bins.iter().map(|b| b.expected).collect()),
+                ],
+                y_range: None,
+                y_format: ValueFormat::Number(0),
+            },
+        }));
+    }
     out.push(Block::Chart(Chart {
         section: Section::Clv,
         caption: "Holdout purchases by calibration purchases (conditional expectations), mean per customer".into(),
