@@ -1,4 +1,4 @@
-use crate::{assert_code, json, run, stderr, testdata};
+use crate::{assert_code, json, run, stderr, testdata, write_cdnow_csv};
 
 fn close(got: &serde_json::Value, want: f64, rtol: f64) -> bool {
     got.as_f64()
@@ -116,13 +116,7 @@ fn pareto_nbd_from_raw_cdnow_transactions_with_a_calibration_end() {
     // The same preparation as the BG/NBD test in report.rs (raw transactions, 39-week
     // calibration ending 1997-09-30): Pareto/NBD gets the published estimates too.
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
-    let mut csv = String::from("customer_id,date,cds,amount\n");
-    for line in raw.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
-    }
-    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    write_cdnow_csv(dir.path());
     let v = json(&run(
         dir.path(),
         &[
@@ -432,13 +426,7 @@ fn holdout_diagnostics_on_cdnow_match_an_independent_computation() {
     // week's last day: 3.2087878770 expected in week 1; 2,457 actual (FHL's calibration total)
     // and 2,493.9568902 expected by week 39; 4,339 and 4,160.6092130 by week 78.
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
-    let mut csv = String::from("customer_id,date,cds,amount\n");
-    for line in raw.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
-    }
-    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    write_cdnow_csv(dir.path());
     let v = json(&run(
         dir.path(),
         &[
@@ -531,13 +519,7 @@ fn clv_compare_fits_every_model_on_cdnow_and_names_the_choice() {
     // CDNOW, 39 + 39 weeks: the published log-likelihoods (BG/NBD −9582.4, Pareto/NBD −9595.0,
     // MBG/NBD −9582.1) side by side; on the holdout Pareto/NBD has the lowest RMSE.
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
-    let mut csv = String::from("customer_id,date,cds,amount\n");
-    for line in raw.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
-    }
-    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    write_cdnow_csv(dir.path());
     let args = [
         "clv",
         "compare",

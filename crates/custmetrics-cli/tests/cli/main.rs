@@ -87,3 +87,15 @@ pub fn json(out: &Output) -> serde_json::Value {
     assert_code(out, 0);
     serde_json::from_slice(&out.stdout).expect("JSON on stdout")
 }
+
+/// Writes the raw CDNOW sample (whitespace-separated: id, id, YYYYMMDD, CDs, amount) as
+/// `dir/cdnow.csv`, the preparation of the published CDNOW analyses.
+pub fn write_cdnow_csv(dir: &std::path::Path) {
+    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
+    let mut csv = String::from("customer_id,date,cds,amount\n");
+    for line in raw.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
+    }
+    std::fs::write(dir.join("cdnow.csv"), csv).unwrap();
+}

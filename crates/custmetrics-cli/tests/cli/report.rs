@@ -484,13 +484,7 @@ fn cdnow_from_raw_transactions_reproduces_the_paper() {
     // calibration gives FHL 2005's BG/NBD estimates, and the holdout (1997-10-01 to 1998-06-30)
     // has 1,882 repeat purchase days (field survey b.1).
     let dir = tempfile::tempdir().unwrap();
-    let raw = std::fs::read_to_string(testdata("cdnow/CDNOW_sample.txt")).unwrap();
-    let mut csv = String::from("customer_id,date,cds,amount\n");
-    for line in raw.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        csv.push_str(&format!("{},{},{},{}\n", f[0], f[2], f[3], f[4]));
-    }
-    std::fs::write(dir.path().join("cdnow.csv"), csv).unwrap();
+    crate::write_cdnow_csv(dir.path());
     let v = json(&run(
         dir.path(),
         &[
