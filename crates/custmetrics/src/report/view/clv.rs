@@ -168,120 +168,78 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             .collect(),
     ));
     let ranked = &c.ranked;
-    if c.intervals.is_some() {
-        out.push(table_on_demand(
-            "clv_customers",
-            &[
-                "customer",
-                "frequency",
-                "recency",
-                "T",
-                "P(alive)",
-                "P(alive) low",
-                "P(alive) high",
-                "P(alive) at end",
-                "expected purchases",
-                "purchases low",
-                "purchases high",
-                "expected spend",
-                "CLV",
-                "CLV low",
-                "CLV high",
-            ],
-            &[
-                false, true, true, true, true, true, true, true, true, true, true, true, true,
-                true, true,
-            ],
-            ranked.len(),
-            move |i, cells| {
-                let (
-                    Some(x),
-                    [
-                        id,
-                        frequency,
-                        recency,
-                        t,
-                        alive,
-                        alive_low,
-                        alive_high,
-                        alive_end,
-                        purchases,
-                        purchases_low,
-                        purchases_high,
-                        spend,
-                        clv,
-                        clv_low,
-                        clv_high,
-                    ],
-                ) = (ranked.get(i), cells)
-                else {
-                    return;
-                };
-                put(id, &x.customer_id);
-                fm.put_num(frequency, x.frequency, 0);
-                fm.put_num(recency, x.recency, 1);
-                fm.put_num(t, x.t, 1);
-                fm.put_pct(alive, x.probability_alive);
-                fm.put_pct(alive_end, x.probability_alive_at_horizon);
-                fm.put_num(purchases, x.expected_purchases, 2);
-                fm.put_money(spend, x.expected_average_spend);
-                fm.put_money(clv, x.clv);
-                if let Some(iv) = &x.intervals {
-                    fm.put_pct(alive_low, iv.probability_alive.low);
-                    fm.put_pct(alive_high, iv.probability_alive.high);
-                    fm.put_num(purchases_low, iv.expected_purchases.low, 2);
-                    fm.put_num(purchases_high, iv.expected_purchases.high, 2);
-                    fm.put_money(clv_low, iv.clv.low);
-                    fm.put_money(clv_high, iv.clv.high);
-                }
-            },
-        ));
-    } else {
-        out.push(table_on_demand(
-            "clv_customers",
-            &[
-                "customer",
-                "frequency",
-                "recency",
-                "T",
-                "P(alive)",
-                "P(alive) at end",
-                "expected purchases",
-                "expected spend",
-                "CLV",
-            ],
-            &[false, true, true, true, true, true, true, true, true],
-            ranked.len(),
-            move |i, cells| {
-                let (
-                    Some(x),
-                    [
-                        id,
-                        frequency,
-                        recency,
-                        t,
-                        alive,
-                        alive_end,
-                        purchases,
-                        spend,
-                        clv,
-                    ],
-                ) = (ranked.get(i), cells)
-                else {
-                    return;
-                };
-                put(id, &x.customer_id);
-                fm.put_num(frequency, x.frequency, 0);
-                fm.put_num(recency, x.recency, 1);
-                fm.put_num(t, x.t, 1);
-                fm.put_pct(alive, x.probability_alive);
-                fm.put_pct(alive_end, x.probability_alive_at_horizon);
-                fm.put_num(purchases, x.expected_purchases, 2);
-                fm.put_money(spend, x.expected_average_spend);
-                fm.put_money(clv, x.clv);
-            },
-        ));
+    // With intervals, a low and a high column follow P(alive), expected purchases and CLV.
+    let with_intervals = c.intervals.is_some();
+    let mut headers = vec!["customer", "frequency", "recency", "T", "P(alive)"];
+    if with_intervals {
+        headers.extend(["P(alive) low", "P(alive) high"]);
     }
+    headers.extend(["P(alive) at end", "expected purchases"]);
+    if with_intervals {
+        headers.extend(["purchases low", "purchases high"]);
+    }
+    headers.extend(["expected spend", "CLV"]);
+    if with_intervals {
+        headers.extend(["CLV low", "CLV high"]);
+    }
+    let numeric: Vec<bool> = (0..headers.len()).map(|i| i > 0).collect();
+    out.push(table_on_demand(
+        "clv_customers",
+        &headers,
+        &numeric,
+        ranked.len(),
+        move |i, cells| {
+            let Some(x) = ranked.get(i) else {
+                return;
+            };
+            let mut cells = cells.iter_mut();
+            let mut next = || cells.next();
+            let iv = x.intervals.filter(|_| with_intervals);
+            if let Some(cell) = next() {
+                put(cell, &x.customer_id);
+            }
+            for (value, decimals) in [(x.frequency, 0), (x.recency, 1), (x.t, 1)] {
+                if let Some(cell) = next() {
+                    fm.put_num(cell, value, decimals);
+                }
+            }
+            let mut pct = |v: f64| {
+                if let Some(cell) = next() {
+                    fm.put_pct(cell, v);
+                }
+            };
+            pct(x.probability_alive);
+            if let Some(iv) = &iv {
+                pct(iv.probability_alive.low);
+                pct(iv.probability_alive.high);
+            } else if with_intervals {
+                pct(f64::NAN);
+                pct(f64::NAN);
+            }
+            pct(x.probability_alive_at_horizon);
+            let mut num = |v: f64| {
+                if let Some(cell) = next() {
+                    fm.put_num(cell, v, 2);
+                }
+            };
+            num(x.expected_purchases);
+            if with_intervals {
+                num(iv.map_or(f64::NAN, |iv| iv.expected_purchases.low));
+                num(iv.map_or(f64::NAN, |iv| iv.expected_purchases.high));
+            }
+            let mut money = |v: f64| {
+                if let Some(cell) = next() {
+                    fm.put_money(cell, v);
+                }
+            };
+            money(x.expected_average_spend);
+            money(x.clv);
+            if with_intervals {
+                money(iv.map_or(f64::NAN, |iv| iv.clv.low));
+                money(iv.map_or(f64::NAN, |iv| iv.clv.high));
+            }
+        },
+    ));
     if let Some(i) = &c.intervals {
         out.push(Block::Chart(Chart {
             section: Section::Clv,
