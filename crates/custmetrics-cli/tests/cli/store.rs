@@ -112,6 +112,17 @@ fn every_command_from_a_store_matches_the_exports() {
         &["clv", "--holdout-from", "2024-07-01", "-f", "json"],
         &["clv", "fit", "--model", "pareto-nbd", "-f", "json"],
         &["clv", "predict", "--horizon", "26", "-f", "csv"],
+        &[
+            "clv",
+            "compare",
+            "--holdout-from",
+            "2024-07-01",
+            "--intervals",
+            "--interval-draws",
+            "20",
+            "-f",
+            "json",
+        ],
     ];
     for command in commands {
         assert_same_from_store(dir.path(), &demo_inputs(), &store, command);
