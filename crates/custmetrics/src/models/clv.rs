@@ -417,6 +417,7 @@ pub fn score_clv_top(
                 monetary: &monetary,
                 horizon: options.horizon,
                 discount_per_unit: d,
+                block_units: block,
             };
             match clv_intervals(
                 &scoring,

@@ -137,6 +137,22 @@ pub struct ClvIntervals {
     pub alive_mean: Interval,
     /// Cumulative expected purchases of the scored customers at each unit of the horizon.
     pub cumulative_purchases: Vec<HorizonPoint>,
+    /// Expected purchases and CLV per block of the horizon
+    /// ([`super::clv::ClvResult::by_period`], in the same order).
+    pub by_period: Vec<BlockIntervals>,
+}
+
+/// The intervals of one block of the horizon.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct BlockIntervals {
+    /// First unit of the block.
+    pub from_unit: u32,
+    /// Last unit of the block.
+    pub to_unit: u32,
+    /// Expected purchases in the block.
+    pub expected_purchases: Interval,
+    /// CLV earned in the block.
+    pub clv: Interval,
 }
 
 /// What a CLV scoring needs to redo itself with other parameters: the customers' histories,
@@ -146,6 +162,8 @@ pub(crate) struct Scoring<'a> {
     pub monetary: &'a [f64],
     pub horizon: u32,
     pub discount_per_unit: f64,
+    /// Units per block of [`super::clv::ClvResult::by_period`].
+    pub block_units: u32,
 }
 
 /// One parameter set's totals (and the curve values the listed customers need).
@@ -154,6 +172,8 @@ struct DrawTotals {
     clv: f64,
     alive_mean: f64,
     cumulative: Vec<f64>,
+    /// (expected purchases, CLV) per block of the horizon.
+    blocks: Vec<(f64, f64)>,
     /// Per distinct (x, T): (discounted expected purchases if alive, expected purchases at the
     /// horizon if alive).
     curves: Vec<(f64, f64)>,
@@ -236,6 +256,23 @@ pub(crate) fn clv_intervals(
             }
         })
         .collect();
+    let block = scoring.block_units.max(1);
+    let by_period = (0..scoring.horizon.div_ceil(block))
+        .map(|b| {
+            let of = |f: fn(&(f64, f64)) -> f64| -> Vec<f64> {
+                per_draw
+                    .iter()
+                    .map(|d| d.blocks.get(b as usize).map_or(f64::NAN, f))
+                    .collect()
+            };
+            BlockIntervals {
+                from_unit: b * block + 1,
+                to_unit: ((b + 1) * block).min(scoring.horizon),
+                expected_purchases: interval(of(|x| x.0)),
+                clv: interval(of(|x| x.1)),
+            }
+        })
+        .collect();
     let n = scoring.observations.len().max(1) as f64;
     let totals_interval = ClvIntervals {
         method: METHOD.into(),
@@ -247,6 +284,7 @@ pub(crate) fn clv_intervals(
         mean_clv: interval(per_draw.iter().map(|d| d.clv / n).collect()),
         alive_mean: interval(per_draw.iter().map(|d| d.alive_mean).collect()),
         cumulative_purchases,
+        by_period,
     };
 
     let customers = listed
@@ -322,6 +360,8 @@ fn totals(
         alive_total += a;
     }
     let horizon = scoring.horizon as usize;
+    let block = scoring.block_units.max(1) as usize;
+    let mut blocks = vec![(0.0, 0.0); horizon.div_ceil(block)];
     let mut cumulative = vec![0.0; horizon];
     let mut curves = Vec::with_capacity(curves_for.len());
     let (mut expected, mut clv) = (0.0, 0.0);
@@ -341,7 +381,12 @@ fn totals(
                         e.innermost()
                     ))
                 })?;
-            discounted += (e - previous) / (1.0 + scoring.discount_per_unit).powi(t as i32);
+            let step = (e - previous) / (1.0 + scoring.discount_per_unit).powi(t as i32);
+            if let Some(b) = blocks.get_mut(i / block) {
+                b.0 += weight * (e - previous);
+                b.1 += value * step;
+            }
+            discounted += step;
             previous = e;
             *cell += weight * e;
         }
@@ -355,6 +400,7 @@ fn totals(
         clv,
         alive_mean: alive_total / n,
         cumulative,
+        blocks,
         curves,
     })
 }
@@ -491,6 +537,7 @@ mod tests {
                 monetary: &monetary,
                 horizon,
                 discount_per_unit: 0.0,
+                block_units: 13,
             };
             let options = IntervalOptions::new(draws, 0.95, seed).unwrap();
             let (i, _) = clv_intervals(&scoring, &fit, &spend, &options, &[]).unwrap();
@@ -554,6 +601,7 @@ mod tests {
             monetary: &monetary,
             horizon: 10,
             discount_per_unit: 0.002,
+            block_units: 4,
         };
         let options = IntervalOptions::new(50, 0.9, 3).unwrap();
         let listed = [0, 5, 9];
@@ -563,6 +611,15 @@ mod tests {
         let (totals, customers) = a;
         assert_eq!(customers.len(), 3);
         assert_eq!(totals.cumulative_purchases.len(), 10);
+        let blocks: Vec<(u32, u32)> = totals
+            .by_period
+            .iter()
+            .map(|b| (b.from_unit, b.to_unit))
+            .collect();
+        assert_eq!(blocks, [(1, 4), (5, 8), (9, 10)]);
+        for b in &totals.by_period {
+            assert!(b.clv.low < b.clv.high && b.expected_purchases.low < b.expected_purchases.high);
+        }
         // The estimate's own total lies inside its interval, and the cumulative curve rises.
         let last = totals.cumulative_purchases.last().unwrap();
         assert!((last.expected_purchases - totals_at_estimate(&scoring, &fit)).abs() < 1e-6);
@@ -630,6 +687,7 @@ mod tests {
             monetary: &monetary,
             horizon: 4,
             discount_per_unit: 0.0,
+            block_units: 13,
         };
         let e = clv_intervals(
             &scoring,

@@ -143,18 +143,40 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
         1 => "days",
         _ => "units",
     };
+    // With intervals, the block's low and high follow its purchases and its CLV.
+    let block_intervals = c.intervals.as_ref().map(|i| &i.by_period);
+    let mut headers = vec![unit_name, "expected purchases"];
+    if block_intervals.is_some() {
+        headers.extend(["purchases low", "purchases high"]);
+    }
+    headers.push("CLV");
+    if block_intervals.is_some() {
+        headers.extend(["CLV low", "CLV high"]);
+    }
+    let numeric: Vec<bool> = (0..headers.len()).map(|i| i > 0).collect();
     out.push(table(
         "clv_by_period",
-        &[unit_name, "expected purchases", "CLV"],
-        &[false, true, true],
+        &headers,
+        &numeric,
         c.by_period
             .iter()
-            .map(|b| {
-                vec![
+            .enumerate()
+            .map(|(k, b)| {
+                let iv = block_intervals.and_then(|v| v.get(k));
+                let mut row = vec![
                     format!("{}–{}", b.from_unit, b.to_unit),
                     fm.num(b.expected_purchases, 1),
-                    fm.money(b.clv),
-                ]
+                ];
+                if let Some(iv) = iv {
+                    row.push(fm.num(iv.expected_purchases.low, 1));
+                    row.push(fm.num(iv.expected_purchases.high, 1));
+                }
+                row.push(fm.money(b.clv));
+                if let Some(iv) = iv {
+                    row.push(fm.money(iv.clv.low));
+                    row.push(fm.money(iv.clv.high));
+                }
+                row
             })
             .collect(),
     ));
