@@ -53,23 +53,9 @@ pub(super) fn holdout_split(
         Some(_) => col(col::ORDERS).gt(lit(0)),
         None => col(col::AMOUNT).gt_eq(lit(0.0)),
     };
-    let df = filter_dates(lf.clone(), Some(from), Some(end))
-        .filter(purchase.clone())
-        .group_by([col(col::CUSTOMER_ID)])
-        .agg([col(col::DATE)
-            .n_unique()
-            .cast(DataType::UInt32)
-            .alias("days")])
-        .collect()?;
-    let ids = df.column(col::CUSTOMER_ID)?.str()?;
-    let days = df.column("days")?.u32()?;
-    let actual = ids
-        .iter()
-        .zip(days.iter())
-        .filter_map(|(i, d)| Some((i?.to_string(), d?)))
-        .collect();
-    // Every customer's purchase days in order: the first is the acquisition, the rest are
-    // repeat purchases, counted for the customers acquired before the holdout.
+    // Every customer's purchase days in order, in one pass: the days from `from` on are the
+    // holdout's purchase days; the first day is the acquisition and the later ones are repeat
+    // purchases, counted (for the tracking plot) for the customers acquired before the holdout.
     let pairs = filter_dates(lf, None, Some(end))
         .filter(purchase)
         .select([
@@ -82,6 +68,7 @@ pub(super) fn holdout_split(
         .collect()?;
     let from_day = days_since_epoch(from);
     let mut by_day: BTreeMap<i32, u64> = BTreeMap::new();
+    let mut actual: HashMap<String, u32> = HashMap::new();
     let mut current: Option<&str> = None;
     let mut first = 0;
     let ids = pairs.column(col::CUSTOMER_ID)?.str()?;
@@ -90,6 +77,9 @@ pub(super) fn holdout_split(
         let (Some(id), Some(day)) = (id, day) else {
             continue;
         };
+        if day >= from_day {
+            *actual.entry(id.to_string()).or_default() += 1;
+        }
         if current != Some(id) {
             current = Some(id);
             first = day;

@@ -128,15 +128,18 @@ pub struct StoredTable {
 pub struct IdentifierColumn {
     /// The column.
     pub name: String,
-    /// Distinct non-null values.
+    /// Distinct values among the checked rows.
     pub distinct: u64,
-    /// Non-null rows.
+    /// Non-null rows checked (at most [`IDENTIFIER_SAMPLE_ROWS`]).
     pub rows: u64,
 }
 
 /// A dimension with more distinct values than this, and more than half as many as non-null
-/// rows, is an identifier ([`StoredTable::identifiers`]).
+/// rows, among its first [`IDENTIFIER_SAMPLE_ROWS`] non-null values, is an identifier
+/// ([`StoredTable::identifiers`]).
 pub const IDENTIFIER_MIN_DISTINCT: u64 = 1000;
+/// Non-null values of a dimension that [`IDENTIFIER_MIN_DISTINCT`] is checked on.
+pub const IDENTIFIER_SAMPLE_ROWS: usize = 100_000;
 
 /// What to do with rows of an update that fall on or before the last day the store holds, for
 /// a table whose rows cannot be told apart from the store's (interactions; transactions without
@@ -1074,8 +1077,11 @@ impl Builder {
                     continue;
                 }
                 if let Ok(c) = t.frame.column(d) {
-                    let rows = (c.len() - c.null_count()) as u64;
-                    let distinct = c.drop_nulls().n_unique()? as u64;
+                    // On the first rows only: an identifier shows itself there, and counting the
+                    // distinct values of 45M ids would itself take gigabytes.
+                    let sample = c.drop_nulls().head(Some(IDENTIFIER_SAMPLE_ROWS));
+                    let rows = sample.len() as u64;
+                    let distinct = sample.n_unique()? as u64;
                     if distinct > IDENTIFIER_MIN_DISTINCT && distinct * 2 > rows {
                         identifiers.push(IdentifierColumn {
                             name: d.clone(),
