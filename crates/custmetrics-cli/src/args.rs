@@ -126,6 +126,43 @@ pub enum Command {
   custmetrics generate --out demo
   custmetrics generate --out big --customers 250000 --seed 7 --format parquet")]
     Generate(GenerateArgs),
+    /// Print the stage-1 SQL for a warehouse (DuckDB, PostgreSQL, Spark SQL, BigQuery,
+    /// Snowflake): it reduces a transactions (and interactions) table to the summary store's
+    /// tables there; `summarize --from-results` then assembles the store from their exports.
+    #[command(after_help = "Examples:
+  custmetrics sql --dialect postgres -t shop.orders --transactions-columns order_id,customer_id,order_date,amount,status
+  custmetrics sql --dialect bigquery -t analytics.orders --transactions-columns \"$(head -1 orders.csv)\" -i analytics.surveys --interactions-columns response_id,customer_id,date,nps --identifiers response_id
+  custmetrics summarize --from-results exported/ -c customers.csv --out store")]
+    Sql(SqlArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// Relations (tables or views) as the warehouse names them, with -t (transactions) and -i
+    /// (interactions); mapping flags and custmetrics.toml apply as to files.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// SQL dialect to write.
+    #[arg(long, value_parser = ["duckdb", "postgres", "spark", "bigquery", "snowflake"], help_heading = OUTPUT)]
+    pub dialect: String,
+    /// The transactions relation's columns, comma-separated, as the warehouse spells them
+    /// (e.g. the export's header line).
+    #[arg(long, value_name = "COLUMNS", help_heading = INPUTS)]
+    pub transactions_columns: Option<String>,
+    /// The interactions relation's columns, comma-separated.
+    #[arg(long, value_name = "COLUMNS", help_heading = INPUTS)]
+    pub interactions_columns: Option<String>,
+    /// Interactions columns that identify one interaction or answer (a response id): left out,
+    /// since as segments they would make the results one row per interaction.
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = INPUTS)]
+    pub identifiers: Vec<String>,
+    /// A column of the relations naming each row's source file (DuckDB's `filename`): order
+    /// lines repeated in a later file are then rejected as duplicates, as the local reader does.
+    #[arg(long, value_name = "COLUMN", help_heading = INPUTS)]
+    pub file_column: Option<String>,
+    /// Write the SQL to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE", help_heading = OUTPUT)]
+    pub output: Option<PathBuf>,
 }
 
 /// Table inputs and column mapping, shared by every command that reads data.
@@ -227,6 +264,22 @@ pub struct InputArgs {
 pub struct SummarizeArgs {
     #[command(flatten)]
     pub input: InputArgs,
+    /// Assemble the store from the results of `custmetrics sql` run on a warehouse: a
+    /// directory of plan, purchases, interactions, survey and accounting as .parquet or .csv
+    /// (the customers table, if any, is read from -c here).
+    #[arg(long, value_name = "DIR", help_heading = INPUTS, conflicts_with_all = ["transactions", "interactions", "update", "engine"])]
+    pub from_results: Option<PathBuf>,
+    /// Run stage 1 on this engine instead of here: `spark` (Spark Connect; needs --remote; -t
+    /// and -i are paths or tables as the cluster sees them).
+    #[arg(long, value_name = "ENGINE", value_parser = ["local", "spark"], default_value = "local", help_heading = INPUTS)]
+    pub engine: String,
+    /// The Spark Connect server (sc://HOST:PORT, with ;token=... for Databricks).
+    #[arg(long, value_name = "URL", env = "SPARK_REMOTE", help_heading = INPUTS)]
+    pub remote: Option<String>,
+    /// Interactions columns that identify one interaction or answer, for --engine spark
+    /// (default: found as the local reader finds them, on the whole column).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = INPUTS)]
+    pub identifiers: Option<Vec<String>>,
     /// Write a new summary store to this directory (it must not exist, or be empty).
     #[arg(long, value_name = "DIR", help_heading = OUTPUT)]
     pub out: Option<PathBuf>,

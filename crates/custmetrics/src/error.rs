@@ -265,6 +265,13 @@ pub enum Error {
         /// This build's version.
         version: String,
     },
+    /// Stage 1 on another engine (SQL, Spark) cannot give exactly what the local reader would:
+    /// the message names the value or setting and what to do.
+    #[error("engine: {message}")]
+    Engine {
+        /// What is wrong, and what settles it.
+        message: String,
+    },
     /// An error from polars while running a query.
     #[error("query failed: {0}")]
     Polars(#[from] polars::error::PolarsError),

@@ -53,6 +53,7 @@
 )]
 
 pub mod config;
+pub mod engine;
 mod error;
 pub mod generate;
 pub mod io;

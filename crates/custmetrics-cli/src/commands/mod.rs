@@ -5,6 +5,7 @@ mod clv;
 mod generate;
 mod inspect;
 mod report;
+mod sql;
 mod summarize;
 
 use std::io::{IsTerminal, Write};
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Inspect(a) => inspect::run(a),
         Command::Summarize(a) => summarize::run(a, quiet),
         Command::Generate(a) => generate::run(a, quiet),
+        Command::Sql(a) => sql::run(a),
     }
 }
 

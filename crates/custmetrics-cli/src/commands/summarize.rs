@@ -17,7 +17,10 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
     let mut overrides = super::input_overrides(&args.input);
     overrides.transaction_partitions = Some(args.partitions);
     let (spec, _) = config.resolve(&overrides)?;
-    super::report::require_input(&spec)?;
+    let from_engine = args.from_results.is_some() || args.engine != "local";
+    if !from_engine {
+        super::report::require_input(&spec)?;
+    }
     let mut options = StoreOptions::default();
     options.overlap = match args.overlap {
         OverlapArg::Refuse => Overlap::Refuse,
@@ -28,6 +31,20 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
     options.strict = args.input.strict;
     let progress = super::Progress::start(quiet, "summarising");
     let (store, data, verb) = match (&args.out, &args.update) {
+        (Some(dir), None) if from_engine => {
+            let results = match (&args.from_results, args.engine.as_str()) {
+                (Some(results), _) => custmetrics::engine::read_results(results)?,
+                (None, "spark") => spark_results(&args, &spec)?,
+                (None, other) => bail!("unknown engine {other}"),
+            };
+            let (store, data) = SummaryStore::write_from_engine(dir, &results, &spec, &options)?;
+            (store, data, "wrote")
+        }
+        (None, Some(_)) if from_engine => {
+            bail!(
+                "an engine writes a new store (--out DIR); update it with local exports (--update DIR -t FILES)"
+            )
+        }
         (Some(dir), None) => {
             let (store, data) = SummaryStore::write(dir, &spec, &options)?;
             (store, data, "wrote")
@@ -76,4 +93,29 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
         .ok();
     }
     Ok(ExitStatus::Success)
+}
+
+#[cfg(feature = "spark")]
+fn spark_results(
+    args: &SummarizeArgs,
+    spec: &custmetrics::DatasetSpec,
+) -> Result<custmetrics::engine::EngineResults> {
+    let Some(remote) = &args.remote else {
+        bail!("--engine spark needs --remote sc://HOST:PORT (or SPARK_REMOTE)");
+    };
+    Ok(custmetrics::engine::spark::run(
+        remote,
+        spec,
+        args.identifiers.as_deref(),
+    )?)
+}
+
+#[cfg(not(feature = "spark"))]
+fn spark_results(
+    _: &SummarizeArgs,
+    _: &custmetrics::DatasetSpec,
+) -> Result<custmetrics::engine::EngineResults> {
+    bail!(
+        "this custmetrics was built without Spark support: install it with `cargo install --path crates/custmetrics-cli --features spark`"
+    )
 }

@@ -245,6 +245,272 @@ impl SummaryStore {
         Ok((store, data))
     }
 
+    /// Writes a new store at `dir` from stage 1 run on another engine (see [`crate::engine`]):
+    /// the engine's day tables and accounting, checked against the local parsers, with
+    /// customers and dimension values given codes in value order (so that the same results
+    /// always give the same files), and `spec`'s customers table read here, as [`write`]
+    /// reads it. The store is unkeyed: an engine does not compute line keys, so updates treat
+    /// its transactions by date (`--overlap`).
+    ///
+    /// Returns the store and the dataset without rows (its accounting).
+    ///
+    /// # Errors
+    /// The errors of [`EngineResults`](crate::engine::EngineResults)' checks
+    /// ([`Error::Engine`], [`Error::UnknownStatus`]); those of [`SummaryStore::write`].
+    ///
+    /// [`write`]: SummaryStore::write
+    pub fn write_from_engine(
+        dir: &Path,
+        results: &crate::engine::EngineResults,
+        spec: &DatasetSpec,
+        options: &StoreOptions,
+    ) -> Result<(SummaryStore, Dataset)> {
+        refuse_existing(dir)?;
+        let checked = results.checked_accounting()?;
+        if options.strict {
+            for (kind, t) in [
+                (TableKind::Transactions, &checked.transactions),
+                (TableKind::Interactions, &checked.interactions),
+            ] {
+                if let Some(t) = t
+                    && (t.accounting.rows_rejected > 0 || t.accounting.answers_rejected > 0)
+                {
+                    let mut reasons = t.accounting.rejected_by_reason.clone();
+                    reasons.extend(t.accounting.answers_rejected_by_reason.clone());
+                    return Err(Error::Engine {
+                        message: format!(
+                            "--strict: {kind}: {} rows and {} answers rejected ({}); the engine counts rejections but does not list them: run stage 1 locally to see each one",
+                            t.accounting.rows_rejected,
+                            t.accounting.answers_rejected,
+                            crate::io::table::reason_counts(&reasons)
+                        ),
+                    });
+                }
+            }
+        }
+        let plan = &results.plan;
+        let mut b = Builder::default();
+        // Codes in value order: customers by id, dimension values by value.
+        let mut ids: Vec<String> = Vec::new();
+        for f in [&results.purchases, &results.interactions]
+            .into_iter()
+            .flatten()
+        {
+            let c = f.column(col::CUSTOMER_ID)?.str()?;
+            ids.extend(c.iter().flatten().map(str::to_string));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for id in &ids {
+            b.code(id);
+        }
+        let frames = [
+            (TableKind::Transactions, &results.purchases),
+            (TableKind::Interactions, &results.interactions),
+            (TableKind::Interactions, &results.survey),
+        ];
+        for (kind, frame) in frames {
+            let Some(frame) = frame else { continue };
+            for c in frame.columns() {
+                if let Some(dim) = c.name().strip_prefix(DIM_PREFIX) {
+                    let mut values: Vec<String> =
+                        c.str()?.iter().flatten().map(str::to_string).collect();
+                    values.sort_unstable();
+                    values.dedup();
+                    let values = StringChunked::from_iter_values(
+                        dim.into(),
+                        values.iter().map(String::as_str),
+                    );
+                    b.dictionary.encode(kind, dim, &values);
+                }
+            }
+        }
+        let sorted = |frame: &DataFrame, keys: &[&str]| -> Result<DataFrame> {
+            let keys: Vec<String> = keys
+                .iter()
+                .map(|k| k.to_string())
+                .chain(
+                    frame
+                        .get_column_names()
+                        .iter()
+                        .map(|c| c.to_string())
+                        .filter(|c| c.starts_with(DIM_PREFIX)),
+                )
+                .collect();
+            Ok(frame.sort(keys, SortMultipleOptions::default().with_nulls_last(true))?)
+        };
+        let in_order = |frame: DataFrame, first: &[&str], last: &[&str]| -> Result<DataFrame> {
+            let mut names: Vec<String> = first.iter().map(|c| c.to_string()).collect();
+            names.extend(
+                frame
+                    .get_column_names()
+                    .iter()
+                    .map(|c| c.to_string())
+                    .filter(|c| c.starts_with(DIM_PREFIX)),
+            );
+            names.extend(last.iter().map(|c| c.to_string()));
+            Ok(frame.select(names)?)
+        };
+        let mut tables = Vec::new();
+        let mut data = Dataset::default();
+        let table = |kind: TableKind, accounting: Accounting, dimensions: Vec<String>| Table {
+            kind,
+            frame: DataFrame::empty(),
+            accounting,
+            rejections: Vec::new(),
+            answer_rejections: Vec::new(),
+            files: Vec::new(),
+            dimensions,
+            input_paths: Vec::new(),
+            line_keys: Vec::new(),
+        };
+        if let (Some(planned), Some(acc)) = (&plan.transactions, checked.transactions) {
+            if let Some(p) = &results.purchases
+                && p.height() > 0
+            {
+                let p = sorted(p, &[col::CUSTOMER_ID, col::DATE])?;
+                let p = b.encode_customers(p, TableKind::Transactions)?;
+                b.purchases.push(in_order(
+                    p,
+                    &["customer", col::DATE, "orders", "revenue_micros"],
+                    &[],
+                )?);
+            }
+            let roles = &planned.columns;
+            let mut columns = vec![col::CUSTOMER_ID, col::DATE, col::AMOUNT];
+            for (role, name) in [
+                (crate::io::Role::OrderId, col::ORDER_ID),
+                (crate::io::Role::Cost, col::COST),
+                (crate::io::Role::Currency, col::CURRENCY),
+            ] {
+                if roles.column(role).is_some() {
+                    columns.push(name);
+                }
+            }
+            tables.push(StoredTable {
+                kind: TableKind::Transactions,
+                accounting: acc.accounting.clone(),
+                rejections: Vec::new(),
+                answer_rejections: Vec::new(),
+                files: Vec::new(),
+                dimensions: roles.dimensions.clone(),
+                columns: columns.into_iter().map(str::to_string).collect(),
+                days: b.days_of(TableKind::Transactions)?,
+                keyed: false,
+                settings: vec![planned.settings.clone()],
+                identifiers: Vec::new(),
+            });
+            data.transactions = Some(table(
+                TableKind::Transactions,
+                acc.accounting,
+                roles.dimensions.clone(),
+            ));
+        }
+        if let (Some(planned), Some(acc)) = (&plan.interactions, checked.interactions) {
+            if let Some(events) = &results.interactions
+                && events.height() > 0
+            {
+                let events = sorted(events, &[col::CUSTOMER_ID, col::DATE])?;
+                let events = b.encode_customers(events, TableKind::Interactions)?;
+                b.interactions.push(in_order(
+                    events,
+                    &["customer", col::DATE],
+                    &["interactions"],
+                )?);
+            }
+            if let Some(survey) = &results.survey {
+                let survey = sorted(survey, &[col::DATE, col::NPS, col::CSAT])?;
+                let survey = b.encode_dims(survey, TableKind::Interactions)?;
+                b.survey.push(in_order(
+                    survey,
+                    &[col::DATE, col::NPS, col::CSAT],
+                    &["answers"],
+                )?);
+            }
+            let roles = &planned.columns;
+            let mut columns = vec![col::CUSTOMER_ID, col::DATE];
+            for (role, name) in [
+                (crate::io::Role::Nps, col::NPS),
+                (crate::io::Role::Csat, col::CSAT),
+                (crate::io::Role::Channel, col::CHANNEL),
+                (crate::io::Role::Kind, col::KIND),
+            ] {
+                if roles.column(role).is_some() {
+                    columns.push(name);
+                }
+            }
+            tables.push(StoredTable {
+                kind: TableKind::Interactions,
+                accounting: acc.accounting.clone(),
+                rejections: Vec::new(),
+                answer_rejections: Vec::new(),
+                files: Vec::new(),
+                dimensions: roles.dimensions.clone(),
+                columns: columns.into_iter().map(str::to_string).collect(),
+                days: b.days_of(TableKind::Interactions)?,
+                keyed: false,
+                settings: vec![planned.settings.clone()],
+                identifiers: acc.identifiers,
+            });
+            data.interactions = Some(table(
+                TableKind::Interactions,
+                acc.accounting,
+                roles.dimensions.clone(),
+            ));
+        }
+        let mut inputs: Vec<StoreInput> = [
+            (TableKind::Transactions, &plan.transactions),
+            (TableKind::Interactions, &plan.interactions),
+        ]
+        .into_iter()
+        .filter_map(|(kind, p)| {
+            p.as_ref().map(|p| StoreInput {
+                table: kind,
+                path: p.input.relation.clone(),
+                bytes: None,
+                blake3: None,
+                update: 0,
+            })
+        })
+        .collect();
+        if !spec.customers.is_empty() {
+            let mut customers_only = store_spec(spec, None);
+            customers_only.transactions.clear();
+            customers_only.interactions.clear();
+            inputs.extend(describe_inputs(&customers_only, 0)?);
+            let mut t = crate::io::load_table(
+                TableKind::Customers,
+                &customers_only.customers,
+                &customers_only.customers_options,
+            )?;
+            b.customers = Some(std::mem::take(&mut t.frame));
+            let mut record = stored(&t, None, false, None);
+            record
+                .settings
+                .push(settings(&customers_only.customers_options));
+            tables.push(record);
+            data.customers = Some(t);
+        }
+        check_usable(&data, options)?;
+        let parts = b.finish()?;
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            schema_version: STORE_SCHEMA_VERSION,
+            custmetrics_version: env!("CARGO_PKG_VERSION").into(),
+            generation: 1,
+            inputs,
+            tables,
+        };
+        commit(dir, &manifest, &parts, 0, None)?;
+        Ok((
+            SummaryStore {
+                dir: dir.to_path_buf(),
+                manifest,
+            },
+            data,
+        ))
+    }
+
     /// Opens the store at `dir`.
     ///
     /// # Errors
@@ -1768,6 +2034,6 @@ fn describe_inputs(spec: &DatasetSpec, update: u32) -> Result<Vec<StoreInput>> {
 }
 
 /// The load settings of a table, as the manifest records them.
-fn settings(options: &LoadOptions) -> serde_json::Value {
+pub(crate) fn settings(options: &LoadOptions) -> serde_json::Value {
     serde_json::to_value(options).unwrap_or(serde_json::Value::Null)
 }
