@@ -278,3 +278,229 @@ fn plan_table(kind: TableKind, input: EngineInput, options: &LoadOptions) -> Res
         statuses: options.statuses.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::PurchaseStatus;
+    use polars::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn spec() -> DatasetSpec {
+        let mut spec = DatasetSpec::default();
+        spec.transactions_options.statuses =
+            BTreeMap::from([("In Progress".to_string(), PurchaseStatus::Pending)]);
+        spec
+    }
+
+    fn inputs() -> (EngineInput, EngineInput) {
+        let cols = |s: &str| s.split(',').map(str::to_string).collect::<Vec<_>>();
+        (
+            EngineInput {
+                relation: "shop.orders".into(),
+                columns: cols(
+                    "order_id,customer_id,order_date,amount,currency,status,refunded_amount,sales channel,region",
+                ),
+                file_column: Some("filename".into()),
+                identifiers: vec![],
+            },
+            EngineInput {
+                relation: "crm.surveys".into(),
+                columns: cols("response_id,customer_id,date,channel,nps,csat,agent"),
+                file_column: None,
+                identifiers: vec!["response_id".into()],
+            },
+        )
+    }
+
+    fn plan(dialect: Dialect) -> Stage1Plan {
+        let (t, i) = inputs();
+        Stage1Plan::new(dialect, &spec(), Some(t), Some(i)).unwrap()
+    }
+
+    /// Every query of every dialect parses with sqlparser's dialect of that engine (BigQuery
+    /// and Snowflake have no server in CI: this is their check).
+    #[test]
+    fn every_dialect_parses() {
+        use sqlparser::dialect::{
+            BigQueryDialect, DatabricksDialect, DuckDbDialect, PostgreSqlDialect, SnowflakeDialect,
+        };
+        use sqlparser::parser::Parser;
+        for dialect in Dialect::ALL {
+            let sql = stage1_sql(&plan(dialect)).unwrap();
+            let names: Vec<&str> = sql.queries.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                ["plan", "purchases", "interactions", "survey", "accounting"]
+            );
+            for (name, query) in &sql.queries {
+                let parsed = match dialect {
+                    Dialect::DuckDb => Parser::parse_sql(&DuckDbDialect {}, query),
+                    Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, query),
+                    Dialect::Spark => Parser::parse_sql(&DatabricksDialect {}, query),
+                    Dialect::BigQuery => Parser::parse_sql(&BigQueryDialect {}, query),
+                    Dialect::Snowflake => Parser::parse_sql(&SnowflakeDialect {}, query),
+                };
+                let statements = parsed.unwrap_or_else(|e| {
+                    panic!("{} {name} does not parse: {e}\n{query}", dialect.name())
+                });
+                assert_eq!(statements.len(), 1, "{} {name}", dialect.name());
+            }
+            // The script splits back into the same queries.
+            let script = sql.script();
+            assert_eq!(script.matches("\n-- custmetrics: ").count(), 5);
+        }
+    }
+
+    #[test]
+    fn plan_travels_with_the_results_and_names_the_roles() {
+        let p = plan(Dialect::Postgres);
+        let t = p.transactions.as_ref().unwrap();
+        assert_eq!(t.columns.column(Role::Status), Some("status"));
+        assert_eq!(
+            t.columns.column(Role::RefundedAmount),
+            Some("refunded_amount")
+        );
+        assert_eq!(t.columns.dimensions, ["sales channel", "region"]);
+        let i = p.interactions.as_ref().unwrap();
+        let dims: Vec<String> = i
+            .dimension_columns(TableKind::Interactions)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        // The identifier is not a result dimension.
+        assert_eq!(dims, ["channel", "agent"]);
+        let sql = stage1_sql(&p).unwrap();
+        let (_, plan_query) = &sql.queries[0];
+        let json = plan_query
+            .strip_prefix("SELECT '")
+            .and_then(|s| s.strip_suffix("' AS \"plan\""))
+            .unwrap()
+            .replace("''", "'");
+        let back: Stage1Plan = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        // The user's statuses are matched normalised, before the built-in list.
+        let purchases = &sql.queries[1].1;
+        assert!(purchases.contains("WHEN sn = 'inprogress' THEN 'pending'"));
+        assert!(purchases.contains("MIN(d0 COLLATE \"C\")"));
+    }
+
+    #[test]
+    fn what_only_the_local_reader_reads_is_refused_up_front() {
+        let (mut t, _) = inputs();
+        t.columns.push("quantity".into());
+        let e = Stage1Plan::new(Dialect::DuckDb, &spec(), Some(t), None).unwrap_err();
+        assert!(e.to_string().contains("quantity × unit price"), "{e}");
+        let (t, _) = inputs();
+        let mut s = spec();
+        s.transactions_options.date_format = Some(crate::io::DateFormat::DayMonthYear);
+        let e = Stage1Plan::new(Dialect::DuckDb, &s, Some(t), None).unwrap_err();
+        assert!(e.to_string().contains("ISO dates"), "{e}");
+        let (_, mut i) = inputs();
+        i.identifiers = vec!["nope".into()];
+        let e = Stage1Plan::new(Dialect::DuckDb, &spec(), None, Some(i)).unwrap_err();
+        assert!(e.to_string().contains("not a dimension"), "{e}");
+    }
+
+    fn accounting(rows: &[(&str, &str, &str, Option<&str>, i64)]) -> DataFrame {
+        df!(
+            "tbl" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "item" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            "label" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            "val" => rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+            "n_rows" => rows.iter().map(|r| r.4).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    fn results(rows: &[(&str, &str, &str, Option<&str>, i64)]) -> EngineResults {
+        EngineResults {
+            plan: plan(Dialect::DuckDb),
+            purchases: None,
+            interactions: None,
+            survey: None,
+            accounting: accounting(rows),
+        }
+    }
+
+    #[test]
+    fn unparsed_values_are_counted_by_the_local_parsers_or_refused() {
+        let r = results(&[
+            ("transactions", "read", "", None, 100),
+            ("transactions", "rejected", "missing_customer_id", None, 2),
+            ("transactions", "unparsed", "date", Some("soon"), 3),
+            ("transactions", "unparsed", "date", Some("2024-02-30"), 1),
+            ("transactions", "unparsed", "amount", Some("n/a"), 4),
+            ("transactions", "excluded", "pending", None, 5),
+            ("transactions", "status", "paid", Some("Paid"), 90),
+            ("transactions", "status", "pending", Some("In progress"), 5),
+            ("transactions", "check", "continuation", None, 0),
+            ("interactions", "read", "", None, 10),
+            ("interactions", "unparsed", "nps", Some("eleven"), 1),
+            (
+                "interactions",
+                "answer_rejected",
+                "nps_out_of_range",
+                None,
+                2,
+            ),
+            ("interactions", "identifier", "response_id", Some("10"), 10),
+        ]);
+        let c = r.checked_accounting().unwrap();
+        let t = c.transactions.unwrap().accounting;
+        assert_eq!(t.rows_read, 100);
+        assert_eq!(
+            t.rejected_by_reason,
+            BTreeMap::from([
+                ("invalid_date".to_string(), 1),
+                ("missing_customer_id".to_string(), 2),
+                ("unparsable_amount".to_string(), 4),
+                ("unparsable_date".to_string(), 3),
+            ])
+        );
+        assert_eq!((t.rows_rejected, t.rows_excluded, t.rows_used), (10, 5, 85));
+        let i = c.interactions.unwrap();
+        assert_eq!(i.accounting.answers_rejected, 3);
+        assert_eq!(i.identifiers[0].distinct, 10);
+
+        for (row, wanted) in [
+            (
+                ("transactions", "unparsed", "date", Some("05/01/2024"), 3),
+                "only the local reader",
+            ),
+            (
+                ("transactions", "unparsed", "amount", Some("1,234.50"), 1),
+                "only the local reader",
+            ),
+            (
+                ("transactions", "unparsed", "amount", Some("12,50"), 1),
+                "decimal comma",
+            ),
+            (
+                (
+                    "interactions",
+                    "unparsed",
+                    "nps",
+                    Some("9 - Very likely"),
+                    1,
+                ),
+                "only the local reader",
+            ),
+            (
+                ("transactions", "status", "paid", Some("Refunded"), 1),
+                "the local reader as refunded",
+            ),
+            (
+                ("transactions", "check", "continuation", None, 2),
+                "line items",
+            ),
+        ] {
+            let e = results(&[row]).checked_accounting().unwrap_err();
+            assert!(e.to_string().contains(wanted), "{e}");
+        }
+        let e = results(&[("transactions", "status", "unknown", Some("Shipped?!x"), 1)])
+            .checked_accounting()
+            .unwrap_err();
+        assert!(matches!(e, Error::UnknownStatus { .. }), "{e}");
+    }
+}

@@ -187,8 +187,8 @@ pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
     Ok(keys)
 }
 
-/// Lines of one order become one transaction: amounts summed, the earliest date, the first
-/// dimension values. Line-item exports (Shopify, UCI Online Retail) need this so that "number of
+/// Lines of one order become one transaction: amounts summed, the earliest date, the smallest
+/// value of each dimension. Line-item exports (Shopify, UCI Online Retail) need this so that "number of
 /// purchases" counts orders, not items. An order is an order id *of one customer*: the same id
 /// under another customer (two shops' numbering in one job) is another order, and rows without
 /// an order id (a file without the column, read with one that has it) are orders of their own.
@@ -217,7 +217,9 @@ pub(super) fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Resu
         .chain(dimensions.iter().cloned())
     {
         if names.contains(&keep) {
-            aggs.push(col(keep.as_str()).first());
+            // The smallest value among the lines, not the first: the same whatever the lines'
+            // order in the file (and in an engine's SQL, which has none).
+            aggs.push(col(keep.as_str()).min());
         }
     }
     Ok(frame

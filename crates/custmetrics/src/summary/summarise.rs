@@ -503,7 +503,9 @@ fn customer_row(
             first_day_revenue += m;
         }
     }
-    // The segment is the first value on the first purchase day.
+    // The segment is the smallest value among the purchases of the first purchase day: the
+    // acquisition channel, order-free (a day's orders have no order in most exports, and an
+    // engine's SQL has no row order; by code points, as SQL's MIN under a binary collation).
     let segments = segment_values
         .iter()
         .map(|values| {
@@ -512,7 +514,8 @@ fn customer_row(
                 .skip_while(|&&i| day_of(i) < first_day)
                 .take_while(|&&i| day_of(i) == first_day)
                 .filter(bought)
-                .find_map(|&i| values.get(i as usize))
+                .filter_map(|&i| values.get(i as usize))
+                .min()
                 .map(str::to_string)
         })
         .collect();
