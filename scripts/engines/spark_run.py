@@ -32,6 +32,28 @@ def error_text(error):
     return str(error).split("\n\nJVM stacktrace:", 1)[0].strip()
 
 
+def fail(message):
+    """Exit 1 with MESSAGE once a session exists. Not sys.exit: the client's gRPC threads, still
+    retrying a server that failed or went away, would keep the process alive for minutes."""
+    print(message, file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+def reachable(url):
+    """Fail at once, with the address, when nothing listens where URL points."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.split(";", 1)[0])
+    if parts.scheme != "sc" or not parts.hostname:
+        sys.exit(f"error: --remote {url!r}: expected sc://HOST:PORT")
+    try:
+        socket.create_connection((parts.hostname, parts.port or 15002), timeout=10).close()
+    except OSError as e:
+        sys.exit(f"error: cannot connect to Spark Connect at {url}: {e} (is the server started? spark.sh: spark_start)")
+
+
 def read_table(spark, path, kind):
     if kind == "parquet":
         return spark.read.parquet(path)
@@ -85,43 +107,51 @@ def main():
     for logger in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
         PySparkLogger.getLogger(logger).setLevel(logging.CRITICAL)
 
+    # A server that is not there would be retried by the client for minutes, then hang the exit.
+    reachable(args.remote)
     os.makedirs(args.out, exist_ok=True)
-    spark = SparkSession.builder.remote(args.remote).getOrCreate()
     try:
+        spark = SparkSession.builder.remote(args.remote).getOrCreate()
         spark.conf.set("spark.sql.session.timeZone", "UTC")
         spark.conf.set("spark.sql.connect.serverStacktrace.enabled", "false")
         spark.conf.set("spark.sql.pyspark.jvmStacktrace.enabled", "false")
-        for name, path, kind in tables:
-            try:
-                frame = read_table(spark, path, kind)
-                # Spark renames some header fields (a byte-order mark, repeats): the SQL must see
-                # the names the other engines see.
-                if kind == "csv" and frame.columns != csv_header(path):
-                    raise BlockError(f"Spark read the columns as {frame.columns}, the header has {csv_header(path)}")
-                frame.createOrReplaceTempView(name)
-                rows = frame.count()
-            except (PySparkException, BlockError, OSError, UnicodeDecodeError) as e:
-                sys.exit(f"error: --table {name}={path}: {error_text(e)}")
-            print(f"spark_run: {name} <- {path} ({rows} rows)", file=sys.stderr)
+    except Exception as e:  # gRPC and pyspark raise several types; all mean no usable session
+        fail(f"error: Spark Connect at {args.remote}: {error_text(e)}")
 
-        for name, query in blocks:
-            target = os.path.join(os.path.abspath(args.out), name + ".parquet")
-            partial = target + ".tmp"
-            started = time.monotonic()
-            try:
-                table = spark.sql(query).toArrow()
-            except PySparkException as e:
-                sys.exit(f"error: block {name} of {args.sql}: {error_text(e)}")
-            try:
-                pq.write_table(table, partial)
-            except BaseException:
-                if os.path.exists(partial):
-                    os.remove(partial)
-                raise
-            os.replace(partial, target)
-            print(f"spark_run: {name} -> {target} ({table.num_rows} rows, {time.monotonic() - started:.1f} s)", file=sys.stderr)
-    finally:
-        spark.stop()
+    for name, path, kind in tables:
+        try:
+            frame = read_table(spark, path, kind)
+            # Spark renames some header fields (a byte-order mark, repeats): the SQL must see
+            # the names the other engines see.
+            if kind == "csv" and frame.columns != csv_header(path):
+                raise BlockError(f"Spark read the columns as {frame.columns}, the header has {csv_header(path)}")
+            frame.createOrReplaceTempView(name)
+            rows = frame.count()
+        except (PySparkException, BlockError, OSError, UnicodeDecodeError) as e:
+            fail(f"error: --table {name}={path}: {error_text(e)}")
+        except Exception as e:  # the server went away, or a client-side failure
+            fail(f"error: --table {name}={path}: {type(e).__name__}: {error_text(e)}")
+        print(f"spark_run: {name} <- {path} ({rows} rows)", file=sys.stderr)
+
+    for name, query in blocks:
+        target = os.path.join(os.path.abspath(args.out), name + ".parquet")
+        partial = target + ".tmp"
+        started = time.monotonic()
+        try:
+            table = spark.sql(query).toArrow()
+        except PySparkException as e:
+            fail(f"error: block {name} of {args.sql}: {error_text(e)}")
+        except Exception as e:
+            fail(f"error: block {name} of {args.sql}: {type(e).__name__}: {error_text(e)}")
+        try:
+            pq.write_table(table, partial)
+        except Exception as e:
+            if os.path.exists(partial):
+                os.remove(partial)
+            fail(f"error: block {name}: writing {partial}: {e}")
+        os.replace(partial, target)
+        print(f"spark_run: {name} -> {target} ({table.num_rows} rows, {time.monotonic() - started:.1f} s)", file=sys.stderr)
+    spark.stop()
 
 
 if __name__ == "__main__":
