@@ -65,13 +65,17 @@ pub fn run(
     let plan = Stage1Plan::new(Dialect::Spark, spec, transactions, interactions)?;
     let stage1 = stage1_sql(&plan)?;
     let mut frames = BTreeMap::new();
+    let mut received_bytes = 0;
     for (name, query) in &stage1.queries {
         let bytes = sql(query)?
             .to_arrow()
             .map_err(|e| spark_error(&format!("the {name} query failed"), e))?;
+        received_bytes += bytes.len() as u64;
         frames.insert(name.clone(), from_ipc(&bytes)?);
     }
-    EngineResults::from_frames(frames)
+    let mut results = EngineResults::from_frames(frames)?;
+    results.received_bytes = received_bytes;
+    Ok(results)
 }
 
 /// Registers the inputs of one table as the temporary view `view` and returns it as an
@@ -152,12 +156,14 @@ fn register(spark: &SparkSession, view: &str, paths: &[String]) -> Result<Option
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
+    let create = |e| spark_error("cannot create the input view", e);
     spark
         .sql(&format!(
             "CREATE OR REPLACE TEMPORARY VIEW {view} AS {union}"
         ))
-        .and_then(|df| df.collect())
-        .map_err(|e| spark_error("cannot create the input view", e))?;
+        .map_err(create)?
+        .collect()
+        .map_err(create)?;
     let mut all = columns;
     all.push(FILE_COLUMN.to_string());
     Ok(Some(EngineInput {
@@ -218,10 +224,12 @@ fn find_identifiers(
         value(customer),
         value(date)
     );
+    let failed = |e| spark_error("the identifier check failed", e);
     let bytes = spark
         .sql(&query)
-        .and_then(|df| df.to_arrow())
-        .map_err(|e| spark_error("the identifier check failed", e))?;
+        .map_err(failed)?
+        .to_arrow()
+        .map_err(failed)?;
     let frame = from_ipc(&bytes)?;
     let mut found = Vec::new();
     for (k, d) in resolved.dimensions.iter().enumerate() {

@@ -316,10 +316,6 @@ impl<'a> Transactions<'a> {
             ),
             _ => q.parse(expr, "^-?[0-9]+([.][0-9]+)?$", q.decimal()),
         }
-        .replace(
-            &format!("REPLACE({expr}, ',', '.')"),
-            &format!("REPLACE({expr}, ',', '.')"),
-        )
     }
 
     /// Every CTE up to the order lines used, shared by the purchases and the accounting.
