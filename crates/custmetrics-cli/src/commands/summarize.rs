@@ -30,6 +30,7 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
     options.allow_empty = args.input.allow_empty;
     options.strict = args.input.strict;
     let progress = super::Progress::start(quiet, "summarising");
+    let mut received = None;
     let (store, data, verb) = match (&args.out, &args.update) {
         (Some(dir), None) if from_engine => {
             let results = match (&args.from_results, args.engine.as_str()) {
@@ -37,6 +38,7 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
                 (None, "spark") => spark_results(&args, &spec)?,
                 (None, other) => bail!("unknown engine {other}"),
             };
+            received = Some((results.result_rows(), results.received_bytes));
             let (store, data) = SummaryStore::write_from_engine(dir, &results, &spec, &options)?;
             (store, data, "wrote")
         }
@@ -76,6 +78,23 @@ pub fn run(args: SummarizeArgs, quiet: bool) -> Result<ExitStatus> {
                 )
                 .ok();
             }
+        }
+        if let Some((rows, bytes)) = received {
+            let source = if args.from_results.is_some() {
+                "read"
+            } else {
+                "received"
+            };
+            writeln!(
+                err,
+                "stage 1 results: {rows} rows, {bytes} bytes {source} from {}",
+                if args.from_results.is_some() {
+                    "the exported results"
+                } else {
+                    args.engine.as_str()
+                }
+            )
+            .ok();
         }
         let tables: Vec<String> = m
             .tables

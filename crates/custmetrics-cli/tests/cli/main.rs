@@ -4,6 +4,8 @@
 mod bad_input;
 /// `clv fit` / `clv predict`: every model against its published estimates, saved models.
 mod clv;
+/// `sql` and `summarize --from-results`: the stage-1 SQL for engines, and its refusals.
+mod engines;
 /// Exports as tools write them: statuses, refunds, line items, empty data.
 mod exports;
 /// Reading exports through the CLI: formats, mappings, rejections, exit codes.

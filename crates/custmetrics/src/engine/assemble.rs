@@ -29,6 +29,9 @@ pub struct EngineResults {
     pub survey: Option<DataFrame>,
     /// `tbl`, `item`, `label`, `val`, `n_rows`.
     pub accounting: DataFrame,
+    /// What the results took to bring here: the Arrow IPC bytes Spark sent, or the size of the
+    /// exported files (0 when built from frames). The summary, not the rows, crosses the wire.
+    pub received_bytes: u64,
 }
 
 /// Reads the results a warehouse exported: `NAME.parquet` or `NAME.csv` for each table the
@@ -38,9 +41,13 @@ pub struct EngineResults {
 /// [`Error::Engine`] for a missing or malformed result; I/O and parse errors.
 pub fn read_results(dir: &Path) -> Result<EngineResults> {
     let mut frames = BTreeMap::new();
+    let mut received_bytes = 0;
     for name in RESULT_TABLES {
         let parquet = dir.join(format!("{name}.parquet"));
         let csv = dir.join(format!("{name}.csv"));
+        for file in [&parquet, &csv] {
+            received_bytes += std::fs::metadata(file).map_or(0, |m| m.len());
+        }
         let frame = if parquet.is_file() {
             let file = std::fs::File::open(&parquet).map_err(|e| Error::io(&parquet, e))?;
             ParquetReader::new(file).finish()?
@@ -57,12 +64,14 @@ pub fn read_results(dir: &Path) -> Result<EngineResults> {
         };
         frames.insert(name.to_string(), frame);
     }
-    EngineResults::from_frames(frames).map_err(|e| match e {
+    let mut results = EngineResults::from_frames(frames).map_err(|e| match e {
         Error::Engine { message } => Error::Engine {
             message: format!("{}: {message}", dir.display()),
         },
         other => other,
-    })
+    })?;
+    results.received_bytes = received_bytes;
+    Ok(results)
 }
 
 impl EngineResults {
@@ -145,7 +154,18 @@ impl EngineResults {
             interactions,
             survey,
             accounting,
+            received_bytes: 0,
         })
+    }
+
+    /// Rows in all the result tables (the summary's size, next to the input's rows).
+    pub fn result_rows(&self) -> usize {
+        [&self.purchases, &self.interactions, &self.survey]
+            .into_iter()
+            .flatten()
+            .map(DataFrame::height)
+            .sum::<usize>()
+            + self.accounting.height()
     }
 
     /// The accounting of each table, completed with the local parsers' verdict on the values

@@ -420,6 +420,7 @@ mod tests {
             interactions: None,
             survey: None,
             accounting: accounting(rows),
+            received_bytes: 0,
         }
     }
 
