@@ -393,6 +393,12 @@ pub struct MetricArgs {
     /// Seed of the --intervals draws: the same seed, the same intervals. Default 1.
     #[arg(long, value_name = "N", help_heading = METRICS)]
     pub interval_seed: Option<u64>,
+    /// Periods (of --period) after the observation end for which the CLV models forecast every
+    /// first-purchase cohort's active customers and revenue: the cohort triangle continued,
+    /// with intervals under --intervals. 0 for none.
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u32).range(0..=120), help_heading = METRICS)]
+    pub forecast_periods: u32,
     /// At-risk customers listed in the report.
     #[arg(long, default_value_t = 20, help_heading = METRICS)]
     pub at_risk_limit: usize,

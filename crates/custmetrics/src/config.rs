@@ -226,6 +226,8 @@ pub struct Overrides {
     pub intervals: Option<IntervalOptions>,
     /// Calibration/holdout check of the CLV models from this date.
     pub holdout_from: Option<NaiveDate>,
+    /// Periods the CLV models forecast for every cohort (default 3; 0 for none).
+    pub forecast_periods: Option<u32>,
     /// At-risk customers listed (default 20).
     pub at_risk_limit: Option<usize>,
     /// Sections to build (instead of the file's `sections`; default all).
@@ -457,6 +459,9 @@ impl Config {
         clv.intervals = overrides.intervals;
         options.clv = clv;
         options.clv_holdout_from = overrides.holdout_from;
+        if let Some(n) = overrides.forecast_periods {
+            options.clv_forecast_periods = n;
+        }
         if let Some(n) = overrides.at_risk_limit {
             options.at_risk_limit = n;
         }

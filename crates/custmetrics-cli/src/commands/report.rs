@@ -124,6 +124,7 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
         ),
     };
     o.holdout_from = date("--holdout-from", &m.holdout_from)?;
+    o.forecast_periods = Some(m.forecast_periods);
     o.at_risk_limit = Some(m.at_risk_limit);
     o.transaction_partitions = Some(m.partitions);
     o.sections = match kind {

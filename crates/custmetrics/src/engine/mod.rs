@@ -248,8 +248,9 @@ fn plan_table(kind: TableKind, input: EngineInput, options: &LoadOptions) -> Res
         && *format != crate::io::parse::DateFormat::YearMonthDay
     {
         return Err(refuse(format!(
-            "{}: engines read ISO dates (YYYY-MM-DD, a DATE or TIMESTAMP column, or text of that form); the date format {format:?} is read only by the local reader",
-            input.relation
+            "{}: engines read ISO dates (YYYY-MM-DD, a DATE or TIMESTAMP column, or text of that form); --date-format {} is read only by the local reader (give the engine a view with the dates converted, or run stage 1 locally)",
+            input.relation,
+            format.label()
         )));
     }
     for id in &input.identifiers {

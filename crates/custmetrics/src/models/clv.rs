@@ -151,6 +151,10 @@ pub struct ClvResult {
     /// draws the models cannot predict with). The point predictions stand.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub intervals_unavailable: Option<String>,
+    /// The cohort triangle's next periods as forecast by the models, when asked for
+    /// (`ReportOptions::clv_forecast_periods`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohort_forecast: Option<super::cohort_forecast::CohortForecast>,
 }
 
 /// Fits both models on an RFM table and scores every customer.
@@ -481,6 +485,7 @@ pub fn score_clv_top(
         audit: findings,
         intervals,
         intervals_unavailable,
+        cohort_forecast: None,
     })
 }
 

@@ -196,24 +196,7 @@ pub(crate) fn clv_intervals(
     options: &IntervalOptions,
     listed: &[usize],
 ) -> Result<(ClvIntervals, Vec<CustomerIntervals>)> {
-    let purchase_values: Vec<f64> = purchase.params().iter().map(|(_, v)| *v).collect();
-    let spend_values = [spend.params.p, spend.params.q, spend.params.gamma];
-    let purchase_factor = cholesky_of(purchase.diagnostics(), purchase.model().label())?;
-    let spend_factor = cholesky_of(&spend.diagnostics, "Gamma-Gamma")?;
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
-    let draws: Vec<(PurchaseFit, GammaGammaFit)> = (0..options.draws)
-        .map(|_| {
-            let p = draw(&purchase_values, &purchase_factor, &mut rng);
-            let g = draw(&spend_values, &spend_factor, &mut rng);
-            let mut spend_draw = spend.clone();
-            spend_draw.params = GammaGammaParams {
-                p: super::at(&g, 0),
-                q: super::at(&g, 1),
-                gamma: super::at(&g, 2),
-            };
-            (purchase.with_params(&p), spend_draw)
-        })
-        .collect();
+    let draws = parameter_draws(purchase, spend, options)?;
 
     let mut curve_of: HashMap<(u64, u64), usize> = HashMap::new();
     let mut curves_for: Vec<(f64, f64)> = Vec::new();
@@ -320,6 +303,43 @@ pub(crate) fn clv_intervals(
         })
         .collect::<Result<_>>()?;
     Ok((totals_interval, customers))
+}
+
+/// `options.draws` parameter sets of both models from their estimates' asymptotic normal in
+/// log-parameter space, the same sequence for the same seed (each draw: the purchase model's
+/// parameters, then Gamma-Gamma's).
+///
+/// # Errors
+/// [`Error::InvalidSetting`] when a fit has no usable covariance.
+pub(crate) fn parameter_draws(
+    purchase: &PurchaseFit,
+    spend: &GammaGammaFit,
+    options: &IntervalOptions,
+) -> Result<Vec<(PurchaseFit, GammaGammaFit)>> {
+    let purchase_values: Vec<f64> = purchase.params().iter().map(|(_, v)| *v).collect();
+    let spend_values = [spend.params.p, spend.params.q, spend.params.gamma];
+    let purchase_factor = cholesky_of(purchase.diagnostics(), purchase.model().label())?;
+    let spend_factor = cholesky_of(&spend.diagnostics, "Gamma-Gamma")?;
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
+    Ok((0..options.draws)
+        .map(|_| {
+            let p = draw(&purchase_values, &purchase_factor, &mut rng);
+            let g = draw(&spend_values, &spend_factor, &mut rng);
+            let mut spend_draw = spend.clone();
+            spend_draw.params = GammaGammaParams {
+                p: super::at(&g, 0),
+                q: super::at(&g, 1),
+                gamma: super::at(&g, 2),
+            };
+            (purchase.with_params(&p), spend_draw)
+        })
+        .collect())
+}
+
+/// The ((1 − level)/2, (1 + level)/2) quantiles of `values`, for intervals computed elsewhere
+/// from [`parameter_draws`].
+pub(crate) fn interval_of(values: Vec<f64>, level: f64) -> Interval {
+    quantile_interval(values, level)
 }
 
 /// Scores every customer with one parameter set, summing in a fixed order.

@@ -28,6 +28,7 @@ pub mod audit;
 pub mod bgbb;
 pub mod bgnbd;
 pub mod clv;
+pub mod cohort_forecast;
 pub mod compare;
 pub mod fit;
 pub mod fitted;

@@ -425,6 +425,20 @@ fn clv(
         Some(s) if skips.wants(Section::Clv) => {
             let calibration = holdout.map(|h| &h.calibration).unwrap_or(&s);
             let table = rfm::rfm(calibration, options.clv.time_unit_days);
+            // The forecast's cohorts: each customer's first-purchase period, as the models date
+            // a customer, observed to the models' end (the calibration end with a holdout).
+            let forecast_from = (options.clv_forecast_periods > 0).then(|| {
+                let first: Vec<i32> = calibration
+                    .customers
+                    .iter()
+                    .map(|c| {
+                        calibration
+                            .period
+                            .index(crate::period::date_from_days(c.first_day))
+                    })
+                    .collect();
+                (first, calibration.period, calibration.as_of_day())
+            });
             // The models read this table only: the customer rows (~3 GB at 26M customers)
             // are released before the fits and the scoring add their own memory.
             let end = s.as_of;
@@ -486,6 +500,18 @@ fn clv(
                         days_since_epoch(end),
                     )?;
                     c.holdout = Some(v);
+                }
+                if let Some((first, period, end_day)) = &forecast_from {
+                    c.cohort_forecast = Some(crate::models::cohort_forecast::forecast_cohorts(
+                        &table,
+                        first,
+                        *period,
+                        *end_day,
+                        &c.purchase_model,
+                        &c.spend_model,
+                        options.clv_forecast_periods,
+                        c.options.intervals.as_ref(),
+                    )?);
                 }
                 Ok(c)
             });

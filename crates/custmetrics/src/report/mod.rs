@@ -123,6 +123,10 @@ pub struct ReportOptions {
     /// Fit every purchase model, compare them and score CLV with the one chosen
     /// ([`crate::models::compare`]); `clv.model` is then ignored.
     pub clv_compare: bool,
+    /// Periods (of `period`) after the observation end for which the CLV models forecast each
+    /// first-purchase cohort's active customers and revenue ([`crate::models::cohort_forecast`]);
+    /// 0 for none.
+    pub clv_forecast_periods: u32,
     /// Score CLV with these fitted models (for example loaded from a saved model file) instead
     /// of fitting new ones.
     pub clv_models: Option<(
@@ -151,6 +155,7 @@ impl Default for ReportOptions {
             clv_holdout_from: None,
             clv_models: None,
             clv_compare: false,
+            clv_forecast_periods: 3,
             active_on: ActiveOn::Transactions,
         }
     }

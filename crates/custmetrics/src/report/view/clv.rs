@@ -3,6 +3,7 @@
 
 use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, table_on_demand};
 use crate::models::clv::{ClvResult, HoldoutValidation};
+use crate::models::cohort_forecast::CohortForecast;
 use crate::models::compare::ModelComparison;
 use crate::models::intervals::{self, Interval};
 use crate::report::Section;
@@ -180,6 +181,9 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             })
             .collect(),
     ));
+    if let Some(f) = &c.cohort_forecast {
+        forecast(f, fm, out);
+    }
     out.push(table(
         "clv_percentiles",
         &["percentile", "CLV"],
@@ -318,6 +322,67 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             format: ValueFormat::Number(2),
         },
     }));
+}
+
+/// The cohort triangle's next periods as the models forecast them: one row per cohort and
+/// future period, with the interval columns when intervals were computed.
+fn forecast<'r>(f: &'r CohortForecast, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    out.push(Block::Heading(format!(
+        "Cohort forecast: the next {} {}s after {} (forecast, not actuals)",
+        f.periods, f.period, f.observed_to
+    )));
+    let with_intervals = f.level.is_some();
+    let mut headers = vec!["cohort", "period", "offset", "customers", "expected active"];
+    if with_intervals {
+        headers.extend(["active low", "active high"]);
+    }
+    headers.extend(["expected rate", "expected revenue"]);
+    if with_intervals {
+        headers.extend(["revenue low", "revenue high"]);
+    }
+    let numeric: Vec<bool> = (0..headers.len()).map(|i| i > 1).collect();
+    let rows = f
+        .cells
+        .iter()
+        .map(|cell| {
+            let mut row = vec![
+                cell.cohort.clone(),
+                cell.period.clone(),
+                format!("+{}", cell.offset),
+                cell.customers.to_string(),
+                fm.num(cell.expected_active, 1),
+            ];
+            if with_intervals {
+                let iv = cell.active_interval.unwrap_or(Interval {
+                    low: f64::NAN,
+                    high: f64::NAN,
+                });
+                row.extend([fm.num(iv.low, 1), fm.num(iv.high, 1)]);
+            }
+            row.extend([fm.pct(cell.rate), fm.money(cell.expected_revenue)]);
+            if with_intervals {
+                let iv = cell.revenue_interval.unwrap_or(Interval {
+                    low: f64::NAN,
+                    high: f64::NAN,
+                });
+                row.extend([fm.money(iv.low), fm.money(iv.high)]);
+            }
+            row
+        })
+        .collect();
+    out.push(table("clv_cohort_forecast", &headers, &numeric, rows));
+    out.push(Block::Note(format!(
+        "Cohorts by first purchase. Expected active = Σ P(alive) × P(a purchase in the period | alive); expected revenue = expected purchases × Gamma-Gamma's expected spend{}.",
+        f.level.map_or(String::new(), |l| format!(
+            "; low/high: the {} interval over the parameter draws",
+            fm.pct(l)
+        ))
+    )));
+    if let Some(why) = &f.intervals_unavailable {
+        out.push(Block::Note(format!(
+            "Forecast intervals not computed: {why}"
+        )));
+    }
 }
 
 /// The calibration/holdout check (FHL 2005): totals and error figures, conditional expectations
