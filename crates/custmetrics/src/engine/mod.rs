@@ -6,7 +6,7 @@
 //! with the same mapping rules as the local reader) → [`stage1_sql`] (one `SELECT` per result
 //! table, in the chosen [`Dialect`]) → the engine runs them where the data lives → the small
 //! results ([`EngineResults`]: days, answer counts, row accounting) come back as Parquet/CSV
-//! exports, or Arrow batches from Spark Connect → [`SummaryStore::write_from_engine`]
+//! exports, or Arrow batches from Spark Connect → [`crate::SummaryStore::write_from_engine`]
 //! (crate::SummaryStore::write_from_engine) gives customers and dimension values their codes
 //! and writes the store. Only the summary crosses the wire, never the rows.
 //!
