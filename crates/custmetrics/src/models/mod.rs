@@ -30,6 +30,7 @@ pub mod bgnbd;
 pub mod clv;
 pub mod cohort_forecast;
 pub mod compare;
+pub mod covariates;
 pub mod fit;
 pub mod fitted;
 pub mod gamma_gamma;

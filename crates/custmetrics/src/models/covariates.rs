@@ -1,0 +1,842 @@
+//! Static (time-invariant) covariates for the purchase and spend models: which customer
+//! attributes drive purchasing, dropping out and spending.
+//!
+//! Following Fader & Hardie (2007), "Incorporating time-invariant covariates into the
+//! Pareto/NBD and BG/NBD models" (brucehardie.com note 019), as CLVTools implements them, each
+//! customer i with covariates z_i gets their own heterogeneity parameters:
+//!
+//! - purchase (all three purchase models): α_i = α₀ · exp(−γ_p'z_i), so the mean purchase rate
+//!   E\[λ | z\] = r/α_i is multiplied by exp(γ_p'z);
+//! - drop-out, Pareto/NBD: β_i = β₀ · exp(−γ_d'z_i), the mean drop-out rate s/β_i multiplied by
+//!   exp(γ_d'z);
+//! - drop-out, BG/NBD and MBG/NBD: a_i = a₀ · exp(γ_d'z_i), b_i = b₀ · exp(γ_d'z_i) (CLVTools'
+//!   form, one coefficient per covariate on both shapes). The mean drop-out probability
+//!   a_i/(a_i + b_i) is then the same for every customer; the covariate changes how
+//!   concentrated the customers' drop-out probabilities are around it (a larger a + b, less
+//!   spread), and the effect is reported as such;
+//! - spend, Gamma-Gamma: the scale γ_i = γ₀ · exp(δ'z_i) of ν ~ Gamma(q, γ_i), so the mean spend
+//!   per purchase pγ_i/(q − 1) is multiplied by exp(δ'z).
+//!
+//! Each customer's likelihood is the model's own with those parameters. Estimation is by
+//! maximum likelihood over (ln r, ln α₀, ..., γ) with the shared optimizer (the coefficients
+//! enter as θ = γ, so the optional L2 penalty `penalizer · Σθ²` covers them); standard errors
+//! from the inverse Hessian. A categorical covariate is dummy-coded against a named base level
+//! (its most frequent value); a numeric one enters as it is. With all γ = 0 the likelihood is
+//! the covariate-free one, and the likelihood-ratio test against that fit is reported.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rayon::prelude::*;
+use serde::Serialize;
+use statrs::distribution::{ChiSquared, ContinuousCDF};
+
+use super::bgnbd::BgNbdParams;
+use super::fit::{FitDiagnostics, FitOptions, maximise};
+use super::gamma_gamma::GammaGammaParams;
+use super::mbgnbd::MbgNbdParams;
+use super::pareto_nbd::ParetoNbdParams;
+use super::purchase::{PurchaseFit, PurchaseModel};
+use super::{RfmObservation, validate_observations};
+use crate::{Error, Result};
+
+/// One covariate column as read: a name and one text value per customer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CovariateColumn {
+    /// The column's name.
+    pub name: String,
+    /// One value per customer, in the customers' order.
+    pub values: Vec<String>,
+}
+
+/// The design matrix of a set of covariate columns: numeric columns as they are, categorical
+/// ones as one 0/1 column per level other than the base level.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Design {
+    /// The coded columns: `channel=paid_search` (a level against the base) or `age`.
+    pub names: Vec<String>,
+    /// Per categorical source column, its base level (the reference every effect compares
+    /// with): (column, level, customers at that level).
+    pub bases: Vec<(String, String, u64)>,
+    /// Row-major values, one row of `names.len()` per customer.
+    #[serde(skip)]
+    pub values: Vec<f64>,
+}
+
+impl Design {
+    /// Codes `columns` (all of the same length). A column whose every value parses as a finite
+    /// number is numeric; any other is categorical, its base level the most frequent value
+    /// (the smallest of equally frequent ones).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSetting`] for columns of different lengths, an empty value (a customer
+    /// whose attribute is unknown cannot be placed), or a categorical column with one level
+    /// (no contrast to estimate).
+    pub fn new(columns: &[CovariateColumn]) -> Result<Design> {
+        let invalid = |message: String| Error::InvalidSetting {
+            setting: "covariates".into(),
+            message,
+        };
+        let n = columns.first().map_or(0, |c| c.values.len());
+        let mut coded: Vec<(String, Vec<f64>)> = Vec::new();
+        let mut bases = Vec::new();
+        for c in columns {
+            if c.values.len() != n {
+                return Err(invalid(format!(
+                    "column {:?} has {} values for {n} customers",
+                    c.name,
+                    c.values.len()
+                )));
+            }
+            if let Some(i) = c.values.iter().position(|v| v.trim().is_empty()) {
+                return Err(invalid(format!(
+                    "column {:?} is empty for customer {} (row {}): every customer needs a value, or leave the column out",
+                    c.name,
+                    i + 1,
+                    i + 1
+                )));
+            }
+            let numbers: Option<Vec<f64>> = c
+                .values
+                .iter()
+                .map(|v| v.trim().parse::<f64>().ok().filter(|x| x.is_finite()))
+                .collect();
+            if let Some(numbers) = numbers {
+                coded.push((c.name.clone(), numbers));
+                continue;
+            }
+            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+            for v in &c.values {
+                *counts.entry(v.trim()).or_insert(0) += 1;
+            }
+            if counts.len() < 2 {
+                return Err(invalid(format!(
+                    "column {:?} has one value for every customer: there is nothing to compare",
+                    c.name
+                )));
+            }
+            // Most frequent first; the BTreeMap's order breaks ties by the smallest level.
+            let (base, base_count) = counts.iter().fold(("", 0u64), |best, (&level, &count)| {
+                if count > best.1 { (level, count) } else { best }
+            });
+            bases.push((c.name.clone(), base.to_string(), base_count));
+            for level in counts.keys().filter(|&&l| l != base) {
+                coded.push((
+                    format!("{}={level}", c.name),
+                    c.values
+                        .iter()
+                        .map(|v| f64::from(u8::from(v.trim() == *level)))
+                        .collect(),
+                ));
+            }
+        }
+        let k = coded.len();
+        let mut values = vec![0.0; n * k];
+        for (j, (_, column)) in coded.iter().enumerate() {
+            for (i, v) in column.iter().enumerate() {
+                if let Some(cell) = values.get_mut(i * k + j) {
+                    *cell = *v;
+                }
+            }
+        }
+        Ok(Design {
+            names: coded.into_iter().map(|(name, _)| name).collect(),
+            bases,
+            values,
+        })
+    }
+
+    /// No covariates for `n` customers.
+    pub fn empty() -> Design {
+        Design {
+            names: Vec::new(),
+            bases: Vec::new(),
+            values: Vec::new(),
+        }
+    }
+
+    /// Coded columns.
+    pub fn width(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Customer i's row.
+    fn row(&self, i: usize) -> &[f64] {
+        let k = self.width();
+        self.values.get(i * k..(i + 1) * k).unwrap_or(&[])
+    }
+}
+
+/// A fitted coefficient and what it means.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Coefficient {
+    /// `purchase`, `dropout` (Pareto/NBD's rate), `dropout_spread` (BG/NBD's and MBG/NBD's
+    /// shapes) or `spend`.
+    pub process: &'static str,
+    /// The coded covariate (`channel=paid_search`).
+    pub covariate: String,
+    /// γ.
+    pub estimate: f64,
+    /// Its standard error (absent when the Hessian was singular).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standard_error: Option<f64>,
+    /// exp(γ): the factor on the process's mean rate (or mean spend) per unit of the covariate,
+    /// or against the base level.
+    pub ratio: f64,
+    /// The 95% interval of the ratio, exp(γ ± 1.96 SE).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_low: Option<f64>,
+    /// See `ratio_low`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_high: Option<f64>,
+    /// The effect in words.
+    pub effect: String,
+}
+
+/// A model fitted with covariates.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CovariateFit {
+    /// `bgnbd`, `pareto_nbd`, `mbgnbd` or `gamma_gamma`.
+    pub model: String,
+    /// `BG/NBD`, ...
+    pub label: String,
+    /// The model's parameters for a customer at the base levels and 0 on numeric covariates,
+    /// with the papers' names.
+    pub params: Vec<(String, f64)>,
+    /// Their standard errors.
+    pub standard_errors: Vec<(String, Option<f64>)>,
+    /// The coefficients, purchase first.
+    pub coefficients: Vec<Coefficient>,
+    /// The base levels the effects compare with.
+    pub bases: Vec<(String, String, u64)>,
+    /// How the fit went.
+    pub diagnostics: FitDiagnostics,
+    /// Log-likelihood of the same model without covariates on the same customers.
+    pub log_likelihood_without: f64,
+    /// 2 · (LL − LL without): the likelihood-ratio statistic, χ² with as many degrees of
+    /// freedom as coefficients when no covariate matters.
+    pub likelihood_ratio: f64,
+    /// The test's p-value.
+    pub likelihood_ratio_p: f64,
+}
+
+/// The z-value of a two-sided 95% interval.
+const Z95: f64 = 1.959_963_984_540_054;
+
+fn describe(process: &str, covariate: &str, bases: &[(String, String, u64)], ratio: f64) -> String {
+    let who = match covariate.split_once('=') {
+        Some((column, level)) => {
+            let base = bases
+                .iter()
+                .find(|(c, _, _)| c == column)
+                .map_or("the base level", |(_, b, _)| b.as_str());
+            format!("customers with {column} = {level} (against {base})")
+        }
+        None => format!("each unit more of {covariate}"),
+    };
+    let change = if ratio >= 1.0 {
+        format!("{:.0}% more", (ratio - 1.0) * 100.0)
+    } else {
+        format!("{:.0}% less", (1.0 - ratio) * 100.0)
+    };
+    match process {
+        "purchase" => format!("{who}: purchase {change} often"),
+        "dropout" => format!("{who}: drop-out rate {change}"),
+        "dropout_spread" => format!(
+            "{who}: drop-out shapes a and b × {ratio:.2} (the same mean drop-out probability, {} concentrated around it)",
+            if ratio >= 1.0 { "more" } else { "less" }
+        ),
+        _ => format!("{who}: spend {change} per purchase"),
+    }
+}
+
+/// Customers with the same history and covariates, and how many.
+struct Rows {
+    obs: Vec<RfmObservation>,
+    z_purchase: Vec<Vec<f64>>,
+    z_dropout: Vec<Vec<f64>>,
+    weights: Vec<f64>,
+}
+
+fn compress(observations: &[RfmObservation], purchase: &Design, dropout: &Design) -> Rows {
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    let mut rows = Rows {
+        obs: Vec::new(),
+        z_purchase: Vec::new(),
+        z_dropout: Vec::new(),
+        weights: Vec::new(),
+    };
+    for (i, o) in observations.iter().enumerate() {
+        let (zp, zd) = (purchase.row(i), dropout.row(i));
+        let mut key = vec![o.frequency.to_bits(), o.recency.to_bits(), o.t.to_bits()];
+        key.extend(zp.iter().chain(zd).map(|v| v.to_bits()));
+        let slot = *index.entry(key).or_insert_with(|| {
+            rows.obs.push(*o);
+            rows.z_purchase.push(zp.to_vec());
+            rows.z_dropout.push(zd.to_vec());
+            rows.weights.push(0.0);
+            rows.weights.len() - 1
+        });
+        if let Some(w) = rows.weights.get_mut(slot) {
+            *w += 1.0;
+        }
+    }
+    rows
+}
+
+fn dot(g: &[f64], z: &[f64]) -> f64 {
+    g.iter().zip(z).map(|(a, b)| a * b).sum()
+}
+
+/// One customer's log-likelihood under `model` with base parameters `base` (the papers'
+/// order) and coefficients `gp` (purchase) and `gd` (drop-out).
+fn row_log_likelihood(
+    model: PurchaseModel,
+    base: &[f64],
+    gp: &[f64],
+    gd: &[f64],
+    o: &RfmObservation,
+    zp: &[f64],
+    zd: &[f64],
+) -> f64 {
+    let at = |i: usize| super::at(base, i);
+    let alpha = at(1) * (-dot(gp, zp)).exp();
+    let shift = dot(gd, zd).exp();
+    match model {
+        PurchaseModel::Bgnbd => super::bgnbd::log_likelihood(
+            &BgNbdParams {
+                r: at(0),
+                alpha,
+                a: at(2) * shift,
+                b: at(3) * shift,
+            },
+            o,
+        ),
+        PurchaseModel::Mbgnbd => super::mbgnbd::log_likelihood(
+            &MbgNbdParams {
+                r: at(0),
+                alpha,
+                a: at(2) * shift,
+                b: at(3) * shift,
+            },
+            o,
+        ),
+        PurchaseModel::ParetoNbd => super::pareto_nbd::log_likelihood(
+            &ParetoNbdParams {
+                r: at(0),
+                alpha,
+                s: at(2),
+                beta: at(3) / shift,
+            },
+            o,
+        ),
+    }
+}
+
+/// Fits `model` with purchase covariates `purchase` and drop-out covariates `dropout` (one
+/// design row per observation; either may be empty), starting from the covariate-free fit
+/// `without` on the same observations.
+///
+/// # Errors
+/// [`Error::InvalidSetting`] when the designs do not match the observations or both are
+/// empty; the fit's errors ([`Error::ModelDidNotConverge`], ...).
+pub fn fit_purchase_with_covariates(
+    model: PurchaseModel,
+    observations: &[RfmObservation],
+    purchase: &Design,
+    dropout: &Design,
+    without: &PurchaseFit,
+    options: &FitOptions,
+) -> Result<CovariateFit> {
+    let n = observations.len();
+    for (what, d) in [("purchase", purchase), ("drop-out", dropout)] {
+        if d.width() > 0 && d.values.len() != n * d.width() {
+            return Err(Error::InvalidSetting {
+                setting: "covariates".into(),
+                message: format!(
+                    "{what} covariates for {} customers, observations for {n}",
+                    d.values.len() / d.width()
+                ),
+            });
+        }
+    }
+    if purchase.width() + dropout.width() == 0 {
+        return Err(Error::InvalidSetting {
+            setting: "covariates".into(),
+            message: "no covariates given".into(),
+        });
+    }
+    let scale = validate_observations(model.label(), observations)?;
+    let rows = compress(observations, purchase, dropout);
+    let customers = n as f64;
+    let (kp, kd) = (purchase.width(), dropout.width());
+    // α (and Pareto/NBD's β) are in time units: fitted with max T = 1, then scaled back.
+    let time_scaled: &[usize] = match model {
+        PurchaseModel::ParetoNbd => &[1, 3],
+        _ => &[1],
+    };
+    let total = |p: &[f64], obs: &[RfmObservation]| -> f64 {
+        let (base, rest) = p.split_at(4.min(p.len()));
+        let gammas: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
+        let (gp, gd) = gammas.split_at(kp.min(gammas.len()));
+        obs.par_iter()
+            .zip(&rows.z_purchase)
+            .zip(&rows.z_dropout)
+            .zip(&rows.weights)
+            .map(|(((o, zp), zd), w)| w * row_log_likelihood(model, base, gp, gd, o, zp, zd))
+            .sum::<f64>()
+    };
+    let scaled: Vec<RfmObservation> = rows
+        .obs
+        .iter()
+        .map(|o| RfmObservation {
+            frequency: o.frequency,
+            recency: o.recency / scale,
+            t: o.t / scale,
+        })
+        .collect();
+    let mut start: Vec<f64> = without.params().iter().map(|(_, v)| *v).collect();
+    for &i in time_scaled {
+        if let Some(v) = start.get_mut(i) {
+            *v /= scale;
+        }
+    }
+    // The coefficients enter as exp(γ), so that θ = ln(exp(γ)) = γ is the optimizer's
+    // coordinate; they start at γ = 0, the covariate-free optimum.
+    start.extend(std::iter::repeat_n(1.0, kp + kd));
+    let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled) / customers };
+    let label = format!("{} with covariates", model.label());
+    let first = maximise(
+        &label,
+        &nll_scaled,
+        &[start],
+        customers,
+        rows.obs.len(),
+        options,
+    )?;
+    let unscale = |mut p: Vec<f64>| {
+        for &i in time_scaled {
+            if let Some(v) = p.get_mut(i) {
+                *v *= scale;
+            }
+        }
+        p
+    };
+    // In the original unit: the same optimum without a penalty (time rescaling shifts ln α
+    // only); with one, refined there, as the covariate-free fits do.
+    let nll = |p: &[f64]| -> f64 { -total(p, &rows.obs) / customers };
+    let estimate = maximise(
+        &label,
+        &nll,
+        &[unscale(first.params)],
+        customers,
+        rows.obs.len(),
+        options,
+    )?;
+    let names: Vec<&str> = without.params().iter().map(|(n, _)| *n).collect();
+    let dropout_process = match model {
+        PurchaseModel::ParetoNbd => "dropout",
+        _ => "dropout_spread",
+    };
+    let coded: Vec<(&'static str, &String)> = purchase
+        .names
+        .iter()
+        .map(|c| ("purchase", c))
+        .chain(dropout.names.iter().map(|c| (dropout_process, c)))
+        .collect();
+    let mut bases = purchase.bases.clone();
+    for b in &dropout.bases {
+        if !bases.contains(b) {
+            bases.push(b.clone());
+        }
+    }
+    Ok(assemble(
+        model.key(),
+        &label,
+        &names,
+        estimate,
+        &coded,
+        bases,
+        without.diagnostics().log_likelihood,
+    ))
+}
+
+/// Gamma-Gamma with spend covariates: the scale γ_i = γ₀ · exp(δ'z_i), so the mean spend per
+/// purchase is multiplied by exp(δ'z). `customers` are (frequency, mean repeat spend) pairs as
+/// [`super::gamma_gamma::GammaGamma::fit`] takes them (those without a repeat purchase or with
+/// a mean spend ≤ 0 are left out, as there).
+///
+/// # Errors
+/// As [`fit_purchase_with_covariates`].
+pub fn fit_spend_with_covariates(
+    customers: &[(f64, f64)],
+    spend: &Design,
+    without: &super::gamma_gamma::GammaGammaFit,
+    options: &FitOptions,
+) -> Result<CovariateFit> {
+    if spend.width() == 0 || spend.values.len() != customers.len() * spend.width() {
+        return Err(Error::InvalidSetting {
+            setting: "covariates".into(),
+            message: format!(
+                "spend covariates for {} customers, spend for {}",
+                spend.values.len() / spend.width().max(1),
+                customers.len()
+            ),
+        });
+    }
+    let used: Vec<(f64, f64, Vec<f64>)> = customers
+        .iter()
+        .enumerate()
+        .filter(|(_, (x, m))| *x > 0.0 && *m > 0.0)
+        .map(|(i, (x, m))| (*x, *m, spend.row(i).to_vec()))
+        .collect();
+    let n = used.len() as f64;
+    let total = |p: &[f64]| -> f64 {
+        let (base, rest) = p.split_at(3.min(p.len()));
+        let delta: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
+        used.par_iter()
+            .map(|(x, m, z)| {
+                let params = GammaGammaParams {
+                    p: super::at(base, 0),
+                    q: super::at(base, 1),
+                    gamma: super::at(base, 2) * dot(&delta, z).exp(),
+                };
+                super::gamma_gamma::log_likelihood(&params, *x, *m)
+            })
+            .sum::<f64>()
+    };
+    let mut start = vec![without.params.p, without.params.q, without.params.gamma];
+    start.extend(std::iter::repeat_n(1.0, spend.width()));
+    let nll = |p: &[f64]| -> f64 { -total(p) / n };
+    let estimate = maximise(
+        "Gamma-Gamma with covariates",
+        &nll,
+        &[start],
+        n,
+        used.len(),
+        options,
+    )?;
+    let coded: Vec<(&'static str, &String)> = spend.names.iter().map(|c| ("spend", c)).collect();
+    Ok(assemble(
+        "gamma_gamma",
+        "Gamma-Gamma with covariates",
+        &["p", "q", "v"],
+        estimate,
+        &coded,
+        spend.bases.clone(),
+        without.diagnostics.log_likelihood,
+    ))
+}
+
+/// The fit's figures from the optimizer's estimate: base parameters, coefficients (θ = γ, so
+/// their standard errors are the covariance's diagonal in θ), the likelihood-ratio test.
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    model: &str,
+    label: &str,
+    names: &[&str],
+    estimate: super::fit::Estimate,
+    coded: &[(&'static str, &String)],
+    bases: Vec<(String, String, u64)>,
+    log_likelihood_without: f64,
+) -> CovariateFit {
+    let d = estimate.diagnostics;
+    let k = names.len();
+    let variance = |i: usize| {
+        d.log_param_covariance
+            .as_ref()
+            .and_then(|m| m.get(i).and_then(|r| r.get(i)).copied())
+            .filter(|v| v.is_finite() && *v > 0.0)
+    };
+    let coefficients = coded
+        .iter()
+        .enumerate()
+        .map(|(j, (process, covariate))| {
+            let gamma = super::at(&estimate.params, k + j).ln();
+            let se = variance(k + j).map(f64::sqrt);
+            // exp(γ) multiplies the mean rate (Pareto/NBD's drop-out rate s/β_i included, as
+            // β_i = β₀ · exp(−γ'z)) or the mean spend, or both BG/NBD drop-out shapes.
+            let ratio = gamma.exp();
+            Coefficient {
+                process,
+                covariate: (*covariate).clone(),
+                estimate: gamma,
+                standard_error: se,
+                ratio,
+                ratio_low: se.map(|s| (gamma - Z95 * s).exp()),
+                ratio_high: se.map(|s| (gamma + Z95 * s).exp()),
+                effect: describe(process, covariate, &bases, ratio),
+            }
+        })
+        .collect();
+    let likelihood_ratio = (2.0 * (d.log_likelihood - log_likelihood_without)).max(0.0);
+    let p = ChiSquared::new(coded.len().max(1) as f64)
+        .map(|chi| 1.0 - chi.cdf(likelihood_ratio))
+        .unwrap_or(f64::NAN);
+    CovariateFit {
+        model: model.into(),
+        label: label.into(),
+        params: names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), super::at(&estimate.params, i)))
+            .collect(),
+        standard_errors: names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), d.standard_errors.get(i).copied().flatten()))
+            .collect(),
+        coefficients,
+        bases,
+        diagnostics: d,
+        log_likelihood_without,
+        likelihood_ratio,
+        likelihood_ratio_p: p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_distr::{Beta, Distribution, Exp, Gamma};
+
+    use super::*;
+
+    fn column(name: &str, values: &[&str]) -> CovariateColumn {
+        CovariateColumn {
+            name: name.into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn categorical_columns_are_dummy_coded_against_the_most_frequent_level() {
+        let d = Design::new(&[
+            column("channel", &["web", "store", "web", "app", "web", "store"]),
+            column("age", &["31", "40.5", "22", "35", "50", "28"]),
+        ])
+        .unwrap();
+        assert_eq!(d.names, ["channel=app", "channel=store", "age"]);
+        assert_eq!(d.bases, [("channel".to_string(), "web".to_string(), 3)]);
+        assert_eq!(d.row(0), [0.0, 0.0, 31.0]);
+        assert_eq!(d.row(1), [0.0, 1.0, 40.5]);
+        assert_eq!(d.row(3), [1.0, 0.0, 35.0]);
+        // Equally frequent levels: the smallest is the base.
+        let tie = Design::new(&[column("plan", &["pro", "basic", "pro", "basic"])]).unwrap();
+        assert_eq!(tie.names, ["plan=pro"]);
+    }
+
+    #[test]
+    fn unknown_or_constant_covariates_are_refused() {
+        let empty = Design::new(&[column("plan", &["pro", " ", "basic"])]).unwrap_err();
+        assert!(
+            empty.to_string().contains("empty for customer 2"),
+            "{empty}"
+        );
+        let constant = Design::new(&[column("plan", &["pro", "pro"])]).unwrap_err();
+        assert!(
+            constant.to_string().contains("nothing to compare"),
+            "{constant}"
+        );
+    }
+
+    /// Customers whose heterogeneity depends on a 0/1 covariate as the models say:
+    /// α_i = α₀ e^(−γ_p z), and BG/NBD's a, b × e^(γ_d z) or Pareto/NBD's β_i = β₀ e^(−γ_d z).
+    fn simulate(
+        model: PurchaseModel,
+        base: [f64; 4],
+        (gp, gd): (f64, f64),
+        customers: usize,
+        seed: u64,
+    ) -> (Vec<RfmObservation>, Vec<String>) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let [r, alpha, third, fourth] = base;
+        let mut obs = Vec::with_capacity(customers);
+        let mut labels = Vec::with_capacity(customers);
+        for i in 0..customers {
+            // 40% paid: organic, the most frequent, is the base level.
+            let z = f64::from(u8::from(rng.random_bool(0.4)));
+            labels.push(if z > 0.0 { "paid" } else { "organic" }.to_string());
+            let t = 26.0 + (i % 13) as f64;
+            let lambda: f64 = Gamma::new(r, 1.0 / (alpha * (-gp * z).exp()))
+                .unwrap()
+                .sample(&mut rng);
+            let (p_after, lifetime) = match model {
+                PurchaseModel::ParetoNbd => {
+                    let beta = fourth * (-gd * z).exp();
+                    let mu: f64 = Gamma::new(third, 1.0 / beta).unwrap().sample(&mut rng);
+                    (0.0, Exp::new(mu).unwrap().sample(&mut rng))
+                }
+                _ => {
+                    let shift = (gd * z).exp();
+                    let p: f64 = Beta::new(third * shift, fourth * shift)
+                        .unwrap()
+                        .sample(&mut rng);
+                    (p, f64::INFINITY)
+                }
+            };
+            let gap = Exp::new(lambda).unwrap();
+            let (mut x, mut tx, mut now) = (0.0, 0.0, 0.0);
+            loop {
+                now += gap.sample(&mut rng);
+                if now > t.min(lifetime) {
+                    break;
+                }
+                x += 1.0;
+                tx = now;
+                if rng.random::<f64>() < p_after {
+                    break;
+                }
+            }
+            obs.push(RfmObservation {
+                frequency: x,
+                recency: tx,
+                t,
+            });
+        }
+        (obs, labels)
+    }
+
+    #[test]
+    fn known_covariate_effects_are_recovered() {
+        // Paid customers purchase e^0.5 = 1.65 times as often; their drop-out parameters move
+        // by e^−0.4 (Pareto/NBD: a 33% lower drop-out rate; BG/NBD: shapes × 0.67).
+        let truth = (0.5, -0.4);
+        for (model, base) in [
+            (PurchaseModel::Bgnbd, [0.8, 5.0, 1.2, 3.0]),
+            (PurchaseModel::ParetoNbd, [0.8, 5.0, 0.9, 12.0]),
+        ] {
+            let (obs, labels) = simulate(model, base, truth, 3000, 21);
+            let design = Design::new(&[CovariateColumn {
+                name: "channel".into(),
+                values: labels,
+            }])
+            .unwrap();
+            assert_eq!(design.names, ["channel=paid"]);
+            let options = FitOptions::default();
+            let without = model.fit(&obs, 7.0, &options).unwrap();
+            let fit =
+                fit_purchase_with_covariates(model, &obs, &design, &design, &without, &options)
+                    .unwrap();
+            for (c, want) in fit.coefficients.iter().zip([truth.0, truth.1]) {
+                let se = c.standard_error.unwrap();
+                assert!(
+                    (c.estimate - want).abs() < 3.0 * se && se < 0.25,
+                    "{} {}: γ = {:.3} ± {se:.3}, truth {want}",
+                    model.label(),
+                    c.process,
+                    c.estimate
+                );
+            }
+            // Covariates that matter: the likelihood-ratio test says so.
+            assert!(
+                fit.likelihood_ratio_p < 1e-6,
+                "{}: p = {}",
+                model.label(),
+                fit.likelihood_ratio_p
+            );
+            let purchase = &fit.coefficients[0];
+            assert!(
+                purchase
+                    .effect
+                    .starts_with("customers with channel = paid (against organic): purchase"),
+                "{}",
+                purchase.effect
+            );
+        }
+    }
+
+    #[test]
+    fn at_zero_coefficients_the_likelihood_is_the_covariate_free_one() {
+        let obs = crate::models::testdata::cdnow();
+        for model in PurchaseModel::ALL {
+            let without = model.fit(&obs, 7.0, &FitOptions::default()).unwrap();
+            let base: Vec<f64> = without.params().iter().map(|(_, v)| *v).collect();
+            let with: f64 = obs
+                .iter()
+                .map(|o| row_log_likelihood(model, &base, &[0.0], &[0.0], o, &[1.0], &[1.0]))
+                .sum();
+            let ll = without.diagnostics().log_likelihood;
+            assert!(
+                (with - ll).abs() < 1e-6 * ll.abs(),
+                "{}: {with} vs {ll}",
+                model.label()
+            );
+        }
+    }
+
+    #[test]
+    fn a_covariate_without_effect_leaves_the_fit_as_it_was() {
+        // A coin flip per CDNOW customer: γ ≈ 0 within its SE, the base parameters close to the
+        // covariate-free fit, and the likelihood-ratio test does not reject.
+        let obs = crate::models::testdata::cdnow();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let labels: Vec<String> = obs
+            .iter()
+            .map(|_| if rng.random::<bool>() { "a" } else { "b" }.to_string())
+            .collect();
+        let design = Design::new(&[CovariateColumn {
+            name: "coin".into(),
+            values: labels,
+        }])
+        .unwrap();
+        let options = FitOptions::default();
+        let without = PurchaseModel::Bgnbd.fit(&obs, 7.0, &options).unwrap();
+        let fit = fit_purchase_with_covariates(
+            PurchaseModel::Bgnbd,
+            &obs,
+            &design,
+            &Design::empty(),
+            &without,
+            &options,
+        )
+        .unwrap();
+        let c = &fit.coefficients[0];
+        assert!(c.estimate.abs() < 2.5 * c.standard_error.unwrap(), "{c:?}");
+        assert!(fit.likelihood_ratio_p > 0.01, "{}", fit.likelihood_ratio_p);
+        for ((name, v), (_, w)) in fit.params.iter().zip(without.params()) {
+            assert!((v - w).abs() < 0.1 * w, "{name}: {v} vs {w}");
+        }
+    }
+
+    #[test]
+    fn spend_covariates_scale_the_mean_spend() {
+        // z̄ | ν ~ Gamma(p x, ν x), ν ~ Gamma(q, γ₀ e^(δ z)): paid customers spend e^0.3 = 1.35
+        // times as much per purchase.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(8);
+        let (p, q, g0, delta) = (6.0, 4.0, 15.0, 0.3);
+        let mut customers = Vec::new();
+        let mut labels = Vec::new();
+        for _ in 0..3000 {
+            // 40% paid: organic, the most frequent, is the base level.
+            let z = f64::from(u8::from(rng.random_bool(0.4)));
+            labels.push(if z > 0.0 { "paid" } else { "organic" }.to_string());
+            let x = f64::from(rng.random_range(1..6u32));
+            let nu: f64 = Gamma::new(q, 1.0 / (g0 * (delta * z).exp()))
+                .unwrap()
+                .sample(&mut rng);
+            let mean: f64 = Gamma::new(p * x, 1.0 / (nu * x)).unwrap().sample(&mut rng);
+            customers.push((x, mean));
+        }
+        let design = Design::new(&[CovariateColumn {
+            name: "channel".into(),
+            values: labels,
+        }])
+        .unwrap();
+        let options = FitOptions::default();
+        let without = super::super::gamma_gamma::GammaGamma::fit(&customers, &options).unwrap();
+        assert_eq!(design.names, ["channel=paid"]);
+        let fit = fit_spend_with_covariates(&customers, &design, &without, &options).unwrap();
+        let c = &fit.coefficients[0];
+        let se = c.standard_error.unwrap();
+        assert!(
+            (c.estimate - delta).abs() < 3.0 * se,
+            "δ = {} ± {se}",
+            c.estimate
+        );
+        assert!(
+            c.effect.contains("spend") && c.effect.contains("more per purchase"),
+            "{}",
+            c.effect
+        );
+    }
+}
