@@ -393,6 +393,18 @@ pub struct MetricArgs {
     /// Seed of the --intervals draws: the same seed, the same intervals. Default 1.
     #[arg(long, value_name = "N", help_heading = METRICS)]
     pub interval_seed: Option<u64>,
+    /// Customer attributes that shift the purchase rate in the CLV models, comma-separated: a
+    /// customers-table attribute (plan, acquisition_channel), a transactions column (valued by
+    /// the customer's first purchase), or with --summary a column of the summary. Text columns
+    /// are compared with their most frequent value; numbers enter as they are.
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = METRICS)]
+    pub purchase_covariates: Vec<String>,
+    /// Customer attributes that shift drop-out in the CLV models (as --purchase-covariates).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = METRICS)]
+    pub dropout_covariates: Vec<String>,
+    /// Customer attributes that shift the spend per purchase (Gamma-Gamma).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',', help_heading = METRICS)]
+    pub spend_covariates: Vec<String>,
     /// Periods (of --period) after the observation end for which the CLV models forecast every
     /// first-purchase cohort's active customers and revenue: the cohort triangle continued,
     /// with intervals under --intervals. 0 for none.

@@ -228,6 +228,8 @@ pub struct Overrides {
     pub holdout_from: Option<NaiveDate>,
     /// Periods the CLV models forecast for every cohort (default 3; 0 for none).
     pub forecast_periods: Option<u32>,
+    /// Customer attributes the CLV models are refitted with (default none).
+    pub covariates: Option<crate::models::covariates::CovariateChoice>,
     /// At-risk customers listed (default 20).
     pub at_risk_limit: Option<usize>,
     /// Sections to build (instead of the file's `sections`; default all).
@@ -422,13 +424,6 @@ impl Config {
         } else {
             overrides.by.clone()
         };
-        for o in [
-            &mut spec.transactions_options,
-            &mut spec.interactions_options,
-            &mut spec.customers_options,
-        ] {
-            o.read_dimensions = Some(options.by.clone());
-        }
         options.inactive_after_days = overrides
             .inactive_after_days
             .or(report.inactive_after)
@@ -462,6 +457,9 @@ impl Config {
         if let Some(n) = overrides.forecast_periods {
             options.clv_forecast_periods = n;
         }
+        if let Some(c) = &overrides.covariates {
+            options.clv_covariates = c.clone();
+        }
         if let Some(n) = overrides.at_risk_limit {
             options.at_risk_limit = n;
         }
@@ -470,6 +468,15 @@ impl Config {
             None if !report.sections.is_empty() => report.sections,
             None => Section::ALL.to_vec(),
         };
+        // Only the dimensions the report values are read from the tables: `by`, and the CLV
+        // covariates when the CLV section is built.
+        for o in [
+            &mut spec.transactions_options,
+            &mut spec.interactions_options,
+            &mut spec.customers_options,
+        ] {
+            o.read_dimensions = Some(options.dimensions());
+        }
         Ok((spec, options))
     }
 

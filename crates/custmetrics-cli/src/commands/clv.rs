@@ -8,9 +8,12 @@ use anyhow::{Result, bail};
 use custmetrics::models::FitOptions;
 use custmetrics::models::bgbb::BgBb;
 use custmetrics::models::clv::{fit_purchase_model, fit_spend_model, score_clv};
+use custmetrics::models::covariates::fit_covariates;
 use custmetrics::models::fitted::{FittedModel, SavedModel};
 use custmetrics::models::sbg::ShiftedBetaGeometric;
-use custmetrics::models::summary_table::{read_discrete_summary, read_rfm_summary};
+use custmetrics::models::summary_table::{
+    read_discrete_summary, read_rfm_summary, read_summary_columns,
+};
 use custmetrics::report::Report;
 
 use super::report::{self, Kind, Prepared};
@@ -104,24 +107,37 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 } else {
                     None
                 };
+                let choice = &p.options.clv_covariates;
+                let covariates = if choice.is_empty() {
+                    None
+                } else {
+                    progress.set("fitting the models with covariates");
+                    let columns = read_summary_columns(&r.clv.summary, &choice.columns())?;
+                    Some(fit_covariates(
+                        &rfm,
+                        &columns,
+                        choice,
+                        &purchase,
+                        spend.as_ref(),
+                        &p.options.clv.fit,
+                    ))
+                };
                 progress.set("writing output");
                 progress.finish();
                 let inputs = summary_paths(&r);
                 if let Some(path) = &r.clv.save_model {
                     SavedModel::new(purchase.clone(), spend.clone()).save(path, &inputs)?;
                 }
-                let report = Report::from_model_fit(FittedModel::purchase(
-                    &purchase,
-                    spend.as_ref(),
-                    horizon,
-                ));
+                let mut fitted = FittedModel::purchase(&purchase, spend.as_ref(), horizon);
+                fitted.covariates = covariates;
+                let report = Report::from_model_fit(fitted);
                 return report::emit(report, &r.cmd, &p, &inputs);
             }
             if r.cmd.input.store.is_none() {
                 report::require_input(&p.spec)?;
             }
             let progress = super::Progress::start(quiet, "reading inputs");
-            let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
+            let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
             super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
             let (report, models) = Report::fit_clv(&mut data, &p.options)?;
@@ -183,7 +199,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         report::require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("scoring");
     let report = Report::build_taking_rows(&mut data, &p.options)?;
@@ -212,7 +228,7 @@ fn compare(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         report::require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.by)?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("fitting every model");
     let report = Report::build_taking_rows(&mut data, &p.options)?;

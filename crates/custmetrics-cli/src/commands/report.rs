@@ -6,6 +6,7 @@ use anyhow::{Context, Result, bail};
 use chrono::NaiveDate;
 use custmetrics::config::Config;
 use custmetrics::io::DatasetSpec;
+use custmetrics::models::covariates::CovariateChoice;
 use custmetrics::models::intervals::IntervalOptions;
 use custmetrics::models::purchase::PurchaseModel;
 use custmetrics::report::headline::Threshold;
@@ -49,7 +50,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&cmd.input, &p.spec, &p.options.by)?;
+    let mut data = super::load_data(&cmd.input, &p.spec, &p.options.dimensions())?;
     super::refuse_empty(&data, &cmd.input, quiet)?;
     progress.set("computing metrics");
     // The report releases the rows after stage 1; the accounting stays in `data`.
@@ -125,6 +126,14 @@ pub fn prepare(cmd: &MetricCommand, kind: Kind) -> Result<Prepared> {
     };
     o.holdout_from = date("--holdout-from", &m.holdout_from)?;
     o.forecast_periods = Some(m.forecast_periods);
+    let covariates = CovariateChoice::new(
+        m.purchase_covariates.clone(),
+        m.dropout_covariates.clone(),
+        m.spend_covariates.clone(),
+    );
+    if !covariates.is_empty() {
+        o.covariates = Some(covariates);
+    }
     o.at_risk_limit = Some(m.at_risk_limit);
     o.transaction_partitions = Some(m.partitions);
     o.sections = match kind {

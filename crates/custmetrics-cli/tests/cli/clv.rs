@@ -1,4 +1,4 @@
-use crate::{assert_code, json, run, stderr, testdata, write_cdnow_csv};
+use crate::{assert_code, json, run, stderr, stdout, testdata, write_cdnow_csv};
 
 fn close(got: &serde_json::Value, want: f64, rtol: f64) -> bool {
     got.as_f64()
@@ -569,5 +569,81 @@ fn clv_compare_fits_every_model_on_cdnow_and_names_the_choice() {
         stderr(&refused).contains("drop --model"),
         "{}",
         stderr(&refused)
+    );
+}
+
+/// `clv fit` with customer attributes as covariates (issue 22): on the demo data, whose
+/// generator gives "pro" customers more purchases and larger baskets, the plan's coefficients
+/// come out positive and significant, with the base level named, in the JSON and the tables.
+#[test]
+fn clv_fit_reports_covariate_effects() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "-t",
+            &testdata("demo/transactions.csv"),
+            "-c",
+            &testdata("demo/customers.csv"),
+            "--purchase-covariates",
+            "plan",
+            "--spend-covariates",
+            "plan",
+            "-f",
+            "json",
+            "-q",
+        ],
+    );
+    assert_code(&out, 0);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let cov = &json["model_fit"]["covariates"];
+    for (fit, process) in [("purchase", "purchase"), ("spend", "spend")] {
+        let f = &cov[fit];
+        assert_eq!(f["bases"][0][0], "plan");
+        assert_eq!(
+            f["bases"][0][1], "basic",
+            "the most frequent plan is the base"
+        );
+        let pro = f["coefficients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["covariate"] == "plan=pro")
+            .unwrap();
+        assert_eq!(pro["process"], process);
+        let (gamma, se) = (
+            pro["estimate"].as_f64().unwrap(),
+            pro["standard_error"].as_f64().unwrap(),
+        );
+        assert!(gamma > 3.0 * se, "{fit}: γ = {gamma} ± {se}");
+        assert!(f["likelihood_ratio_p"].as_f64().unwrap() < 0.001);
+        assert!(pro["effect"].as_str().unwrap().contains("(against basic)"));
+    }
+}
+
+#[test]
+fn a_covariate_that_is_not_a_column_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(
+        dir.path(),
+        &[
+            "clv",
+            "fit",
+            "-t",
+            &testdata("demo/transactions.csv"),
+            "--purchase-covariates",
+            "loyalty_tier",
+            "-q",
+        ],
+    );
+    assert_code(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "column \"loyalty_tier\" given for the segment (by) or CLV covariate does not exist"
+        ),
+        "{err}"
     );
 }

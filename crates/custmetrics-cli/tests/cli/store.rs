@@ -111,6 +111,16 @@ fn every_command_from_a_store_matches_the_exports() {
         ],
         &["clv", "--holdout-from", "2024-07-01", "-f", "json"],
         &["clv", "fit", "--model", "pareto-nbd", "-f", "json"],
+        &[
+            "clv",
+            "fit",
+            "--purchase-covariates",
+            "plan",
+            "--spend-covariates",
+            "plan",
+            "-f",
+            "json",
+        ],
         &["clv", "predict", "--horizon", "26", "-f", "csv"],
         &[
             "clv",

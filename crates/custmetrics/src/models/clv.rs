@@ -155,6 +155,10 @@ pub struct ClvResult {
     /// (`ReportOptions::clv_forecast_periods`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cohort_forecast: Option<super::cohort_forecast::CohortForecast>,
+    /// The models refitted with customer attributes, when asked for
+    /// (`ReportOptions::clv_covariates`); the figures above are the covariate-free models'.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covariates: Option<super::covariates::CovariateResult>,
 }
 
 /// Fits both models on an RFM table and scores every customer.
@@ -486,6 +490,7 @@ pub fn score_clv_top(
         intervals,
         intervals_unavailable,
         cohort_forecast: None,
+        covariates: None,
     })
 }
 

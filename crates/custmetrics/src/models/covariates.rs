@@ -39,6 +39,159 @@ use super::purchase::{PurchaseFit, PurchaseModel};
 use super::{RfmObservation, validate_observations};
 use crate::{Error, Result};
 
+/// Which customer attributes enter which process, by column name (a `--by` dimension: a
+/// transactions column, valued by the customer's first purchase, or a customers-table
+/// attribute; or a column of a per-customer summary table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub struct CovariateChoice {
+    /// Columns that shift the purchase rate.
+    pub purchase: Vec<String>,
+    /// Columns that shift drop-out.
+    pub dropout: Vec<String>,
+    /// Columns that shift the spend per purchase (Gamma-Gamma).
+    pub spend: Vec<String>,
+}
+
+impl CovariateChoice {
+    /// Covariates for these processes.
+    pub fn new(purchase: Vec<String>, dropout: Vec<String>, spend: Vec<String>) -> Self {
+        CovariateChoice {
+            purchase,
+            dropout,
+            spend,
+        }
+    }
+
+    /// No covariate asked for.
+    pub fn is_empty(&self) -> bool {
+        self.purchase.is_empty() && self.dropout.is_empty() && self.spend.is_empty()
+    }
+
+    /// Every column named, once, in order of first mention.
+    pub fn columns(&self) -> Vec<String> {
+        let mut all: Vec<String> = Vec::new();
+        for c in self.purchase.iter().chain(&self.dropout).chain(&self.spend) {
+            if !all.contains(c) {
+                all.push(c.clone());
+            }
+        }
+        all
+    }
+}
+
+/// The covariate fits of a CLV section or `clv fit`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CovariateResult {
+    /// The purchase model with purchase and drop-out covariates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purchase: Option<CovariateFit>,
+    /// Gamma-Gamma with spend covariates.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spend: Option<CovariateFit>,
+    /// Why a fit asked for is missing (a fit that did not converge, a covariate without
+    /// contrast); the covariate-free models stand.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+/// Fits the covariates of `choice` on an RFM table whose customers have the values `columns`
+/// (every column `choice` names, one value per customer of `table`), next to the covariate-free
+/// fits `purchase` and `spend`. A fit that fails is reported in
+/// [`CovariateResult::unavailable`], not as an error.
+pub fn fit_covariates(
+    table: &crate::metrics::rfm::Rfm,
+    columns: &[CovariateColumn],
+    choice: &CovariateChoice,
+    purchase: &PurchaseFit,
+    spend: Option<&super::gamma_gamma::GammaGammaFit>,
+    options: &FitOptions,
+) -> CovariateResult {
+    let mut result = CovariateResult {
+        purchase: None,
+        spend: None,
+        unavailable: Vec::new(),
+    };
+    let design = |names: &[String]| -> Result<Design> {
+        if names.is_empty() {
+            return Ok(Design::empty());
+        }
+        let picked: Vec<CovariateColumn> = names
+            .iter()
+            .map(|n| {
+                columns
+                    .iter()
+                    .find(|c| &c.name == n)
+                    .cloned()
+                    .ok_or_else(|| Error::InvalidSetting {
+                        setting: "covariates".into(),
+                        message: format!("no column {n:?} among the customers' attributes"),
+                    })
+            })
+            .collect::<Result<_>>()?;
+        for c in &picked {
+            let missing: Vec<usize> = c
+                .values
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.trim().is_empty())
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&first) = missing.first() {
+                let id = table
+                    .customers
+                    .get(first)
+                    .map_or("?", |r| r.customer_id.as_str());
+                return Err(Error::InvalidSetting {
+                    setting: "covariates".into(),
+                    message: format!(
+                        "column {:?} has no value for customer {id} ({} customers in all): every customer needs one (a customers-table attribute covers them all), or leave the column out",
+                        c.name,
+                        missing.len()
+                    ),
+                });
+            }
+        }
+        Design::new(&picked)
+    };
+    if !choice.purchase.is_empty() || !choice.dropout.is_empty() {
+        let observations = super::clv::observations(table);
+        let fitted = design(&choice.purchase).and_then(|p| {
+            let d = design(&choice.dropout)?;
+            fit_purchase_with_covariates(purchase.model(), &observations, &p, &d, purchase, options)
+        });
+        match fitted {
+            Ok(f) => result.purchase = Some(f),
+            Err(e) => result
+                .unavailable
+                .push(format!("{} with covariates: {e}", purchase.model().label())),
+        }
+    }
+    if !choice.spend.is_empty() {
+        match spend {
+            Some(g) => {
+                let pairs: Vec<(f64, f64)> = table
+                    .customers
+                    .iter()
+                    .map(|c| (f64::from(c.frequency), c.monetary_value))
+                    .collect();
+                match design(&choice.spend)
+                    .and_then(|d| fit_spend_with_covariates(&pairs, &d, g, options))
+                {
+                    Ok(f) => result.spend = Some(f),
+                    Err(e) => result
+                        .unavailable
+                        .push(format!("Gamma-Gamma with covariates: {e}")),
+                }
+            }
+            None => result
+                .unavailable
+                .push("spend covariates need a spend model (a monetary value per customer)".into()),
+        }
+    }
+    result
+}
+
 /// One covariate column as read: a name and one text value per customer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CovariateColumn {
@@ -378,12 +531,16 @@ pub fn fit_purchase_with_covariates(
         let (base, rest) = p.split_at(4.min(p.len()));
         let gammas: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
         let (gp, gd) = gammas.split_at(kp.min(gammas.len()));
-        obs.par_iter()
+        // Rows in parallel, summed in their order: a reduction tree that depends on the
+        // threads' timing would make the estimate differ in its last digits from run to run.
+        let terms: Vec<f64> = obs
+            .par_iter()
             .zip(&rows.z_purchase)
             .zip(&rows.z_dropout)
             .zip(&rows.weights)
             .map(|(((o, zp), zd), w)| w * row_log_likelihood(model, base, gp, gd, o, zp, zd))
-            .sum::<f64>()
+            .collect();
+        terms.iter().sum::<f64>()
     };
     let scaled: Vec<RfmObservation> = rows
         .obs
@@ -493,7 +650,8 @@ pub fn fit_spend_with_covariates(
     let total = |p: &[f64]| -> f64 {
         let (base, rest) = p.split_at(3.min(p.len()));
         let delta: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
-        used.par_iter()
+        let terms: Vec<f64> = used
+            .par_iter()
             .map(|(x, m, z)| {
                 let params = GammaGammaParams {
                     p: super::at(base, 0),
@@ -502,7 +660,8 @@ pub fn fit_spend_with_covariates(
                 };
                 super::gamma_gamma::log_likelihood(&params, *x, *m)
             })
-            .sum::<f64>()
+            .collect();
+        terms.iter().sum::<f64>()
     };
     let mut start = vec![without.params.p, without.params.q, without.params.gamma];
     start.extend(std::iter::repeat_n(1.0, spend.width()));

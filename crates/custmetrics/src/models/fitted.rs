@@ -73,6 +73,9 @@ pub struct FittedModel {
     /// Calibration/holdout check, when requested.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub holdout: Option<HoldoutValidation>,
+    /// The models refitted with customer attributes, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covariates: Option<super::covariates::CovariateResult>,
 }
 
 /// A small table of predictions.
@@ -117,6 +120,7 @@ impl FittedModel {
             warnings: Vec::new(),
             spend: None,
             holdout: None,
+            covariates: None,
         }
     }
 

@@ -135,6 +135,44 @@ fn inputs<S: AsRef<str>>(paths: &[S]) -> Result<Vec<InputPath>> {
     Ok(inputs)
 }
 
+/// Reads the columns `names` of per-customer summaries as text, one value per customer in
+/// the order [`read_rfm_summary`] reads the same files (covariates for
+/// [`super::covariates::fit_covariates`]).
+///
+/// # Errors
+/// [`Error::Format`] for a file without one of the columns, naming the columns it has.
+pub fn read_summary_columns<S: AsRef<str>>(
+    paths: &[S],
+    names: &[String],
+) -> Result<Vec<super::covariates::CovariateColumn>> {
+    let mut columns: Vec<super::covariates::CovariateColumn> = names
+        .iter()
+        .map(|n| super::covariates::CovariateColumn {
+            name: n.clone(),
+            values: Vec::new(),
+        })
+        .collect();
+    for input in inputs(paths)? {
+        let c = Columns::read(&input)?;
+        for column in &mut columns {
+            let name = c
+                .find(&[column.name.as_str()])
+                .ok_or_else(|| Error::Format {
+                    path: c.display.clone().into(),
+                    message: format!(
+                        "no column {:?} for the covariates; found {}",
+                        column.name,
+                        c.names.join(", ")
+                    ),
+                })?;
+            column
+                .values
+                .extend(c.text(&name)?.into_iter().map(Option::unwrap_or_default));
+        }
+    }
+    Ok(columns)
+}
+
 /// Reads per-customer RFM summaries (one or more files) into an [`Rfm`] table in
 /// `time_unit_days` units. Without a monetary column, monetary values are 0 (the purchase models
 /// can still be fitted; Gamma-Gamma cannot).

@@ -17,6 +17,7 @@ use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
 use crate::metrics::scores::{self as score_metrics, ScoreOptions, SurveyCounts};
 use crate::models::clv::ClvResult;
+use crate::models::covariates::CovariateColumn;
 use crate::money;
 use crate::period::{date_from_days, days_since_epoch};
 use crate::summary::{self, HoldoutSplit, Stage1, Stage1Options, Summaries};
@@ -63,7 +64,7 @@ impl Report {
     /// # Errors
     /// Errors reading the store, and those of [`Report::build`].
     pub fn from_store(store: &crate::SummaryStore, options: &ReportOptions) -> Result<Report> {
-        Report::build_owned(store.dataset_for(&options.by)?, options)
+        Report::build_owned(store.dataset_for(&stage1_by(options))?, options)
     }
 }
 
@@ -80,15 +81,36 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     };
     let Stage1 {
         purchases: mut summaries,
-        activity,
+        mut activity,
         as_of,
         interactions_overview,
         survey,
         signup_periods: cohort_of,
         contracts,
         acquisition_costs,
-        holdout,
+        mut holdout,
     } = stage1;
+    // The CLV covariates' values, taken before their dimensions leave the summaries.
+    let covariates = (!options.clv_covariates.is_empty() && skips.wants(Section::Clv))
+        .then(|| {
+            holdout
+                .as_ref()
+                .map(|h| &h.calibration)
+                .or(summaries.as_ref())
+                .map(|s| covariate_columns(s, options))
+        })
+        .flatten();
+    let added = stage1_by(options).len() - options.by.len();
+    for s in [
+        summaries.as_mut(),
+        activity.as_mut(),
+        holdout.as_mut().map(|h| &mut h.calibration),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        drop_trailing_dims(s, added);
+    }
     // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
     // asked) drives retention, churn and survival.
     let active = activity.as_ref().or(summaries.as_ref());
@@ -129,7 +151,14 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     if supporting.is_none() {
         skips.skip(Section::Supporting, no_tx);
     }
-    let clv = clv(summaries, holdout.as_ref(), options, &mut skips, no_tx);
+    let clv = clv(
+        summaries,
+        holdout.as_ref(),
+        covariates,
+        options,
+        &mut skips,
+        no_tx,
+    );
     Report {
         schema_version: SCHEMA_VERSION,
         settings: ReportSettings {
@@ -417,6 +446,7 @@ fn rfm(
 fn clv(
     summaries: Option<Summaries>,
     holdout: Option<&HoldoutSplit>,
+    covariates: Option<Vec<CovariateColumn>>,
     options: &ReportOptions,
     skips: &mut Skips<'_>,
     no_tx: &str,
@@ -513,6 +543,16 @@ fn clv(
                         c.options.intervals.as_ref(),
                     )?);
                 }
+                if let Some(columns) = &covariates {
+                    c.covariates = Some(crate::models::covariates::fit_covariates(
+                        &table,
+                        columns,
+                        &options.clv_covariates,
+                        &c.purchase_model,
+                        Some(&c.spend_model),
+                        &options.clv.fit,
+                    ));
+                }
                 Ok(c)
             });
             match fitted {
@@ -531,6 +571,43 @@ fn clv(
     }
 }
 
+/// The dimensions stage 1 values per customer ([`ReportOptions::dimensions`]).
+fn stage1_by(options: &ReportOptions) -> Vec<String> {
+    options.dimensions()
+}
+
+/// Removes the last `n` dimensions (the covariates stage 1 added) from summaries.
+fn drop_trailing_dims(s: &mut Summaries, n: usize) {
+    if n == 0 {
+        return;
+    }
+    let keep = s.by.len().saturating_sub(n);
+    s.by.truncate(keep);
+    for c in &mut s.customers {
+        c.segments.truncate(keep);
+    }
+}
+
+/// Each covariate's value per customer of `s` (its dimension's value; empty when unknown).
+fn covariate_columns(s: &Summaries, options: &ReportOptions) -> Vec<CovariateColumn> {
+    options
+        .clv_covariates
+        .columns()
+        .into_iter()
+        .filter_map(|name| {
+            let k = s.by.iter().position(|b| *b == name)?;
+            Some(CovariateColumn {
+                values: s
+                    .customers
+                    .iter()
+                    .map(|c| c.segments.get(k).cloned().flatten().unwrap_or_default())
+                    .collect(),
+                name,
+            })
+        })
+        .collect()
+}
+
 /// What stage 1 computes for these report options.
 fn stage1_options(options: &ReportOptions) -> Stage1Options {
     let wants = |s: Section| options.sections.contains(&s);
@@ -540,7 +617,7 @@ fn stage1_options(options: &ReportOptions) -> Stage1Options {
         period: options.period,
         from: options.from,
         as_of: options.as_of,
-        by: options.by.clone(),
+        by: stage1_by(options),
         activity_from_interactions: options.active_on == ActiveOn::AnyInteraction && reads_activity,
         interactions_overview: wants(Section::Overview),
         survey: (wants(Section::Nps) || wants(Section::Csat)).then_some(ScoreOptions {

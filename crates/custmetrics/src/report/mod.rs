@@ -127,12 +127,33 @@ pub struct ReportOptions {
     /// first-purchase cohort's active customers and revenue ([`crate::models::cohort_forecast`]);
     /// 0 for none.
     pub clv_forecast_periods: u32,
+    /// Customer attributes the CLV models are refitted with ([`crate::models::covariates`]);
+    /// each must be a `by` dimension (a transactions column or a customers-table attribute).
+    pub clv_covariates: crate::models::covariates::CovariateChoice,
     /// Score CLV with these fitted models (for example loaded from a saved model file) instead
     /// of fitting new ones.
     pub clv_models: Option<(
         crate::models::purchase::PurchaseFit,
         crate::models::gamma_gamma::GammaGammaFit,
     )>,
+}
+
+impl ReportOptions {
+    /// The dimensions stage 1 must value per customer (and a [`Dataset`] must join from the
+    /// customers table): the `by` dimensions, then the CLV covariates not among them, when the
+    /// CLV section is built. The covariates split nothing: the report removes them from the
+    /// summaries before any section reads them.
+    pub fn dimensions(&self) -> Vec<String> {
+        let mut by = self.by.clone();
+        if self.sections.contains(&Section::Clv) {
+            for c in self.clv_covariates.columns() {
+                if !by.contains(&c) {
+                    by.push(c);
+                }
+            }
+        }
+        by
+    }
 }
 
 impl Default for ReportOptions {
@@ -156,6 +177,7 @@ impl Default for ReportOptions {
             clv_models: None,
             clv_compare: false,
             clv_forecast_periods: 3,
+            clv_covariates: crate::models::covariates::CovariateChoice::default(),
             active_on: ActiveOn::Transactions,
         }
     }

@@ -39,6 +39,7 @@ impl Report {
             .warnings
             .extend(clv.audit.iter().map(|f| f.message.clone()));
         fitted.holdout = clv.holdout;
+        fitted.covariates = clv.covariates;
         report.model_fit = Some(fitted);
         let models = SavedModel::new(clv.purchase_model, Some(clv.spend_model));
         Ok((report, Some(models)))

@@ -153,7 +153,7 @@ fn from_tables(
                     .map(|t| t.kind.name())
                     .collect::<Vec<_>>()
                     .join("/"),
-                role: "segment (by)".into(),
+                role: "segment (by) or CLV covariate".into(),
                 column: b.clone(),
                 columns: columns.join(", "),
             });

@@ -5,6 +5,7 @@ use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, tab
 use crate::models::clv::{ClvResult, HoldoutValidation};
 use crate::models::cohort_forecast::CohortForecast;
 use crate::models::compare::ModelComparison;
+use crate::models::covariates::CovariateResult;
 use crate::models::intervals::{self, Interval};
 use crate::report::Section;
 
@@ -135,6 +136,9 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
         out.push(Block::Note(format!(
             "Prediction intervals not computed: {why}"
         )));
+    }
+    if let Some(cov) = &c.covariates {
+        covariates(cov, fm, out);
     }
     if let Some(h) = &c.holdout {
         holdout(h, fm, out);
@@ -322,6 +326,76 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             format: ValueFormat::Number(2),
         },
     }));
+}
+
+/// The models refitted with customer attributes: each coefficient with its standard error,
+/// the factor it puts on the mean rate or spend with its 95% interval, and the effect in words;
+/// the base levels and the likelihood-ratio test against the covariate-free fit. Shared with
+/// the model-fit view (`clv fit`).
+pub(super) fn covariates<'r>(c: &'r CovariateResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
+    for fit in [&c.purchase, &c.spend].into_iter().flatten() {
+        out.push(Block::Heading(format!("{}: covariate effects", fit.label)));
+        out.push(table(
+            &format!("{}_covariates", fit.model),
+            &[
+                "process",
+                "covariate",
+                "coefficient",
+                "standard error",
+                "factor",
+                "factor low",
+                "factor high",
+                "effect",
+            ],
+            &[false, false, true, true, true, true, true, false],
+            fit.coefficients
+                .iter()
+                .map(|k| {
+                    let opt = |v: Option<f64>| v.map_or_else(|| fm.dash(), |v| format!("{v:.3}"));
+                    vec![
+                        k.process.replace('_', " "),
+                        k.covariate.clone(),
+                        format!("{:.4}", k.estimate),
+                        opt(k.standard_error),
+                        format!("{:.3}", k.ratio),
+                        opt(k.ratio_low),
+                        opt(k.ratio_high),
+                        k.effect.clone(),
+                    ]
+                })
+                .collect(),
+        ));
+        let base: Vec<String> = fit
+            .params
+            .iter()
+            .map(|(n, v)| format!("{n} = {v:.4}"))
+            .collect();
+        let levels: Vec<String> = fit
+            .bases
+            .iter()
+            .map(|(column, level, n)| format!("{column} = {level} ({n} customers)"))
+            .collect();
+        out.push(Block::Note(format!(
+            "At the base levels{}: {}. Factors are exp(coefficient), 95% intervals exp(γ ± 1.96 SE). Likelihood-ratio test against the model without covariates: χ² = {:.2}, p {}; log-likelihood {:.3} vs {:.3}.",
+            if levels.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", levels.join(", "))
+            },
+            base.join(", "),
+            fit.likelihood_ratio,
+            if fit.likelihood_ratio_p < 1e-4 {
+                "≤ 0.0001".to_string()
+            } else {
+                format!("= {:.4}", fit.likelihood_ratio_p)
+            },
+            fit.diagnostics.log_likelihood,
+            fit.log_likelihood_without
+        )));
+    }
+    for why in &c.unavailable {
+        out.push(Block::Note(format!("Covariates not fitted: {why}")));
+    }
 }
 
 /// The cohort triangle's next periods as the models forecast them: one row per cohort and

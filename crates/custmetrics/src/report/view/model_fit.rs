@@ -83,6 +83,9 @@ pub(super) fn view<'r>(m: &'r FittedModel, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 .collect(),
         ));
     }
+    if let Some(c) = &m.covariates {
+        super::clv::covariates(c, fm, out);
+    }
     if let Some(h) = &m.holdout {
         super::clv::holdout(h, fm, out);
     }
