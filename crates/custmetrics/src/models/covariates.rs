@@ -31,7 +31,7 @@ use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::bgnbd::BgNbdParams;
-use super::fit::{FitDiagnostics, FitOptions, maximise};
+use super::fit::{FitDiagnostics, FitOptions, maximise, maximise_with_gradient};
 use super::gamma_gamma::GammaGammaParams;
 use super::mbgnbd::MbgNbdParams;
 use super::pareto_nbd::ParetoNbdParams;
@@ -402,6 +402,109 @@ fn describe(process: &str, covariate: &str, bases: &[(String, String, u64)], rat
     }
 }
 
+/// One profile's covariate rows (purchase, drop-out), observations and weights.
+type ProfileRows = (Vec<f64>, Vec<f64>, Vec<RfmObservation>, Vec<f64>);
+
+/// The rows grouped by covariate profile (the same z for purchase and drop-out), each group a
+/// row set with shared parameters, for the analytic gradients.
+struct Profiles {
+    groups: Vec<(Vec<f64>, Vec<f64>, super::RowSet)>,
+}
+
+impl Profiles {
+    fn new(rows: &Rows, obs: &[RfmObservation]) -> Profiles {
+        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+        let mut members: Vec<ProfileRows> = Vec::new();
+        for (((o, zp), zd), w) in obs
+            .iter()
+            .zip(&rows.z_purchase)
+            .zip(&rows.z_dropout)
+            .zip(&rows.weights)
+        {
+            let key: Vec<u64> = zp.iter().chain(zd).map(|v| v.to_bits()).collect();
+            let slot = *index.entry(key).or_insert_with(|| {
+                members.push((zp.clone(), zd.clone(), Vec::new(), Vec::new()));
+                members.len() - 1
+            });
+            if let Some(m) = members.get_mut(slot) {
+                m.2.push(*o);
+                m.3.push(*w);
+            }
+        }
+        Profiles {
+            groups: members
+                .into_iter()
+                .map(|(zp, zd, o, w)| (zp, zd, super::RowSet::new(&o, &w)))
+                .collect(),
+        }
+    }
+
+    /// The summed log-likelihood of BG/NBD or MBG/NBD and its gradient in the optimizer's
+    /// natural parameters (r, α₀, a₀, b₀, then P = e^γ for each coefficient, ∂/∂P = ∂/∂γ / P).
+    /// Per profile with α = α₀e^(−γ_p'z), a = a₀e^(γ_d'z), b = b₀e^(γ_d'z):
+    /// ∂/∂α₀ = ∂/∂α · e^(−γ_p'z), ∂/∂γ_p = −∂/∂α · α · z, ∂/∂a₀ = ∂/∂a · e^(γ_d'z) (b alike),
+    /// ∂/∂γ_d = (∂/∂a · a + ∂/∂b · b) · z.
+    fn log_likelihood_and_gradient(
+        &self,
+        model: PurchaseModel,
+        p: &[f64],
+        kp: usize,
+    ) -> (f64, Vec<f64>) {
+        let (base, rest) = p.split_at(4.min(p.len()));
+        let gammas: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
+        let (gp, gd) = gammas.split_at(kp.min(gammas.len()));
+        let at = |i: usize| super::at(base, i);
+        let mut ll = 0.0;
+        let mut grad = vec![0.0; p.len()];
+        for (zp, zd, set) in &self.groups {
+            let down = (-dot(gp, zp)).exp();
+            let up = dot(gd, zd).exp();
+            let (alpha, a, b) = (at(1) * down, at(2) * up, at(3) * up);
+            let (l, g) = match model {
+                PurchaseModel::Mbgnbd => super::mbgnbd::ll_and_gradient(
+                    &MbgNbdParams {
+                        r: at(0),
+                        alpha,
+                        a,
+                        b,
+                    },
+                    set,
+                ),
+                _ => super::bgnbd::ll_and_gradient(
+                    &BgNbdParams {
+                        r: at(0),
+                        alpha,
+                        a,
+                        b,
+                    },
+                    set,
+                ),
+            };
+            ll += l;
+            let [dr, dalpha, da, db] = g;
+            let mut add = |i: usize, v: f64| {
+                if let Some(x) = grad.get_mut(i) {
+                    *x += v;
+                }
+            };
+            add(0, dr);
+            add(1, dalpha * down);
+            add(2, da * up);
+            add(3, db * up);
+            for (k, z) in zp.iter().enumerate() {
+                add(4 + k, -dalpha * alpha * z);
+            }
+            for (k, z) in zd.iter().enumerate() {
+                add(4 + kp + k, (da * a + db * b) * z);
+            }
+        }
+        for (g, v) in grad.iter_mut().zip(p).skip(4) {
+            *g /= v;
+        }
+        (ll, grad)
+    }
+}
+
 /// Customers with the same history and covariates, and how many.
 struct Rows {
     obs: Vec<RfmObservation>,
@@ -562,14 +665,24 @@ pub fn fit_purchase_with_covariates(
     start.extend(std::iter::repeat_n(1.0, kp + kd));
     let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled) / customers };
     let label = format!("{} with covariates", model.label());
-    let first = maximise(
-        &label,
-        &nll_scaled,
-        &[start],
-        customers,
-        rows.obs.len(),
-        options,
-    )?;
+    // BG/NBD and MBG/NBD have analytic gradients over rows that share parameters: the
+    // customers of one covariate profile do, so the gradient is the profiles' chain-ruled sum.
+    let profiles_scaled = Profiles::new(&rows, &scaled);
+    let profiles = Profiles::new(&rows, &rows.obs);
+    let analytic = matches!(model, PurchaseModel::Bgnbd | PurchaseModel::Mbgnbd);
+    let smooth = |set: &Profiles, p: &[f64]| -> (f64, Vec<f64>) {
+        let (ll, g) = set.log_likelihood_and_gradient(model, p, kp);
+        (-ll / customers, g.iter().map(|v| -v / customers).collect())
+    };
+    let run = |nll: &(dyn Fn(&[f64]) -> f64 + Sync), set: &Profiles, start: Vec<f64>| {
+        if analytic {
+            let f = |p: &[f64]| smooth(set, p);
+            maximise_with_gradient(&label, &f, &[start], customers, rows.obs.len(), options)
+        } else {
+            maximise(&label, nll, &[start], customers, rows.obs.len(), options)
+        }
+    };
+    let first = run(&nll_scaled, &profiles_scaled, start)?;
     let unscale = |mut p: Vec<f64>| {
         for &i in time_scaled {
             if let Some(v) = p.get_mut(i) {
@@ -581,14 +694,9 @@ pub fn fit_purchase_with_covariates(
     // In the original unit: the same optimum without a penalty (time rescaling shifts ln α
     // only); with one, refined there, as the covariate-free fits do.
     let nll = |p: &[f64]| -> f64 { -total(p, &rows.obs) / customers };
-    let estimate = maximise(
-        &label,
-        &nll,
-        &[unscale(first.params)],
-        customers,
-        rows.obs.len(),
-        options,
-    )?;
+    let first_iterations = first.diagnostics.iterations;
+    let mut estimate = run(&nll, &profiles, unscale(first.params))?;
+    estimate.diagnostics.iterations += first_iterations;
     let names: Vec<&str> = without.params().iter().map(|(n, _)| *n).collect();
     let dropout_process = match model {
         PurchaseModel::ParetoNbd => "dropout",
@@ -901,6 +1009,88 @@ mod tests {
                 "{}",
                 purchase.effect
             );
+        }
+    }
+
+    #[test]
+    fn the_analytic_gradient_matches_central_differences() {
+        let (obs, labels) = simulate(
+            PurchaseModel::Bgnbd,
+            [0.8, 5.0, 1.2, 3.0],
+            (0.5, -0.4),
+            400,
+            4,
+        );
+        let ages: Vec<String> = (0..obs.len()).map(|i| format!("{}", 20 + i % 7)).collect();
+        let purchase = Design::new(&[
+            CovariateColumn {
+                name: "channel".into(),
+                values: labels.clone(),
+            },
+            CovariateColumn {
+                name: "age".into(),
+                values: ages,
+            },
+        ])
+        .unwrap();
+        let dropout = Design::new(&[CovariateColumn {
+            name: "channel".into(),
+            values: labels,
+        }])
+        .unwrap();
+        let rows = compress(&obs, &purchase, &dropout);
+        let profiles = Profiles::new(&rows, &rows.obs);
+        // r, α₀, a₀, b₀, then e^γ for γ_p = (0.3, −0.02), γ_d = 0.2.
+        let p = [
+            0.7,
+            4.0,
+            1.1,
+            2.5,
+            0.3f64.exp(),
+            (-0.02f64).exp(),
+            0.2f64.exp(),
+        ];
+        for model in [PurchaseModel::Bgnbd, PurchaseModel::Mbgnbd] {
+            let total = |p: &[f64]| -> f64 {
+                let gammas: Vec<f64> = p[4..].iter().map(|v| v.ln()).collect();
+                rows.obs
+                    .iter()
+                    .zip(&rows.z_purchase)
+                    .zip(&rows.z_dropout)
+                    .zip(&rows.weights)
+                    .map(|(((o, zp), zd), w)| {
+                        w * row_log_likelihood(
+                            model,
+                            &p[..4],
+                            &gammas[..2],
+                            &gammas[2..],
+                            o,
+                            zp,
+                            zd,
+                        )
+                    })
+                    .sum()
+            };
+            let (ll, grad) = profiles.log_likelihood_and_gradient(model, &p, 2);
+            assert!(
+                (ll - total(&p)).abs() < 1e-8 * ll.abs(),
+                "{}: {ll} vs {}",
+                model.label(),
+                total(&p)
+            );
+            for i in 0..p.len() {
+                let h = 1e-6 * p[i];
+                let (mut up, mut down) = (p, p);
+                up[i] += h;
+                down[i] -= h;
+                let numeric = (total(&up) - total(&down)) / (2.0 * h);
+                assert!(
+                    (grad[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
+                    "{} ∂{i}: {} vs {numeric}",
+                    model.label(),
+                    grad[i]
+                );
+            }
         }
     }
 
