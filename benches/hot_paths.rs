@@ -10,6 +10,7 @@ use custmetrics::generate::{GenerateFormat, GenerateOptions, generate};
 use custmetrics::io::{LoadOptions, TableKind, load_table};
 use custmetrics::metrics::{retention, rfm};
 use custmetrics::models::covariates::{CovariateColumn, Design, fit_purchase_with_covariates};
+use custmetrics::models::pareto_nbd::ParetoNbd;
 use custmetrics::models::purchase::PurchaseModel;
 use custmetrics::models::{FitOptions, bgnbd::BgNbd, clv, gamma_gamma::GammaGamma};
 use custmetrics::period::Period;
@@ -104,6 +105,9 @@ fn bgnbd_fit_1m(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("bgnbd_fit", |b| {
         b.iter(|| BgNbd::fit(&obs, 7.0, &FitOptions::default()).expect("fit"))
+    });
+    g.bench_function("pareto_nbd_fit", |b| {
+        b.iter(|| ParetoNbd::fit(&obs, 7.0, &FitOptions::default()).expect("fit"))
     });
     // Two covariates (issue 22's target: under 10× the fit above), one on purchasing and one
     // on drop-out, assigned by customer position: four covariate profiles. Timed from the

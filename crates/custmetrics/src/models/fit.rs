@@ -9,10 +9,11 @@
 //! Hessian of the total negative log-likelihood in θ, mapped to the parameters by the delta method
 //! (SE(p) = p · SE(θ)).
 //!
-//! The routes the models call are `fit_rfm_model` (likelihood only),
-//! `fit_rfm_model_with_gradient` and `fit_rfm_model_with_hessian` (analytic derivatives): each
-//! checks and compresses the observations, rescales time so that max T = 1, maximises, and
-//! converts the estimate back to the observations' unit.
+//! The routes the models call are `fit_rfm_model_with_gradient` and
+//! `fit_rfm_model_with_hessian` (analytic derivatives): each checks and compresses the
+//! observations, rescales time so that max T = 1, maximises, and converts the estimate back to
+//! the observations' unit. `maximise` (derivative-free) serves the fits without derivatives
+//! (covariate fits of Pareto/NBD, BG/BB, sBG) and is the fallback when L-BFGS fails.
 
 use argmin::core::{CostFunction, Executor, Gradient, State};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
@@ -21,7 +22,7 @@ use argmin::solver::quasinewton::LBFGS;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Compressed, RfmObservation, RowSet, compress, validate_observations};
+use super::{RfmObservation, RowSet, validate_observations};
 use crate::{Error, Result};
 
 /// A fit counts as converged when the gradient of the mean objective in θ is at most this long.
@@ -737,13 +738,6 @@ pub(crate) fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
 // The fitting routes the models call: data preparation, time rescaling, and the options and
 // diagnostics of a fit.
 
-/// What both fitting routes start from: the observations checked and compressed, and the time
-/// scale that makes max T = 1.
-fn prepare_rfm_fit(model: &str, observations: &[RfmObservation]) -> Result<(Compressed, f64)> {
-    let scale = validate_observations(model, observations)?;
-    Ok((compress(observations), scale))
-}
-
 /// Parameters fitted on rescaled time, back in the original unit (`time_scaled` lists those
 /// measured in time units).
 fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> {
@@ -753,49 +747,6 @@ fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> 
         }
     }
     params
-}
-
-/// Fits a purchase model whose weighted log-likelihood over compressed rows is
-/// `total(params, rows, weights)` (the model may share work between rows).
-///
-/// First with time rescaled so that max T = 1 (the start points then suit any time unit;
-/// `time_scaled` lists the parameters measured in time units, which are scaled back). Without a
-/// penalty that optimum converts exactly to the original unit ([`unscale_estimate`]); with one,
-/// as lifetimes does, a second stage refines it in the original unit. Both stages pass the same
-/// rows in the same order.
-pub(crate) fn fit_rfm_model(
-    model: &str,
-    observations: &[RfmObservation],
-    time_scaled: &[usize],
-    starts: &[Vec<f64>],
-    total: impl Fn(&[f64], &[RfmObservation], &[f64]) -> f64 + Sync,
-    options: &FitOptions,
-) -> Result<Estimate> {
-    let (c, scale) = prepare_rfm_fit(model, observations)?;
-    let n = c.customers();
-    let scaled: Vec<RfmObservation> = c
-        .rows
-        .iter()
-        .map(|o| RfmObservation {
-            frequency: o.frequency,
-            recency: o.recency / scale,
-            t: o.t / scale,
-        })
-        .collect();
-    let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled, &c.weights) / n };
-    let first = maximise(model, &nll_scaled, starts, n, c.rows.len(), options)?;
-    if options.penalizer == 0.0 && first.diagnostics.converged {
-        let total_x = c
-            .rows
-            .iter()
-            .zip(&c.weights)
-            .map(|(o, w)| w * o.frequency)
-            .sum();
-        return Ok(unscale_estimate(first, time_scaled, scale, total_x));
-    }
-    let start = unscale(first.params, time_scaled, scale);
-    let nll = |p: &[f64]| -> f64 { -total(p, &c.rows, &c.weights) / n };
-    maximise(model, &nll, &[start], n, c.rows.len(), options)
 }
 
 /// What both analytic-derivative routes start from: the observations checked, the customer
@@ -811,7 +762,7 @@ fn prepare_row_sets(
     Ok((observations.len() as f64, rows, scaled_times, scale))
 }
 
-/// As [`fit_rfm_model`], for models with an analytic gradient: `batch(params, rows)` returns the
+/// Fits a purchase model with an analytic gradient: `batch(params, rows)` returns the
 /// summed log-likelihood and its gradient over a [`RowSet`].
 ///
 /// Rescaling time only multiplies each customer's likelihood by a constant (scale^x) and shifts

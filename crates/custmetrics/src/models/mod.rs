@@ -46,7 +46,7 @@ pub mod summary_table;
 use serde::{Deserialize, Serialize};
 
 pub use fit::{FitDiagnostics, FitOptions};
-pub(crate) use fit::{fit_rfm_model, fit_rfm_model_with_gradient, fit_rfm_model_with_hessian};
+pub(crate) use fit::{fit_rfm_model_with_gradient, fit_rfm_model_with_hessian};
 
 use crate::{Error, Result};
 
