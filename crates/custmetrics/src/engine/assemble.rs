@@ -292,6 +292,16 @@ fn check_table(kind: TableKind, planned: &PlannedTable, rows: &DataFrame) -> Res
     let refuse = |message: String| Error::Engine {
         message: format!("{relation}: {message}"),
     };
+    // The SQL always sends a `read` row per table, a count even of zero rows: without it the
+    // results are not what the SQL produced (an engine that failed part-way and sent nothing
+    // for some queries), and assembling them would report a plausible, wrong, store.
+    let has_read =
+        (0..rows.height()).any(|i| tbl.get(i) == Some(table) && item.get(i) == Some("read"));
+    if !has_read {
+        return Err(refuse(format!(
+            "the accounting result has no `read` row for the {table}: the engine's results are incomplete (a query that failed or was cut off without an error); rerun stage 1"
+        )));
+    }
     for i in 0..rows.height() {
         if tbl.get(i) != Some(table) {
             continue;

@@ -426,6 +426,16 @@ mod tests {
     }
 
     #[test]
+    fn results_without_a_read_count_are_refused_as_incomplete() {
+        // What an engine that failed part-way sent: the interactions' accounting, none for
+        // the transactions.
+        let r = results(&[("interactions", "read", "", None, 10)]);
+        let e = r.checked_accounting().unwrap_err().to_string();
+        assert!(e.contains("no `read` row for the transactions"), "{e}");
+        assert!(e.contains("incomplete"), "{e}");
+    }
+
+    #[test]
     fn unparsed_values_are_counted_by_the_local_parsers_or_refused() {
         let r = results(&[
             ("transactions", "read", "", None, 100),
@@ -497,12 +507,22 @@ mod tests {
                 "line items",
             ),
         ] {
-            let e = results(&[row]).checked_accounting().unwrap_err();
-            assert!(e.to_string().contains(wanted), "{e}");
-        }
-        let e = results(&[("transactions", "status", "unknown", Some("Shipped?!x"), 1)])
+            let e = results(&[
+                ("transactions", "read", "", None, 100),
+                ("interactions", "read", "", None, 10),
+                row,
+            ])
             .checked_accounting()
             .unwrap_err();
+            assert!(e.to_string().contains(wanted), "{e}");
+        }
+        let e = results(&[
+            ("transactions", "read", "", None, 100),
+            ("interactions", "read", "", None, 10),
+            ("transactions", "status", "unknown", Some("Shipped?!x"), 1),
+        ])
+        .checked_accounting()
+        .unwrap_err();
         assert!(matches!(e, Error::UnknownStatus { .. }), "{e}");
     }
 }
