@@ -15,7 +15,9 @@
 # directory that spark_stop deletes.
 #
 # Environment: SPARK_CONNECT_PORT (default: a free port), SPARK_START_TIMEOUT (seconds, default
-# 120), CM_SPARK_MASTER (default local[2]), CM_PYTHON (default python3).
+# 120), CM_SPARK_MASTER (default local[2]), CM_SPARK_DRIVER_MEMORY (default 4g: the results are
+# collected through the driver, and Spark's default 1g ran out on the 10M-row set's summary),
+# CM_PYTHON (default python3).
 
 set -euo pipefail
 # shellcheck source=common.sh
@@ -90,6 +92,8 @@ spark_start() {
   if ! env -u SPARK_NO_DAEMONIZE SPARK_CONF_DIR="$d/conf" SPARK_LOG_DIR="$d/logs" SPARK_PID_DIR="$d/pids" \
     SPARK_IDENT_STRING=custmetrics "$SPARK_HOME/sbin/start-connect-server.sh" \
     --master "${CM_SPARK_MASTER:-local[2]}" \
+    --driver-memory "${CM_SPARK_DRIVER_MEMORY:-4g}" \
+    --conf spark.driver.maxResultSize="${CM_SPARK_DRIVER_MEMORY:-4g}" \
     --conf spark.connect.grpc.binding.address=127.0.0.1 \
     --conf spark.connect.grpc.binding.port="$port" \
     --conf spark.sql.session.timeZone=UTC \

@@ -67,15 +67,64 @@ pub fn run(
     let mut frames = BTreeMap::new();
     let mut received_bytes = 0;
     for (name, query) in &stage1.queries {
-        let bytes = sql(query)?
-            .to_arrow()
-            .map_err(|e| spark_error(&format!("the {name} query failed"), e))?;
-        received_bytes += bytes.len() as u64;
-        frames.insert(name.clone(), from_ipc(&bytes)?);
+        let (frame, bytes) = fetch_counted(&spark, name, query)?;
+        received_bytes += bytes;
+        frames.insert(name.clone(), frame);
     }
     let mut results = EngineResults::from_frames(frames)?;
     results.received_bytes = received_bytes;
     Ok(results)
+}
+
+/// One result, materialised once on the cluster (`CACHE TABLE`), counted there, then fetched;
+/// the fetched rows must be as many as counted. A job that fails while its result streams
+/// (a driver out of memory, seen on 10M rows with Spark's default 1 GB driver) can end the
+/// stream as if it were complete, and the client then returns what arrived, or nothing: a
+/// store built from that would be plausible and wrong.
+fn fetch_counted(spark: &SparkSession, name: &str, query: &str) -> Result<(DataFrame, u64)> {
+    let failed = |what: &str| {
+        let what = what.to_string();
+        move |e| spark_error(&format!("the {name} query: {what}"), e)
+    };
+    let table = format!("cm_result_{name}");
+    spark
+        .sql(&format!("CACHE TABLE {table} AS {query}"))
+        .map_err(failed("cannot materialise it"))?
+        .collect()
+        .map_err(failed("cannot materialise it"))?;
+    let counted = spark
+        .sql(&format!("SELECT COUNT(*) AS n FROM {table}"))
+        .map_err(failed("cannot count its rows"))?
+        .to_arrow()
+        .map_err(failed("cannot count its rows"))?;
+    let counted = from_ipc(&counted)?;
+    let expected = counted
+        .column("n")
+        .ok()
+        .and_then(|c| c.cast(&polars::prelude::DataType::Int64).ok())
+        .and_then(|c| c.i64().ok().and_then(|v| v.get(0)))
+        .ok_or_else(|| Error::Engine {
+            message: format!("spark: the {name} query: its row count did not come back"),
+        })?;
+    let bytes = spark
+        .sql(&format!("SELECT * FROM {table}"))
+        .map_err(failed("cannot fetch it"))?
+        .to_arrow()
+        .map_err(failed("cannot fetch it"))?;
+    let frame = from_ipc(&bytes)?;
+    // Freeing the cache is housekeeping: a failure here changes no result.
+    if let Ok(df) = spark.sql(&format!("UNCACHE TABLE IF EXISTS {table}")) {
+        let _ = df.collect();
+    }
+    if i64::try_from(frame.height()).ok() != Some(expected) {
+        return Err(Error::Engine {
+            message: format!(
+                "spark: the {name} result came back with {} of its {expected} rows: the job failed while sending it (see the Spark driver's log; a driver short of memory for the results needs a larger spark.driver.memory and spark.driver.maxResultSize)",
+                frame.height()
+            ),
+        });
+    }
+    Ok((frame, bytes.len() as u64))
 }
 
 /// Registers the inputs of one table as the temporary view `view` and returns it as an
