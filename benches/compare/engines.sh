@@ -16,6 +16,9 @@
 # of every connection count once) during the stage-1 step: for PostgreSQL and Spark it must be
 # the summary, not the rows. Also the results' own size as custmetrics counts it.
 #
+# BENCH_ENGINES picks the engines (default "duckdb postgres spark"); the local run is always
+# timed and every store is compared with its store.
+#
 # Needs a release binary with the spark feature (built when missing), python3, Java 17 and
 # PostgreSQL (the scripts in scripts/engines/ install what is missing).
 set -euo pipefail
@@ -74,11 +77,18 @@ for d in duckdb postgres spark; do
   "$bin" sql --dialect "$d" -t transactions --transactions-columns "$cols" -o "$work/$d.sql"
 done
 
+engines="${BENCH_ENGINES:-duckdb postgres spark}"
+wants() { [[ " $engines " == *" $1 "* ]]; }
+
+if wants duckdb; then
 timed "DuckDB stage-1 SQL (embedded)" no python3 scripts/engines/duckdb_run.py \
   --sql "$work/duckdb.sql" --out "$work/duckdb-results" --table "transactions=$tx"
 timed "custmetrics summarize --from-results (DuckDB's)" no \
   "$bin" summarize --from-results "$work/duckdb-results" --out "$work/duckdb" -q
 
+fi
+
+if wants postgres; then
 pg_start > /dev/null 2>&1
 timed "PostgreSQL: load the CSV as text (COPY FROM STDIN)" yes pg_load_csv transactions "$tx"
 pg_psql -q -c "VACUUM ANALYZE transactions" > /dev/null
@@ -86,18 +96,26 @@ timed "PostgreSQL stage-1 SQL (COPY TO STDOUT)" yes pg_run_blocks "$work/postgre
 timed "custmetrics summarize --from-results (PostgreSQL's)" no \
   "$bin" summarize --from-results "$work/pg-results" --out "$work/postgres" -q
 pg_stop > /dev/null 2>&1
+fi
 
+if wants spark; then
 spark_start > /dev/null 2>&1
 timed "Spark ${CM_SPARK_MASTER:-local[2]} via Spark Connect: summarize --engine spark" yes \
   "$bin" summarize --engine spark --remote "$SPARK_REMOTE" -t "$tx" --out "$work/spark"
 grep "stage 1 results" "$work/.err" | sed 's/^/    /' || true
 spark_stop > /dev/null 2>&1
+fi
 
 echo
-for s in local duckdb postgres spark; do
+for s in $engines; do
   python3 scripts/engines/compare_stores.py "$work/local" "$work/$s" > /dev/null \
     || { echo "engines.sh: the $s store differs from the local one" >&2; exit 1; }
 done
-echo "every store equals the local one (compare_stores.py); store size $(du -sb "$work/local" | awk '{printf "%.1f MiB", $1 / 1048576}'),"
-echo "results: $(du -sb "$work/pg-results" | awk '{printf "%.1f MiB", $1 / 1048576}') of PostgreSQL CSV, $(du -sb "$work/duckdb-results" | awk '{printf "%.1f MiB", $1 / 1048576}') of DuckDB Parquet"
-for f in "$work"/pg-results/*.csv; do echo "  $(basename "$f"): $(($(wc -l < "$f") - 1)) rows"; done
+echo "every store equals the local one (compare_stores.py); store size $(du -sb "$work/local" | awk '{printf "%.1f MiB", $1 / 1048576}')"
+if wants postgres; then
+  echo "PostgreSQL results: $(du -sb "$work/pg-results" | awk '{printf "%.1f MiB", $1 / 1048576}') of CSV"
+  for f in "$work"/pg-results/*.csv; do echo "  $(basename "$f"): $(($(wc -l < "$f") - 1)) rows"; done
+fi
+if wants duckdb; then
+  echo "DuckDB results: $(du -sb "$work/duckdb-results" | awk '{printf "%.1f MiB", $1 / 1048576}') of Parquet"
+fi

@@ -409,10 +409,12 @@ type ProfileRows = (Vec<f64>, Vec<f64>, Vec<RfmObservation>, Vec<f64>);
 /// row set with shared parameters, for the analytic gradients.
 struct Profiles {
     groups: Vec<(Vec<f64>, Vec<f64>, super::RowSet)>,
+    /// Pareto/NBD's A₀ term index per group (built for Pareto/NBD only).
+    pairs: Vec<super::pareto_nbd::PairIndex>,
 }
 
 impl Profiles {
-    fn new(rows: &Rows, obs: &[RfmObservation]) -> Profiles {
+    fn new(rows: &Rows, obs: &[RfmObservation], model: PurchaseModel) -> Profiles {
         let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
         let mut members: Vec<ProfileRows> = Vec::new();
         for (((o, zp), zd), w) in obs
@@ -431,12 +433,19 @@ impl Profiles {
                 m.3.push(*w);
             }
         }
-        Profiles {
-            groups: members
-                .into_iter()
-                .map(|(zp, zd, o, w)| (zp, zd, super::RowSet::new(&o, &w)))
-                .collect(),
-        }
+        let groups: Vec<(Vec<f64>, Vec<f64>, super::RowSet)> = members
+            .into_iter()
+            .map(|(zp, zd, o, w)| (zp, zd, super::RowSet::new(&o, &w)))
+            .collect();
+        let pairs = if model == PurchaseModel::ParetoNbd {
+            groups
+                .iter()
+                .map(|(_, _, set)| super::pareto_nbd::PairIndex::new(set))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Profiles { groups, pairs }
     }
 
     /// The summed log-likelihood of BG/NBD or MBG/NBD and its gradient in the optimizer's
@@ -456,9 +465,43 @@ impl Profiles {
         let at = |i: usize| super::at(base, i);
         let mut ll = 0.0;
         let mut grad = vec![0.0; p.len()];
-        for (zp, zd, set) in &self.groups {
+        for (g, (zp, zd, set)) in self.groups.iter().enumerate() {
             let down = (-dot(gp, zp)).exp();
             let up = dot(gd, zd).exp();
+            if model == PurchaseModel::ParetoNbd {
+                // α = α₀e^(−γ_p'z), β = β₀e^(−γ_d'z): ∂/∂α₀ = ∂/∂α · e^(−γ_p'z),
+                // ∂/∂γ_p = −∂/∂α · α · z, and β alike.
+                let (alpha, beta) = (at(1) * down, at(3) / up);
+                let params = ParetoNbdParams {
+                    r: at(0),
+                    alpha,
+                    s: at(2),
+                    beta,
+                };
+                let Some((l, d)) = self.pairs.get(g).and_then(|index| {
+                    super::pareto_nbd::log_likelihood_and_gradient(&params, set, index)
+                }) else {
+                    return (f64::NAN, vec![f64::NAN; p.len()]);
+                };
+                ll += l;
+                let [dr, dalpha, ds, dbeta] = d;
+                let mut add = |i: usize, v: f64| {
+                    if let Some(x) = grad.get_mut(i) {
+                        *x += v;
+                    }
+                };
+                add(0, dr);
+                add(1, dalpha * down);
+                add(2, ds);
+                add(3, dbeta / up);
+                for (k, z) in zp.iter().enumerate() {
+                    add(4 + k, -dalpha * alpha * z);
+                }
+                for (k, z) in zd.iter().enumerate() {
+                    add(4 + kp + k, -dbeta * beta * z);
+                }
+                continue;
+            }
             let (alpha, a, b) = (at(1) * down, at(2) * up, at(3) * up);
             let (l, g) = match model {
                 PurchaseModel::Mbgnbd => super::mbgnbd::ll_and_gradient(
@@ -544,7 +587,9 @@ fn dot(g: &[f64], z: &[f64]) -> f64 {
 }
 
 /// One customer's log-likelihood under `model` with base parameters `base` (the papers'
-/// order) and coefficients `gp` (purchase) and `gd` (drop-out).
+/// order) and coefficients `gp` (purchase) and `gd` (drop-out): the definition the batched
+/// gradients are checked against.
+#[cfg(test)]
 fn row_log_likelihood(
     model: PurchaseModel,
     base: &[f64],
@@ -630,21 +675,6 @@ pub fn fit_purchase_with_covariates(
         PurchaseModel::ParetoNbd => &[1, 3],
         _ => &[1],
     };
-    let total = |p: &[f64], obs: &[RfmObservation]| -> f64 {
-        let (base, rest) = p.split_at(4.min(p.len()));
-        let gammas: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
-        let (gp, gd) = gammas.split_at(kp.min(gammas.len()));
-        // Rows in parallel, summed in their order: a reduction tree that depends on the
-        // threads' timing would make the estimate differ in its last digits from run to run.
-        let terms: Vec<f64> = obs
-            .par_iter()
-            .zip(&rows.z_purchase)
-            .zip(&rows.z_dropout)
-            .zip(&rows.weights)
-            .map(|(((o, zp), zd), w)| w * row_log_likelihood(model, base, gp, gd, o, zp, zd))
-            .collect();
-        terms.iter().sum::<f64>()
-    };
     let scaled: Vec<RfmObservation> = rows
         .obs
         .iter()
@@ -663,26 +693,20 @@ pub fn fit_purchase_with_covariates(
     // The coefficients enter as exp(γ), so that θ = ln(exp(γ)) = γ is the optimizer's
     // coordinate; they start at γ = 0, the covariate-free optimum.
     start.extend(std::iter::repeat_n(1.0, kp + kd));
-    let nll_scaled = |p: &[f64]| -> f64 { -total(p, &scaled) / customers };
     let label = format!("{} with covariates", model.label());
-    // BG/NBD and MBG/NBD have analytic gradients over rows that share parameters: the
-    // customers of one covariate profile do, so the gradient is the profiles' chain-ruled sum.
-    let profiles_scaled = Profiles::new(&rows, &scaled);
-    let profiles = Profiles::new(&rows, &rows.obs);
-    let analytic = matches!(model, PurchaseModel::Bgnbd | PurchaseModel::Mbgnbd);
+    // The models have analytic gradients over rows that share parameters: the customers of
+    // one covariate profile do, so the gradient is the profiles' chain-ruled sum.
+    let profiles_scaled = Profiles::new(&rows, &scaled, model);
+    let profiles = Profiles::new(&rows, &rows.obs, model);
     let smooth = |set: &Profiles, p: &[f64]| -> (f64, Vec<f64>) {
         let (ll, g) = set.log_likelihood_and_gradient(model, p, kp);
         (-ll / customers, g.iter().map(|v| -v / customers).collect())
     };
-    let run = |nll: &(dyn Fn(&[f64]) -> f64 + Sync), set: &Profiles, start: Vec<f64>| {
-        if analytic {
-            let f = |p: &[f64]| smooth(set, p);
-            maximise_with_gradient(&label, &f, &[start], customers, rows.obs.len(), options)
-        } else {
-            maximise(&label, nll, &[start], customers, rows.obs.len(), options)
-        }
+    let run = |set: &Profiles, start: Vec<f64>| {
+        let f = |p: &[f64]| smooth(set, p);
+        maximise_with_gradient(&label, &f, &[start], customers, rows.obs.len(), options)
     };
-    let first = run(&nll_scaled, &profiles_scaled, start)?;
+    let first = run(&profiles_scaled, start)?;
     let unscale = |mut p: Vec<f64>| {
         for &i in time_scaled {
             if let Some(v) = p.get_mut(i) {
@@ -693,9 +717,8 @@ pub fn fit_purchase_with_covariates(
     };
     // In the original unit: the same optimum without a penalty (time rescaling shifts ln α
     // only); with one, refined there, as the covariate-free fits do.
-    let nll = |p: &[f64]| -> f64 { -total(p, &rows.obs) / customers };
     let first_iterations = first.diagnostics.iterations;
-    let mut estimate = run(&nll, &profiles, unscale(first.params))?;
+    let mut estimate = run(&profiles, unscale(first.params))?;
     estimate.diagnostics.iterations += first_iterations;
     let names: Vec<&str> = without.params().iter().map(|(n, _)| *n).collect();
     let dropout_process = match model {
@@ -1039,7 +1062,6 @@ mod tests {
         }])
         .unwrap();
         let rows = compress(&obs, &purchase, &dropout);
-        let profiles = Profiles::new(&rows, &rows.obs);
         // r, α₀, a₀, b₀, then e^γ for γ_p = (0.3, −0.02), γ_d = 0.2.
         let p = [
             0.7,
@@ -1050,7 +1072,8 @@ mod tests {
             (-0.02f64).exp(),
             0.2f64.exp(),
         ];
-        for model in [PurchaseModel::Bgnbd, PurchaseModel::Mbgnbd] {
+        for model in PurchaseModel::ALL {
+            let profiles = Profiles::new(&rows, &rows.obs, model);
             let total = |p: &[f64]| -> f64 {
                 let gammas: Vec<f64> = p[4..].iter().map(|v| v.ln()).collect();
                 rows.obs

@@ -187,14 +187,14 @@ fn a0_term_with_gradient(p: &ParetoNbdParams, x: f64, y: f64) -> Option<(f64, [f
 
 /// The distinct (x, time) pairs of a row set's A₀ terms: per row, the pair indexes of its t_x
 /// and T terms. The same for both stages of a fit (only the times are rescaled).
-struct PairIndex {
+pub(crate) struct PairIndex {
     /// (x, index into the row set's times).
     pairs: Vec<(f64, u32)>,
     rows: Vec<(u32, u32)>,
 }
 
 impl PairIndex {
-    fn new(set: &RowSet) -> PairIndex {
+    pub(crate) fn new(set: &RowSet) -> PairIndex {
         let mut seen: std::collections::HashMap<(u64, u32), u32> = Default::default();
         let mut pairs = Vec::new();
         let mut index = |x: f64, t: u32| -> u32 {
@@ -219,7 +219,7 @@ impl PairIndex {
 /// ∂ ln A₀ = (∂l₁ − w ∂l₂)/(1 − w), w = e^(l₂−l₁). The A₀ terms are computed once per distinct
 /// (x, time) pair, the gamma-function terms once per x, the logarithms of α+T and β+T once per
 /// distinct time. `None` where ₂F₁ cannot be evaluated.
-fn log_likelihood_and_gradient(
+pub(crate) fn log_likelihood_and_gradient(
     p: &ParetoNbdParams,
     set: &RowSet,
     index: &PairIndex,
