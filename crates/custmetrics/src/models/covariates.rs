@@ -465,86 +465,85 @@ impl Profiles {
         let at = |i: usize| super::at(base, i);
         let mut ll = 0.0;
         let mut grad = vec![0.0; p.len()];
+        // Drop-out covariates scale the third and fourth parameters by e^(e·γ_d'z): BG/NBD's
+        // and MBG/NBD's a and b up (e = 1), Pareto/NBD's β down (e = −1, s unscaled).
+        let (e2, e3) = if model == PurchaseModel::ParetoNbd {
+            (0.0, -1.0)
+        } else {
+            (1.0, 1.0)
+        };
         for (g, (zp, zd, set)) in self.groups.iter().enumerate() {
             let down = (-dot(gp, zp)).exp();
-            let up = dot(gd, zd).exp();
-            if model == PurchaseModel::ParetoNbd {
-                // α = α₀e^(−γ_p'z), β = β₀e^(−γ_d'z): ∂/∂α₀ = ∂/∂α · e^(−γ_p'z),
-                // ∂/∂γ_p = −∂/∂α · α · z, and β alike.
-                let (alpha, beta) = (at(1) * down, at(3) / up);
-                let params = ParetoNbdParams {
-                    r: at(0),
-                    alpha,
-                    s: at(2),
-                    beta,
-                };
-                let Some((l, d)) = self.pairs.get(g).and_then(|index| {
-                    super::pareto_nbd::log_likelihood_and_gradient(&params, set, index)
-                }) else {
-                    return (f64::NAN, vec![f64::NAN; p.len()]);
-                };
-                ll += l;
-                let [dr, dalpha, ds, dbeta] = d;
-                let mut add = |i: usize, v: f64| {
-                    if let Some(x) = grad.get_mut(i) {
-                        *x += v;
-                    }
-                };
-                add(0, dr);
-                add(1, dalpha * down);
-                add(2, ds);
-                add(3, dbeta / up);
-                for (k, z) in zp.iter().enumerate() {
-                    add(4 + k, -dalpha * alpha * z);
-                }
-                for (k, z) in zd.iter().enumerate() {
-                    add(4 + kp + k, -dbeta * beta * z);
-                }
-                continue;
-            }
-            let (alpha, a, b) = (at(1) * down, at(2) * up, at(3) * up);
-            let (l, g) = match model {
-                PurchaseModel::Mbgnbd => super::mbgnbd::ll_and_gradient(
-                    &MbgNbdParams {
-                        r: at(0),
-                        alpha,
-                        a,
-                        b,
-                    },
-                    set,
-                ),
-                _ => super::bgnbd::ll_and_gradient(
-                    &BgNbdParams {
-                        r: at(0),
-                        alpha,
-                        a,
-                        b,
-                    },
-                    set,
-                ),
+            let shift = dot(gd, zd);
+            let (f2, f3) = ((e2 * shift).exp(), (e3 * shift).exp());
+            let params = [at(0), at(1) * down, at(2) * f2, at(3) * f3];
+            let Some((l, [d0, d1, d2, d3])) =
+                group_log_likelihood(model, params, set, self.pairs.get(g))
+            else {
+                return (f64::NAN, vec![f64::NAN; p.len()]);
             };
             ll += l;
-            let [dr, dalpha, da, db] = g;
             let mut add = |i: usize, v: f64| {
                 if let Some(x) = grad.get_mut(i) {
                     *x += v;
                 }
             };
-            add(0, dr);
-            add(1, dalpha * down);
-            add(2, da * up);
-            add(3, db * up);
+            add(0, d0);
+            add(1, d1 * down);
+            add(2, d2 * f2);
+            add(3, d3 * f3);
             for (k, z) in zp.iter().enumerate() {
-                add(4 + k, -dalpha * alpha * z);
+                add(4 + k, -d1 * params[1] * z);
             }
+            let dropout = e2 * d2 * params[2] + e3 * d3 * params[3];
             for (k, z) in zd.iter().enumerate() {
-                add(4 + kp + k, (da * a + db * b) * z);
+                add(4 + kp + k, dropout * z);
             }
         }
         for (g, v) in grad.iter_mut().zip(p).skip(4) {
             *g /= v;
         }
         (ll, grad)
+    }
+}
+
+/// One profile's summed log-likelihood and gradient in the model's own four parameters (the
+/// papers' order), which the profile shares.
+fn group_log_likelihood(
+    model: PurchaseModel,
+    [r, alpha, third, fourth]: [f64; 4],
+    set: &super::RowSet,
+    pairs: Option<&super::pareto_nbd::PairIndex>,
+) -> Option<(f64, [f64; 4])> {
+    match model {
+        PurchaseModel::Bgnbd => Some(super::bgnbd::ll_and_gradient(
+            &BgNbdParams {
+                r,
+                alpha,
+                a: third,
+                b: fourth,
+            },
+            set,
+        )),
+        PurchaseModel::Mbgnbd => Some(super::mbgnbd::ll_and_gradient(
+            &MbgNbdParams {
+                r,
+                alpha,
+                a: third,
+                b: fourth,
+            },
+            set,
+        )),
+        PurchaseModel::ParetoNbd => super::pareto_nbd::log_likelihood_and_gradient(
+            &ParetoNbdParams {
+                r,
+                alpha,
+                s: third,
+                beta: fourth,
+            },
+            set,
+            pairs?,
+        ),
     }
 }
 
