@@ -647,3 +647,70 @@ fn a_covariate_that_is_not_a_column_is_named() {
         "{err}"
     );
 }
+
+/// Covariates from a per-customer summary's own columns; a column it lacks is named.
+#[test]
+fn clv_fit_reads_covariates_from_a_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(testdata("cdnow/cdnow_customers_summary.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{},group\n", lines.next().unwrap());
+    for (i, line) in lines.enumerate() {
+        out.push_str(&format!("{line},{}\n", if i % 3 == 0 { "b" } else { "a" }));
+    }
+    std::fs::write(dir.path().join("summary.csv"), out).unwrap();
+    let args = |column: &'static str| {
+        vec![
+            "clv",
+            "fit",
+            "--summary",
+            "summary.csv",
+            "--purchase-covariates",
+            column,
+            "-f",
+            "json",
+            "-q",
+        ]
+    };
+    let j = json(&run(dir.path(), &args("group")));
+    let fit = &j["model_fit"]["covariates"]["purchase"];
+    assert_eq!(fit["coefficients"][0]["covariate"], "group=b");
+    assert_eq!(fit["bases"][0][1], "a");
+    assert!(fit["coefficients"][0]["standard_error"].as_f64().unwrap() > 0.0);
+
+    let missing = run(dir.path(), &args("region"));
+    assert_code(&missing, 1);
+    assert!(
+        stderr(&missing).contains("no column \"region\" for the covariates"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+/// `--forecast-periods 0` leaves the forecast cells out; the default gives 3 per cohort.
+#[test]
+fn forecast_periods_zero_turns_the_cohort_forecast_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let tx = testdata("demo/transactions.csv");
+    let with = json(&run(dir.path(), &["clv", "-t", &tx, "-f", "json", "-q"]));
+    let cells = with["clv"]["cohort_forecast"]["cells"].as_array().unwrap();
+    let cohorts: std::collections::BTreeSet<&str> = cells
+        .iter()
+        .map(|c| c["cohort"].as_str().unwrap())
+        .collect();
+    assert_eq!(cells.len(), 3 * cohorts.len());
+    let without = json(&run(
+        dir.path(),
+        &[
+            "clv",
+            "-t",
+            &tx,
+            "--forecast-periods",
+            "0",
+            "-f",
+            "json",
+            "-q",
+        ],
+    ));
+    assert!(without["clv"].get("cohort_forecast").is_none());
+}
