@@ -24,14 +24,14 @@
 //! (its most frequent value); a numeric one enters as it is. With all γ = 0 the likelihood is
 //! the covariate-free one, and the likelihood-ratio test against that fit is reported.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use rayon::prelude::*;
 use serde::Serialize;
 use statrs::distribution::{ChiSquared, ContinuousCDF};
 
 use super::bgnbd::BgNbdParams;
-use super::fit::{FitDiagnostics, FitOptions, maximise, maximise_with_gradient};
+use super::fit::{FitDiagnostics, FitOptions, maximise, maximise_newton, maximise_with_gradient};
 use super::gamma_gamma::GammaGammaParams;
 use super::mbgnbd::MbgNbdParams;
 use super::pareto_nbd::ParetoNbdParams;
@@ -402,175 +402,326 @@ fn describe(process: &str, covariate: &str, bases: &[(String, String, u64)], rat
     }
 }
 
-/// One profile's covariate rows (purchase, drop-out), observations and weights.
-type ProfileRows = (Vec<f64>, Vec<f64>, Vec<RfmObservation>, Vec<f64>);
-
-/// The rows grouped by covariate profile (the same z for purchase and drop-out), each group a
-/// row set with shared parameters, for the analytic gradients.
-struct Profiles {
-    groups: Vec<(Vec<f64>, Vec<f64>, super::RowSet)>,
-    /// Pareto/NBD's A₀ term index per group (built for Pareto/NBD only).
-    pairs: Vec<super::pareto_nbd::PairIndex>,
+/// One covariate profile (the customers with the same purchase and drop-out covariates): its
+/// distinct rows, which share the model's four parameters, and how the optimizer's
+/// coordinates move those parameters.
+struct Group {
+    /// Column j: the change of ln(r, α, third, fourth) per unit of θⱼ = ln pⱼ, pⱼ the j-th
+    /// optimizer parameter. The base parameters move their own (a unit column), a purchase
+    /// coefficient ln α by −z, a drop-out coefficient the third and fourth by e·z (see
+    /// [`dropout_signs`]). So ln q = A θ is linear and the chain rule has no second-order
+    /// term of its own: ∇θ = Aᵀ u, ∇²θ = Aᵀ K A with u and K the derivatives in ln q.
+    columns: Vec<[f64; 4]>,
+    set: super::RowSet,
+    /// Pareto/NBD's A₀ term index (Pareto/NBD only).
+    pairs: Option<super::pareto_nbd::PairIndex>,
 }
 
+/// How a drop-out coefficient scales the third and fourth parameters, as e^(e·γ_d'z): BG/NBD's
+/// and MBG/NBD's a and b up (e = 1), Pareto/NBD's β down (e = −1, s unscaled).
+fn dropout_signs(model: PurchaseModel) -> [f64; 2] {
+    match model {
+        PurchaseModel::ParetoNbd => [0.0, -1.0],
+        _ => [1.0, 1.0],
+    }
+}
+
+/// The rows grouped by covariate profile, for the analytic derivatives.
+struct Profiles {
+    groups: Vec<Group>,
+}
+
+/// A group's log-likelihood with its gradient u and Hessian K in ln q, q its four parameters.
+type LogDerivatives = (f64, [f64; 4], Option<[[f64; 4]; 4]>);
+
 impl Profiles {
-    fn new(rows: &Rows, obs: &[RfmObservation], model: PurchaseModel) -> Profiles {
-        let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
-        let mut members: Vec<ProfileRows> = Vec::new();
-        for (((o, zp), zd), w) in obs
-            .iter()
-            .zip(&rows.z_purchase)
-            .zip(&rows.z_dropout)
-            .zip(&rows.weights)
-        {
-            let key: Vec<u64> = zp.iter().chain(zd).map(|v| v.to_bits()).collect();
-            let slot = *index.entry(key).or_insert_with(|| {
-                members.push((zp.clone(), zd.clone(), Vec::new(), Vec::new()));
-                members.len() - 1
-            });
-            if let Some(m) = members.get_mut(slot) {
-                m.2.push(*o);
-                m.3.push(*w);
+    fn new(rows: &Rows, model: PurchaseModel) -> Profiles {
+        let [e2, e3] = dropout_signs(model);
+        let mut members: Vec<(Vec<RfmObservation>, Vec<f64>)> =
+            vec![(Vec::new(), Vec::new()); rows.profiles.len()];
+        for ((o, w), &g) in rows.obs.iter().zip(&rows.weights).zip(&rows.profile) {
+            if let Some((obs, weights)) = members.get_mut(g as usize) {
+                obs.push(*o);
+                weights.push(*w);
             }
         }
-        let groups: Vec<(Vec<f64>, Vec<f64>, super::RowSet)> = members
+        let groups = members
             .into_iter()
-            .map(|(zp, zd, o, w)| (zp, zd, super::RowSet::new(&o, &w)))
+            .zip(&rows.profiles)
+            .map(|((obs, weights), (zp, zd))| {
+                let mut columns = vec![[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0]];
+                columns.extend([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]]);
+                columns.extend(zp.iter().map(|z| [0.0, -z, 0.0, 0.0]));
+                columns.extend(zd.iter().map(|z| [0.0, 0.0, e2 * z, e3 * z]));
+                let set = super::RowSet::new(&obs, &weights);
+                let pairs = (model == PurchaseModel::ParetoNbd)
+                    .then(|| super::pareto_nbd::PairIndex::new(&set));
+                Group {
+                    columns,
+                    set,
+                    pairs,
+                }
+            })
             .collect();
-        let pairs = if model == PurchaseModel::ParetoNbd {
-            groups
-                .iter()
-                .map(|(_, _, set)| super::pareto_nbd::PairIndex::new(set))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        Profiles { groups, pairs }
+        Profiles { groups }
     }
 
-    /// The summed log-likelihood of BG/NBD or MBG/NBD and its gradient in the optimizer's
-    /// natural parameters (r, α₀, a₀, b₀, then P = e^γ for each coefficient, ∂/∂P = ∂/∂γ / P).
-    /// Per profile with α = α₀e^(−γ_p'z), a = a₀e^(γ_d'z), b = b₀e^(γ_d'z):
-    /// ∂/∂α₀ = ∂/∂α · e^(−γ_p'z), ∂/∂γ_p = −∂/∂α · α · z, ∂/∂a₀ = ∂/∂a · e^(γ_d'z) (b alike),
-    /// ∂/∂γ_d = (∂/∂a · a + ∂/∂b · b) · z.
-    fn log_likelihood_and_gradient(
+    /// Divides every group's times by `scale` (the indices into them stay valid: the order
+    /// does not change), returning the times as they were.
+    fn rescale_times(&mut self, scale: f64) -> Vec<Vec<f64>> {
+        self.groups
+            .iter_mut()
+            .map(|g| {
+                let scaled = g.set.times.iter().map(|t| t / scale).collect();
+                std::mem::replace(&mut g.set.times, scaled)
+            })
+            .collect()
+    }
+
+    fn restore_times(&mut self, times: Vec<Vec<f64>>) {
+        for (g, t) in self.groups.iter_mut().zip(times) {
+            g.set.times = t;
+        }
+    }
+
+    /// The group's four parameters at the optimizer's parameters `p` (r, α₀, a₀ or s₀, b₀ or
+    /// β₀, then e^γ per coefficient): q_k = p_k · e^(Σⱼ A_kj γⱼ).
+    fn parameters(group: &Group, p: &[f64]) -> [f64; 4] {
+        let mut q = [0.0; 4];
+        for (k, q) in q.iter_mut().enumerate() {
+            let exponent: f64 = group
+                .columns
+                .iter()
+                .zip(p)
+                .skip(4)
+                .map(|(column, v)| super::at(column, k) * v.ln())
+                .sum();
+            *q = super::at(p, k) * exponent.exp();
+        }
+        q
+    }
+
+    /// The summed log-likelihood with its gradient and, when `hessian` (BG/NBD only), its
+    /// Hessian, both in θ = ln p; `None` where a group's likelihood cannot be evaluated.
+    fn derivatives_in_theta(
         &self,
         model: PurchaseModel,
         p: &[f64],
-        kp: usize,
-    ) -> (f64, Vec<f64>) {
-        let (base, rest) = p.split_at(4.min(p.len()));
-        let gammas: Vec<f64> = rest.iter().map(|v| v.ln()).collect();
-        let (gp, gd) = gammas.split_at(kp.min(gammas.len()));
-        let at = |i: usize| super::at(base, i);
+        hessian: bool,
+    ) -> Option<(f64, Vec<f64>, Vec<Vec<f64>>)> {
+        let n = p.len();
         let mut ll = 0.0;
-        let mut grad = vec![0.0; p.len()];
-        // Drop-out covariates scale the third and fourth parameters by e^(e·γ_d'z): BG/NBD's
-        // and MBG/NBD's a and b up (e = 1), Pareto/NBD's β down (e = −1, s unscaled).
-        let (e2, e3) = if model == PurchaseModel::ParetoNbd {
-            (0.0, -1.0)
-        } else {
-            (1.0, 1.0)
-        };
-        for (g, (zp, zd, set)) in self.groups.iter().enumerate() {
-            let down = (-dot(gp, zp)).exp();
-            let shift = dot(gd, zd);
-            let (f2, f3) = ((e2 * shift).exp(), (e3 * shift).exp());
-            let params = [at(0), at(1) * down, at(2) * f2, at(3) * f3];
-            let Some((l, [d0, d1, d2, d3])) =
-                group_log_likelihood(model, params, set, self.pairs.get(g))
-            else {
-                return (f64::NAN, vec![f64::NAN; p.len()]);
-            };
+        let mut grad = vec![0.0; n];
+        let mut hess = vec![vec![0.0; if hessian { n } else { 0 }]; if hessian { n } else { 0 }];
+        for group in &self.groups {
+            let q = Self::parameters(group, p);
+            let (l, u, k) = group_log_likelihood(model, q, group, hessian)?;
             ll += l;
-            let mut add = |i: usize, v: f64| {
-                if let Some(x) = grad.get_mut(i) {
-                    *x += v;
+            for (gj, column) in grad.iter_mut().zip(&group.columns) {
+                *gj += column.iter().zip(&u).map(|(a, u)| a * u).sum::<f64>();
+            }
+            let Some(k) = k else { continue };
+            // Aᵀ K A, column by column (A is 4 × n, most of its entries zero).
+            let ka: Vec<[f64; 4]> = group
+                .columns
+                .iter()
+                .map(|column| {
+                    let mut out = [0.0; 4];
+                    for (o, row) in out.iter_mut().zip(&k) {
+                        *o = row.iter().zip(column).map(|(a, b)| a * b).sum();
+                    }
+                    out
+                })
+                .collect();
+            for (row, ci) in hess.iter_mut().zip(&group.columns) {
+                for (cell, kaj) in row.iter_mut().zip(&ka) {
+                    *cell += ci.iter().zip(kaj).map(|(a, b)| a * b).sum::<f64>();
                 }
-            };
-            add(0, d0);
-            add(1, d1 * down);
-            add(2, d2 * f2);
-            add(3, d3 * f3);
-            for (k, z) in zp.iter().enumerate() {
-                add(4 + k, -d1 * params[1] * z);
-            }
-            let dropout = e2 * d2 * params[2] + e3 * d3 * params[3];
-            for (k, z) in zd.iter().enumerate() {
-                add(4 + kp + k, dropout * z);
             }
         }
-        for (g, v) in grad.iter_mut().zip(p).skip(4) {
-            *g /= v;
+        Some((ll, grad, hess))
+    }
+
+    /// The mean negative log-likelihood over `customers` with its gradient in p (the form the
+    /// optimizer takes: ∂/∂pⱼ = ∂/∂θⱼ / pⱼ).
+    fn mean_nll_and_gradient(
+        &self,
+        model: PurchaseModel,
+        p: &[f64],
+        customers: f64,
+    ) -> (f64, Vec<f64>) {
+        match self.derivatives_in_theta(model, p, false) {
+            Some((ll, g, _)) => (
+                -ll / customers,
+                g.iter().zip(p).map(|(g, p)| -g / p / customers).collect(),
+            ),
+            None => (f64::NAN, vec![f64::NAN; p.len()]),
         }
-        (ll, grad)
+    }
+
+    /// As [`Self::mean_nll_and_gradient`], with the Hessian in p:
+    /// ∂²/∂pᵢ∂pⱼ = (∂²/∂θᵢ∂θⱼ − δᵢⱼ ∂/∂θᵢ) / (pᵢ pⱼ).
+    fn mean_nll_gradient_hessian(
+        &self,
+        model: PurchaseModel,
+        p: &[f64],
+        customers: f64,
+    ) -> (f64, Vec<f64>, Vec<Vec<f64>>) {
+        let n = p.len();
+        let Some((ll, g, h)) = self.derivatives_in_theta(model, p, true) else {
+            return (f64::NAN, vec![f64::NAN; n], vec![vec![f64::NAN; n]; n]);
+        };
+        let gp = g
+            .iter()
+            .zip(p)
+            .map(|(g, p)| -g / p / customers)
+            .collect();
+        let hp = h
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                row.iter()
+                    .enumerate()
+                    .map(|(j, v)| {
+                        let diagonal = if i == j { super::at(&g, i) } else { 0.0 };
+                        -(v - diagonal) / (super::at(p, i) * super::at(p, j)) / customers
+                    })
+                    .collect()
+            })
+            .collect();
+        (-ll / customers, gp, hp)
     }
 }
 
-/// One profile's summed log-likelihood and gradient in the model's own four parameters (the
-/// papers' order), which the profile shares.
+/// One group's summed log-likelihood and its derivatives in ln q, q = (r, α, third, fourth)
+/// in the papers' order: u = q ⊙ ∇_q and K = diag(q) ∇²_q diag(q) + diag(u). The Hessian is
+/// BG/NBD's only (the other models have analytic gradients).
 fn group_log_likelihood(
     model: PurchaseModel,
-    [r, alpha, third, fourth]: [f64; 4],
-    set: &super::RowSet,
-    pairs: Option<&super::pareto_nbd::PairIndex>,
-) -> Option<(f64, [f64; 4])> {
-    match model {
-        PurchaseModel::Bgnbd => Some(super::bgnbd::ll_and_gradient(
-            &BgNbdParams {
+    q: [f64; 4],
+    group: &Group,
+    hessian: bool,
+) -> Option<LogDerivatives> {
+    let [r, alpha, third, fourth] = q;
+    let set = &group.set;
+    let (ll, gq, hq) = match model {
+        PurchaseModel::Bgnbd => {
+            let params = BgNbdParams {
                 r,
                 alpha,
                 a: third,
                 b: fourth,
-            },
-            set,
-        )),
-        PurchaseModel::Mbgnbd => Some(super::mbgnbd::ll_and_gradient(
-            &MbgNbdParams {
-                r,
-                alpha,
-                a: third,
-                b: fourth,
-            },
-            set,
-        )),
-        PurchaseModel::ParetoNbd => super::pareto_nbd::log_likelihood_and_gradient(
-            &ParetoNbdParams {
-                r,
-                alpha,
-                s: third,
-                beta: fourth,
-            },
-            set,
-            pairs?,
-        ),
+            };
+            if hessian {
+                let (ll, g, h) = super::bgnbd::ll_gradient_hessian(&params, set);
+                (ll, g, Some(h))
+            } else {
+                let (ll, g) = super::bgnbd::ll_and_gradient(&params, set);
+                (ll, g, None)
+            }
+        }
+        PurchaseModel::Mbgnbd => {
+            let (ll, g) = super::mbgnbd::ll_and_gradient(
+                &MbgNbdParams {
+                    r,
+                    alpha,
+                    a: third,
+                    b: fourth,
+                },
+                set,
+            );
+            (ll, g, None)
+        }
+        PurchaseModel::ParetoNbd => {
+            let (ll, g) = super::pareto_nbd::log_likelihood_and_gradient(
+                &ParetoNbdParams {
+                    r,
+                    alpha,
+                    s: third,
+                    beta: fourth,
+                },
+                set,
+                group.pairs.as_ref()?,
+            )?;
+            (ll, g, None)
+        }
+    };
+    let mut u = [0.0; 4];
+    for ((u, g), q) in u.iter_mut().zip(&gq).zip(&q) {
+        *u = g * q;
     }
+    let k = hq.map(|h| {
+        let mut k = [[0.0; 4]; 4];
+        for (i, (row, hrow)) in k.iter_mut().zip(&h).enumerate() {
+            for (j, (cell, hij)) in row.iter_mut().zip(hrow).enumerate() {
+                *cell = super::at(&q, i) * hij * super::at(&q, j);
+                if i == j {
+                    *cell += super::at(&u, i);
+                }
+            }
+        }
+        k
+    });
+    Some((ll, u, k))
 }
 
-/// Customers with the same history and covariates, and how many.
+/// Customers with the same history and covariate profile, and how many.
 struct Rows {
     obs: Vec<RfmObservation>,
-    z_purchase: Vec<Vec<f64>>,
-    z_dropout: Vec<Vec<f64>>,
+    /// Each row's profile, an index into `profiles`.
+    profile: Vec<u32>,
     weights: Vec<f64>,
+    /// The distinct (purchase, drop-out) covariate rows.
+    profiles: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Rows {
+    /// Σ weight · x: what time rescaling takes from the log-likelihood per unit of ln scale.
+    fn total_x(&self) -> f64 {
+        self.obs
+            .iter()
+            .zip(&self.weights)
+            .map(|(o, w)| w * o.frequency)
+            .sum()
+    }
 }
 
 fn compress(observations: &[RfmObservation], purchase: &Design, dropout: &Design) -> Rows {
-    let mut index: HashMap<Vec<u64>, usize> = HashMap::new();
+    use polars::prelude::PlHashMap;
+    // +0.0 turns −0.0 into 0.0, so that they are one value.
+    let bits = |v: f64| (v + 0.0).to_bits();
+    let mut profile_index: PlHashMap<Vec<u64>, u32> = PlHashMap::default();
+    let mut row_index: PlHashMap<[u64; 4], usize> = PlHashMap::default();
     let mut rows = Rows {
         obs: Vec::new(),
-        z_purchase: Vec::new(),
-        z_dropout: Vec::new(),
+        profile: Vec::new(),
         weights: Vec::new(),
+        profiles: Vec::new(),
     };
+    let mut key: Vec<u64> = Vec::new();
     for (i, o) in observations.iter().enumerate() {
         let (zp, zd) = (purchase.row(i), dropout.row(i));
-        let mut key = vec![o.frequency.to_bits(), o.recency.to_bits(), o.t.to_bits()];
-        key.extend(zp.iter().chain(zd).map(|v| v.to_bits()));
-        let slot = *index.entry(key).or_insert_with(|| {
+        key.clear();
+        key.extend(zp.iter().chain(zd).map(|v| bits(*v)));
+        // Looked up by slice: a key is allocated once per profile, not per customer.
+        let profile = match profile_index.get(key.as_slice()) {
+            Some(&g) => g,
+            None => {
+                let g = rows.profiles.len() as u32;
+                rows.profiles.push((zp.to_vec(), zd.to_vec()));
+                profile_index.insert(key.clone(), g);
+                g
+            }
+        };
+        let row_key = [
+            u64::from(profile),
+            bits(o.frequency),
+            bits(o.recency),
+            bits(o.t),
+        ];
+        let slot = *row_index.entry(row_key).or_insert_with(|| {
             rows.obs.push(*o);
-            rows.z_purchase.push(zp.to_vec());
-            rows.z_dropout.push(zd.to_vec());
+            rows.profile.push(profile);
             rows.weights.push(0.0);
             rows.weights.len() - 1
         });
@@ -669,20 +820,11 @@ pub fn fit_purchase_with_covariates(
     let rows = compress(observations, purchase, dropout);
     let customers = n as f64;
     let (kp, kd) = (purchase.width(), dropout.width());
-    // α (and Pareto/NBD's β) are in time units: fitted with max T = 1, then scaled back.
+    // α (and Pareto/NBD's β) are in time units: fitted with max T = 1, then converted back.
     let time_scaled: &[usize] = match model {
         PurchaseModel::ParetoNbd => &[1, 3],
         _ => &[1],
     };
-    let scaled: Vec<RfmObservation> = rows
-        .obs
-        .iter()
-        .map(|o| RfmObservation {
-            frequency: o.frequency,
-            recency: o.recency / scale,
-            t: o.t / scale,
-        })
-        .collect();
     let mut start: Vec<f64> = without.params().iter().map(|(_, v)| *v).collect();
     for &i in time_scaled {
         if let Some(v) = start.get_mut(i) {
@@ -693,32 +835,25 @@ pub fn fit_purchase_with_covariates(
     // coordinate; they start at γ = 0, the covariate-free optimum.
     start.extend(std::iter::repeat_n(1.0, kp + kd));
     let label = format!("{} with covariates", model.label());
-    // The models have analytic gradients over rows that share parameters: the customers of
-    // one covariate profile do, so the gradient is the profiles' chain-ruled sum.
-    let profiles_scaled = Profiles::new(&rows, &scaled, model);
-    let profiles = Profiles::new(&rows, &rows.obs, model);
-    let smooth = |set: &Profiles, p: &[f64]| -> (f64, Vec<f64>) {
-        let (ll, g) = set.log_likelihood_and_gradient(model, p, kp);
-        (-ll / customers, g.iter().map(|v| -v / customers).collect())
+    // The customers of one covariate profile share the model's parameters, so the models'
+    // analytic derivatives over rows apply per profile, chain-ruled into the coefficients.
+    let mut profiles = Profiles::new(&rows, model);
+    let original_times = profiles.rescale_times(scale);
+    let distinct = rows.obs.len();
+    let first = optimise(model, &profiles, &label, start, customers, distinct, options)?;
+    profiles.restore_times(original_times);
+    // Rescaling time shifts ln α₀ (and ln β₀) only, so without a penalty the optimum converts
+    // exactly to the original unit; with one (not shift-invariant) it is refined there, as the
+    // covariate-free fits do.
+    let estimate = if options.penalizer == 0.0 && first.diagnostics.converged {
+        super::fit::unscale_estimate(first, time_scaled, scale, rows.total_x())
+    } else {
+        let first_iterations = first.diagnostics.iterations;
+        let start = super::fit::unscale(first.params, time_scaled, scale);
+        let mut refined = optimise(model, &profiles, &label, start, customers, distinct, options)?;
+        refined.diagnostics.iterations += first_iterations;
+        refined
     };
-    let run = |set: &Profiles, start: Vec<f64>| {
-        let f = |p: &[f64]| smooth(set, p);
-        maximise_with_gradient(&label, &f, &[start], customers, rows.obs.len(), options)
-    };
-    let first = run(&profiles_scaled, start)?;
-    let unscale = |mut p: Vec<f64>| {
-        for &i in time_scaled {
-            if let Some(v) = p.get_mut(i) {
-                *v *= scale;
-            }
-        }
-        p
-    };
-    // In the original unit: the same optimum without a penalty (time rescaling shifts ln α
-    // only); with one, refined there, as the covariate-free fits do.
-    let first_iterations = first.diagnostics.iterations;
-    let mut estimate = run(&profiles, unscale(first.params))?;
-    estimate.diagnostics.iterations += first_iterations;
     let names: Vec<&str> = without.params().iter().map(|(n, _)| *n).collect();
     let dropout_process = match model {
         PurchaseModel::ParetoNbd => "dropout",
@@ -745,6 +880,27 @@ pub fn fit_purchase_with_covariates(
         bases,
         without.diagnostics().log_likelihood,
     ))
+}
+
+/// One maximum-likelihood run from `start`: damped Newton steps for BG/NBD, whose analytic
+/// Hessian the profiles chain-rule (a handful of passes over the rows, and the standard errors
+/// from the same Hessian), L-BFGS on the analytic gradient for the others.
+fn optimise(
+    model: PurchaseModel,
+    profiles: &Profiles,
+    label: &str,
+    start: Vec<f64>,
+    customers: f64,
+    distinct: usize,
+    options: &FitOptions,
+) -> Result<super::fit::Estimate> {
+    if model == PurchaseModel::Bgnbd {
+        let f = |p: &[f64]| profiles.mean_nll_gradient_hessian(model, p, customers);
+        maximise_newton(label, &f, &[start], customers, distinct, options)
+    } else {
+        let f = |p: &[f64]| profiles.mean_nll_and_gradient(model, p, customers);
+        maximise_with_gradient(label, &f, &[start], customers, distinct, options)
+    }
 }
 
 /// Gamma-Gamma with spend covariates: the scale γ_i = γ₀ · exp(δ'z_i), so the mean spend per
@@ -1072,15 +1228,15 @@ mod tests {
             0.2f64.exp(),
         ];
         for model in PurchaseModel::ALL {
-            let profiles = Profiles::new(&rows, &rows.obs, model);
+            let profiles = Profiles::new(&rows, model);
             let total = |p: &[f64]| -> f64 {
                 let gammas: Vec<f64> = p[4..].iter().map(|v| v.ln()).collect();
                 rows.obs
                     .iter()
-                    .zip(&rows.z_purchase)
-                    .zip(&rows.z_dropout)
+                    .zip(&rows.profile)
                     .zip(&rows.weights)
-                    .map(|(((o, zp), zd), w)| {
+                    .map(|((o, &g), w)| {
+                        let (zp, zd) = &rows.profiles[g as usize];
                         w * row_log_likelihood(
                             model,
                             &p[..4],
@@ -1093,7 +1249,9 @@ mod tests {
                     })
                     .sum()
             };
-            let (ll, grad) = profiles.log_likelihood_and_gradient(model, &p, 2);
+            let n = 1.0;
+            let (nll, grad) = profiles.mean_nll_and_gradient(model, &p, n);
+            let ll = -nll;
             assert!(
                 (ll - total(&p)).abs() < 1e-8 * ll.abs(),
                 "{}: {ll} vs {}",
@@ -1107,12 +1265,99 @@ mod tests {
                 down[i] -= h;
                 let numeric = (total(&up) - total(&down)) / (2.0 * h);
                 assert!(
-                    (grad[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
+                    (-grad[i] - numeric).abs() < 1e-4 * numeric.abs().max(1.0),
                     "{} ∂{i}: {} vs {numeric}",
                     model.label(),
-                    grad[i]
+                    -grad[i]
                 );
             }
+            if model != PurchaseModel::Bgnbd {
+                continue;
+            }
+            // The chain-ruled Hessian: each column equals central differences of the
+            // (checked) analytic gradient.
+            let (_, g0, hess) = profiles.mean_nll_gradient_hessian(model, &p, n);
+            assert_eq!(g0, grad);
+            for j in 0..p.len() {
+                let h = 1e-5 * p[j];
+                let (mut up, mut down) = (p, p);
+                up[j] += h;
+                down[j] -= h;
+                let (_, gu) = profiles.mean_nll_and_gradient(model, &up, n);
+                let (_, gd) = profiles.mean_nll_and_gradient(model, &down, n);
+                for i in 0..p.len() {
+                    let numeric = (gu[i] - gd[i]) / (2.0 * h);
+                    assert!(
+                        (hess[i][j] - numeric).abs() < 1e-5 * numeric.abs().max(1.0),
+                        "∂²{i}{j}: {} vs {numeric}",
+                        hess[i][j]
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_newton_fit_equals_the_gradient_fit_in_the_original_unit() {
+        // BG/NBD's covariate fit takes Newton steps on rescaled time and converts the optimum;
+        // L-BFGS on the same likelihood in the original unit, with standard errors from central
+        // differences of the gradient, must land on the same estimates.
+        let model = PurchaseModel::Bgnbd;
+        let (obs, labels) = simulate(model, [0.8, 5.0, 1.2, 3.0], (0.5, -0.4), 2000, 5);
+        let design = Design::new(&[CovariateColumn {
+            name: "channel".into(),
+            values: labels,
+        }])
+        .unwrap();
+        let options = FitOptions::default();
+        let without = model.fit(&obs, 7.0, &options).unwrap();
+        let fit = fit_purchase_with_covariates(model, &obs, &design, &design, &without, &options)
+            .unwrap();
+        let rows = compress(&obs, &design, &design);
+        let profiles = Profiles::new(&rows, model);
+        let n = obs.len() as f64;
+        let f = |p: &[f64]| profiles.mean_nll_and_gradient(model, p, n);
+        let mut start: Vec<f64> = without.params().iter().map(|(_, v)| *v).collect();
+        start.extend([1.0, 1.0]);
+        let check =
+            maximise_with_gradient("check", &f, &[start], n, rows.obs.len(), &options).unwrap();
+        let ll = fit.diagnostics.log_likelihood;
+        assert!((ll - check.diagnostics.log_likelihood).abs() < 1e-6 * ll.abs());
+        let estimates: Vec<f64> = fit
+            .params
+            .iter()
+            .map(|(_, v)| v.ln())
+            .chain(fit.coefficients.iter().map(|c| c.estimate))
+            .collect();
+        let errors: Vec<f64> = fit
+            .standard_errors
+            .iter()
+            .map(|(_, se)| se.unwrap())
+            .zip(&fit.params)
+            .map(|(se, (_, v))| se / v)
+            .chain(fit.coefficients.iter().map(|c| c.standard_error.unwrap()))
+            .collect();
+        for (i, (theta, se)) in estimates.iter().zip(&errors).enumerate() {
+            let want = check.params[i].ln();
+            let want_se = check.diagnostics.standard_errors[i].unwrap() / check.params[i];
+            assert!((theta - want).abs() < 1e-3 * want_se, "θ{i}: {theta} vs {want}");
+            assert!((se - want_se).abs() < 1e-3 * want_se, "SE θ{i}: {se} vs {want_se}");
+        }
+        // A penalty pulls every coefficient towards 0 (the refined run in the original unit).
+        let penalised = fit_purchase_with_covariates(
+            model,
+            &obs,
+            &design,
+            &design,
+            &without,
+            &FitOptions {
+                penalizer: 0.05,
+                ..options
+            },
+        )
+        .unwrap();
+        for (p, c) in penalised.coefficients.iter().zip(&fit.coefficients) {
+            assert!(p.estimate.abs() < c.estimate.abs(), "{} vs {}", p.estimate, c.estimate);
         }
     }
 

@@ -740,7 +740,7 @@ pub(crate) fn invert(m: &[Vec<f64>]) -> Option<Vec<Vec<f64>>> {
 
 /// Parameters fitted on rescaled time, back in the original unit (`time_scaled` lists those
 /// measured in time units).
-fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> {
+pub(crate) fn unscale(mut params: Vec<f64>, time_scaled: &[usize], scale: f64) -> Vec<f64> {
     for &i in time_scaled {
         if let Some(v) = params.get_mut(i) {
             *v *= scale;
@@ -858,7 +858,7 @@ pub(crate) fn fit_rfm_model_with_hessian(
 /// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the
 /// covariance of θ is unchanged and the standard errors of those parameters scale by s
 /// (SE(p) = p · SE(θ)).
-fn unscale_estimate(scaled: Estimate, time_scaled: &[usize], scale: f64, total_x: f64) -> Estimate {
+pub(crate) fn unscale_estimate(scaled: Estimate, time_scaled: &[usize], scale: f64, total_x: f64) -> Estimate {
     let d = scaled.diagnostics;
     let mut unscaled = estimate(
         unscale(scaled.params, time_scaled, scale),
