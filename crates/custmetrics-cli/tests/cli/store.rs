@@ -186,6 +186,64 @@ fn summarize_in_partitions_writes_the_same_store() {
         run(dir.path(), &args).stdout
     };
     assert!(report(&whole) == report(&parts));
+    // Each partition's rows went to disk when it was done (memory holds one partition): a part
+    // per partition of the purchases, keys, interactions and survey counts.
+    let names: Vec<String> = std::fs::read_dir(parts.join("g1"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for table in ["purchases", "line_keys", "order_keys", "interactions", "survey"] {
+        let count = names
+            .iter()
+            .filter(|n| n.starts_with(&format!("{table}-")))
+            .count();
+        assert_eq!(count, 3, "{table}: {names:?}");
+    }
+    for command in [
+        &["rfm", "-f", "csv"][..],
+        &["retention", "--by", "region", "-f", "json"],
+        &["nps", "--by", "channel", "-f", "json"],
+        &["clv", "fit", "--model", "pareto-nbd", "-f", "json"],
+    ] {
+        assert_same_from_store(dir.path(), &demo_inputs(), &parts, command);
+    }
+}
+
+#[test]
+fn an_update_in_partitions_equals_reading_both_exports() {
+    // The second month read in partitions, onto a store written in partitions: its keys are
+    // found in every part, and the overlap's lines are not counted twice.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+    let store = dir.path().join("store");
+    assert_code(
+        &summarize(dir.path(), &a, &store, &["-q", "--partitions", "2"]),
+        0,
+    );
+    let mut update = vec![
+        "summarize".into(),
+        "--update".into(),
+        store.display().to_string(),
+        "--partitions".into(),
+        "3".into(),
+    ];
+    update.extend(b.iter().cloned());
+    let out = run_owned(dir.path(), &update);
+    assert_code(&out, 0);
+    assert!(
+        stderr(&out).contains("duplicate_row: 157"),
+        "{}",
+        stderr(&out)
+    );
+    let mut both = a.clone();
+    both.extend(b.iter().cloned());
+    for command in [
+        &["report", "-f", "json"][..],
+        &["rfm", "-f", "csv"],
+        &["report", "--period", "week", "--by", "channel", "-f", "json"],
+    ] {
+        assert_same_from_store(dir.path(), &both, &store, command);
+    }
 }
 
 /// The demo's transactions split at `split` (orders on or after `from_b` go to the second

@@ -191,10 +191,12 @@ struct Frames {
 }
 
 /// The parts an update (or the first write) adds, and the tables it rewrites.
+#[derive(Default)]
 struct NewParts {
     /// Ids of the customers first seen in this run (codes continue the store's).
     customer_ids: Option<DataFrame>,
-    dimensions: DataFrame,
+    /// The dimension values (rewritten whole by every run).
+    dimensions: Option<DataFrame>,
     purchases: Option<DataFrame>,
     line_keys: Option<DataFrame>,
     order_keys: Option<DataFrame>,
@@ -222,11 +224,36 @@ impl SummaryStore {
         options: &StoreOptions,
     ) -> Result<(SummaryStore, Dataset)> {
         refuse_existing(dir)?;
-        let spec = store_spec(spec, None);
+        let created = !dir.exists();
+        let written = Self::write_new(dir, spec, options);
+        // A refused or failed write leaves nothing behind (not even the directory it made).
+        if written.is_err() && created {
+            std::fs::remove_dir_all(dir).ok();
+        }
+        written
+    }
+
+    fn write_new(
+        dir: &Path,
+        spec: &DatasetSpec,
+        options: &StoreOptions,
+    ) -> Result<(SummaryStore, Dataset)> {
+        let mut spec = store_spec(spec, None);
         let inputs = describe_inputs(&spec, 0)?;
+        let staging = stage(dir)?;
+        let interactions = DeferredInteractions::split(&mut spec)?;
         let mut data = Dataset::load(&spec)?;
         let mut builder = Builder::default();
-        let tables = builder.add_dataset(&mut data, Overlap::Keep, None, &spec)?;
+        if data.deferred_transactions.is_some() {
+            builder.spill = Some(Spill::new(staging.path(), 0));
+        }
+        let tables = builder.add_dataset(
+            &mut data,
+            interactions.as_ref(),
+            Overlap::Keep,
+            None,
+            &spec,
+        )?;
         check_usable(&data, options)?;
         let parts = builder.finish()?;
         let manifest = Manifest {
@@ -237,7 +264,7 @@ impl SummaryStore {
             inputs,
             tables,
         };
-        commit(dir, &manifest, &parts, 0, None)?;
+        commit(dir, &manifest, &parts, 0, None, staging)?;
         let store = SummaryStore {
             dir: dir.to_path_buf(),
             manifest,
@@ -501,7 +528,12 @@ impl SummaryStore {
             inputs,
             tables,
         };
-        commit(dir, &manifest, &parts, 0, None)?;
+        let created = !dir.exists();
+        let committed = stage(dir).and_then(|staging| commit(dir, &manifest, &parts, 0, None, staging));
+        if committed.is_err() && created {
+            std::fs::remove_dir_all(dir).ok();
+        }
+        committed?;
         Ok((
             SummaryStore {
                 dir: dir.to_path_buf(),
@@ -635,10 +667,21 @@ impl SummaryStore {
             .unwrap_or(0)
             + 1;
         let inputs = describe_inputs(&spec, run)?;
+        let mut spec = spec;
+        let staging = stage(&self.dir)?;
+        let interactions = DeferredInteractions::split(&mut spec)?;
         let mut data = Dataset::load(&spec)?;
         let mut builder = Builder::from_frames(&old)?;
-        let mut tables =
-            builder.add_dataset(&mut data, options.overlap, Some(&self.manifest), &spec)?;
+        if data.deferred_transactions.is_some() {
+            builder.spill = Some(Spill::new(staging.path(), run));
+        }
+        let mut tables = builder.add_dataset(
+            &mut data,
+            interactions.as_ref(),
+            options.overlap,
+            Some(&self.manifest),
+            &spec,
+        )?;
         // The same exports applied again (a retried monthly job): nothing to add, and the
         // store stays as it was, generation included.
         if nothing_new(&data) {
@@ -660,7 +703,7 @@ impl SummaryStore {
         manifest.tables = tables;
         // The previous generation stays until the next update, so that a report that read the
         // old manifest just before can still read its files.
-        commit(&self.dir, &manifest, &parts, run, Some(&self.data_dir()))?;
+        commit(&self.dir, &manifest, &parts, run, Some(&self.data_dir()), staging)?;
         self.manifest = manifest;
         Ok(data)
     }
@@ -1027,17 +1070,13 @@ fn commit(
     parts: &NewParts,
     run: u32,
     previous: Option<&Path>,
+    staging: tempfile::TempDir,
 ) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let target = dir.join(generation_dir(manifest.generation));
     // A generation left by an interrupted update is not named by the manifest: replace it.
     if target.exists() {
         std::fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
     }
-    let staging = tempfile::Builder::new()
-        .prefix(".staging-")
-        .tempdir_in(dir)
-        .map_err(|e| Error::io(dir, e))?;
     if let Some(previous) = previous {
         for entry in std::fs::read_dir(previous)
             .map_err(|e| Error::io(previous, e))?
@@ -1055,30 +1094,7 @@ fn commit(
             }
         }
     }
-    let write = |name: &str, frame: &DataFrame| -> Result<()> {
-        let path = staging.path().join(format!("{name}-{run:05}.parquet"));
-        let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
-        let mut frame = frame.clone();
-        ParquetWriter::new(&mut file)
-            .with_statistics(StatisticsOptions::full())
-            .finish(&mut frame)?;
-        file.sync_all().map_err(|e| Error::io(&path, e))
-    };
-    write("dimensions", &parts.dimensions)?;
-    let optional = [
-        ("customer_ids", &parts.customer_ids),
-        ("purchases", &parts.purchases),
-        ("line_keys", &parts.line_keys),
-        ("order_keys", &parts.order_keys),
-        ("interactions", &parts.interactions),
-        ("survey", &parts.survey),
-        ("customers", &parts.customers),
-    ];
-    for (name, frame) in optional {
-        if let Some(f) = frame {
-            write(name, f)?;
-        }
-    }
+    write_parts(staging.path(), &format!("{run:05}"), parts)?;
     let staged = staging.keep();
     std::fs::rename(&staged, &target).map_err(|e| Error::io(&target, e))?;
     let json = serde_json::to_string_pretty(manifest)
@@ -1102,6 +1118,92 @@ fn commit(
         }
     }
     Ok(())
+}
+
+/// A staging directory inside the store's directory (created if need be), where a run writes
+/// its generation before [`commit`] renames it into place; removed when dropped unrenamed.
+fn stage(dir: &Path) -> Result<tempfile::TempDir> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    tempfile::Builder::new()
+        .prefix(".staging-")
+        .tempdir_in(dir)
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Writes each table `parts` holds to `dir` as `NAME-SUFFIX.parquet`, synced.
+fn write_parts(dir: &Path, suffix: &str, parts: &NewParts) -> Result<()> {
+    let tables = [
+        ("dimensions", &parts.dimensions),
+        ("customer_ids", &parts.customer_ids),
+        ("purchases", &parts.purchases),
+        ("line_keys", &parts.line_keys),
+        ("order_keys", &parts.order_keys),
+        ("interactions", &parts.interactions),
+        ("survey", &parts.survey),
+        ("customers", &parts.customers),
+    ];
+    for (name, frame) in tables {
+        let Some(frame) = frame else { continue };
+        let path = dir.join(format!("{name}-{suffix}.parquet"));
+        let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
+        let mut frame = frame.clone();
+        ParquetWriter::new(&mut file)
+            .with_statistics(StatisticsOptions::full())
+            .finish(&mut frame)?;
+        file.sync_all().map_err(|e| Error::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// A table merged from partitions, its rejections in file order (as a whole read lists them).
+fn in_file_order(mut table: Table) -> Table {
+    let files: Vec<String> = table.files.iter().map(|f| f.file.clone()).collect();
+    let file_index = |file: &str| files.iter().position(|f| f == file);
+    table
+        .rejections
+        .sort_by_cached_key(|r| (file_index(&r.file), r.row));
+    table
+        .answer_rejections
+        .sort_by_cached_key(|r| (file_index(&r.file), r.row));
+    table
+}
+
+/// Interactions read in the transactions' customer partitions, so that a partitioned run
+/// never holds the whole table either: opened once (stdin spooled, gzip decompressed).
+struct DeferredInteractions {
+    opened: Vec<crate::io::read::OpenedFile>,
+    options: LoadOptions,
+    count: u32,
+}
+
+impl DeferredInteractions {
+    /// Takes the interactions out of `spec` (to be read with the transactions' partitions)
+    /// when the transactions are read in partitions.
+    fn split(spec: &mut DatasetSpec) -> Result<Option<DeferredInteractions>> {
+        if spec.transaction_partitions <= 1
+            || spec.transactions.is_empty()
+            || spec.interactions.is_empty()
+        {
+            return Ok(None);
+        }
+        let inputs = expand_inputs(&spec.interactions)?;
+        let opened = crate::io::load::open_inputs(&inputs, &spec.interactions_options)?;
+        spec.interactions.clear();
+        Ok(Some(DeferredInteractions {
+            opened,
+            options: spec.interactions_options.clone(),
+            count: spec.transaction_partitions,
+        }))
+    }
+
+    fn load_partition(&self, index: u32) -> Result<Table> {
+        let mut options = self.options.clone();
+        options.partition = Some(crate::io::Partition {
+            index,
+            count: self.count,
+        });
+        crate::io::load::load_opened(TableKind::Interactions, &self.opened, &options)
+    }
 }
 
 /// Codes of the dimension values, per (table, dimension).
@@ -1224,6 +1326,50 @@ struct Builder {
     interactions: Vec<DataFrame>,
     survey: Vec<DataFrame>,
     customers: Option<DataFrame>,
+    /// Set for a partitioned run: each partition's parts go to disk as soon as it is done.
+    spill: Option<Spill>,
+    /// Whether the interactions' identifier columns have been decided (on the first rows).
+    identifiers_decided: bool,
+}
+
+/// Where a partitioned run writes each partition's parts (purchases, keys, interactions,
+/// survey counts, the partition's new customer ids) as soon as the partition is summarised,
+/// so that memory holds one partition's rows and not the whole run's: the staging directory
+/// of the generation being written, parts named `NAME-RUNPPPPPP.parquet` (run, then the
+/// part's number), which sort after the run's single parts and before the next run's.
+struct Spill {
+    dir: PathBuf,
+    run: u32,
+    next: u32,
+    /// First and last day of the purchases and of the interactions written so far.
+    purchase_days: Option<(i32, i32)>,
+    interaction_days: Option<(i32, i32)>,
+}
+
+impl Spill {
+    fn new(dir: &Path, run: u32) -> Spill {
+        Spill {
+            dir: dir.to_path_buf(),
+            run,
+            next: 0,
+            purchase_days: None,
+            interaction_days: None,
+        }
+    }
+}
+
+/// The first and last day of `frames`' date columns, widened by `known`.
+fn day_range(frames: &[DataFrame], known: Option<(i32, i32)>) -> Result<Option<(i32, i32)>> {
+    let (mut lo, mut hi) = (known.map(|k| k.0), known.map(|k| k.1));
+    for p in frames {
+        let d = p.column(col::DATE)?.cast(&DataType::Int32)?;
+        let d = d.i32()?;
+        if let (Some(a), Some(b)) = (d.min(), d.max()) {
+            lo = Some(lo.map_or(a, |l| l.min(a)));
+            hi = Some(hi.map_or(b, |h| h.max(b)));
+        }
+    }
+    Ok(lo.zip(hi))
 }
 
 impl Builder {
@@ -1277,13 +1423,14 @@ impl Builder {
         ids.iter().map(|id| id.map(|id| self.code(id))).collect()
     }
 
-    /// Adds the tables of `data` (reading deferred transactions partition by partition), and
-    /// returns what the manifest keeps of each. With `previous` (an update), rows on or before
-    /// the store's last day of a table without line keys follow `overlap`, and the accounting
-    /// is added to the store's.
+    /// Adds the tables of `data` (reading deferred transactions, and with them `interactions`,
+    /// partition by partition), and returns what the manifest keeps of each. With `previous`
+    /// (an update), rows on or before the store's last day of a table without line keys follow
+    /// `overlap`, and the accounting is added to the store's.
     fn add_dataset(
         &mut self,
         data: &mut Dataset,
+        interactions: Option<&DeferredInteractions>,
         overlap: Overlap,
         previous: Option<&Manifest>,
         spec: &DatasetSpec,
@@ -1292,30 +1439,52 @@ impl Builder {
             |kind: TableKind| previous.and_then(|m| m.tables.iter().find(|t| t.kind == kind));
         let mut tables = Vec::new();
         let prior = before(TableKind::Transactions);
+        let prior_interactions = before(TableKind::Interactions);
+        // Identifier columns (one value per interaction) are not segments: left out, here and
+        // in every later update.
+        let mut identifiers: Vec<IdentifierColumn> = prior_interactions
+            .map(|p| p.identifiers.clone())
+            .unwrap_or_default();
+        let mut interactions_added = false;
         if let Some(deferred) = data.deferred_transactions.take() {
+            // Partitions hold disjoint customers (of both tables): each partition's parts are
+            // complete once it is done, and are written then.
             let mut merged: Option<Table> = None;
-            // Partitions hold disjoint customers: their days are appended, not added up.
-            let mut days: Option<DataFrame> = None;
+            let mut merged_interactions: Option<Table> = None;
             for index in 0..deferred.partitions() {
                 let mut part = deferred.load_partition(index)?;
+                let mut events = interactions.map(|i| i.load_partition(index)).transpose()?;
+                if index == 0 {
+                    let first = Dataset {
+                        transactions: Some(part.clone()),
+                        interactions: events.clone(),
+                        customers: data.customers.clone(),
+                        deferred_transactions: None,
+                    };
+                    first.check_preferred_columns(spec)?;
+                }
                 if let Some(d) = self.add_transactions(&mut part, prior, overlap)? {
-                    match days.as_mut() {
-                        Some(all) => {
-                            all.vstack_mut(&d)?;
-                        }
-                        None => days = Some(d),
-                    }
+                    self.purchases.push(d);
                 }
                 part.frame = part.frame.clear();
                 merged = Some(match merged {
                     None => part,
                     Some(acc) => crate::io::table::merge_partition_tables(acc, part)?,
                 });
+                if let Some(mut events) = events.take() {
+                    self.add_interactions(&mut events, prior_interactions, overlap, &mut identifiers)?;
+                    events.frame = events.frame.clear();
+                    merged_interactions = Some(match merged_interactions {
+                        None => events,
+                        Some(acc) => crate::io::table::merge_partition_tables(acc, events)?,
+                    });
+                }
+                self.flush()?;
             }
-            data.transactions = merged;
-            if let Some(mut d) = days {
-                d.rechunk_mut();
-                self.purchases.push(d);
+            data.transactions = merged.map(in_file_order);
+            if let Some(t) = merged_interactions {
+                data.interactions = Some(in_file_order(t));
+                interactions_added = true;
             }
         } else if let Some(t) = data.transactions.as_mut()
             && let Some(d) = self.add_transactions(t, prior, overlap)?
@@ -1330,47 +1499,11 @@ impl Builder {
             tables.push(record);
         }
         if let Some(t) = data.interactions.as_mut() {
-            let prior = before(TableKind::Interactions);
-            if let Some(p) = prior {
-                apply_overlap(t, p, overlap)?;
+            if !interactions_added {
+                self.add_interactions(t, prior_interactions, overlap, &mut identifiers)?;
             }
-            // Identifier columns (one value per interaction) are not segments: left out, here
-            // and in every later update.
-            let mut identifiers: Vec<IdentifierColumn> =
-                prior.map(|p| p.identifiers.clone()).unwrap_or_default();
-            for d in &t.dimensions {
-                if identifiers.iter().any(|i| &i.name == d) {
-                    continue;
-                }
-                if let Ok(c) = t.frame.column(d) {
-                    // On the first rows only: an identifier shows itself there, and counting the
-                    // distinct values of 45M ids would itself take gigabytes.
-                    let sample = c.drop_nulls().head(Some(IDENTIFIER_SAMPLE_ROWS));
-                    let rows = sample.len() as u64;
-                    let distinct = sample.n_unique()? as u64;
-                    if distinct > IDENTIFIER_MIN_DISTINCT && distinct * 2 > rows {
-                        identifiers.push(IdentifierColumn {
-                            name: d.clone(),
-                            distinct,
-                            rows,
-                        });
-                    }
-                }
-            }
-            let kept: Vec<String> = t
-                .frame
-                .get_column_names()
-                .iter()
-                .map(|c| c.to_string())
-                .filter(|c| !identifiers.iter().any(|i| &i.name == c))
-                .collect();
-            let (events, survey) = interaction_rows(&t.frame.select(kept)?)?;
-            let events = self.encode_customers(events, TableKind::Interactions)?;
-            let survey = self.encode_dims(survey, TableKind::Interactions)?;
-            self.interactions.push(events);
-            self.survey.push(survey);
             let days = self.days_of(TableKind::Interactions)?;
-            let mut record = stored(t, prior, false, days);
+            let mut record = stored(t, prior_interactions, false, days);
             record.settings.push(settings(&spec.interactions_options));
             // `dimensions` still names them (as the export's columns, for messages that list
             // the columns); `identifiers` says they have no values here.
@@ -1386,6 +1519,57 @@ impl Builder {
         }
         *data = data.without_rows();
         Ok(tables)
+    }
+
+    /// Reduces an interactions table (or one partition of it) to customer-days and survey
+    /// counts. Columns with a value per interaction (`identifiers`, decided on the first rows
+    /// met and then kept) are left out.
+    fn add_interactions(
+        &mut self,
+        t: &mut Table,
+        prior: Option<&StoredTable>,
+        overlap: Overlap,
+        identifiers: &mut Vec<IdentifierColumn>,
+    ) -> Result<()> {
+        if let Some(p) = prior {
+            apply_overlap(t, p, overlap)?;
+        }
+        // Decided once, on the first rows read (in a partitioned run, the first partition's).
+        if !self.identifiers_decided && t.frame.height() > 0 {
+            self.identifiers_decided = true;
+            for d in &t.dimensions {
+                if identifiers.iter().any(|i| &i.name == d) {
+                    continue;
+                }
+                if let Ok(c) = t.frame.column(d) {
+                    // On the first rows only: an identifier shows itself there, and counting
+                    // the distinct values of 45M ids would itself take gigabytes.
+                    let sample = c.drop_nulls().head(Some(IDENTIFIER_SAMPLE_ROWS));
+                    let rows = sample.len() as u64;
+                    let distinct = sample.n_unique()? as u64;
+                    if distinct > IDENTIFIER_MIN_DISTINCT && distinct * 2 > rows {
+                        identifiers.push(IdentifierColumn {
+                            name: d.clone(),
+                            distinct,
+                            rows,
+                        });
+                    }
+                }
+            }
+        }
+        let kept: Vec<String> = t
+            .frame
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .filter(|c| !identifiers.iter().any(|i| &i.name == c))
+            .collect();
+        let (events, survey) = interaction_rows(&t.frame.select(kept)?)?;
+        let events = self.encode_customers(events, TableKind::Interactions)?;
+        let survey = self.encode_dims(survey, TableKind::Interactions)?;
+        self.interactions.push(events);
+        self.survey.push(survey);
+        Ok(())
     }
 
     /// Checks a transactions table (or one partition of it) read for the store against the
@@ -1425,23 +1609,18 @@ impl Builder {
         Ok(Some(self.purchase_days(&t.frame)?))
     }
 
-    /// First and last day of a table's rows so far.
+    /// First and last day of a table's rows so far (written parts included).
     fn days_of(&self, kind: TableKind) -> Result<Option<(i32, i32)>> {
-        let parts = match kind {
-            TableKind::Transactions => &self.purchases,
-            TableKind::Interactions => &self.interactions,
-            TableKind::Customers => return Ok(None),
-        };
-        let (mut lo, mut hi) = (None::<i32>, None::<i32>);
-        for p in parts {
-            let d = p.column(col::DATE)?.cast(&DataType::Int32)?;
-            let d = d.i32()?;
-            if let (Some(a), Some(b)) = (d.min(), d.max()) {
-                lo = Some(lo.map_or(a, |l| l.min(a)));
-                hi = Some(hi.map_or(b, |h| h.max(b)));
+        let spilled = |f: fn(&Spill) -> Option<(i32, i32)>| self.spill.as_ref().and_then(f);
+        match kind {
+            TableKind::Transactions => {
+                day_range(&self.purchases, spilled(|s| s.purchase_days))
             }
+            TableKind::Interactions => {
+                day_range(&self.interactions, spilled(|s| s.interaction_days))
+            }
+            TableKind::Customers => Ok(None),
         }
-        Ok(lo.zip(hi))
     }
 
     fn encode_dims(&mut self, frame: DataFrame, kind: TableKind) -> Result<DataFrame> {
@@ -1471,10 +1650,11 @@ impl Builder {
         self.encode_dims(frame, kind)
     }
 
-    /// The store's frames: days of every part added up (earlier parts first, so that a day's
-    /// first dimension value stays the earliest export's), line keys sorted.
-    fn finish(self) -> Result<NewParts> {
-        let new_ids = &self.ids;
+    /// The rows held so far as parts (the customers first seen since the last call, days of
+    /// every frame stacked in order, keys sorted), leaving the builder without them. The
+    /// dimension values and the customers snapshot are [`Builder::finish`]'s.
+    fn take_rows(&mut self) -> Result<NewParts> {
+        let new_ids = std::mem::take(&mut self.ids);
         let customer_ids = if new_ids.is_empty() {
             None
         } else {
@@ -1487,6 +1667,7 @@ impl Builder {
                 "customer".into(),
                 (first..first + new_ids.len() as i32).collect(),
             );
+            self.first_new_id += new_ids.len();
             Some(DataFrame::new_infer_height(vec![
                 codes.into_column(),
                 ids.into_column(),
@@ -1495,7 +1676,7 @@ impl Builder {
         let line_keys = if self.line_keys.is_empty() {
             None
         } else {
-            let mut keys = self.line_keys;
+            let mut keys = std::mem::take(&mut self.line_keys);
             keys.sort_unstable();
             keys.dedup();
             let high: Int64Chunked = keys.iter().map(|k| Some((k >> 64) as u64 as i64)).collect();
@@ -1508,7 +1689,7 @@ impl Builder {
         let order_keys = if self.order_keys.is_empty() {
             None
         } else {
-            let mut keys = self.order_keys;
+            let mut keys = std::mem::take(&mut self.order_keys);
             keys.sort_unstable();
             keys.dedup();
             let keys: Int64Chunked = keys.into_iter().map(|k| Some(k as i64)).collect();
@@ -1518,14 +1699,46 @@ impl Builder {
         };
         Ok(NewParts {
             customer_ids,
-            dimensions: self.dictionary.frame()?,
-            purchases: stack(self.purchases)?,
+            dimensions: None,
+            purchases: stack(std::mem::take(&mut self.purchases))?,
             line_keys,
             order_keys,
-            interactions: stack(self.interactions)?,
-            survey: stack(self.survey)?,
-            customers: self.customers,
+            interactions: stack(std::mem::take(&mut self.interactions))?,
+            survey: stack(std::mem::take(&mut self.survey))?,
+            customers: None,
         })
+    }
+
+    /// In a partitioned run, writes the finished partition's parts and forgets its customers'
+    /// codes (no later partition has them); otherwise nothing.
+    fn flush(&mut self) -> Result<()> {
+        let Some(mut spill) = self.spill.take() else {
+            return Ok(());
+        };
+        spill.purchase_days = day_range(&self.purchases, spill.purchase_days)?;
+        spill.interaction_days = day_range(&self.interactions, spill.interaction_days)?;
+        let rows = self.take_rows()?;
+        write_parts(&spill.dir, &format!("{:05}{:06}", spill.run, spill.next), &rows)?;
+        spill.next += 1;
+        self.code_of = PlHashMap::default();
+        self.spill = Some(spill);
+        Ok(())
+    }
+
+    /// The run's remaining parts (with [`Builder::take_rows`]'s ordering: days of every part
+    /// added up, earlier parts first, so that a day's first dimension value stays the earliest
+    /// export's), the dimension values and the customers snapshot. A partitioned run has
+    /// written its rows already.
+    fn finish(mut self) -> Result<NewParts> {
+        let mut parts = if self.spill.is_some() {
+            self.flush()?;
+            NewParts::default()
+        } else {
+            self.take_rows()?
+        };
+        parts.dimensions = Some(self.dictionary.frame()?);
+        parts.customers = self.customers.take();
+        Ok(parts)
     }
 }
 
