@@ -214,12 +214,16 @@ fn an_update_in_partitions_equals_reading_both_exports() {
     // The second month read in partitions, onto a store written in partitions: its keys are
     // found in every part, and the overlap's lines are not counted twice.
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+    let (mut a, mut b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+    let customers = ["-c".to_string(), testdata("demo/customers.csv")];
+    a.extend(customers.iter().cloned());
     let store = dir.path().join("store");
     assert_code(
         &summarize(dir.path(), &a, &store, &["-q", "--partitions", "2"]),
         0,
     );
+    // The update brings the customers snapshot again: it replaces the store's.
+    b.extend(customers.iter().cloned());
     let mut update = vec![
         "summarize".into(),
         "--update".into(),
@@ -236,11 +240,19 @@ fn an_update_in_partitions_equals_reading_both_exports() {
         stderr(&out)
     );
     let mut both = a.clone();
-    both.extend(b.iter().cloned());
+    both.extend(b.iter().take(b.len() - 2).cloned());
+    let snapshots = std::fs::read_dir(store.join("g2"))
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().starts_with("customers-")
+        })
+        .count();
+    assert_eq!(snapshots, 1);
     for command in [
         &["report", "-f", "json"][..],
         &["rfm", "-f", "csv"],
-        &["report", "--period", "week", "--by", "channel", "-f", "json"],
+        &["report", "--period", "week", "--by", "plan", "-f", "json"],
     ] {
         assert_same_from_store(dir.path(), &both, &store, command);
     }

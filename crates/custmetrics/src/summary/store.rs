@@ -204,6 +204,9 @@ struct NewParts {
     survey: Option<DataFrame>,
     /// A new customers snapshot (replaces the store's).
     customers: Option<DataFrame>,
+    /// Whether this run brings a new customers snapshot (in `customers`, or written already
+    /// by a partitioned run): the store's is then not carried over.
+    replaces_customers: bool,
 }
 
 impl SummaryStore {
@@ -1084,7 +1087,7 @@ fn commit(
         {
             let name = entry.file_name().to_string_lossy().to_string();
             let rewritten = name.starts_with("dimensions-")
-                || (parts.customers.is_some() && name.starts_with("customers-"));
+                || (parts.replaces_customers && name.starts_with("customers-"));
             if rewritten {
                 continue;
             }
@@ -1330,6 +1333,8 @@ struct Builder {
     spill: Option<Spill>,
     /// Whether the interactions' identifier columns have been decided (on the first rows).
     identifiers_decided: bool,
+    /// Whether a partitioned run has written its customers snapshot already.
+    customers_written: bool,
 }
 
 /// Where a partitioned run writes each partition's parts (purchases, keys, interactions,
@@ -1446,6 +1451,16 @@ impl Builder {
             .map(|p| p.identifiers.clone())
             .unwrap_or_default();
         let mut interactions_added = false;
+        // A partitioned run writes the customers snapshot first and lets it go: the partitions
+        // then run without it in memory.
+        if let (Some(spill), Some(t)) = (&self.spill, data.customers.as_mut()) {
+            let snapshot = NewParts {
+                customers: Some(std::mem::take(&mut t.frame)),
+                ..NewParts::default()
+            };
+            write_parts(&spill.dir, &format!("{:05}", spill.run), &snapshot)?;
+            self.customers_written = true;
+        }
         if let Some(deferred) = data.deferred_transactions.take() {
             // Partitions hold disjoint customers (of both tables): each partition's parts are
             // complete once it is done, and are written then.
@@ -1511,7 +1526,9 @@ impl Builder {
             tables.push(record);
         }
         if let Some(t) = data.customers.as_mut() {
-            self.customers = Some(std::mem::take(&mut t.frame));
+            if !self.customers_written {
+                self.customers = Some(std::mem::take(&mut t.frame));
+            }
             // A newer customers export replaces the snapshot and its accounting.
             let mut record = stored(t, None, false, None);
             record.settings.push(settings(&spec.customers_options));
@@ -1706,6 +1723,7 @@ impl Builder {
             interactions: stack(std::mem::take(&mut self.interactions))?,
             survey: stack(std::mem::take(&mut self.survey))?,
             customers: None,
+            replaces_customers: false,
         })
     }
 
@@ -1738,6 +1756,7 @@ impl Builder {
         };
         parts.dimensions = Some(self.dictionary.frame()?);
         parts.customers = self.customers.take();
+        parts.replaces_customers = parts.customers.is_some() || self.customers_written;
         Ok(parts)
     }
 }
