@@ -359,10 +359,11 @@ pub fn contractual_churn(
         counter.add(a, e);
     }
     // Revenue churn: a contract at the start of p carries its customer's revenue in p − 1.
-    // Each contract visits its customer's activity rows (found by id once), in contract order,
-    // so every period's sums add the same terms in the same order as a scan of all contracts.
+    // Each contract visits its customer's activity rows (found by id once). The sums are exact
+    // (millionths), so they do not depend on the contracts' order (a customers table read in
+    // partitions, or from a summary store's parts, lists them in another order).
     let n_periods = counter.lost.len();
-    let (mut rev_start, mut rev_lost) = (vec![0.0; n_periods], vec![0.0; n_periods]);
+    let (mut rev_start, mut rev_lost) = (vec![0i64; n_periods], vec![0i64; n_periods]);
     if let Some(s) = s.filter(|s| s.period == period) {
         let position: HashMap<&str, usize> = s
             .customers
@@ -396,13 +397,14 @@ pub fn contractual_churn(
                     continue;
                 }
                 if let Some(slot) = counter.slot(p) {
+                    let micros = crate::money::to_micros(row.revenue);
                     if let Some(r) = rev_start.get_mut(slot) {
-                        *r += row.revenue;
+                        *r += micros;
                     }
                     if e == Some(p)
                         && let Some(r) = rev_lost.get_mut(slot)
                     {
-                        *r += row.revenue;
+                        *r += micros;
                     }
                 }
             }
@@ -411,16 +413,20 @@ pub fn contractual_churn(
     (first_p..=end_p)
         .zip(counter.counts())
         .zip(rev_start.into_iter().zip(rev_lost))
-        .map(
-            |((p, (at_start, lost)), (rev_start, rev_lost))| PeriodChurn {
+        .map(|((p, (at_start, lost)), (rev_start, rev_lost))| {
+            let (rev_start, rev_lost) = (
+                crate::money::from_micros(rev_start),
+                crate::money::from_micros(rev_lost),
+            );
+            PeriodChurn {
                 period: period.label(p),
                 segment: None,
                 customers_start: at_start,
                 churned: lost,
                 churn_rate: (at_start > 0).then(|| lost as f64 / at_start as f64),
                 revenue_churn_rate: (rev_start > 0.0).then(|| rev_lost / rev_start),
-            },
-        )
+            }
+        })
         .collect()
 }
 
@@ -796,6 +802,71 @@ mod tests {
             contract_lifetimes(&contracts, as_of),
             [(15, true), ((as_of - day(1, 5)) as u32, false)]
         );
+    }
+
+    #[test]
+    fn revenue_churn_does_not_depend_on_the_contracts_order() {
+        // Revenues in cents (0.1, 0.2, ... are not exact in binary, so floating-point sums
+        // would depend on the order); a customers table read in partitions lists the
+        // contracts in another order than the file.
+        let day = |m: u32, d: u32| {
+            crate::period::days_since_epoch(chrono::NaiveDate::from_ymd_opt(2024, m, d).unwrap())
+        };
+        let as_of = day(6, 30);
+        let n = 40usize;
+        let contracts: Vec<Contract> = (0..n)
+            .map(|i| Contract {
+                customer_id: format!("c{i}"),
+                start_day: day(1, 1 + (i % 28) as u32),
+                end_day: (i % 3 == 0).then(|| day(2 + (i % 4) as u32, 10)),
+            })
+            .collect();
+        let customers: Vec<CustomerRow> = (0..n)
+            .map(|i| CustomerRow {
+                customer_id: format!("c{i}"),
+                first_day: day(1, 1 + (i % 28) as u32),
+                last_day: as_of,
+                orders: 1,
+                purchase_days: 1,
+                revenue: 0.0,
+                first_day_revenue: 0.0,
+                segments: vec![],
+            })
+            .collect();
+        let activity: Vec<crate::summary::ActivityRow> = (0..n)
+            .flat_map(|i| {
+                (0..6).map(move |p| crate::summary::ActivityRow {
+                    customer: i as u32,
+                    period: crate::period::Period::Month
+                        .index(chrono::NaiveDate::from_ymd_opt(2024, 1 + p, 1).unwrap()),
+                    revenue: 0.1 * (1 + i % 7) as f64 + 0.01 * p as f64,
+                    orders: 1,
+                })
+            })
+            .collect();
+        let s = Summaries {
+            customers,
+            activity,
+            gaps: vec![],
+            period: crate::period::Period::Month,
+            as_of: date_from_days(as_of),
+            by: vec![],
+        };
+        let forward = contractual_churn(&contracts, s.period, as_of, Some(&s));
+        let mut reversed = contracts.clone();
+        reversed.reverse();
+        let backward = contractual_churn(&reversed, s.period, as_of, Some(&s));
+        let rates = |p: &[PeriodChurn]| -> Vec<Option<u64>> {
+            p.iter()
+                .map(|p| p.revenue_churn_rate.map(f64::to_bits))
+                .collect()
+        };
+        assert!(
+            forward
+                .iter()
+                .any(|p| p.revenue_churn_rate.is_some_and(|r| r > 0.0))
+        );
+        assert_eq!(rates(&forward), rates(&backward));
     }
 
     #[test]

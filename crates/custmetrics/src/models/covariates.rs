@@ -571,11 +571,7 @@ impl Profiles {
         let Some((ll, g, h)) = self.derivatives_in_theta(model, p, true) else {
             return (f64::NAN, vec![f64::NAN; n], vec![vec![f64::NAN; n]; n]);
         };
-        let gp = g
-            .iter()
-            .zip(p)
-            .map(|(g, p)| -g / p / customers)
-            .collect();
+        let gp = g.iter().zip(p).map(|(g, p)| -g / p / customers).collect();
         let hp = h
             .iter()
             .enumerate()
@@ -840,7 +836,9 @@ pub fn fit_purchase_with_covariates(
     let mut profiles = Profiles::new(&rows, model);
     let original_times = profiles.rescale_times(scale);
     let distinct = rows.obs.len();
-    let first = optimise(model, &profiles, &label, start, customers, distinct, options)?;
+    let first = optimise(
+        model, &profiles, &label, start, customers, distinct, options,
+    )?;
     profiles.restore_times(original_times);
     // Rescaling time shifts ln α₀ (and ln β₀) only, so without a penalty the optimum converts
     // exactly to the original unit; with one (not shift-invariant) it is refined there, as the
@@ -850,7 +848,9 @@ pub fn fit_purchase_with_covariates(
     } else {
         let first_iterations = first.diagnostics.iterations;
         let start = super::fit::unscale(first.params, time_scaled, scale);
-        let mut refined = optimise(model, &profiles, &label, start, customers, distinct, options)?;
+        let mut refined = optimise(
+            model, &profiles, &label, start, customers, distinct, options,
+        )?;
         refined.diagnostics.iterations += first_iterations;
         refined
     };
@@ -1340,8 +1340,14 @@ mod tests {
         for (i, (theta, se)) in estimates.iter().zip(&errors).enumerate() {
             let want = check.params[i].ln();
             let want_se = check.diagnostics.standard_errors[i].unwrap() / check.params[i];
-            assert!((theta - want).abs() < 1e-3 * want_se, "θ{i}: {theta} vs {want}");
-            assert!((se - want_se).abs() < 1e-3 * want_se, "SE θ{i}: {se} vs {want_se}");
+            assert!(
+                (theta - want).abs() < 1e-3 * want_se,
+                "θ{i}: {theta} vs {want}"
+            );
+            assert!(
+                (se - want_se).abs() < 1e-3 * want_se,
+                "SE θ{i}: {se} vs {want_se}"
+            );
         }
         // A penalty pulls every coefficient towards 0 (the refined run in the original unit).
         let penalised = fit_purchase_with_covariates(
@@ -1357,7 +1363,12 @@ mod tests {
         )
         .unwrap();
         for (p, c) in penalised.coefficients.iter().zip(&fit.coefficients) {
-            assert!(p.estimate.abs() < c.estimate.abs(), "{} vs {}", p.estimate, c.estimate);
+            assert!(
+                p.estimate.abs() < c.estimate.abs(),
+                "{} vs {}",
+                p.estimate,
+                c.estimate
+            );
         }
     }
 

@@ -858,7 +858,12 @@ pub(crate) fn fit_rfm_model_with_hessian(
 /// by ln s in the time-unit parameters, with the same gradient and Hessian in θ, so the
 /// covariance of θ is unchanged and the standard errors of those parameters scale by s
 /// (SE(p) = p · SE(θ)).
-pub(crate) fn unscale_estimate(scaled: Estimate, time_scaled: &[usize], scale: f64, total_x: f64) -> Estimate {
+pub(crate) fn unscale_estimate(
+    scaled: Estimate,
+    time_scaled: &[usize],
+    scale: f64,
+    total_x: f64,
+) -> Estimate {
     let d = scaled.diagnostics;
     let mut unscaled = estimate(
         unscale(scaled.params, time_scaled, scale),

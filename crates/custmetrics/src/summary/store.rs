@@ -244,19 +244,13 @@ impl SummaryStore {
         let mut spec = store_spec(spec, None);
         let inputs = describe_inputs(&spec, 0)?;
         let staging = stage(dir)?;
-        let interactions = DeferredInteractions::split(&mut spec)?;
+        let deferred = DeferredTables::split(&mut spec)?;
         let mut data = Dataset::load(&spec)?;
         let mut builder = Builder::default();
         if data.deferred_transactions.is_some() {
             builder.spill = Some(Spill::new(staging.path(), 0));
         }
-        let tables = builder.add_dataset(
-            &mut data,
-            interactions.as_ref(),
-            Overlap::Keep,
-            None,
-            &spec,
-        )?;
+        let tables = builder.add_dataset(&mut data, &deferred, Overlap::Keep, None, &spec)?;
         check_usable(&data, options)?;
         let parts = builder.finish()?;
         let manifest = Manifest {
@@ -532,7 +526,8 @@ impl SummaryStore {
             tables,
         };
         let created = !dir.exists();
-        let committed = stage(dir).and_then(|staging| commit(dir, &manifest, &parts, 0, None, staging));
+        let committed =
+            stage(dir).and_then(|staging| commit(dir, &manifest, &parts, 0, None, staging));
         if committed.is_err() && created {
             std::fs::remove_dir_all(dir).ok();
         }
@@ -672,7 +667,7 @@ impl SummaryStore {
         let inputs = describe_inputs(&spec, run)?;
         let mut spec = spec;
         let staging = stage(&self.dir)?;
-        let interactions = DeferredInteractions::split(&mut spec)?;
+        let deferred = DeferredTables::split(&mut spec)?;
         let mut data = Dataset::load(&spec)?;
         let mut builder = Builder::from_frames(&old)?;
         if data.deferred_transactions.is_some() {
@@ -680,7 +675,7 @@ impl SummaryStore {
         }
         let mut tables = builder.add_dataset(
             &mut data,
-            interactions.as_ref(),
+            &deferred,
             options.overlap,
             Some(&self.manifest),
             &spec,
@@ -706,7 +701,14 @@ impl SummaryStore {
         manifest.tables = tables;
         // The previous generation stays until the next update, so that a report that read the
         // old manifest just before can still read its files.
-        commit(&self.dir, &manifest, &parts, run, Some(&self.data_dir()), staging)?;
+        commit(
+            &self.dir,
+            &manifest,
+            &parts,
+            run,
+            Some(&self.data_dir()),
+            staging,
+        )?;
         self.manifest = manifest;
         Ok(data)
     }
@@ -1171,41 +1173,71 @@ fn in_file_order(mut table: Table) -> Table {
     table
 }
 
-/// Interactions read in the transactions' customer partitions, so that a partitioned run
-/// never holds the whole table either: opened once (stdin spooled, gzip decompressed).
-struct DeferredInteractions {
+/// A table read in the transactions' customer partitions (the interactions and the customers
+/// of a partitioned run), so that such a run never holds a whole table: opened once (stdin
+/// spooled, gzip decompressed).
+struct DeferredTable {
+    kind: TableKind,
     opened: Vec<crate::io::read::OpenedFile>,
     options: LoadOptions,
     count: u32,
 }
 
-impl DeferredInteractions {
-    /// Takes the interactions out of `spec` (to be read with the transactions' partitions)
-    /// when the transactions are read in partitions.
-    fn split(spec: &mut DatasetSpec) -> Result<Option<DeferredInteractions>> {
-        if spec.transaction_partitions <= 1
-            || spec.transactions.is_empty()
-            || spec.interactions.is_empty()
-        {
-            return Ok(None);
-        }
-        let inputs = expand_inputs(&spec.interactions)?;
-        let opened = crate::io::load::open_inputs(&inputs, &spec.interactions_options)?;
-        spec.interactions.clear();
-        Ok(Some(DeferredInteractions {
-            opened,
-            options: spec.interactions_options.clone(),
-            count: spec.transaction_partitions,
-        }))
-    }
-
+impl DeferredTable {
     fn load_partition(&self, index: u32) -> Result<Table> {
         let mut options = self.options.clone();
         options.partition = Some(crate::io::Partition {
             index,
             count: self.count,
         });
-        crate::io::load::load_opened(TableKind::Interactions, &self.opened, &options)
+        crate::io::load::load_opened(self.kind, &self.opened, &options)
+    }
+}
+
+/// The interactions and customers of a partitioned run, read partition by partition.
+#[derive(Default)]
+struct DeferredTables {
+    interactions: Option<DeferredTable>,
+    customers: Option<DeferredTable>,
+}
+
+impl DeferredTables {
+    /// Takes the interactions and customers out of `spec` (to be read with the transactions'
+    /// partitions) when the transactions are read in partitions.
+    fn split(spec: &mut DatasetSpec) -> Result<DeferredTables> {
+        if spec.transaction_partitions <= 1 || spec.transactions.is_empty() {
+            return Ok(DeferredTables::default());
+        }
+        let count = spec.transaction_partitions;
+        let defer = |kind: TableKind,
+                     files: &mut Vec<String>,
+                     options: &LoadOptions|
+         -> Result<Option<DeferredTable>> {
+            if files.is_empty() {
+                return Ok(None);
+            }
+            let inputs = expand_inputs(files)?;
+            let opened = crate::io::load::open_inputs(&inputs, options)?;
+            files.clear();
+            Ok(Some(DeferredTable {
+                kind,
+                opened,
+                options: options.clone(),
+                count,
+            }))
+        };
+        Ok(DeferredTables {
+            interactions: defer(
+                TableKind::Interactions,
+                &mut spec.interactions,
+                &spec.interactions_options,
+            )?,
+            customers: defer(
+                TableKind::Customers,
+                &mut spec.customers,
+                &spec.customers_options,
+            )?,
+        })
     }
 }
 
@@ -1333,7 +1365,7 @@ struct Builder {
     spill: Option<Spill>,
     /// Whether the interactions' identifier columns have been decided (on the first rows).
     identifiers_decided: bool,
-    /// Whether a partitioned run has written its customers snapshot already.
+    /// Whether a partitioned run has written (parts of) its customers snapshot already.
     customers_written: bool,
 }
 
@@ -1435,7 +1467,7 @@ impl Builder {
     fn add_dataset(
         &mut self,
         data: &mut Dataset,
-        interactions: Option<&DeferredInteractions>,
+        tables_read_with: &DeferredTables,
         overlap: Overlap,
         previous: Option<&Manifest>,
         spec: &DatasetSpec,
@@ -1451,32 +1483,35 @@ impl Builder {
             .map(|p| p.identifiers.clone())
             .unwrap_or_default();
         let mut interactions_added = false;
-        // A partitioned run writes the customers snapshot first and lets it go: the partitions
-        // then run without it in memory.
-        if let (Some(spill), Some(t)) = (&self.spill, data.customers.as_mut()) {
-            let snapshot = NewParts {
-                customers: Some(std::mem::take(&mut t.frame)),
-                ..NewParts::default()
-            };
-            write_parts(&spill.dir, &format!("{:05}", spill.run), &snapshot)?;
-            self.customers_written = true;
-        }
         if let Some(deferred) = data.deferred_transactions.take() {
             // Partitions hold disjoint customers (of both tables): each partition's parts are
             // complete once it is done, and are written then.
             let mut merged: Option<Table> = None;
             let mut merged_interactions: Option<Table> = None;
+            let mut merged_customers: Option<Table> = None;
+            let load = |table: &Option<DeferredTable>, index: u32| {
+                table.as_ref().map(|t| t.load_partition(index)).transpose()
+            };
             for index in 0..deferred.partitions() {
                 let mut part = deferred.load_partition(index)?;
-                let mut events = interactions.map(|i| i.load_partition(index)).transpose()?;
+                let mut events = load(&tables_read_with.interactions, index)?;
+                let customers = load(&tables_read_with.customers, index)?;
                 if index == 0 {
                     let first = Dataset {
                         transactions: Some(part.clone()),
                         interactions: events.clone(),
-                        customers: data.customers.clone(),
+                        customers: customers.clone(),
                         deferred_transactions: None,
                     };
                     first.check_preferred_columns(spec)?;
+                }
+                if let Some(mut customers) = customers {
+                    // The partition's part of the snapshot, written with its other parts.
+                    self.customers = Some(std::mem::take(&mut customers.frame));
+                    merged_customers = Some(match merged_customers {
+                        None => customers,
+                        Some(acc) => crate::io::table::merge_partition_tables(acc, customers)?,
+                    });
                 }
                 if let Some(d) = self.add_transactions(&mut part, prior, overlap)? {
                     self.purchases.push(d);
@@ -1487,7 +1522,12 @@ impl Builder {
                     Some(acc) => crate::io::table::merge_partition_tables(acc, part)?,
                 });
                 if let Some(mut events) = events.take() {
-                    self.add_interactions(&mut events, prior_interactions, overlap, &mut identifiers)?;
+                    self.add_interactions(
+                        &mut events,
+                        prior_interactions,
+                        overlap,
+                        &mut identifiers,
+                    )?;
                     events.frame = events.frame.clear();
                     merged_interactions = Some(match merged_interactions {
                         None => events,
@@ -1500,6 +1540,9 @@ impl Builder {
             if let Some(t) = merged_interactions {
                 data.interactions = Some(in_file_order(t));
                 interactions_added = true;
+            }
+            if let Some(t) = merged_customers {
+                data.customers = Some(in_file_order(t));
             }
         } else if let Some(t) = data.transactions.as_mut()
             && let Some(d) = self.add_transactions(t, prior, overlap)?
@@ -1630,9 +1673,7 @@ impl Builder {
     fn days_of(&self, kind: TableKind) -> Result<Option<(i32, i32)>> {
         let spilled = |f: fn(&Spill) -> Option<(i32, i32)>| self.spill.as_ref().and_then(f);
         match kind {
-            TableKind::Transactions => {
-                day_range(&self.purchases, spilled(|s| s.purchase_days))
-            }
+            TableKind::Transactions => day_range(&self.purchases, spilled(|s| s.purchase_days)),
             TableKind::Interactions => {
                 day_range(&self.interactions, spilled(|s| s.interaction_days))
             }
@@ -1735,8 +1776,16 @@ impl Builder {
         };
         spill.purchase_days = day_range(&self.purchases, spill.purchase_days)?;
         spill.interaction_days = day_range(&self.interactions, spill.interaction_days)?;
-        let rows = self.take_rows()?;
-        write_parts(&spill.dir, &format!("{:05}{:06}", spill.run, spill.next), &rows)?;
+        let mut rows = self.take_rows()?;
+        if let Some(customers) = self.customers.take() {
+            rows.customers = Some(customers);
+            self.customers_written = true;
+        }
+        write_parts(
+            &spill.dir,
+            &format!("{:05}{:06}", spill.run, spill.next),
+            &rows,
+        )?;
         spill.next += 1;
         self.code_of = PlHashMap::default();
         self.spill = Some(spill);
