@@ -46,21 +46,16 @@ pub fn load_config(input: &InputArgs) -> Result<Config> {
 }
 
 /// The tables of a command: read from the exports of `spec`, or from `--store` (with only the
-/// dimensions in `by`).
+/// dimensions in `by`; in `--partitions` as the exports would be).
 pub fn load_data(
     input: &InputArgs,
     spec: &custmetrics::DatasetSpec,
     by: &[String],
 ) -> Result<custmetrics::Dataset> {
     match &input.store {
-        Some(dir) => {
-            if spec.transaction_partitions > 1 {
-                anyhow::bail!(
-                    "--partitions applies to reading exports; a summary store is read whole (use `summarize --partitions N` to write it)"
-                );
-            }
-            Ok(custmetrics::SummaryStore::open(dir)?.dataset_for(by)?)
-        }
+        // With --partitions, the store's purchases are read one customer partition at a time.
+        Some(dir) => Ok(custmetrics::SummaryStore::open(dir)?
+            .dataset_in_partitions(by, spec.transaction_partitions)?),
         None => Ok(custmetrics::Dataset::load(spec)?),
     }
 }

@@ -170,6 +170,72 @@ fn rejected_rows_and_accounting_come_back_from_the_store() {
 }
 
 #[test]
+fn a_store_read_in_partitions_gives_the_same_output() {
+    // The purchases read one range of customers at a time (`--store S --partitions N`) give
+    // the store's output read whole, from a store of one part and from one of several.
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
+    assert_code(&summarize(dir.path(), &demo_inputs(), &whole, &["-q"]), 0);
+    let out = summarize(
+        dir.path(),
+        &demo_inputs(),
+        &parts,
+        &["-q", "--partitions", "2"],
+    );
+    assert_code(&out, 0);
+    for store in [&whole, &parts] {
+        let store = store.to_str().unwrap();
+        for command in [
+            &["report", "-f", "json"][..],
+            &[
+                "report",
+                "-f",
+                "markdown",
+                "--period",
+                "week",
+                "--as-of",
+                "2024-09-30",
+            ],
+            &["rfm", "-f", "csv"],
+            &["retention", "--by", "region", "-f", "json"],
+            &["churn", "--from", "2023-02-01", "-f", "json"],
+            &["nps", "--by", "channel", "-f", "json"],
+            &["clv", "fit", "--model", "bgnbd", "-f", "json"],
+        ] {
+            let mut whole_args = command.to_vec();
+            whole_args.extend(["--store", store]);
+            let mut split_args = whole_args.clone();
+            split_args.extend(["--partitions", "3"]);
+            let (a, b) = (run(dir.path(), &whole_args), run(dir.path(), &split_args));
+            assert_code(&a, 0);
+            assert_code(&b, 0);
+            assert!(
+                a.stdout == b.stdout,
+                "{command:?} on {store}: the output read in partitions differs"
+            );
+            assert_eq!(stderr(&a), stderr(&b), "{command:?}: stderr");
+        }
+    }
+    // What needs the purchases whole is refused, naming the flag to drop.
+    let args = [
+        "clv",
+        "--holdout-from",
+        "2024-04-01",
+        "--store",
+        whole.to_str().unwrap(),
+        "--partitions",
+        "2",
+    ];
+    let out = run(dir.path(), &args);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("drop --partitions"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn summarize_in_partitions_writes_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
     let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));

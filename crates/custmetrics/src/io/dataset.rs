@@ -24,16 +24,33 @@ pub struct Dataset {
     pub deferred_transactions: Option<DeferredTransactions>,
 }
 
-/// Transactions files to be read one customer partition at a time (see
-/// [`super::load::Partition`]). They are opened once: stdin is spooled and gzip decompressed a
-/// single time, and every partition scans the same copy.
+/// Transactions to be read one customer partition at a time: export files (see
+/// [`super::load::Partition`]), or another source of rows such as a summary store. Files are
+/// opened once: stdin is spooled and gzip decompressed a single time, and every partition
+/// scans the same copy.
 #[derive(Debug, Clone)]
 pub struct DeferredTransactions {
-    opened: Arc<Vec<OpenedFile>>,
+    source: Source,
     /// The whole job's spec: how to read the transactions (the partition is set per pass), the
     /// number of partitions, and the other tables' column choices (checked once the first
     /// partition is read).
     pub spec: DatasetSpec,
+}
+
+#[derive(Debug, Clone)]
+enum Source {
+    Files(Arc<Vec<OpenedFile>>),
+    Rows(Arc<dyn PartitionedRows>),
+}
+
+/// Transaction rows held by a layer above `io` (a summary store) that can hand them out one
+/// customer partition at a time.
+pub(crate) trait PartitionedRows: std::fmt::Debug + Send + Sync {
+    /// The rows of the customers in partition `index` of `count`, as a [`Table`]. The
+    /// partitions must be customer-disjoint, and together hold every row once; the table's
+    /// accounting (rows, rejections, files) must be counted once over the partitions (e.g. all
+    /// of it with partition 0).
+    fn load_partition(&self, index: u32, count: u32) -> Result<Table>;
 }
 
 impl DeferredTransactions {
@@ -42,18 +59,33 @@ impl DeferredTransactions {
         self.spec.transaction_partitions.max(1)
     }
 
+    /// Rows of another layer, read in `partitions` customer partitions.
+    pub(crate) fn from_rows(rows: Arc<dyn PartitionedRows>, partitions: u32) -> Self {
+        DeferredTransactions {
+            source: Source::Rows(rows),
+            spec: DatasetSpec {
+                transaction_partitions: partitions,
+                ..DatasetSpec::default()
+            },
+        }
+    }
+
     /// Loads partition `index` of [`DeferredTransactions::partitions`]: the rows of the
     /// customers in it, with their accounting (as [`super::load_table`] for those rows).
     ///
     /// # Errors
     /// As [`super::load_table`].
     pub fn load_partition(&self, index: u32) -> Result<Table> {
+        let opened = match &self.source {
+            Source::Files(opened) => opened,
+            Source::Rows(rows) => return rows.load_partition(index, self.partitions()),
+        };
         let mut options = self.spec.transactions_options.clone();
         options.partition = Some(Partition {
             index,
             count: self.partitions(),
         });
-        load_opened(TableKind::Transactions, &self.opened, &options)
+        load_opened(TableKind::Transactions, opened, &options)
     }
 }
 
@@ -97,10 +129,10 @@ impl Dataset {
         let deferred_transactions =
             if spec.transaction_partitions > 1 && !spec.transactions.is_empty() {
                 Some(DeferredTransactions {
-                    opened: Arc::new(open_inputs(
+                    source: Source::Files(Arc::new(open_inputs(
                         &expand_inputs(&spec.transactions)?,
                         &spec.transactions_options,
-                    )?),
+                    )?)),
                     spec: spec.clone(),
                 })
             } else {

@@ -66,6 +66,22 @@ impl Report {
     pub fn from_store(store: &crate::SummaryStore, options: &ReportOptions) -> Result<Report> {
         Report::build_owned(store.dataset_for(&stage1_by(options))?, options)
     }
+
+    /// As [`Report::from_store`], with the store's purchases read in `partitions` ranges of
+    /// customers, one after another ([`crate::SummaryStore::dataset_in_partitions`]): the same
+    /// report in less memory.
+    ///
+    /// # Errors
+    /// As [`Report::from_store`]; a CLV holdout or activity from interactions, which need the
+    /// purchases whole, are refused with more than one partition.
+    pub fn from_store_in_partitions(
+        store: &crate::SummaryStore,
+        options: &ReportOptions,
+        partitions: u32,
+    ) -> Result<Report> {
+        let data = store.dataset_in_partitions(&stage1_by(options), partitions)?;
+        Report::build_owned(data, options)
+    }
 }
 
 /// The report from stage 1's results; `data` holds the tables' accounting, without rows.

@@ -103,7 +103,8 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
         // before the partitions. Activity from interactions, which would need the ids, is
         // refused with partitions.
         if let Some(t) = owned.interactions.as_mut() {
-            let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT]
+            // A store's interactions also carry their rows' weights.
+            let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT, col::ANSWERS]
                 .into_iter()
                 .map(str::to_string)
                 .chain(options.by.iter().cloned())
@@ -433,13 +434,19 @@ fn channel_counts(frame: &DataFrame, count: Expr) -> Result<Vec<ChannelCount>> {
         .iter()
         .any(|c| c.as_str() == col::CHANNEL)
     {
+        // A store's rows carry each customer's code (one per id): counting distinct codes
+        // needs no string ids, which a store read in partitions does not decode here.
+        let customer = match frame.get_column_index(col::CUSTOMER_CODE) {
+            Some(_) => col::CUSTOMER_CODE,
+            None => col::CUSTOMER_ID,
+        };
         let df = frame
             .clone()
             .lazy()
             .group_by([col(col::CHANNEL).fill_null(lit("(none)"))])
             .agg([
                 count.cast(DataType::UInt64).alias("n"),
-                col(col::CUSTOMER_ID)
+                col(customer)
                     .n_unique()
                     .cast(DataType::UInt64)
                     .alias("customers"),

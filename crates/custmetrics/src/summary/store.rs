@@ -42,9 +42,10 @@ use std::sync::Arc;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::io::dataset::PartitionedRows;
 use crate::io::{
-    Accounting, Dataset, DatasetSpec, FileReport, InputPath, LoadOptions, Rejection, Table,
-    TableKind, col, expand_inputs, load::PriorRows,
+    Accounting, Dataset, DatasetSpec, DeferredTransactions, FileReport, InputPath, LoadOptions,
+    Rejection, Table, TableKind, col, expand_inputs, load::PriorRows,
 };
 use crate::money::to_micros;
 use crate::{Error, Result};
@@ -729,6 +730,56 @@ impl SummaryStore {
     /// # Errors
     /// I/O and query errors reading the store.
     pub fn dataset_for(&self, by: &[String]) -> Result<Dataset> {
+        self.read_dataset(Some(&self.report_dims(by)?))
+    }
+
+    /// As [`SummaryStore::dataset_for`], with the purchases left in the store: the report's
+    /// stage 1 reads and decodes them one customer partition at a time (`partitions` ranges
+    /// of the store's customer codes, each read with a filter on the code), so that only one
+    /// partition's rows are held, as `--partitions` does with exports. The interactions, survey
+    /// answers and customers snapshot are read whole, as without partitions. 0 and 1 read the
+    /// purchases whole ([`SummaryStore::dataset_for`]).
+    ///
+    /// # Errors
+    /// I/O and query errors reading the store.
+    pub fn dataset_in_partitions(&self, by: &[String], partitions: u32) -> Result<Dataset> {
+        if partitions <= 1 {
+            return self.dataset_for(by);
+        }
+        let dims = self.report_dims(by)?;
+        let frames = self.read_frames(Some(&dims), false)?;
+        let ids = frames
+            .customer_ids
+            .column(col::CUSTOMER_ID)?
+            .as_materialized_series()
+            .rechunk();
+        let dictionary = Dictionary::from_frame(&frames.dimensions)?;
+        // Activity from interactions, the one reader of their ids, is refused in partitions.
+        let mut data = self.decode(&frames, &ids, &dictionary, false)?;
+        if let (Some(template), Some(table)) = (
+            data.transactions.take(),
+            self.manifest
+                .tables
+                .iter()
+                .find(|t| t.kind == TableKind::Transactions),
+        ) {
+            let rows = StorePurchases {
+                parts: self.parts("purchases")?,
+                dims,
+                ids,
+                dictionary,
+                table: table.clone(),
+                template,
+            };
+            data.deferred_transactions =
+                Some(DeferredTransactions::from_rows(Arc::new(rows), partitions));
+        }
+        Ok(data)
+    }
+
+    /// The dimensions a report reads: those it splits by (`by`) and the interactions' channel.
+    /// Refuses a `by` that the store kept as an identifier, not a dimension.
+    fn report_dims(&self, by: &[String]) -> Result<Vec<String>> {
         for t in &self.manifest.tables {
             if let Some(i) = t.identifiers.iter().find(|i| by.contains(&i.name)) {
                 return Err(Error::Store {
@@ -742,11 +793,11 @@ impl SummaryStore {
         }
         let mut dims = by.to_vec();
         dims.push(col::CHANNEL.to_string());
-        self.read_dataset(Some(&dims))
+        Ok(dims)
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(dims)?;
+        let frames = self.read_frames(dims, true)?;
         // One chunk, so that gathering the rows' ids copies string views, not strings.
         let ids = frames
             .customer_ids
@@ -754,12 +805,24 @@ impl SummaryStore {
             .as_materialized_series()
             .rechunk();
         let dictionary = Dictionary::from_frame(&frames.dimensions)?;
+        self.decode(&frames, &ids, &dictionary, true)
+    }
+
+    /// The store's frames as canonical tables (see [`SummaryStore::dataset`]); without
+    /// purchases in `frames`, the transactions table has no rows (only its accounting).
+    fn decode(
+        &self,
+        frames: &Frames,
+        ids: &Series,
+        dictionary: &Dictionary,
+        interaction_ids: bool,
+    ) -> Result<Dataset> {
         let store_files = self.files();
         let mut data = Dataset::default();
         for t in &self.manifest.tables {
             let frame = match t.kind {
                 TableKind::Transactions => match &frames.purchases {
-                    Some(p) => decode_purchases(p, &ids, &dictionary, t)?,
+                    Some(p) => decode_purchases(p, ids, dictionary, t)?,
                     // Transactions with no usable row (written with `allow_empty`).
                     None => DataFrame::new_infer_height(vec![
                         Column::new_empty(col::CUSTOMER_ID.into(), &DataType::String),
@@ -772,8 +835,8 @@ impl SummaryStore {
                 TableKind::Interactions => decode_interactions(
                     frames.interactions.as_ref(),
                     frames.survey.as_ref(),
-                    &ids,
-                    &dictionary,
+                    interaction_ids.then_some(ids),
+                    dictionary,
                     t,
                 )?,
                 TableKind::Customers => match &frames.customers {
@@ -869,8 +932,9 @@ impl SummaryStore {
         })
     }
 
-    /// The tables a report reads, with only the dimension columns in `dims` when given.
-    fn read_frames(&self, dims: Option<&[String]>) -> Result<Frames> {
+    /// The tables a report reads, with only the dimension columns in `dims` when given (and
+    /// without the purchases unless `purchases`).
+    fn read_frames(&self, dims: Option<&[String]>, purchases: bool) -> Result<Frames> {
         let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
             let dims = dims?;
             Some(
@@ -894,7 +958,10 @@ impl SummaryStore {
         Ok(Frames {
             customer_ids: ids_or_none(self.read_table("customer_ids", None)?)?,
             dimensions: required("dimensions")?,
-            purchases: table("purchases")?,
+            purchases: match purchases {
+                true => table("purchases")?,
+                false => None,
+            },
             line_keys: Vec::new(),
             order_keys: Vec::new(),
             interactions: table("interactions")?,
@@ -937,6 +1004,109 @@ impl SummaryStore {
             interactions: None,
             survey: None,
             customers: None,
+        })
+    }
+}
+
+/// A store's purchases, read one range of customer codes at a time by the report's stage 1
+/// ([`SummaryStore::dataset_in_partitions`]).
+struct StorePurchases {
+    /// The purchases' parts.
+    parts: Vec<PathBuf>,
+    /// The dimensions read (others are not decoded).
+    dims: Vec<String>,
+    /// Every customer's id, by code.
+    ids: Series,
+    dictionary: Dictionary,
+    table: StoredTable,
+    /// The transactions table without rows: its accounting, rejections and files, handed out
+    /// with partition 0 only (so that the partitions add up to it once).
+    template: Table,
+}
+
+impl std::fmt::Debug for StorePurchases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorePurchases")
+            .field("parts", &self.parts)
+            .field("customers", &self.ids.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartitionedRows for StorePurchases {
+    fn load_partition(&self, index: u32, count: u32) -> Result<Table> {
+        // Codes are dense (0..customers), so equal ranges of codes are equal numbers of
+        // customers; each part is scanned with the range as a filter, so only its rows are
+        // decoded.
+        let customers = self.ids.len() as u64;
+        let bound = |i: u32| -> i32 {
+            i32::try_from(customers * u64::from(i) / u64::from(count.max(1))).unwrap_or(i32::MAX)
+        };
+        let (lo, hi) = (bound(index), bound(index + 1));
+        let broken = |path: &Path, e: PolarsError| Error::Store {
+            path: path.to_path_buf(),
+            message: format!("cannot read: {e}"),
+        };
+        let mut frames = Vec::with_capacity(self.parts.len());
+        for path in &self.parts {
+            let scan = LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(path)?,
+                ScanArgsParquet::default(),
+            )
+            .map_err(|e| broken(path, e))?;
+            let mut scan = scan;
+            let schema = scan.collect_schema().map_err(|e| broken(path, e))?;
+            let keep: Vec<Expr> = schema
+                .iter_names()
+                .filter(|c| {
+                    c.strip_prefix(DIM_PREFIX)
+                        .is_none_or(|d| self.dims.iter().any(|w| w == d))
+                })
+                .map(|c| col(c.clone()))
+                .collect();
+            let frame = scan
+                .select(keep)
+                .filter(
+                    col("customer")
+                        .gt_eq(lit(lo))
+                        .and(col("customer").lt(lit(hi))),
+                )
+                .collect()
+                .map_err(|e| broken(path, e))?;
+            frames.push(frame.lazy());
+        }
+        // Parts written by different runs may differ in their dimension columns.
+        let frame = match frames.is_empty() {
+            true => self.template.frame.clone(),
+            false => {
+                let args = UnionArgs {
+                    diagonal: true,
+                    ..UnionArgs::default()
+                };
+                let rows = concat(frames, args)?.collect()?;
+                decode_purchases(&rows, &self.ids, &self.dictionary, &self.table)?
+            }
+        };
+        let first = index == 0;
+        Ok(Table {
+            frame,
+            accounting: match first {
+                true => self.template.accounting.clone(),
+                false => Accounting::default(),
+            },
+            rejections: match first {
+                true => self.template.rejections.clone(),
+                false => Vec::new(),
+            },
+            answer_rejections: match first {
+                true => self.template.answer_rejections.clone(),
+                false => Vec::new(),
+            },
+            files: match first {
+                true => self.template.files.clone(),
+                false => Vec::new(),
+            },
+            ..self.template.clone()
         })
     }
 }
@@ -2201,16 +2371,27 @@ fn decode_purchases(
 
 /// A store's interactions and survey answers as one canonical interactions frame: event rows
 /// weighted by [`col::INTERACTIONS`], answer rows (no customer) by [`col::ANSWERS`].
+///
+/// Without `ids`, the events' customer ids are left null (their codes are kept): what reads
+/// the interactions of a store read in partitions needs no ids.
 fn decode_interactions(
     events: Option<&DataFrame>,
     survey: Option<&DataFrame>,
-    ids: &Series,
+    ids: Option<&Series>,
     dictionary: &Dictionary,
     t: &StoredTable,
 ) -> Result<DataFrame> {
     let mut parts = Vec::new();
     if let Some(e) = events {
-        let mut columns: Vec<Column> = customer_columns(e, ids)?.into();
+        let mut columns: Vec<Column> = match ids {
+            Some(ids) => customer_columns(e, ids)?.into(),
+            None => vec![
+                Column::full_null(col::CUSTOMER_ID.into(), e.height(), &DataType::String),
+                e.column("customer")?
+                    .cast(&DataType::UInt32)?
+                    .with_name(col::CUSTOMER_CODE.into()),
+            ],
+        };
         columns.push(e.column(col::DATE)?.cast(&DataType::Date)?);
         columns.push(
             e.column("interactions")?
