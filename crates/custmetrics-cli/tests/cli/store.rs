@@ -1,4 +1,4 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use super::{assert_code, code_and_stderr, run, stderr, testdata};
@@ -50,6 +50,16 @@ fn assert_same_from_store(dir: &Path, inputs: &[String], store: &Path, command: 
         "{command:?}: the output from the store differs from the output from the exports"
     );
     assert_eq!(stderr(&a), stderr(&b), "{command:?}: stderr");
+}
+
+/// The demo summarised into `dir/whole` in one pass and into `dir/parts` in `partitions`.
+fn demo_stores(dir: &Path, partitions: u32) -> (PathBuf, PathBuf) {
+    let (whole, parts) = (dir.join("whole"), dir.join("parts"));
+    assert_code(&summarize(dir, &demo_inputs(), &whole, &["-q"]), 0);
+    let n = partitions.to_string();
+    let out = summarize(dir, &demo_inputs(), &parts, &["-q", "--partitions", &n]);
+    assert_code(&out, 0);
+    (whole, parts)
 }
 
 fn summarize(dir: &Path, inputs: &[String], store: &Path, extra: &[&str]) -> Output {
@@ -174,15 +184,7 @@ fn a_store_read_in_partitions_gives_the_same_output() {
     // The purchases read one range of customers at a time (`--store S --partitions N`) give
     // the store's output read whole, from a store of one part and from one of several.
     let dir = tempfile::tempdir().unwrap();
-    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
-    assert_code(&summarize(dir.path(), &demo_inputs(), &whole, &["-q"]), 0);
-    let out = summarize(
-        dir.path(),
-        &demo_inputs(),
-        &parts,
-        &["-q", "--partitions", "2"],
-    );
-    assert_code(&out, 0);
+    let (whole, parts) = demo_stores(dir.path(), 2);
     for store in [&whole, &parts] {
         let store = store.to_str().unwrap();
         for command in [
@@ -238,15 +240,7 @@ fn a_store_read_in_partitions_gives_the_same_output() {
 #[test]
 fn summarize_in_partitions_writes_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
-    let (whole, parts) = (dir.path().join("whole"), dir.path().join("parts"));
-    assert_code(&summarize(dir.path(), &demo_inputs(), &whole, &["-q"]), 0);
-    let out = summarize(
-        dir.path(),
-        &demo_inputs(),
-        &parts,
-        &["-q", "--partitions", "3"],
-    );
-    assert_code(&out, 0);
+    let (whole, parts) = demo_stores(dir.path(), 3);
     let report = |store: &Path| {
         let args = ["report", "-f", "json", "--store", store.to_str().unwrap()];
         run(dir.path(), &args).stdout

@@ -22,10 +22,6 @@
 //! are not reported (they would read as 0% retention); cohorts with zero first-period revenue have
 //! no revenue retention (null).
 
-use std::collections::BTreeMap;
-
-use polars::prelude::PlHashMap;
-
 use serde::Serialize;
 
 use crate::summary::Summaries;
@@ -119,8 +115,10 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
                 .unwrap_or_else(|| s.period.index(crate::period::date_from_days(c.first_day)))
         })
         .collect();
-    let mut periods = compute_periods(s, &cohorts, end, None, |_| true);
-    let mut cells = compute_triangle(s, &cohorts, end, None, |_| true);
+    let (mut periods, mut cells) = rayon::join(
+        || compute_periods(s, &cohorts, end, None, |_| true),
+        || compute_triangle(s, &cohorts, end, None, |_| true),
+    );
     if !s.by.is_empty() {
         // Each customer's segment as an index into the sorted distinct values, so that the
         // per-row filter compares integers (it used to clone the segment string per row).
@@ -265,14 +263,37 @@ fn compute_triangle(
     segment: Option<&str>,
     keep: impl Fn(usize) -> bool,
 ) -> Vec<CohortCell> {
-    let mut size: BTreeMap<i32, u64> = BTreeMap::new();
+    // Cohorts are a dense range of periods up to `end`, and a cohort's offsets run to `end`:
+    // the cells are one slot per (cohort, offset), laid out as the output is (hash maps keyed
+    // by cell, and a BTreeMap entry per customer, were most of the triangle's time).
+    let Some(lo) = cohorts
+        .iter()
+        .enumerate()
+        .filter(|&(i, &c)| c <= end && keep(i))
+        .map(|(_, &c)| c)
+        .min()
+    else {
+        return Vec::new();
+    };
+    let n = (i64::from(end) - i64::from(lo) + 1) as usize;
+    // Cohort slot j (period lo + j) has offsets 0..n-j; its cells start at first_cell[j].
+    let first_cell: Vec<usize> = (0..=n)
+        .map(|j| j * n - j * j.saturating_sub(1) / 2)
+        .collect();
+    let slot = |cohort: i32| (i64::from(cohort) - i64::from(lo)) as usize;
+    let cell_of = |cohort: i32, k: u32| first_cell.get(slot(cohort)).map(|f| f + k as usize);
+    let mut size = vec![0u64; n];
     for (i, &c) in cohorts.iter().enumerate() {
-        if c <= end && keep(i) {
-            *size.entry(c).or_default() += 1;
+        if c <= end
+            && keep(i)
+            && let Some(s) = size.get_mut(slot(c))
+        {
+            *s += 1;
         }
     }
     // (cohort, offset) → (active, revenue); and per customer the last active offset.
-    let mut cells: PlHashMap<(i32, u32), (u64, f64)> = PlHashMap::default();
+    let cell_count = first_cell.last().copied().unwrap_or(0);
+    let mut cells: Vec<(u64, f64)> = vec![(0, 0.0); cell_count];
     // Indexed by customer: a hash map here cost more than the rest of the triangle.
     let mut last_offset: Vec<Option<u32>> = vec![None; s.customers.len()];
     for a in &s.activity {
@@ -284,7 +305,9 @@ fn compute_triangle(
             continue;
         }
         let k = (a.period - cohort) as u32;
-        let cell = cells.entry((cohort, k)).or_default();
+        let Some(cell) = cell_of(cohort, k).and_then(|c| cells.get_mut(c)) else {
+            continue;
+        };
         cell.1 += a.revenue;
         if !a.is_active() {
             // Refunds only: net revenue of the cell, not an active customer.
@@ -296,36 +319,49 @@ fn compute_triangle(
         }
     }
     // Unbounded: customers whose last active offset ≥ k.
-    let mut reach: PlHashMap<(i32, u32), u64> = PlHashMap::default();
+    let mut reach: Vec<u64> = vec![0; cell_count];
     for (customer, k) in last_offset.iter().enumerate() {
-        if let (Some(k), Some(&cohort)) = (*k, cohorts.get(customer)) {
-            *reach.entry((cohort, k)).or_default() += 1;
+        if let (Some(k), Some(&cohort)) = (*k, cohorts.get(customer))
+            && let Some(r) = cell_of(cohort, k).and_then(|c| reach.get_mut(c))
+        {
+            *r += 1;
         }
     }
     let mut out = Vec::new();
-    for (&cohort, &n) in &size {
-        let max_k = (end - cohort) as u32;
-        let base_revenue = cells.get(&(cohort, 0)).map_or(0.0, |c| c.1);
-        let mut reached: Vec<u64> = (0..=max_k)
-            .map(|k| reach.get(&(cohort, k)).copied().unwrap_or(0))
-            .collect();
-        // Suffix sums: reached[k] = customers active at offset k or later.
-        for k in (0..max_k as usize).rev() {
-            let next = reached.get(k + 1).copied().unwrap_or(0);
-            if let Some(r) = reached.get_mut(k) {
-                *r += next;
-            }
+    for (j, (&customers, bounds)) in size.iter().zip(first_cell.windows(2)).enumerate() {
+        let (Some(row), Some(reach)) = (
+            bounds
+                .first()
+                .zip(bounds.get(1))
+                .and_then(|(&a, &b)| cells.get(a..b)),
+            bounds
+                .first()
+                .zip(bounds.get(1))
+                .and_then(|(&a, &b)| reach.get(a..b)),
+        ) else {
+            continue;
+        };
+        if customers == 0 {
+            continue;
         }
-        for k in 0..=max_k {
-            let (active, revenue) = cells.get(&(cohort, k)).copied().unwrap_or((0, 0.0));
+        let cohort = lo + j as i32;
+        let base_revenue = row.first().map_or(0.0, |c| c.1);
+        // Suffix sums: reached[k] = customers active at offset k or later.
+        let mut reached = reach.to_vec();
+        let mut later = 0;
+        for r in reached.iter_mut().rev() {
+            *r += later;
+            later = *r;
+        }
+        for (k, (&(active, revenue), &reached)) in row.iter().zip(&reached).enumerate() {
             out.push(CohortCell {
                 cohort: s.period.label(cohort),
                 segment: segment.map(str::to_string),
-                offset: k,
-                customers: n,
+                offset: k as u32,
+                customers,
                 active,
-                rate: active as f64 / n as f64,
-                unbounded_rate: reached.get(k as usize).copied().unwrap_or(0) as f64 / n as f64,
+                rate: active as f64 / customers as f64,
+                unbounded_rate: reached as f64 / customers as f64,
                 revenue,
                 revenue_retention: if base_revenue > 0.0 {
                     Some(revenue / base_revenue)

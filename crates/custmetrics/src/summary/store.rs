@@ -191,6 +191,19 @@ struct Frames {
     customers: Option<DataFrame>,
 }
 
+impl Frames {
+    /// Every customer's id by code, in one chunk (so that gathering the rows' ids copies
+    /// string views, not strings), and the dimension values by code.
+    fn ids_and_dictionary(&self) -> Result<(Series, Dictionary)> {
+        let ids = self
+            .customer_ids
+            .column(col::CUSTOMER_ID)?
+            .as_materialized_series()
+            .rechunk();
+        Ok((ids, Dictionary::from_frame(&self.dimensions)?))
+    }
+}
+
 /// The parts an update (or the first write) adds, and the tables it rewrites.
 #[derive(Default)]
 struct NewParts {
@@ -748,12 +761,7 @@ impl SummaryStore {
         }
         let dims = self.report_dims(by)?;
         let frames = self.read_frames(Some(&dims), false)?;
-        let ids = frames
-            .customer_ids
-            .column(col::CUSTOMER_ID)?
-            .as_materialized_series()
-            .rechunk();
-        let dictionary = Dictionary::from_frame(&frames.dimensions)?;
+        let (ids, dictionary) = frames.ids_and_dictionary()?;
         // Activity from interactions, the one reader of their ids, is refused in partitions.
         let mut data = self.decode(&frames, &ids, &dictionary, false)?;
         if let (Some(template), Some(table)) = (
@@ -798,13 +806,7 @@ impl SummaryStore {
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
         let frames = self.read_frames(dims, true)?;
-        // One chunk, so that gathering the rows' ids copies string views, not strings.
-        let ids = frames
-            .customer_ids
-            .column(col::CUSTOMER_ID)?
-            .as_materialized_series()
-            .rechunk();
-        let dictionary = Dictionary::from_frame(&frames.dimensions)?;
+        let (ids, dictionary) = frames.ids_and_dictionary()?;
         self.decode(&frames, &ids, &dictionary, true)
     }
 
@@ -1087,26 +1089,30 @@ impl PartitionedRows for StorePurchases {
                 decode_purchases(&rows, &self.ids, &self.dictionary, &self.table)?
             }
         };
+        let t = &self.template;
         let first = index == 0;
         Ok(Table {
+            kind: t.kind,
             frame,
             accounting: match first {
-                true => self.template.accounting.clone(),
+                true => t.accounting.clone(),
                 false => Accounting::default(),
             },
             rejections: match first {
-                true => self.template.rejections.clone(),
+                true => t.rejections.clone(),
                 false => Vec::new(),
             },
             answer_rejections: match first {
-                true => self.template.answer_rejections.clone(),
+                true => t.answer_rejections.clone(),
                 false => Vec::new(),
             },
             files: match first {
-                true => self.template.files.clone(),
+                true => t.files.clone(),
                 false => Vec::new(),
             },
-            ..self.template.clone()
+            dimensions: t.dimensions.clone(),
+            input_paths: t.input_paths.clone(),
+            line_keys: Vec::new(),
         })
     }
 }
