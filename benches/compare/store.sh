@@ -9,7 +9,7 @@
 # - a monthly update: the history without its last month summarised, then `summarize --update`
 #   with the last month (about 1/36 of the rows), against summarising everything again;
 # - with FULL=1: the full report (-t -i -c) as `summarize --partitions $PARTITIONS` then
-#   `report --store`, with peak RSS (the 100M-row target: run with ROWS=100000000 and
+#   `report --store --partitions $PARTITIONS`, with peak RSS (the 100M-row target: run with ROWS=100000000 and
 #   BENCH_FORMATS=parquet).
 #
 # Wall time and peak RSS from /usr/bin/time, best of BENCH_REPEAT runs (default 2). Uses the
@@ -89,6 +89,6 @@ if [ -n "${FULL:-}" ]; then
   inputs=(-t "$dir/$fmt/transactions.$fmt" -i "$dir/$fmt/interactions.$fmt" -c "$dir/$fmt/customers.$fmt")
   row "$(measure "summarize --partitions $p (-t -i -c)" $bin summarize "${inputs[@]}" --partitions "$p" --out "$work/store-timed" -q)" "$fmt"
   rm -rf "$work/full-store"; $bin summarize "${inputs[@]}" --partitions "$p" --out "$work/full-store" -q
-  row "$(measure "report --store (every section)" $bin report --store "$work/full-store" -f json -q)" "$fmt"
+  row "$(measure "report --store --partitions $p (every section)" $bin report --store "$work/full-store" --partitions "$p" -f json -q)" "$fmt"
   du -sh "$work/full-store" | awk '{print "store size: " $1}'
 fi
