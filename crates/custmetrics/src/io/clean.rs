@@ -95,9 +95,10 @@ pub(super) fn drop_lines_seen_before(
     prior: Option<&super::load::PriorRows>,
     seen: &PlHashSet<u128>,
 ) -> Result<(Option<DataFrame>, RepeatedLines)> {
+    let held = prior.map(|p| p.lines_held(keys)).unwrap_or_default();
     let keep: Vec<bool> = keys
         .iter()
-        .map(|k| !seen.contains(k) && prior.is_none_or(|p| !p.has_line(k)))
+        .map(|k| !seen.contains(k) && !held.contains(k))
         .collect();
     if keep.iter().all(|&k| k) {
         return Ok((None, Vec::new()));

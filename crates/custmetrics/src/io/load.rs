@@ -121,9 +121,50 @@ impl PriorRows {
             .any(|part| part.binary_search(key).is_ok())
     }
 
+    /// Those of `keys` whose order lines the store holds ([`held_in_sorted`]).
+    pub(crate) fn lines_held(&self, keys: &[u128]) -> PlHashSet<u128> {
+        held_in_sorted(keys.iter().copied(), &self.lines)
+    }
+
     fn has_lines(&self) -> bool {
         self.lines.iter().any(|part| !part.is_empty())
     }
+}
+
+/// The values of `wanted` that one of the sorted `lists` holds: `wanted` sorted once, then
+/// one merge walk along each list. An update checks its new keys against every key of the
+/// store (millions); the walk reads them in order, where a binary search per new key was
+/// random reads of them and most of an update's time.
+pub(crate) fn held_in_sorted<T: Ord + Copy + std::hash::Hash>(
+    wanted: impl Iterator<Item = T>,
+    lists: &[Vec<T>],
+) -> PlHashSet<T> {
+    let mut held = PlHashSet::default();
+    if lists.iter().all(Vec::is_empty) {
+        return held;
+    }
+    let mut wanted: Vec<T> = wanted.collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    for list in lists {
+        let (mut w, mut l) = (wanted.iter().peekable(), list.iter().peekable());
+        while let (Some(&&a), Some(&&b)) = (w.peek(), l.peek()) {
+            match a.cmp(&b) {
+                std::cmp::Ordering::Less => {
+                    w.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    l.next();
+                }
+                std::cmp::Ordering::Equal => {
+                    held.insert(a);
+                    w.next();
+                    l.next();
+                }
+            }
+        }
+    }
+    held
 }
 
 /// One of `count` disjoint parts of a table, by customer: a row belongs to part
@@ -448,4 +489,47 @@ fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
         })
         .collect();
     Ok(concat(lazy, UnionArgs::default())?.collect()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::held_in_sorted;
+
+    #[test]
+    fn held_keys_by_hand() {
+        // Two sorted parts; wanted unsorted, with a repeat and keys outside both.
+        let lists = vec![vec![2u64, 5, 9], vec![1, 5, 7, 40]];
+        let mut held: Vec<u64> = held_in_sorted([7, 3, 9, 9, 0, 41, 1].into_iter(), &lists)
+            .into_iter()
+            .collect();
+        held.sort_unstable();
+        assert_eq!(held, [1, 7, 9]);
+        assert!(held_in_sorted([1u64].into_iter(), &[vec![], vec![]]).is_empty());
+        assert!(held_in_sorted(std::iter::empty::<u64>(), &lists).is_empty());
+    }
+
+    proptest! {
+        /// The merge walk finds exactly what a binary search per key finds.
+        #[test]
+        fn held_keys_are_those_a_search_finds(
+            wanted in proptest::collection::vec(0u64..200, 0..60),
+            lists in proptest::collection::vec(proptest::collection::vec(0u64..200, 0..80), 0..4),
+        ) {
+            let lists: Vec<Vec<u64>> = lists
+                .into_iter()
+                .map(|mut l| {
+                    l.sort_unstable();
+                    l
+                })
+                .collect();
+            let held = held_in_sorted(wanted.iter().copied(), &lists);
+            for k in &wanted {
+                let searched = lists.iter().any(|l| l.binary_search(k).is_ok());
+                prop_assert_eq!(held.contains(k), searched);
+            }
+            prop_assert!(held.iter().all(|k| wanted.contains(k)));
+        }
+    }
 }
