@@ -137,7 +137,7 @@ fn fit(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
                 report::require_input(&p.spec)?;
             }
             let progress = super::Progress::start(quiet, "reading inputs");
-            let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
+            let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options)?;
             super::refuse_empty(&data, &r.cmd.input, quiet)?;
             progress.set("fitting");
             let (report, models) = Report::fit_clv(&mut data, &p.options)?;
@@ -199,7 +199,7 @@ fn predict(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         report::require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options)?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("scoring");
     let report = Report::build_taking_rows(&mut data, &p.options)?;
@@ -228,7 +228,7 @@ fn compare(r: ClvRun, quiet: bool) -> Result<ExitStatus> {
         report::require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options.dimensions())?;
+    let mut data = super::load_data(&r.cmd.input, &p.spec, &p.options)?;
     super::refuse_empty(&data, &r.cmd.input, quiet)?;
     progress.set("fitting every model");
     let report = Report::build_taking_rows(&mut data, &p.options)?;

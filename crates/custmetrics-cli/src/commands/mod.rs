@@ -45,17 +45,17 @@ pub fn load_config(input: &InputArgs) -> Result<Config> {
     }
 }
 
-/// The tables of a command: read from the exports of `spec`, or from `--store` (with only the
-/// dimensions in `by`; in `--partitions` as the exports would be).
+/// The tables of a command: read from the exports of `spec`, or from `--store` (only what a
+/// report with `options` reads; in `--partitions` as the exports would be).
 pub fn load_data(
     input: &InputArgs,
     spec: &custmetrics::DatasetSpec,
-    by: &[String],
+    options: &custmetrics::report::ReportOptions,
 ) -> Result<custmetrics::Dataset> {
     match &input.store {
         // With --partitions, the store's purchases are read one customer partition at a time.
         Some(dir) => Ok(custmetrics::SummaryStore::open(dir)?
-            .dataset_in_partitions(by, spec.transaction_partitions)?),
+            .read(&options.store_read(spec.transaction_partitions))?),
         None => Ok(custmetrics::Dataset::load(spec)?),
     }
 }

@@ -50,7 +50,7 @@ pub fn run(cmd: MetricCommand, kind: Kind, quiet: bool) -> Result<ExitStatus> {
         require_input(&p.spec)?;
     }
     let progress = super::Progress::start(quiet, "reading inputs");
-    let mut data = super::load_data(&cmd.input, &p.spec, &p.options.dimensions())?;
+    let mut data = super::load_data(&cmd.input, &p.spec, &p.options)?;
     super::refuse_empty(&data, &cmd.input, quiet)?;
     progress.set("computing metrics");
     // The report releases the rows after stage 1; the accounting stays in `data`.

@@ -64,7 +64,7 @@ impl Report {
     /// # Errors
     /// Errors reading the store, and those of [`Report::build`].
     pub fn from_store(store: &crate::SummaryStore, options: &ReportOptions) -> Result<Report> {
-        Report::build_owned(store.dataset_for(&stage1_by(options))?, options)
+        Report::build_owned(store.read(&options.store_read(1))?, options)
     }
 
     /// As [`Report::from_store`], with the store's purchases read in `partitions` ranges of
@@ -79,8 +79,7 @@ impl Report {
         options: &ReportOptions,
         partitions: u32,
     ) -> Result<Report> {
-        let data = store.dataset_in_partitions(&stage1_by(options), partitions)?;
-        Report::build_owned(data, options)
+        Report::build_owned(store.read(&options.store_read(partitions))?, options)
     }
 }
 
@@ -625,7 +624,7 @@ fn covariate_columns(s: &Summaries, options: &ReportOptions) -> Vec<CovariateCol
 }
 
 /// What stage 1 computes for these report options.
-fn stage1_options(options: &ReportOptions) -> Stage1Options {
+pub(super) fn stage1_options(options: &ReportOptions) -> Stage1Options {
     let wants = |s: Section| options.sections.contains(&s);
     let reads_activity =
         wants(Section::Retention) || wants(Section::Churn) || wants(Section::Survival);

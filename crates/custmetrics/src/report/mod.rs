@@ -154,6 +154,20 @@ impl ReportOptions {
         }
         by
     }
+
+    /// What a report with these options reads of a summary store, with its purchases in
+    /// `partitions` ranges of customers: the [`ReportOptions::dimensions`], and the
+    /// interactions' rows only when a section reads them (the overview's interaction counts,
+    /// NPS, CSAT, activity from interactions). [`Report::from_store`] reads this way.
+    pub fn store_read(&self, partitions: u32) -> crate::summary::StoreRead {
+        let stage1 = build::stage1_options(self);
+        let mut read = crate::summary::StoreRead::new(self.dimensions());
+        read.partitions = partitions;
+        read.interaction_rows = stage1.activity_from_interactions
+            || stage1.interactions_overview
+            || stage1.survey.is_some();
+        read
+    }
 }
 
 impl Default for ReportOptions {

@@ -32,7 +32,7 @@ pub use prepare::Contract;
 pub(crate) use prepare::{Stage1, Stage1Options, prepare};
 pub use store::{
     IDENTIFIER_MIN_DISTINCT, IDENTIFIER_SAMPLE_ROWS, IdentifierColumn, Manifest, Overlap,
-    STORE_SCHEMA_VERSION, StoreInput, StoreOptions, StoredTable, SummaryStore,
+    STORE_SCHEMA_VERSION, StoreInput, StoreOptions, StoreRead, StoredTable, SummaryStore,
 };
 pub use summarise::{inter_purchase_gaps, summarise};
 

@@ -172,6 +172,40 @@ pub struct StoreOptions {
     pub strict: bool,
 }
 
+/// What a report reads of a store ([`SummaryStore::read`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreRead {
+    /// The dimensions the report splits by (the others are not decoded).
+    pub by: Vec<String>,
+    /// Ranges of customers the purchases are read in, one after another (0 and 1: whole).
+    pub partitions: u32,
+    /// Decode the interactions' rows and survey answers. Without them the interactions table
+    /// holds its accounting and no rows: enough for a report with no section that reads them
+    /// (the overview's interaction counts, NPS, CSAT, activity from interactions).
+    pub interaction_rows: bool,
+}
+
+impl Default for StoreRead {
+    fn default() -> Self {
+        StoreRead {
+            by: Vec::new(),
+            partitions: 1,
+            interaction_rows: true,
+        }
+    }
+}
+
+impl StoreRead {
+    /// Everything a report split by `by` may read, the purchases whole.
+    pub fn new(by: Vec<String>) -> StoreRead {
+        StoreRead {
+            by,
+            ..StoreRead::default()
+        }
+    }
+}
+
 /// A summary store on disk.
 #[derive(Debug, Clone)]
 pub struct SummaryStore {
@@ -745,7 +779,7 @@ impl SummaryStore {
     /// # Errors
     /// I/O and query errors reading the store.
     pub fn dataset_for(&self, by: &[String]) -> Result<Dataset> {
-        self.read_dataset(Some(&self.report_dims(by)?))
+        self.read(&StoreRead::new(by.to_vec()))
     }
 
     /// As [`SummaryStore::dataset_for`], with the purchases left in the store: the report's
@@ -758,12 +792,26 @@ impl SummaryStore {
     /// # Errors
     /// I/O and query errors reading the store.
     pub fn dataset_in_partitions(&self, by: &[String], partitions: u32) -> Result<Dataset> {
-        if partitions <= 1 {
-            return self.dataset_for(by);
-        }
-        let dims = self.report_dims(by)?;
-        let frames = self.read_frames(Some(&dims), false)?;
+        let mut read = StoreRead::new(by.to_vec());
+        read.partitions = partitions;
+        self.read(&read)
+    }
+
+    /// The store as canonical tables for a report, as `read` says: the dimensions in
+    /// `read.by` (and the interactions' channel), the purchases whole or in partitions
+    /// ([`SummaryStore::dataset_in_partitions`]), the interactions' rows or only their
+    /// accounting. `ReportOptions::store_read` says what a report needs.
+    ///
+    /// # Errors
+    /// I/O and query errors reading the store; a `by` the store kept as an identifier.
+    pub fn read(&self, read: &StoreRead) -> Result<Dataset> {
+        let dims = self.report_dims(&read.by)?;
+        let in_partitions = read.partitions > 1;
+        let frames = self.read_frames(Some(&dims), !in_partitions, read.interaction_rows)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
+        if !in_partitions {
+            return self.decode(&frames, &ids, &dictionary, true);
+        }
         // Activity from interactions, the one reader of their ids, is refused in partitions.
         let mut data = self.decode(&frames, &ids, &dictionary, false)?;
         if let (Some(template), Some(table)) = (
@@ -781,8 +829,10 @@ impl SummaryStore {
                 table: table.clone(),
                 template,
             };
-            data.deferred_transactions =
-                Some(DeferredTransactions::from_rows(Arc::new(rows), partitions));
+            data.deferred_transactions = Some(DeferredTransactions::from_rows(
+                Arc::new(rows),
+                read.partitions,
+            ));
         }
         Ok(data)
     }
@@ -807,7 +857,7 @@ impl SummaryStore {
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(dims, true)?;
+        let frames = self.read_frames(dims, true, true)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         self.decode(&frames, &ids, &dictionary, true)
     }
@@ -937,8 +987,14 @@ impl SummaryStore {
     }
 
     /// The tables a report reads, with only the dimension columns in `dims` when given (and
-    /// without the purchases unless `purchases`).
-    fn read_frames(&self, dims: Option<&[String]>, purchases: bool) -> Result<Frames> {
+    /// without the purchases unless `purchases`, without the interactions and survey answers
+    /// unless `interactions`).
+    fn read_frames(
+        &self,
+        dims: Option<&[String]>,
+        purchases: bool,
+        interactions: bool,
+    ) -> Result<Frames> {
         let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
             let dims = dims?;
             Some(
@@ -968,8 +1024,14 @@ impl SummaryStore {
             },
             line_keys: Vec::new(),
             order_keys: Vec::new(),
-            interactions: table("interactions")?,
-            survey: table("survey")?,
+            interactions: match interactions {
+                true => table("interactions")?,
+                false => None,
+            },
+            survey: match interactions {
+                true => table("survey")?,
+                false => None,
+            },
             customers: table("customers")?,
         })
     }

@@ -237,3 +237,52 @@ fn an_update_keeps_refunds_of_customers_who_bought_in_earlier_exports() {
     // Net revenue 100 − 30 + 50 + 20.
     assert_eq!(from_store.overview.as_ref().unwrap().revenue, 140.0);
 }
+
+#[test]
+fn a_report_without_interaction_sections_reads_no_interaction_rows() {
+    // Retention, churn and RFM read no interaction rows: the store read for them leaves the
+    // interactions' rows in the store (their accounting comes along) and gives the report of
+    // the exports; a report with NPS reads them.
+    let dir = tempfile::tempdir().unwrap();
+    let g = |name: &str| generated().join(name).display().to_string();
+    let exports = spec(
+        vec![g("transactions.csv")],
+        vec![g("interactions.csv")],
+        true,
+    );
+    let (store, _) = SummaryStore::write(
+        &dir.path().join("store"),
+        &exports,
+        &StoreOptions::default(),
+    )
+    .unwrap();
+    let raw = Dataset::load(&exports).unwrap();
+    let mut o = options();
+    o.sections = vec![
+        custmetrics::Section::Retention,
+        custmetrics::Section::Churn,
+        custmetrics::Section::Rfm,
+    ];
+    let read = o.store_read(1);
+    assert!(!read.interaction_rows);
+    let data = store.read(&read).unwrap();
+    let interactions = data.interactions.as_ref().unwrap();
+    assert_eq!(interactions.frame.height(), 0);
+    assert_eq!(
+        interactions.accounting,
+        raw.interactions.as_ref().unwrap().accounting
+    );
+    assert!(interactions.accounting.rows_used > 0);
+    let from_store = Report::from_store(&store, &o).unwrap();
+    assert_eq!(json(&from_store), json(&Report::build(&raw, &o).unwrap()));
+    // Sections that read interactions get their rows, whole or with the purchases in ranges.
+    o.sections.push(custmetrics::Section::Nps);
+    assert!(o.store_read(1).interaction_rows);
+    assert!(o.store_read(3).interaction_rows);
+    let with_nps = store.read(&o.store_read(3)).unwrap();
+    assert!(with_nps.interactions.as_ref().unwrap().frame.height() > 0);
+    assert_eq!(
+        json(&Report::from_store(&store, &o).unwrap()),
+        json(&Report::build(&raw, &o).unwrap())
+    );
+}
