@@ -144,12 +144,25 @@ pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
     let orders = orders.as_ref().map(|s| s.str()).transpose()?;
     let customers = customers.as_ref().map(|s| s.str()).transpose()?;
     let days = match has(col::DATE) {
-        true => Some(frame.column(col::DATE)?.cast(&DataType::Int32)?),
+        true => Some(
+            frame
+                .column(col::DATE)?
+                .cast(&DataType::Int32)?
+                .as_materialized_series()
+                .rechunk(),
+        ),
         false => None,
     };
+    // One chunk each, so that reading row i does not search the chunks.
     let days = days.as_ref().map(|c| c.i32()).transpose()?;
     let amounts = match has(col::AMOUNT) {
-        true => Some(frame.column(col::AMOUNT)?.cast(&DataType::Float64)?),
+        true => Some(
+            frame
+                .column(col::AMOUNT)?
+                .cast(&DataType::Float64)?
+                .as_materialized_series()
+                .rechunk(),
+        ),
         false => None,
     };
     let amounts = amounts.as_ref().map(|c| c.f64()).transpose()?;

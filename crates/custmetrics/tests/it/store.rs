@@ -286,3 +286,46 @@ fn a_report_without_interaction_sections_reads_no_interaction_rows() {
         json(&Report::build(&raw, &o).unwrap())
     );
 }
+
+#[test]
+fn a_days_segment_in_the_store_is_its_smallest_value_whatever_order_values_came_in() {
+    // Customer c1 buys three times on their first day, in regions first seen in the order
+    // "b", "Ärhus", "Zürich": the day's segment is the smallest by code points ("Zürich",
+    // as 'Z' < 'b' < 'Ä'), the rule a raw read and every engine follow. c2's day has one
+    // region; c3 buys "b" on a day where an earlier row of the file (c1's) first saw it.
+    let dir = tempfile::tempdir().unwrap();
+    let tx = dir.path().join("tx.csv");
+    std::fs::write(
+        &tx,
+        "order_id,customer_id,date,amount,region\n\
+         o1,c1,2024-01-10,10.00,b\n\
+         o2,c1,2024-01-10,20.00,Ärhus\n\
+         o3,c1,2024-01-10,30.00,Zürich\n\
+         o4,c2,2024-01-11,15.00,Ärhus\n\
+         o5,c3,2024-02-01,12.00,b\n\
+         o6,c1,2024-02-02,5.00,b\n",
+    )
+    .unwrap();
+    let path = tx.display().to_string();
+    let store_dir = dir.path().join("store");
+    SummaryStore::write(
+        &store_dir,
+        &spec(vec![path.clone()], Vec::new(), false),
+        &StoreOptions::default(),
+    )
+    .unwrap();
+    let mut o = ReportOptions::default();
+    o.by = vec!["region".into()];
+    let store = SummaryStore::open(&store_dir).unwrap();
+    let from_store = Report::from_store(&store, &o).unwrap();
+    let raw = Dataset::load(&spec(vec![path], Vec::new(), false)).unwrap();
+    let from_exports = Report::build(&raw, &o).unwrap();
+    assert_eq!(json(&from_store), json(&from_exports));
+    let cohorts = &from_store.retention.as_ref().unwrap().cohorts;
+    let segment_of_first_cohort: Vec<&str> = cohorts
+        .iter()
+        .filter(|c| c.cohort == "2024-01" && c.offset == 0)
+        .filter_map(|c| c.segment.as_deref())
+        .collect();
+    assert_eq!(segment_of_first_cohort, ["Zürich", "Ärhus"]);
+}
