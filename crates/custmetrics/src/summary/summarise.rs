@@ -304,23 +304,29 @@ fn codes_from_store<'a>(
 ) -> (Vec<u32>, Vec<&'a str>) {
     let size = store_codes.max().map_or(0, |m| m as usize + 1);
     let mut dense = vec![u32::MAX; size];
-    let mut distinct: Vec<&str> = Vec::new();
+    // The first row of each customer: its id is read there only (one id per customer, not
+    // one per row).
+    let mut first_rows: Vec<usize> = Vec::new();
     let codes = store_codes
         .iter()
-        .zip(ids.iter())
-        .map(|(c, id)| {
+        .enumerate()
+        .map(|(row, c)| {
             let slot = c.and_then(|c| dense.get_mut(c as usize));
             match slot {
                 Some(d) if *d != u32::MAX => *d,
                 Some(d) => {
-                    distinct.push(id.unwrap_or_default());
-                    *d = (distinct.len() - 1) as u32;
+                    first_rows.push(row);
+                    *d = (first_rows.len() - 1) as u32;
                     *d
                 }
                 // Not reached: codes have no nulls here, and `dense` spans them all.
                 None => 0,
             }
         })
+        .collect();
+    let distinct = first_rows
+        .iter()
+        .map(|&row| ids.get(row).unwrap_or_default())
         .collect();
     (codes, distinct)
 }
