@@ -2143,7 +2143,10 @@ impl Builder {
         };
         let slices = split_at_runs(&keyed, rayon::current_num_threads() * 4);
         let reduced: Vec<DayRows> = slices.par_iter().map(|s| values.reduce(s)).collect();
-        let mut all = DayRows::new(names.len());
+        // Reserved whole (its pages are touched only as parts are appended, and each part is
+        // freed after), so that the rows are not held twice at the peak.
+        let total: usize = reduced.iter().map(|r| r.customer.len()).sum();
+        let mut all = DayRows::with_capacity(names.len(), total);
         for part in reduced {
             all.append(part);
         }
@@ -2193,13 +2196,13 @@ struct DayRows {
 }
 
 impl DayRows {
-    fn new(dimensions: usize) -> DayRows {
+    fn with_capacity(dimensions: usize, rows: usize) -> DayRows {
         DayRows {
-            customer: Vec::new(),
-            day: Vec::new(),
-            orders: Vec::new(),
-            micros: Vec::new(),
-            dims: vec![Vec::new(); dimensions],
+            customer: Vec::with_capacity(rows),
+            day: Vec::with_capacity(rows),
+            orders: Vec::with_capacity(rows),
+            micros: Vec::with_capacity(rows),
+            dims: (0..dimensions).map(|_| Vec::with_capacity(rows)).collect(),
         }
     }
 
@@ -2217,7 +2220,8 @@ impl DayRows {
 impl DayValues<'_> {
     /// One row per run of equal (customer code, day) keys of `keyed` (sorted).
     fn reduce(&self, keyed: &[(u64, u32)]) -> DayRows {
-        let mut out = DayRows::new(self.dim_codes.len());
+        // At most a row per key (pages are touched only as rows are written).
+        let mut out = DayRows::with_capacity(self.dim_codes.len(), keyed.len());
         let mut firsts: Vec<Option<(u32, i32)>> = vec![None; self.dim_codes.len()];
         for run in keyed.chunk_by(|a, b| a.0 == b.0) {
             let Some(&(key, _)) = run.first() else {
