@@ -37,7 +37,7 @@
 //! first to last purchase, as in the churn figures (whose churn date is last purchase +
 //! threshold).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use statrs::distribution::{ContinuousCDF, Normal};
@@ -139,11 +139,19 @@ pub fn inactivity_churn_limited(
         .collect();
     let over = |&(_, since, usual): &(usize, u32, f64)| f64::from(since) / usual.max(1.0);
     let id = |i: usize| s.customers.get(i).map(|c| c.customer_id.as_str());
-    overdue.sort_by(|a, b| {
+    // A total order (ids are unique), so the listed customers do not depend on the algorithm:
+    // the `at_risk_limit` most overdue are selected in linear time, then only they are sorted
+    // (a full sort of millions of overdue customers took most of this function).
+    let order = |a: &(usize, u32, f64), b: &(usize, u32, f64)| {
         over(b)
             .total_cmp(&over(a))
             .then_with(|| id(a.0).cmp(&id(b.0)))
-    });
+    };
+    if overdue.len() > at_risk_limit {
+        overdue.select_nth_unstable_by(at_risk_limit, order);
+        overdue.truncate(at_risk_limit);
+    }
+    overdue.sort_unstable_by(order);
     let at_risk = overdue
         .iter()
         .take(at_risk_limit)
@@ -365,12 +373,10 @@ pub fn contractual_churn(
     let n_periods = counter.lost.len();
     let (mut rev_start, mut rev_lost) = (vec![0i64; n_periods], vec![0i64; n_periods]);
     if let Some(s) = s.filter(|s| s.period == period) {
-        let position: HashMap<&str, usize> = s
-            .customers
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (c.customer_id.as_str(), i))
-            .collect();
+        let positions = crate::summary::customer_positions(
+            s,
+            contracts.iter().map(|c| Some(c.customer_id.as_str())),
+        );
         // Activity is sorted by customer: rows of customer i are offsets[i]..offsets[i + 1].
         let mut offsets = vec![0usize; s.customers.len() + 1];
         for a in &s.activity {
@@ -383,8 +389,8 @@ pub fn contractual_churn(
             running += *o;
             *o = running;
         }
-        for (c, &(a, e)) in contracts.iter().zip(&spans) {
-            let Some(&i) = position.get(c.customer_id.as_str()) else {
+        for (position, &(a, e)) in positions.iter().zip(&spans) {
+            let Some(i) = position.map(|i| i as usize) else {
                 continue;
             };
             let range = offsets.get(i).copied().zip(offsets.get(i + 1).copied());

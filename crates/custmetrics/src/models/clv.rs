@@ -280,16 +280,8 @@ pub fn score_clv_top(
     // model, so the discounted sum over the horizon (the costly part: a hypergeometric function
     // per step) is needed once per distinct (x, T), and each customer then costs one P(alive).
     // On 2.6M customers that is ~40k curves instead of ~490k distinct (x, t_x, T) rows.
-    let mut curve_of: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut curves_for: Vec<(f64, f64)> = Vec::new();
-    for o in &observations {
-        curve_of
-            .entry((o.frequency.to_bits(), o.t.to_bits()))
-            .or_insert_with(|| {
-                curves_for.push((o.frequency, o.t));
-                curves_for.len() - 1
-            });
-    }
+    let (curves_for, curve_of) =
+        super::distinct_curves(observations.iter().map(|o| (o.frequency, o.t)));
     // (discounted expected purchases, expected purchases at the horizon), both if alive, and
     // the same two per block of the horizon (see `FutureBlock`).
     let block = future_block_units(options.time_unit_days);
@@ -322,10 +314,10 @@ pub fn score_clv_top(
         .par_iter()
         .map(|&(x, big_t)| purchase_model.survival_if_alive(f64::from(options.horizon), x, big_t))
         .collect::<Result<_>>()?;
-    let survival_of = |o: &RfmObservation| -> f64 {
+    let survival_of = |i: usize| -> f64 {
         curve_of
-            .get(&(o.frequency.to_bits(), o.t.to_bits()))
-            .and_then(|&k| survival.get(k))
+            .get(i)
+            .and_then(|&k| survival.get(k as usize))
             .copied()
             .unwrap_or(f64::NAN)
     };
@@ -339,9 +331,8 @@ pub fn score_clv_top(
         .zip(&observations)
         .enumerate()
         .map(|(i, (c, o))| -> Result<Option<Scored>> {
-            let key = (o.frequency.to_bits(), o.t.to_bits());
-            let Some(&(discounted, expected)) = curve_of.get(&key).and_then(|&i| curves.get(i))
-            else {
+            let curve = curve_of.get(i).and_then(|&k| curves.get(k as usize));
+            let Some(&(discounted, expected)) = curve else {
                 return Ok(None);
             };
             let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
@@ -374,11 +365,11 @@ pub fn score_clv_top(
     let mut alive_by_curve = vec![0.0; curves.len()];
     let mut value_by_curve = vec![0.0; curves.len()];
     for &(i, alive, _, m, _) in &scored {
-        let Some(o) = observations.get(i) else {
-            continue;
-        };
-        if let Some(&k) = curve_of.get(&(o.frequency.to_bits(), o.t.to_bits()))
-            && let (Some(a), Some(v)) = (alive_by_curve.get_mut(k), value_by_curve.get_mut(k))
+        if let Some(&k) = curve_of.get(i)
+            && let (Some(a), Some(v)) = (
+                alive_by_curve.get_mut(k as usize),
+                value_by_curve.get_mut(k as usize),
+            )
         {
             *a += alive;
             *v += m * alive;
@@ -408,7 +399,8 @@ pub fn score_clv_top(
     let n = scored.len();
     let total: f64 = scored.iter().map(|c| c.4).sum();
     let mut sorted: Vec<f64> = scored.iter().map(|c| c.4).collect();
-    sorted.sort_by(f64::total_cmp);
+    // Equal under `total_cmp` is equal bits: any sort gives the same values.
+    sorted.par_sort_unstable_by(f64::total_cmp);
     let clv_percentiles = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99]
         .iter()
         .filter_map(|&q| crate::summary::quantile_sorted(&sorted, q).map(|v| (q, v)))
@@ -452,7 +444,7 @@ pub fn score_clv_top(
                 t: o.t,
                 monetary_value: c.monetary_value,
                 probability_alive: alive,
-                probability_alive_at_horizon: alive * survival_of(o),
+                probability_alive_at_horizon: alive * survival_of(i),
                 expected_purchases: expected,
                 expected_average_spend: m,
                 clv,
@@ -462,7 +454,7 @@ pub fn score_clv_top(
         .collect();
     let alive_at_end: f64 = scored
         .iter()
-        .filter_map(|&(i, alive, ..)| observations.get(i).map(|o| alive * survival_of(o)))
+        .filter_map(|&(i, alive, ..)| observations.get(i).map(|_| alive * survival_of(i)))
         .sum();
     let findings = audit(
         &observations,

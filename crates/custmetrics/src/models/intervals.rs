@@ -22,8 +22,6 @@
 //! Results are deterministic for a seed: the draws come from one seeded ChaCha8 stream, and each
 //! draw's sums run in a fixed order.
 
-use std::collections::HashMap;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -198,20 +196,8 @@ pub(crate) fn clv_intervals(
 ) -> Result<(ClvIntervals, Vec<CustomerIntervals>)> {
     let draws = parameter_draws(purchase, spend, options)?;
 
-    let mut curve_of: HashMap<(u64, u64), usize> = HashMap::new();
-    let mut curves_for: Vec<(f64, f64)> = Vec::new();
-    let customer_curve: Vec<usize> = scoring
-        .observations
-        .iter()
-        .map(|o| {
-            *curve_of
-                .entry((o.frequency.to_bits(), o.t.to_bits()))
-                .or_insert_with(|| {
-                    curves_for.push((o.frequency, o.t));
-                    curves_for.len() - 1
-                })
-        })
-        .collect();
+    let (curves_for, customer_curve) =
+        super::distinct_curves(scoring.observations.iter().map(|o| (o.frequency, o.t)));
 
     let estimate = totals(scoring, &curves_for, &customer_curve, purchase, spend)?;
     let per_draw: Vec<DrawTotals> = draws
@@ -289,8 +275,11 @@ pub(crate) fn clv_intervals(
             for ((p, g), d) in draws.iter().zip(&per_draw) {
                 let a = p.probability_alive(o.frequency, o.recency, o.t);
                 let spend = g.conditional_expected_average_profit(o.frequency, m)?;
-                let (discounted, at_horizon) =
-                    d.curves.get(curve).copied().unwrap_or((f64::NAN, f64::NAN));
+                let (discounted, at_horizon) = d
+                    .curves
+                    .get(curve as usize)
+                    .copied()
+                    .unwrap_or((f64::NAN, f64::NAN));
                 alive.push(a);
                 expected.push(a * at_horizon);
                 clv.push(spend * a * discounted);
@@ -346,7 +335,7 @@ pub(crate) fn interval_of(values: Vec<f64>, level: f64) -> Interval {
 fn totals(
     scoring: &Scoring<'_>,
     curves_for: &[(f64, f64)],
-    customer_curve: &[usize],
+    customer_curve: &[u32],
     purchase: &PurchaseFit,
     spend: &GammaGammaFit,
 ) -> Result<DrawTotals> {
@@ -373,7 +362,10 @@ fn totals(
         let spend = spend
             .conditional_expected_average_profit(o.frequency, m)
             .map_err(|_| unpredictable("Gamma-Gamma q ≤ 1 (an infinite mean spend)"))?;
-        if let (Some(s), Some(v)) = (alive_sum.get_mut(curve), value_sum.get_mut(curve)) {
+        if let (Some(s), Some(v)) = (
+            alive_sum.get_mut(curve as usize),
+            value_sum.get_mut(curve as usize),
+        ) {
             *s += a;
             *v += spend * a;
         }

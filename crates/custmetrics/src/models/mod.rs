@@ -96,6 +96,27 @@ pub(crate) fn par_weighted_sum<T: Sync>(
     partial.iter().sum()
 }
 
+/// The distinct (x, T) pairs of `pairs` in first-seen order, and the index of each pair among
+/// them. A purchase model's future (expected purchases, survival) depends on a customer's
+/// history only through (x, T) once P(alive) is factored out, so it is computed once per
+/// distinct pair. First-seen order keeps every sum over the pairs in one fixed order.
+pub(crate) fn distinct_curves(
+    pairs: impl Iterator<Item = (f64, f64)>,
+) -> (Vec<(f64, f64)>, Vec<u32>) {
+    let mut index: polars::prelude::PlHashMap<(u64, u64), u32> =
+        polars::prelude::PlHashMap::default();
+    let mut curves: Vec<(f64, f64)> = Vec::new();
+    let of_each = pairs
+        .map(|(x, t)| {
+            *index.entry((x.to_bits(), t.to_bits())).or_insert_with(|| {
+                curves.push((x, t));
+                (curves.len() - 1) as u32
+            })
+        })
+        .collect();
+    (curves, of_each)
+}
+
 /// The `i`-th parameter of an optimizer's vector. The vectors have the model's fixed length, so
 /// the NaN for a missing one cannot happen; if it did, the fit would fail loudly (a NaN
 /// likelihood is an error), never panic.

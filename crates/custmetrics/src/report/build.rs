@@ -2,9 +2,10 @@
 //! report order, each returning its section or the reason it was left out. Adding a section
 //! means one section type, one function here and one view.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
+use rayon::prelude::*;
 
 use super::{
     ActiveOn, ChannelCount, CohortValue, CsatSection, Dataset, NpsSection, Overview, Report,
@@ -317,19 +318,15 @@ fn survival(
             // Segments by customer id, from the purchase summaries (which carry customer
             // attributes joined onto transactions).
             if let Some(s) = summaries.filter(|s| !s.by.is_empty()) {
-                let seg: HashMap<&str, String> = s
-                    .customers
-                    .iter()
-                    .enumerate()
-                    .map(|(i, c)| (c.customer_id.as_str(), segment_of(s, i)))
-                    .collect();
-                let segments: Vec<String> = cs
+                let started = cs
                     .iter()
                     .filter(|c| c.start_day <= a)
-                    .map(|c| {
-                        seg.get(c.customer_id.as_str())
-                            .cloned()
-                            .unwrap_or_else(|| "(none)".into())
+                    .map(|c| Some(c.customer_id.as_str()));
+                let segments: Vec<String> = summary::customer_positions(s, started)
+                    .into_iter()
+                    .map(|i| match i {
+                        Some(i) => segment_of(s, i as usize),
+                        None => "(none)".into(),
                     })
                     .collect();
                 km.by_segment = churn::kaplan_meier_by_segment(
@@ -785,18 +782,26 @@ fn supporting(
     // Per segment: customers, orders, revenue, repeat customers, lifecycle stages.
     type Group = (u64, u64, f64, u64, BTreeMap<String, u64>);
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
-    for (i, c) in s.customers.iter().enumerate() {
-        let stage = if rule.churned(c) {
-            "churned"
-        } else if s.period.index(date_from_days(c.first_day)) == current {
-            "new"
-        } else if rule.overdue(c).is_some() {
-            "at_risk"
-        } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
-            "reactivated"
-        } else {
-            "active"
-        };
+    // Each customer's stage in parallel (date arithmetic per customer); counted in order below.
+    let stages: Vec<&'static str> = s
+        .customers
+        .par_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            if rule.churned(c) {
+                "churned"
+            } else if s.period.index(date_from_days(c.first_day)) == current {
+                "new"
+            } else if rule.overdue(c).is_some() {
+                "at_risk"
+            } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
+                "reactivated"
+            } else {
+                "active"
+            }
+        })
+        .collect();
+    for (i, (c, &stage)) in s.customers.iter().zip(&stages).enumerate() {
         if let Some(n) = lifecycle.get_mut(stage) {
             *n += 1;
         }

@@ -141,6 +141,56 @@ pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
     Some(a + (b - a) * (pos - lo as f64))
 }
 
+/// For each of `ids` (a table's rows: the customers table, contracts), the index in
+/// `s.customers` of the customer with that id; `None` for a null id or one not summarised.
+///
+/// Both sides are sorted by their ids' bytes ([`summarise::sort_ids`], which is fast on typical
+/// ids) and merged. A hash map of millions of borrowed ids, which this replaces, spent most of
+/// its time on cache misses: ~0.8 s per table of 2.6M customers, several times per report.
+pub(crate) fn customer_positions<'a>(
+    s: &Summaries,
+    ids: impl Iterator<Item = Option<&'a str>>,
+) -> Vec<Option<u32>> {
+    let customers: Vec<&str> = s.customers.iter().map(|c| c.customer_id.as_str()).collect();
+    // Stage 1 lists customers by id; summaries built elsewhere may not.
+    let customer_order: Vec<u32> = match customers.windows(2).all(|w| w.first() <= w.get(1)) {
+        true => (0..customers.len() as u32).collect(),
+        false => summarise::sort_ids(&customers),
+    };
+    let rows: Vec<Option<&str>> = ids.collect();
+    let present: Vec<u32> = (0..rows.len() as u32)
+        .filter(|&r| rows.get(r as usize).is_some_and(Option::is_some))
+        .collect();
+    let present_ids: Vec<&str> = present
+        .iter()
+        .map(|&r| rows.get(r as usize).copied().flatten().unwrap_or_default())
+        .collect();
+    let mut out = vec![None; rows.len()];
+    let mut next = customer_order.iter().peekable();
+    for k in summarise::sort_ids(&present_ids) {
+        let Some(&id) = present_ids.get(k as usize) else {
+            continue;
+        };
+        while let Some(&&c) = next.peek() {
+            if customers.get(c as usize).is_some_and(|&other| other < id) {
+                next.next();
+            } else {
+                break;
+            }
+        }
+        let found = next
+            .peek()
+            .copied()
+            .filter(|&&c| customers.get(c as usize) == Some(&id));
+        if let (Some(&c), Some(&row)) = (found, present.get(k as usize))
+            && let Some(o) = out.get_mut(row as usize)
+        {
+            *o = Some(c);
+        }
+    }
+    out
+}
+
 /// The error for a `--by` column that `table`'s frame (with `schema`) does not have.
 pub(crate) fn unknown_by_column(table: &str, column: &str, schema: &Schema) -> Error {
     Error::UnknownColumn {
@@ -152,5 +202,76 @@ pub(crate) fn unknown_by_column(table: &str, column: &str, schema: &Schema) -> E
             .map(|s| s.to_string())
             .collect::<Vec<_>>()
             .join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summaries(ids: &[&str]) -> Summaries {
+        Summaries {
+            customers: ids
+                .iter()
+                .map(|id| CustomerRow {
+                    customer_id: (*id).into(),
+                    first_day: 0,
+                    last_day: 0,
+                    orders: 1,
+                    purchase_days: 1,
+                    revenue: 0.0,
+                    first_day_revenue: 0.0,
+                    segments: Vec::new(),
+                })
+                .collect(),
+            activity: Vec::new(),
+            gaps: Vec::new(),
+            period: Period::Month,
+            as_of: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
+            by: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn rows_find_their_customer_by_id() {
+        // Summaries listed by id (as stage 1 lists them) and not (built by hand).
+        for ids in [["a", "b", "c10", "c2", "é"], ["é", "c2", "a", "c10", "b"]] {
+            let s = summaries(&ids);
+            let rows = [
+                Some("c2"),
+                None,
+                Some("zz"),
+                Some("a"),
+                Some("c2"),
+                Some(""),
+                Some("é"),
+            ];
+            let at = |id: &str| ids.iter().position(|&x| x == id).map(|i| i as u32);
+            let want = vec![at("c2"), None, None, at("a"), at("c2"), None, at("é")];
+            assert_eq!(customer_positions(&s, rows.into_iter()), want);
+        }
+        assert!(customer_positions(&summaries(&[]), [Some("a")].into_iter())[0].is_none());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(60))]
+        /// The merge finds what a hash map of the customers' ids finds, whatever the order of
+        /// either side, repeated rows and ids sharing their first eight bytes.
+        #[test]
+        fn matching_by_sorting_finds_what_a_map_finds(
+            customers in proptest::collection::hash_set("(prefix00)?[a-c\\x00é]{0,10}", 0..40),
+            rows in proptest::collection::vec(proptest::option::of("(prefix00)?[a-c\\x00é]{0,10}"), 0..60),
+        ) {
+            let ids: Vec<&str> = customers.iter().map(String::as_str).collect();
+            let s = summaries(&ids);
+            let by_id: std::collections::HashMap<&str, u32> =
+                ids.iter().enumerate().map(|(i, id)| (*id, i as u32)).collect();
+            let want: Vec<Option<u32>> = rows
+                .iter()
+                .map(|r| r.as_deref().and_then(|id| by_id.get(id).copied()))
+                .collect();
+            let got = customer_positions(&s, rows.iter().map(|r| r.as_deref()));
+            proptest::prop_assert_eq!(got, want);
+        }
     }
 }

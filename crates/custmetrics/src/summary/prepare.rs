@@ -484,25 +484,24 @@ fn signup_periods(customers: &DataFrame, s: &Summaries) -> Result<Vec<Option<i32
 }
 
 /// A customers-table column as one value per summarised customer (`None` where the customer is
-/// not in the table or the value is null; a repeated id keeps its last value). Ids are borrowed
-/// from the frame and hashed with polars' fast hasher: the String-keyed SipHash maps this
-/// replaces held ~1.4 GB each on 26M customers and took tens of seconds to build.
-fn aligned_with_customers<T: Copy + Send + Sync>(
+/// not in the table or the value is null; a repeated id keeps its last non-null value). Ids are
+/// matched by sorting ([`super::customer_positions`]), not hashed.
+fn aligned_with_customers<T: Copy>(
     s: &Summaries,
     ids: &StringChunked,
     values: impl Iterator<Item = Option<T>>,
 ) -> Vec<Option<T>> {
-    use rayon::prelude::*;
-    let mut by_id: PlHashMap<&str, T> = PlHashMap::with_capacity(ids.len());
-    for (id, v) in ids.iter().zip(values) {
-        if let (Some(id), Some(v)) = (id, v) {
-            by_id.insert(id, v);
+    let positions = super::customer_positions(s, ids.iter());
+    let mut out = vec![None; s.customers.len()];
+    // Rows in table order, so that a later row of a repeated id wins.
+    for (position, v) in positions.iter().zip(values) {
+        if let (Some(i), Some(v)) = (position, v)
+            && let Some(slot) = out.get_mut(*i as usize)
+        {
+            *slot = Some(v);
         }
     }
-    s.customers
-        .par_iter()
-        .map(|c| by_id.get(c.customer_id.as_str()).copied())
-        .collect()
+    out
 }
 
 /// A customer with a contract, from the customers table: start and optional end (days since
@@ -550,14 +549,22 @@ mod tests {
 
     #[test]
     fn customer_table_values_align_with_the_summaries() {
-        // Summaries list a, b, c, d; the customers table has b, a (twice: the last value
-        // counts), an unknown x, and a null for d; c is missing.
+        // Summaries list a, b, c, d; the customers table has b (twice: a later null does not
+        // replace its value), a (twice: the last value counts), an unknown x, and a null for
+        // d; c is missing.
         let s = crate::metrics::retention::tests::fixture();
         let ids = StringChunked::new(
             "customer_id".into(),
-            [Some("b"), Some("a"), Some("x"), Some("a"), Some("d")],
+            [
+                Some("b"),
+                Some("a"),
+                Some("x"),
+                Some("a"),
+                Some("d"),
+                Some("b"),
+            ],
         );
-        let values = [Some(2), Some(1), Some(9), Some(11), None];
+        let values = [Some(2), Some(1), Some(9), Some(11), None, None];
         let aligned = aligned_with_customers(&s, &ids, values.into_iter());
         assert_eq!(aligned, vec![Some(11), Some(2), None, None]);
     }
