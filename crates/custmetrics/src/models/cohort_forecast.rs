@@ -150,14 +150,14 @@ pub(crate) fn forecast_cohorts(
     // group's spend is summed in table order and the groups come in key order (what a
     // BTreeMap keyed by the tuple gave, at a fraction of the time: one parallel sort instead
     // of millions of tree inserts).
-    type Key = (usize, u32, u64, u64, bool, u32);
+    type Key = (u32, u32, u64, u64, bool, u32);
     let mut keyed: Vec<Key> = table
         .customers
         .par_iter()
         .zip(first_period)
         .enumerate()
         .map(|(i, (c, p))| {
-            let cohort = cohort_index.get(p).copied().unwrap_or(0);
+            let cohort = cohort_index.get(p).copied().unwrap_or(0) as u32;
             let history = c.frequency > 0 && c.monetary_value > 0.0;
             (
                 cohort,
@@ -186,7 +186,7 @@ pub(crate) fn forecast_cohorts(
                 }
             }
             Some(Group {
-                cohort,
+                cohort: cohort as usize,
                 curve: curve_of.get(first as usize).copied().unwrap_or(0) as usize,
                 frequency: x,
                 recency: c.recency,

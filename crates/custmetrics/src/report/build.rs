@@ -783,25 +783,27 @@ fn supporting(
     type Group = (u64, u64, f64, u64, BTreeMap<String, u64>);
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     // Each customer's stage in parallel (date arithmetic per customer); counted in order below.
-    let stages: Vec<&'static str> = s
+    const STAGES: [&str; 5] = ["churned", "new", "at_risk", "reactivated", "active"];
+    let stages: Vec<u8> = s
         .customers
         .par_iter()
         .enumerate()
         .map(|(i, c)| {
             if rule.churned(c) {
-                "churned"
+                0
             } else if s.period.index(date_from_days(c.first_day)) == current {
-                "new"
+                1
             } else if rule.overdue(c).is_some() {
-                "at_risk"
+                2
             } else if max_gap.get(i).copied().unwrap_or(0) > w as i32 {
-                "reactivated"
+                3
             } else {
-                "active"
+                4
             }
         })
         .collect();
     for (i, (c, &stage)) in s.customers.iter().zip(&stages).enumerate() {
+        let stage = STAGES.get(usize::from(stage)).copied().unwrap_or("active");
         if let Some(n) = lifecycle.get_mut(stage) {
             *n += 1;
         }

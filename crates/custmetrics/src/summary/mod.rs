@@ -151,41 +151,51 @@ pub(crate) fn customer_positions<'a>(
     s: &Summaries,
     ids: impl Iterator<Item = Option<&'a str>>,
 ) -> Vec<Option<u32>> {
-    let customers: Vec<&str> = s.customers.iter().map(|c| c.customer_id.as_str()).collect();
-    // Stage 1 lists customers by id; summaries built elsewhere may not.
-    let customer_order: Vec<u32> = match customers.windows(2).all(|w| w.first() <= w.get(1)) {
-        true => (0..customers.len() as u32).collect(),
-        false => summarise::sort_ids(&customers),
+    let id_of = |c: u32| s.customers.get(c as usize).map(|c| c.customer_id.as_str());
+    // Stage 1 lists customers by id, so they need no sorting (nor a copy of their ids); summaries
+    // built elsewhere may not be.
+    let listed_by_id = s
+        .customers
+        .windows(2)
+        .all(|w| w.first().map(|c| &c.customer_id) <= w.get(1).map(|c| &c.customer_id));
+    let customer_order: Option<Vec<u32>> = (!listed_by_id).then(|| {
+        let ids: Vec<&str> = s.customers.iter().map(|c| c.customer_id.as_str()).collect();
+        summarise::sort_ids(&ids)
+    });
+    let customer_at = |k: usize| -> Option<u32> {
+        match &customer_order {
+            Some(order) => order.get(k).copied(),
+            None => (k < s.customers.len()).then_some(k as u32),
+        }
     };
-    let rows: Vec<Option<&str>> = ids.collect();
-    let present: Vec<u32> = (0..rows.len() as u32)
-        .filter(|&r| rows.get(r as usize).is_some_and(Option::is_some))
-        .collect();
-    let present_ids: Vec<&str> = present
-        .iter()
-        .map(|&r| rows.get(r as usize).copied().flatten().unwrap_or_default())
-        .collect();
-    let mut out = vec![None; rows.len()];
-    let mut next = customer_order.iter().peekable();
-    for k in summarise::sort_ids(&present_ids) {
-        let Some(&id) = present_ids.get(k as usize) else {
+    // The rows with an id, and their row numbers.
+    let mut rows = 0usize;
+    let mut row_of: Vec<u32> = Vec::new();
+    let mut row_ids: Vec<&str> = Vec::new();
+    for id in ids {
+        if let Some(id) = id {
+            row_of.push(rows as u32);
+            row_ids.push(id);
+        }
+        rows += 1;
+    }
+    let mut out = vec![None; rows];
+    let mut k = 0usize;
+    for r in summarise::sort_ids(&row_ids) {
+        let Some(&id) = row_ids.get(r as usize) else {
             continue;
         };
-        while let Some(&&c) = next.peek() {
-            if customers.get(c as usize).is_some_and(|&other| other < id) {
-                next.next();
-            } else {
-                break;
-            }
-        }
-        let found = next
-            .peek()
-            .copied()
-            .filter(|&&c| customers.get(c as usize) == Some(&id));
-        if let (Some(&c), Some(&row)) = (found, present.get(k as usize))
-            && let Some(o) = out.get_mut(row as usize)
+        while let Some(c) = customer_at(k)
+            && id_of(c).is_some_and(|other| other < id)
         {
-            *o = Some(c);
+            k += 1;
+        }
+        if let Some(c) = customer_at(k).filter(|&c| id_of(c) == Some(id))
+            && let Some(slot) = row_of
+                .get(r as usize)
+                .and_then(|&row| out.get_mut(row as usize))
+        {
+            *slot = Some(c);
         }
     }
     out
