@@ -9,6 +9,7 @@ use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 use polars::prelude::*;
+use rayon::prelude::*;
 
 use super::load::LoadOptions;
 use super::parse::RejectReason;
@@ -132,42 +133,22 @@ pub(super) fn drop_lines_seen_before(
 /// text; nulls marked), not as polars' text for them, which a polars upgrade may change:
 /// two lines have the same key exactly when their values are equal.
 pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
-    let has = |n: &str| frame.get_column_names().iter().any(|c| c.as_str() == n);
-    let text = |n: &str| -> Result<Option<Series>> {
-        if !has(n) {
+    // Each column cast and in one chunk, so that reading row i does not search the chunks.
+    let one_chunk = |n: &str, dtype: DataType| -> Result<Option<Series>> {
+        if !frame.get_column_names().iter().any(|c| c.as_str() == n) {
             return Ok(None);
         }
-        let c = frame.column(n)?.cast(&DataType::String)?;
+        let c = frame.column(n)?.cast(&dtype)?;
         Ok(Some(c.as_materialized_series().rechunk()))
     };
-    let (orders, customers) = (text(col::ORDER_ID)?, text(col::CUSTOMER_ID)?);
+    let orders = one_chunk(col::ORDER_ID, DataType::String)?;
+    let customers = one_chunk(col::CUSTOMER_ID, DataType::String)?;
+    let days = one_chunk(col::DATE, DataType::Int32)?;
+    let amounts = one_chunk(col::AMOUNT, DataType::Float64)?;
     let orders = orders.as_ref().map(|s| s.str()).transpose()?;
     let customers = customers.as_ref().map(|s| s.str()).transpose()?;
-    let days = match has(col::DATE) {
-        true => Some(
-            frame
-                .column(col::DATE)?
-                .cast(&DataType::Int32)?
-                .as_materialized_series()
-                .rechunk(),
-        ),
-        false => None,
-    };
-    // One chunk each, so that reading row i does not search the chunks.
     let days = days.as_ref().map(|c| c.i32()).transpose()?;
-    let amounts = match has(col::AMOUNT) {
-        true => Some(
-            frame
-                .column(col::AMOUNT)?
-                .cast(&DataType::Float64)?
-                .as_materialized_series()
-                .rechunk(),
-        ),
-        false => None,
-    };
     let amounts = amounts.as_ref().map(|c| c.f64()).transpose()?;
-    let mut keys = Vec::with_capacity(frame.height());
-    let mut bytes: Vec<u8> = Vec::with_capacity(64);
     let push = |bytes: &mut Vec<u8>, v: Option<&[u8]>| match v {
         Some(v) => {
             bytes.push(1);
@@ -176,28 +157,36 @@ pub(crate) fn line_keys(frame: &DataFrame) -> Result<Vec<u128>> {
         }
         None => bytes.push(0),
     };
-    for i in 0..frame.height() {
-        bytes.clear();
-        for text in [orders, customers].into_iter().flatten() {
-            push(&mut bytes, text.get(i).map(str::as_bytes));
-        }
-        if let Some(d) = days {
-            push(
-                &mut bytes,
-                d.get(i).map(|d| d.to_le_bytes()).as_ref().map(|b| &b[..]),
-            );
-        }
-        if let Some(a) = amounts {
-            push(
-                &mut bytes,
-                a.get(i)
-                    .map(|a| a.to_bits().to_le_bytes())
-                    .as_ref()
-                    .map(|b| &b[..]),
-            );
-        }
-        keys.push(xxhash_rust::xxh3::xxh3_128(&bytes));
-    }
+    // Rows hashed in parallel, each into its own slot (the keys keep the row order).
+    let mut keys = Vec::with_capacity(frame.height());
+    (0..frame.height())
+        .into_par_iter()
+        .map_init(
+            || Vec::<u8>::with_capacity(64),
+            |bytes, i| {
+                bytes.clear();
+                for text in [orders, customers].into_iter().flatten() {
+                    push(bytes, text.get(i).map(str::as_bytes));
+                }
+                if let Some(d) = days {
+                    push(
+                        bytes,
+                        d.get(i).map(|d| d.to_le_bytes()).as_ref().map(|b| &b[..]),
+                    );
+                }
+                if let Some(a) = amounts {
+                    push(
+                        bytes,
+                        a.get(i)
+                            .map(|a| a.to_bits().to_le_bytes())
+                            .as_ref()
+                            .map(|b| &b[..]),
+                    );
+                }
+                xxhash_rust::xxh3::xxh3_128(bytes)
+            },
+        )
+        .collect_into_vec(&mut keys);
     Ok(keys)
 }
 
