@@ -774,7 +774,8 @@ impl SummaryStore {
     }
 
     /// As [`SummaryStore::dataset`], with only the dimensions a report splits by (`by`) and
-    /// the interactions' channel (the overview's): the others are not read.
+    /// the interactions' channel (the overview's): the others, the customers' attributes
+    /// included, are not read.
     ///
     /// # Errors
     /// I/O and query errors reading the store.
@@ -798,7 +799,8 @@ impl SummaryStore {
     }
 
     /// The store as canonical tables for a report, as `read` says: the dimensions in
-    /// `read.by` (and the interactions' channel), the purchases whole or in partitions
+    /// `read.by` (and the interactions' channel; of the customers' attributes, those in
+    /// `read.by`), the purchases whole or in partitions
     /// ([`SummaryStore::dataset_in_partitions`]), the interactions' rows or only their
     /// accounting. `ReportOptions::store_read` says what a report needs.
     ///
@@ -986,9 +988,9 @@ impl SummaryStore {
         })
     }
 
-    /// The tables a report reads, with only the dimension columns in `dims` when given (and
-    /// without the purchases unless `purchases`, without the interactions and survey answers
-    /// unless `interactions`).
+    /// The tables a report reads, with only the dimension columns in `dims` when given (the
+    /// customers' attributes included; and without the purchases unless `purchases`, without
+    /// the interactions and survey answers unless `interactions`).
     fn read_frames(
         &self,
         dims: Option<&[String]>,
@@ -1032,7 +1034,24 @@ impl SummaryStore {
                 true => table("survey")?,
                 false => None,
             },
-            customers: table("customers")?,
+            // The snapshot's attributes are dimensions too (`--by plan`): with `dims`, only
+            // those are read beside the ids, dates and costs.
+            customers: self.read_table_with("customers", &|schema: &Schema| {
+                let dims = dims?;
+                let fixed = [
+                    col::CUSTOMER_ID,
+                    col::SIGNUP_DATE,
+                    col::END_DATE,
+                    col::ACQUISITION_COST,
+                ];
+                Some(
+                    schema
+                        .iter_names()
+                        .filter(|c| fixed.contains(&c.as_str()) || dims.iter().any(|d| d == *c))
+                        .map(|c| c.to_string())
+                        .collect(),
+                )
+            })?,
         })
     }
 
