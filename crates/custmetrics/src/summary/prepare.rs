@@ -90,18 +90,13 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     // it splits by: the other attributes (plans, regions, channels as text: ~1.2 GB at 26M
     // customers) are released before stage 1, whose output is the peak of a large report.
     if let Some(t) = owned.customers.as_mut() {
-        let keep: Vec<String> = [
+        let fixed = [
             col::CUSTOMER_ID,
             col::SIGNUP_DATE,
             col::END_DATE,
             col::ACQUISITION_COST,
-        ]
-        .into_iter()
-        .map(str::to_string)
-        .chain(options.by.iter().cloned())
-        .filter(|c| t.frame.get_column_index(c).is_some())
-        .collect();
-        t.frame = t.frame.select(keep)?;
+        ];
+        keep_columns(t, &fixed, &options.by)?;
     }
     let mut stage_one = None;
     let mut early_overview = None;
@@ -121,13 +116,11 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
         // refused with partitions.
         if let Some(t) = owned.interactions.as_mut() {
             // A store's interactions also carry their rows' weights.
-            let keep: Vec<String> = [col::DATE, col::NPS, col::CSAT, col::ANSWERS]
-                .into_iter()
-                .map(str::to_string)
-                .chain(options.by.iter().cloned())
-                .filter(|c| t.frame.get_column_index(c).is_some())
-                .collect();
-            t.frame = t.frame.select(keep)?;
+            keep_columns(
+                t,
+                &[col::DATE, col::NPS, col::CSAT, col::ANSWERS],
+                &options.by,
+            )?;
             // Only rows with an answer count in the scores: the others (all of a store's
             // interaction events, 45M rows at 100M transactions) are released too.
             let answered = [col::NPS, col::CSAT]
@@ -157,6 +150,19 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     }
     *data = owned.without_rows();
     from_tables(owned, stage_one, early_overview, options)
+}
+
+/// Narrows a table's frame to the columns of `fixed` and `by` it has (the others' memory is
+/// released when nothing else shares them).
+fn keep_columns(t: &mut Table, fixed: &[&str], by: &[String]) -> Result<()> {
+    let keep: Vec<String> = fixed
+        .iter()
+        .map(|c| c.to_string())
+        .chain(by.iter().cloned())
+        .filter(|c| t.frame.get_column_index(c).is_some())
+        .collect();
+    t.frame = t.frame.select(keep)?;
+    Ok(())
 }
 
 /// Stage 1 from the loaded tables, with what the partitioned path computed before (the purchase
