@@ -36,6 +36,17 @@ pub use store::{
 };
 pub use summarise::{inter_purchase_gaps, summarise};
 
+/// The customers-table columns stage 1 reads besides the `--by` attributes: the ids, the
+/// signup and end dates (cohorts, contracts) and the acquisition costs. A report's stage 1 and a
+/// store read for a report both narrow the table to these, so the other attributes (text, often
+/// a GB at tens of millions of customers) are never held through stage 1.
+pub(crate) const CUSTOMER_COLUMNS_READ: [&str; 4] = [
+    col::CUSTOMER_ID,
+    col::SIGNUP_DATE,
+    col::END_DATE,
+    col::ACQUISITION_COST,
+];
+
 /// One customer's purchase history, reduced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomerRow {

@@ -90,13 +90,7 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     // it splits by: the other attributes (plans, regions, channels as text: ~1.2 GB at 26M
     // customers) are released before stage 1, whose output is the peak of a large report.
     if let Some(t) = owned.customers.as_mut() {
-        let fixed = [
-            col::CUSTOMER_ID,
-            col::SIGNUP_DATE,
-            col::END_DATE,
-            col::ACQUISITION_COST,
-        ];
-        keep_columns(t, &fixed, &options.by)?;
+        keep_columns(t, &super::CUSTOMER_COLUMNS_READ, &options.by)?;
     }
     let mut stage_one = None;
     let mut early_overview = None;
@@ -273,8 +267,14 @@ fn from_tables(
             .as_ref()
             .is_none_or(|s| Some(s.as_of) == as_of_hint)
     );
-    let signup_periods = match (&data.customers, &purchases) {
-        (Some(c), Some(s)) => signup_periods(&c.frame, s)?,
+    // The customers table's rows matched to the summarised customers once, for every column
+    // aligned with them (signup periods, acquisition costs).
+    let customer_rows = match (&data.customers, &purchases) {
+        (Some(c), Some(s)) => Some(CustomerRows::match_ids(&c.frame, s)?),
+        _ => None,
+    };
+    let signup_periods = match (&data.customers, &customer_rows) {
+        (Some(c), Some(rows)) => signup_periods(&c.frame, rows)?,
         _ => Vec::new(),
     };
     // Everything else that reads the tables, before they are released.
@@ -282,16 +282,16 @@ fn from_tables(
         Some(c) => contracts(&c.frame)?,
         None => None,
     };
-    let acquisition_costs = match (&purchases, &data.customers) {
-        (Some(s), Some(t))
+    let acquisition_costs = match (&customer_rows, &data.customers) {
+        (Some(rows), Some(t))
             if options.acquisition_costs && customer_has(Some(&t.frame), col::ACQUISITION_COST) =>
         {
-            let ids = t.frame.column(col::CUSTOMER_ID)?.str()?;
             let cost = t.frame.column(col::ACQUISITION_COST)?.f64()?;
-            aligned_with_customers(s, ids, cost.iter())
+            rows.align(cost.iter())
         }
         _ => Vec::new(),
     };
+    drop(customer_rows);
     let holdout = match (&purchases, options.holdout_from, &data.transactions) {
         (Some(s), Some(from), Some(t)) => Some(holdout_split(
             t,
@@ -512,41 +512,55 @@ fn channel_counts(frame: &DataFrame, count: Expr) -> Result<Vec<ChannelCount>> {
     Ok(by_channel)
 }
 
-/// Acquisition period per customer from the customers table's signup dates.
-/// Each summarised customer's signup period (aligned with `s.customers`; empty without signup
-/// dates).
-fn signup_periods(customers: &DataFrame, s: &Summaries) -> Result<Vec<Option<i32>>> {
+/// Each summarised customer's signup period from the customers table's signup dates (aligned
+/// with the summaries' customers; empty without signup dates).
+fn signup_periods(customers: &DataFrame, rows: &CustomerRows) -> Result<Vec<Option<i32>>> {
     if !customer_has(Some(customers), col::SIGNUP_DATE) {
         return Ok(Vec::new());
     }
-    let ids = customers.column(col::CUSTOMER_ID)?.str()?;
     let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
     let periods = days
         .i32()?
         .iter()
-        .map(|d| d.map(|d| s.period.index(date_from_days(d))));
-    Ok(aligned_with_customers(s, ids, periods))
+        .map(|d| d.map(|d| rows.period.index(date_from_days(d))));
+    Ok(rows.align(periods))
 }
 
-/// A customers-table column as one value per summarised customer (`None` where the customer is
-/// not in the table or the value is null; a repeated id keeps its last non-null value). Ids are
-/// matched by sorting ([`super::customer_positions`]), not hashed.
-fn aligned_with_customers<T: Copy>(
-    s: &Summaries,
-    ids: &StringChunked,
-    values: impl Iterator<Item = Option<T>>,
-) -> Vec<Option<T>> {
-    let positions = super::customer_positions(s, ids.iter());
-    let mut out = vec![None; s.customers.len()];
-    // Rows in table order, so that a later row of a repeated id wins.
-    for (position, v) in positions.iter().zip(values) {
-        if let (Some(i), Some(v)) = (position, v)
-            && let Some(slot) = out.get_mut(*i as usize)
-        {
-            *slot = Some(v);
-        }
+/// The customers table's rows matched to the summarised customers: for each row, the index of
+/// its customer in the summaries (`None`: a null id, or a customer with no summary). Ids are
+/// matched once by sorting ([`super::customer_positions`]), not hashed, and every column
+/// aligned with the customers reads the same match.
+struct CustomerRows {
+    positions: Vec<Option<u32>>,
+    customers: usize,
+    period: Period,
+}
+
+impl CustomerRows {
+    fn match_ids(customers: &DataFrame, s: &Summaries) -> Result<CustomerRows> {
+        let ids = customers.column(col::CUSTOMER_ID)?.str()?;
+        Ok(CustomerRows {
+            positions: super::customer_positions(s, ids.iter()),
+            customers: s.customers.len(),
+            period: s.period,
+        })
     }
-    out
+
+    /// A column of the table (its values in row order) as one value per summarised customer
+    /// (`None` where the customer is not in the table or the value is null; a repeated id keeps
+    /// its last non-null value).
+    fn align<T: Copy>(&self, values: impl Iterator<Item = Option<T>>) -> Vec<Option<T>> {
+        let mut out = vec![None; self.customers];
+        // Rows in table order, so that a later row of a repeated id wins.
+        for (position, v) in self.positions.iter().zip(values) {
+            if let (Some(i), Some(v)) = (position, v)
+                && let Some(slot) = out.get_mut(*i as usize)
+            {
+                *slot = Some(v);
+            }
+        }
+        out
+    }
 }
 
 /// A customer with a contract, from the customers table: start and optional end (days since
@@ -610,7 +624,9 @@ mod tests {
             ],
         );
         let values = [Some(2), Some(1), Some(9), Some(11), None, None];
-        let aligned = aligned_with_customers(&s, &ids, values.into_iter());
+        let customers = DataFrame::new_infer_height(vec![ids.into_series().into_column()]).unwrap();
+        let rows = CustomerRows::match_ids(&customers, &s).unwrap();
+        let aligned = rows.align(values.into_iter());
         assert_eq!(aligned, vec![Some(11), Some(2), None, None]);
     }
 
@@ -624,7 +640,8 @@ mod tests {
             col::SIGNUP_DATE => [NaiveDate::from_ymd_opt(2023, 12, 15).unwrap()],
         )
         .unwrap();
-        let cohorts = signup_periods(&customers, &s).unwrap();
+        let rows = CustomerRows::match_ids(&customers, &s).unwrap();
+        let cohorts = signup_periods(&customers, &rows).unwrap();
         assert_eq!(cohorts, vec![Some(2023 * 12 + 11), None, None, None]);
         let r = crate::metrics::retention::retention(&s, &cohorts);
         let dec: Vec<_> = r.cohorts.iter().filter(|c| c.cohort == "2023-12").collect();

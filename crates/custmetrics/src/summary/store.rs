@@ -1038,12 +1038,7 @@ impl SummaryStore {
             // those are read beside the ids, dates and costs.
             customers: self.read_table_with("customers", &|schema: &Schema| {
                 let dims = dims?;
-                let fixed = [
-                    col::CUSTOMER_ID,
-                    col::SIGNUP_DATE,
-                    col::END_DATE,
-                    col::ACQUISITION_COST,
-                ];
+                let fixed = super::CUSTOMER_COLUMNS_READ;
                 Some(
                     schema
                         .iter_names()
