@@ -39,6 +39,45 @@ pub(crate) fn date_from_days(days: i32) -> NaiveDate {
     NaiveDate::default() + chrono::Duration::days(i64::from(days))
 }
 
+/// The period index of each day in a range of days, computed once (chrono's calendar arithmetic
+/// per row, or per contract, was a visible part of stage 1 and of contractual churn). Days
+/// outside the range are computed as they come.
+pub(crate) struct PeriodLookup {
+    first_day: i32,
+    index: Vec<i32>,
+    period: Period,
+}
+
+impl PeriodLookup {
+    /// A table spanning the days given (any order; none gives an empty table).
+    pub(crate) fn new(period: Period, days: impl Iterator<Item = i32>) -> PeriodLookup {
+        let (first_day, last_day) =
+            days.fold((i32::MAX, i32::MIN), |(lo, hi), d| (lo.min(d), hi.max(d)));
+        // A span beyond ~270 years is not worth a table: computed per day instead.
+        let span = i64::from(last_day) - i64::from(first_day);
+        let index = if (0..100_000).contains(&span) {
+            (first_day..=last_day)
+                .map(|d| period.index(date_from_days(d)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        PeriodLookup {
+            first_day,
+            index,
+            period,
+        }
+    }
+
+    /// The index of the period containing `day` (days since 1970-01-01).
+    pub(crate) fn get(&self, day: i32) -> i32 {
+        usize::try_from(i64::from(day) - i64::from(self.first_day))
+            .ok()
+            .and_then(|i| self.index.get(i).copied())
+            .unwrap_or_else(|| self.period.index(date_from_days(day)))
+    }
+}
+
 /// 1970-01-01 was a Thursday: shifting by 3 days puts Mondays on multiples of 7.
 const MONDAY_SHIFT: i32 = 3;
 
@@ -212,6 +251,32 @@ mod tests {
                 .collect();
             let want: Vec<i32> = dates.iter().map(|&x| p.index(x)).collect();
             assert_eq!(got, want, "{p:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+        /// The table gives the calendar's period for every day, inside its range or not (a
+        /// far-off day, or a range too wide for a table, is computed), without overflow at the
+        /// ends of i32.
+        #[test]
+        fn the_period_table_agrees_with_the_calendar(
+            days in proptest::collection::vec(-200_000i32..200_000, 0..6),
+            wide in proptest::bool::ANY,
+            probes in proptest::collection::vec(-300_000i32..300_000, 1..20),
+        ) {
+            let mut range = days.clone();
+            if wide {
+                range.extend([-1_000_000, 1_000_000]);
+            }
+            for p in [Period::Day, Period::Week, Period::Month, Period::Quarter, Period::Year] {
+                let lookup = PeriodLookup::new(p, range.iter().copied());
+                for &d in probes.iter().chain(&days) {
+                    proptest::prop_assert_eq!(lookup.get(d), p.index(date_from_days(d)));
+                }
+            }
+            let extreme = PeriodLookup::new(Period::Month, [i32::MIN, i32::MAX].into_iter());
+            proptest::prop_assert_eq!(extreme.get(0), 1970 * 12);
         }
     }
 }

@@ -300,7 +300,12 @@ fn inactivity_periods<'a>(
     let end_day = s.as_of_day();
     let end_period = s.as_of_period();
     let w = inactive_after_days as i32;
-    let index = |day: i32| s.period.index(date_from_days(day));
+    // Every day looked up lies between the first purchases and the end.
+    let lookup = crate::period::PeriodLookup::new(
+        s.period,
+        customers.clone().map(|c| c.first_day).chain([end_day]),
+    );
+    let index = |day: i32| lookup.get(day);
     let first_period = customers
         .clone()
         .map(|c| index(c.first_day))
@@ -355,7 +360,14 @@ pub fn contractual_churn(
     let Some(first) = contracts.iter().map(|c| c.start_day).min() else {
         return Vec::new();
     };
-    let index = |day: i32| period.index(date_from_days(day));
+    let lookup = crate::period::PeriodLookup::new(
+        period,
+        contracts
+            .iter()
+            .flat_map(|c| [c.start_day].into_iter().chain(c.end_day))
+            .chain([as_of_day]),
+    );
+    let index = |day: i32| lookup.get(day);
     let first_p = index(first);
     let end_p = index(as_of_day);
     let mut counter = PeriodCounter::new(first_p, end_p);

@@ -103,18 +103,12 @@ fn segment_of(c: &crate::summary::CustomerRow) -> Option<&str> {
 /// used. When the summaries were built with `by` dimensions, the first one splits the figures.
 pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
     let end = s.as_of_period();
-    let cohorts: Vec<i32> = s
-        .customers
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            cohort_of
-                .get(i)
-                .copied()
-                .flatten()
-                .unwrap_or_else(|| s.period.index(crate::period::date_from_days(c.first_day)))
-        })
-        .collect();
+    let mut cohorts = s.first_purchase_periods();
+    for (cohort, known) in cohorts.iter_mut().zip(cohort_of) {
+        if let Some(known) = known {
+            *cohort = *known;
+        }
+    }
     let (mut periods, mut cells) = rayon::join(
         || compute_periods(s, &cohorts, end, None, |_| true),
         || compute_triangle(s, &cohorts, end, None, |_| true),

@@ -470,15 +470,7 @@ fn clv(
             // The forecast's cohorts: each customer's first-purchase period, as the models date
             // a customer, observed to the models' end (the calibration end with a holdout).
             let forecast_from = (options.clv_forecast_periods > 0).then(|| {
-                let first: Vec<i32> = calibration
-                    .customers
-                    .iter()
-                    .map(|c| {
-                        calibration
-                            .period
-                            .index(crate::period::date_from_days(c.first_day))
-                    })
-                    .collect();
+                let first: Vec<i32> = calibration.first_purchase_periods();
                 (first, calibration.period, calibration.as_of_day())
             });
             // The models read this table only: the customer rows (~3 GB at 26M customers)
@@ -737,12 +729,13 @@ fn supporting(
     let revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
     let repeaters = s.customers.iter().filter(|c| c.purchase_days > 1).count() as f64;
     let mut cohorts: BTreeMap<i32, (u64, f64, f64, u64)> = BTreeMap::new();
+    let lookup = s.period_lookup();
     for (i, c) in s.customers.iter().enumerate() {
         let k = cohort_of
             .get(i)
             .copied()
             .flatten()
-            .unwrap_or_else(|| s.period.index(date_from_days(c.first_day)));
+            .unwrap_or_else(|| lookup.get(c.first_day));
         let e = cohorts.entry(k).or_default();
         e.0 += 1;
         e.1 += c.revenue;
@@ -791,7 +784,7 @@ fn supporting(
         .map(|(i, c)| {
             if rule.churned(c) {
                 0
-            } else if s.period.index(date_from_days(c.first_day)) == current {
+            } else if lookup.get(c.first_day) == current {
                 1
             } else if rule.overdue(c).is_some() {
                 2

@@ -23,7 +23,7 @@ use polars::prelude::*;
 
 use crate::Error;
 use crate::io::col;
-use crate::period::{Period, days_since_epoch};
+use crate::period::{Period, PeriodLookup, days_since_epoch};
 
 pub(crate) use holdout::HoldoutSplit;
 pub use merge::{PartitionMerger, merge_partitions};
@@ -116,6 +116,28 @@ impl Summaries {
     /// Index of the period containing the observation end.
     pub fn as_of_period(&self) -> i32 {
         self.period.index(self.as_of)
+    }
+
+    /// A day → period table spanning every customer's first purchase to the observation end
+    /// (every day a section dates a customer by), so that stage 2 does no calendar arithmetic
+    /// per customer.
+    pub(crate) fn period_lookup(&self) -> PeriodLookup {
+        PeriodLookup::new(
+            self.period,
+            self.customers
+                .iter()
+                .map(|c| c.first_day)
+                .chain([self.as_of_day()]),
+        )
+    }
+
+    /// Each customer's first-purchase period (aligned with `customers`).
+    pub(crate) fn first_purchase_periods(&self) -> Vec<i32> {
+        let lookup = self.period_lookup();
+        self.customers
+            .iter()
+            .map(|c| lookup.get(c.first_day))
+            .collect()
     }
 }
 

@@ -437,13 +437,16 @@ fn last_transaction_date(
     };
     let days = t.frame.column(col::DATE)?.cast(&DataType::Int32)?;
     let days = days.i32()?;
-    let from = from.map_or(i32::MIN, days_since_epoch);
-    Ok(days
-        .iter()
-        .flatten()
-        .filter(|&d| d >= from)
-        .max()
-        .map(date_from_days))
+    let last = match from {
+        // Polars' kernel, where the generic iterator over 10M days was ~0.1 s of every run
+        // from a store.
+        None => days.max(),
+        Some(from) => {
+            let from = days_since_epoch(from);
+            days.iter().flatten().filter(|&d| d >= from).max()
+        }
+    };
+    Ok(last.map(date_from_days))
 }
 
 /// The interactions' part of the overview: how many, and per channel how many and from how many

@@ -2571,18 +2571,27 @@ fn decode_purchases(
     dictionary: &Dictionary,
     t: &StoredTable,
 ) -> Result<DataFrame> {
-    let mut columns: Vec<Column> = customer_columns(p, ids)?.into();
-    columns.push(p.column(col::DATE)?.cast(&DataType::Date)?);
-    // As `from_micros`, on the whole column.
-    let micros = p.column("revenue_micros")?.cast(&DataType::Float64)?;
-    let amount = micros.as_materialized_series() / 1e6;
-    columns.push(amount.with_name(col::AMOUNT.into()).into_column());
-    columns.push(
-        p.column("orders")?
-            .cast(&DataType::UInt32)?
-            .with_name(col::ORDERS.into()),
+    // The ids' gather (a view per row) runs beside the other columns' casts: at 10M rows each
+    // half is a few hundred milliseconds of one thread, the first step of every store command.
+    let (customers, rest) = rayon::join(
+        || customer_columns(p, ids),
+        || -> Result<Vec<Column>> {
+            let mut columns = vec![p.column(col::DATE)?.cast(&DataType::Date)?];
+            // As `from_micros`, on the whole column.
+            let micros = p.column("revenue_micros")?.cast(&DataType::Float64)?;
+            let amount = micros.as_materialized_series() / 1e6;
+            columns.push(amount.with_name(col::AMOUNT.into()).into_column());
+            columns.push(
+                p.column("orders")?
+                    .cast(&DataType::UInt32)?
+                    .with_name(col::ORDERS.into()),
+            );
+            columns.extend(decode_dims(p, dictionary, TableKind::Transactions, t)?);
+            Ok(columns)
+        },
     );
-    columns.extend(decode_dims(p, dictionary, TableKind::Transactions, t)?);
+    let mut columns: Vec<Column> = customers?.into();
+    columns.extend(rest?);
     Ok(DataFrame::new_infer_height(columns)?)
 }
 

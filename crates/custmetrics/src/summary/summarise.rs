@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use super::{ActivityRow, CustomerRow, Summaries, filter_dates};
 use crate::io::col;
 use crate::money::{from_micros, to_micros};
-use crate::period::{Period, date_from_days};
+use crate::period::{Period, PeriodLookup, date_from_days};
 use crate::{Error, Result};
 
 /// Builds the summaries of a canonical transactions frame.
@@ -69,10 +69,13 @@ pub fn summarise(
             )
             .collect()?;
     }
-    let ids = rows
-        .column(col::CUSTOMER_ID)?
-        .as_materialized_series()
-        .rechunk();
+    // Rows coded by a summary store read one id per customer, so their ids stay in the chunks
+    // they came in (a rechunk copied a view per row).
+    let ids = rows.column(col::CUSTOMER_ID)?.as_materialized_series();
+    let ids = match coded {
+        true => ids.clone(),
+        false => ids.rechunk(),
+    };
     let ids = ids.str()?;
     // Days and amounts are read in place (one chunk, no nulls); copied only otherwise.
     let days_series = rows.column("day")?.as_materialized_series().rechunk();
@@ -130,7 +133,7 @@ pub fn summarise(
         });
     };
     let mut last_day = max_day;
-    let period_of = PeriodLookup::new(period, &days);
+    let period_of = PeriodLookup::new(period, days.iter().copied());
 
     // Customers get dense codes in first-seen order (one hash-map pass; ids are borrowed, not
     // copied); a counting sort by code then makes each customer's rows contiguous. This replaces
@@ -138,7 +141,16 @@ pub fn summarise(
     // 10M-row run's page faults) cost more than the reduction itself.
     // Rows read back from a summary store carry the store's customer codes: no hashing.
     let (codes, distinct) = match store_codes.as_ref().filter(|c| c.null_count() == 0) {
-        Some(store_codes) => codes_from_store(store_codes.u32()?, ids),
+        Some(store_codes) => {
+            let store_codes = store_codes.u32()?;
+            match store_codes.cont_slice() {
+                Ok(slice) => codes_from_store(slice, ids),
+                Err(_) => {
+                    let copied: Vec<u32> = store_codes.into_no_null_iter().collect();
+                    codes_from_store(&copied, ids)
+                }
+            }
+        }
         None => {
             let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
             let mut distinct: Vec<&str> = Vec::new();
@@ -186,8 +198,10 @@ pub fn summarise(
         let Some((members, tail)) = rest.split_at_mut_checked(len as usize) else {
             break;
         };
-        if members.len() > 1 {
-            members.sort_by_key(|&i| days.get(i as usize).copied().unwrap_or_default());
+        // A store's rows, and most exports' rows, are already in day order per customer.
+        let day_of = |i: &u32| days.get(*i as usize).copied().unwrap_or_default();
+        if members.len() > 1 && !members.is_sorted_by_key(day_of) {
+            members.sort_by_key(day_of);
         }
         rest = tail;
     }
@@ -298,11 +312,8 @@ pub fn summarise(
 
 /// Dense codes (first seen, first coded) from a summary store's customer codes, and the id of
 /// each: the store coded every customer once, so the rows need no hashing of their ids.
-fn codes_from_store<'a>(
-    store_codes: &UInt32Chunked,
-    ids: &'a StringChunked,
-) -> (Vec<u32>, Vec<&'a str>) {
-    let size = store_codes.max().map_or(0, |m| m as usize + 1);
+fn codes_from_store<'a>(store_codes: &[u32], ids: &'a StringChunked) -> (Vec<u32>, Vec<&'a str>) {
+    let size = store_codes.iter().max().map_or(0, |&m| m as usize + 1);
     let mut dense = vec![u32::MAX; size];
     // The first row of each customer: its id is read there only (one id per customer, not
     // one per row).
@@ -310,24 +321,30 @@ fn codes_from_store<'a>(
     let codes = store_codes
         .iter()
         .enumerate()
-        .map(|(row, c)| {
-            let slot = c.and_then(|c| dense.get_mut(c as usize));
-            match slot {
-                Some(d) if *d != u32::MAX => *d,
-                Some(d) => {
-                    first_rows.push(row);
-                    *d = (first_rows.len() - 1) as u32;
-                    *d
-                }
-                // Not reached: codes have no nulls here, and `dense` spans them all.
-                None => 0,
+        .map(|(row, &c)| match dense.get_mut(c as usize) {
+            Some(d) if *d != u32::MAX => *d,
+            Some(d) => {
+                first_rows.push(row);
+                *d = (first_rows.len() - 1) as u32;
+                *d
             }
+            // Not reached: `dense` spans every code.
+            None => 0,
         })
         .collect();
-    let distinct = first_rows
-        .iter()
-        .map(|&row| ids.get(row).unwrap_or_default())
-        .collect();
+    // One walk over the ids (in their chunks): a lookup per first row searched the chunks
+    // every time.
+    let mut distinct = Vec::with_capacity(first_rows.len());
+    let mut wanted = first_rows.iter().peekable();
+    for (row, id) in ids.iter().enumerate() {
+        let Some(&&next) = wanted.peek() else {
+            break;
+        };
+        if row == next {
+            distinct.push(id.unwrap_or_default());
+            wanted.next();
+        }
+    }
     (codes, distinct)
 }
 
@@ -381,40 +398,6 @@ pub(super) fn sort_small_values(values: &mut [u32]) {
         for slot in slots.by_ref().take(n) {
             *slot = value as u32;
         }
-    }
-}
-
-/// Period index of each day in the data's range, computed once instead of once per row.
-struct PeriodLookup {
-    first_day: i32,
-    index: Vec<i32>,
-    period: Period,
-}
-
-impl PeriodLookup {
-    fn new(period: Period, days: &[i32]) -> PeriodLookup {
-        let first_day = days.iter().copied().min().unwrap_or_default();
-        let last_day = days.iter().copied().max().unwrap_or_default();
-        // A span beyond ~270 years is not worth a table: compute per row instead.
-        let index = if last_day - first_day < 100_000 {
-            (first_day..=last_day)
-                .map(|d| period.index(date_from_days(d)))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        PeriodLookup {
-            first_day,
-            index,
-            period,
-        }
-    }
-
-    fn get(&self, day: i32) -> i32 {
-        usize::try_from(day - self.first_day)
-            .ok()
-            .and_then(|i| self.index.get(i).copied())
-            .unwrap_or_else(|| self.period.index(date_from_days(day)))
     }
 }
 
@@ -773,6 +756,25 @@ mod tests {
             sort_small_values(&mut values);
             proptest::prop_assert_eq!(values, expected);
         }
+    }
+
+    #[test]
+    fn store_codes_become_dense_codes_with_one_id_each() {
+        // A store's codes (any values, first seen first coded) and the rows' ids in several
+        // chunks, as a store's parts read back: each customer's id is its first row's.
+        let codes = [7u32, 7, 2, 7, 2, 9, 0];
+        let mut ids = StringChunked::new("id".into(), ["g", "g", "c"]);
+        ids.append(&StringChunked::new("id".into(), ["g", "c"]))
+            .unwrap();
+        ids.append(&StringChunked::new("id".into(), ["j", "a"]))
+            .unwrap();
+        assert_eq!(ids.chunks().len(), 3);
+        let (dense, distinct) = codes_from_store(&codes, &ids);
+        assert_eq!(dense, vec![0, 0, 1, 0, 1, 2, 3]);
+        assert_eq!(distinct, vec!["g", "c", "j", "a"]);
+        let none = StringChunked::new("id".into(), [""; 0]);
+        let (dense, distinct) = codes_from_store(&[], &none);
+        assert!(dense.is_empty() && distinct.is_empty());
     }
 
     #[test]
