@@ -170,7 +170,8 @@ enum Rows<'r> {
 }
 
 /// Formats row `i` into the cells (one per header).
-type FillRow<'r> = Box<dyn Fn(usize, &mut [String]) + 'r>;
+/// `Sync`, so that a renderer may format blocks of rows on several threads.
+type FillRow<'r> = Box<dyn Fn(usize, &mut [String]) + Sync + 'r>;
 
 impl std::fmt::Debug for Rows<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -202,13 +203,30 @@ impl TextTable<'_> {
     /// The first error `visit` returns.
     pub fn try_for_each_row<E>(
         &self,
+        visit: impl FnMut(&[String]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.try_for_each_row_in(0..self.len(), visit)
+    }
+
+    /// As [`TextTable::try_for_each_row`], for the rows in `rows` only (a renderer writing
+    /// blocks of a large table formatted in parallel).
+    ///
+    /// # Errors
+    /// The first error `visit` returns.
+    pub fn try_for_each_row_in<E>(
+        &self,
+        rows: std::ops::Range<usize>,
         mut visit: impl FnMut(&[String]) -> Result<(), E>,
     ) -> Result<(), E> {
         match &self.rows {
-            Rows::Cells(rows) => rows.iter().try_for_each(|row| visit(row)),
+            Rows::Cells(all) => all
+                .get(rows)
+                .unwrap_or_default()
+                .iter()
+                .try_for_each(|row| visit(row)),
             Rows::OnDemand { len, fill } => {
                 let mut cells = vec![String::new(); self.headers.len()];
-                for i in 0..*len {
+                for i in rows.start..rows.end.min(*len) {
                     fill(i, &mut cells);
                     visit(&cells)?;
                 }
@@ -330,12 +348,12 @@ fn table<'r>(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<Strin
 }
 
 /// A table of `len` rows that `fill` formats one at a time, into cells it clears first.
-fn table_on_demand<'r>(
+pub(crate) fn table_on_demand<'r>(
     name: &str,
     headers: &[&str],
     numeric: &[bool],
     len: usize,
-    fill: impl Fn(usize, &mut [String]) + 'r,
+    fill: impl Fn(usize, &mut [String]) + Sync + 'r,
 ) -> Block<'r> {
     Block::Table(TextTable {
         name: name.into(),
