@@ -670,12 +670,27 @@ impl SummaryStore {
         if let Some(p) = self.read_table("purchases", Some(&["customer", "orders"]))? {
             let customers = p.column("customer")?.i32()?;
             let orders = p.column("orders")?.i32()?;
-            for (c, o) in customers.iter().zip(orders.iter()) {
-                if let (Some(c), Some(o)) = (c, o)
-                    && o > 0
+            let mut mark = |c: i32, o: i32| {
+                if o > 0
                     && let Some(flag) = usize::try_from(c).ok().and_then(|c| bought.get_mut(c))
                 {
                     *flag = true;
+                }
+            };
+            // Plain values when there are no nulls (as written): the optional values' iterator
+            // was a tenth of an update's time on 10M purchase days.
+            if customers.null_count() + orders.null_count() == 0 {
+                for (c, o) in customers
+                    .into_no_null_iter()
+                    .zip(orders.into_no_null_iter())
+                {
+                    mark(c, o);
+                }
+            } else {
+                for (c, o) in customers.iter().zip(orders.iter()) {
+                    if let (Some(c), Some(o)) = (c, o) {
+                        mark(c, o);
+                    }
                 }
             }
         }
@@ -1060,13 +1075,12 @@ impl SummaryStore {
         let mut order_keys = Vec::new();
         for path in self.parts("order_keys")? {
             let part = read_parquet(&path, |_| None)?;
-            let keys: Vec<u64> = part
-                .column("key")?
-                .i64()?
-                .iter()
-                .flatten()
-                .map(|k| k as u64)
-                .collect();
+            let keys = part.column("key")?.i64()?;
+            // Keys are never null as written; a store written elsewhere may have some.
+            let keys: Vec<u64> = match keys.null_count() {
+                0 => keys.into_no_null_iter().map(|k| k as u64).collect(),
+                _ => keys.iter().flatten().map(|k| k as u64).collect(),
+            };
             order_keys.push(keys);
         }
         let required = |name: &str| -> Result<DataFrame> {
@@ -2555,11 +2569,22 @@ fn order_keys(frame: &DataFrame) -> Result<Vec<(usize, u64)>> {
 fn line_keys_of(frame: &DataFrame) -> Result<Vec<u128>> {
     let high = frame.column("key_high")?.i64()?;
     let low = frame.column("key_low")?.i64()?;
-    Ok(high
-        .iter()
-        .zip(low.iter())
-        .filter_map(|(h, l)| Some((u128::from(h? as u64) << 64) | u128::from(l? as u64)))
-        .collect())
+    let key = |h: i64, l: i64| (u128::from(h as u64) << 64) | u128::from(l as u64);
+    // Without nulls (as written) the keys are collected at their final size from plain
+    // values: the optional values' filter grew the vector by copies (10M keys, 160 MB) and was
+    // a tenth of an update's time.
+    Ok(match high.null_count() + low.null_count() {
+        0 => high
+            .into_no_null_iter()
+            .zip(low.into_no_null_iter())
+            .map(|(h, l)| key(h, l))
+            .collect(),
+        _ => high
+            .iter()
+            .zip(low.iter())
+            .filter_map(|(h, l)| Some(key(h?, l?)))
+            .collect(),
+    })
 }
 
 /// A store's purchases as a canonical transactions frame: one row per customer and day with
