@@ -70,4 +70,4 @@ pub use error::{Error, Result};
 pub use io::{Dataset, DatasetSpec, LoadOptions, Table, TableKind};
 pub use period::Period;
 pub use report::{Report, ReportOptions, Section};
-pub use summary::{Summaries, SummaryStore, summarise};
+pub use summary::{CustomerId, Summaries, SummaryStore, summarise};

@@ -44,7 +44,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::period::date_from_days;
 pub use crate::summary::Contract;
-use crate::summary::{CustomerRow, Summaries, quantile_sorted};
+use crate::summary::{CustomerId, CustomerRow, Summaries, quantile_sorted};
 
 /// Churn in one period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -69,7 +69,8 @@ pub struct PeriodChurn {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AtRiskCustomer {
     /// Customer id.
-    pub customer_id: String,
+    #[serde(serialize_with = "crate::summary::serialize_customer_id")]
+    pub customer_id: CustomerId,
     /// Last purchase date.
     pub last_purchase: String,
     /// Days since the last purchase at the observation end.
@@ -699,7 +700,7 @@ mod tests {
         Summaries {
             customers: (spans.iter().enumerate())
                 .map(|(i, &(first, last))| CustomerRow {
-                    customer_id: format!("c{i}"),
+                    customer_id: format!("c{i}").into(),
                     first_day: base + first,
                     last_day: base + last,
                     orders: 2,
@@ -834,14 +835,14 @@ mod tests {
         let n = 40usize;
         let contracts: Vec<Contract> = (0..n)
             .map(|i| Contract {
-                customer_id: format!("c{i}"),
+                customer_id: format!("c{i}").into(),
                 start_day: day(1, 1 + (i % 28) as u32),
                 end_day: (i % 3 == 0).then(|| day(2 + (i % 4) as u32, 10)),
             })
             .collect();
         let customers: Vec<CustomerRow> = (0..n)
             .map(|i| CustomerRow {
-                customer_id: format!("c{i}"),
+                customer_id: format!("c{i}").into(),
                 first_day: day(1, 1 + (i % 28) as u32),
                 last_day: as_of,
                 orders: 1,
@@ -978,7 +979,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &(a, e))| Contract {
-                    customer_id: format!("c{i}"),
+                    customer_id: format!("c{i}").into(),
                     start_day: base + a,
                     end_day: e.map(|e| base + a + e),
                 })
@@ -987,7 +988,7 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, &(a, e))| CustomerRow {
-                    customer_id: format!("c{i}"),
+                    customer_id: format!("c{i}").into(),
                     first_day: base + a,
                     last_day: (base + a + e.unwrap_or(0)).min(as_of),
                     orders: 1,

@@ -392,7 +392,7 @@ pub(crate) mod tests {
             let last = Period::Month.start(jan + months[months.len() - 1]);
             let day = |d: NaiveDate| crate::period::days_since_epoch(d);
             customers.push(CustomerRow {
-                customer_id: id.to_string(),
+                customer_id: (*id).into(),
                 first_day: day(first),
                 last_day: day(last),
                 orders: months.len() as u32,

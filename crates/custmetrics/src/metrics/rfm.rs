@@ -21,13 +21,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::money::money_mean_of_difference;
-use crate::summary::Summaries;
+use crate::summary::{CustomerId, Summaries};
 
 /// One customer's RFM figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RfmRow {
     /// Customer id.
-    pub customer_id: String,
+    #[serde(serialize_with = "crate::summary::serialize_customer_id")]
+    pub customer_id: CustomerId,
     /// Repeat purchase occasions.
     pub frequency: u32,
     /// First to last purchase, in time units.

@@ -24,6 +24,7 @@ use super::intervals::{ClvIntervals, CustomerIntervals, IntervalOptions, Scoring
 use super::purchase::{PurchaseFit, PurchaseModel};
 use super::{FitOptions, RfmObservation};
 use crate::metrics::rfm::Rfm;
+use crate::summary::CustomerId;
 use crate::{Error, Result};
 
 /// How to fit and score.
@@ -75,7 +76,8 @@ impl ClvOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ClvCustomer {
     /// Customer id.
-    pub customer_id: String,
+    #[serde(serialize_with = "crate::summary::serialize_customer_id")]
+    pub customer_id: CustomerId,
     /// Repeat purchase occasions.
     pub frequency: f64,
     /// First to last purchase, model units.
@@ -668,7 +670,7 @@ pub fn validate_holdout_for(
             c.recency,
             c.t,
         )?;
-        let got = f64::from(actual.get(&c.customer_id).copied().unwrap_or(0));
+        let got = f64::from(actual.get(c.customer_id.as_str()).copied().unwrap_or(0));
         predicted_total += predicted;
         actual_total += got;
         abs_err += (predicted - got).abs();
@@ -834,7 +836,7 @@ mod tests {
             .take(400)
             .enumerate()
             .map(|(i, (o, &(_, m)))| crate::metrics::rfm::RfmRow {
-                customer_id: format!("c{i:04}"),
+                customer_id: format!("c{i:04}").into(),
                 frequency: o.frequency as u32,
                 recency: o.recency,
                 t: o.t,

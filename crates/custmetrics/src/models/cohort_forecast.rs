@@ -337,7 +337,7 @@ mod tests {
 
     fn row(frequency: u32, recency: f64, t: f64, monetary_value: f64) -> RfmRow {
         RfmRow {
-            customer_id: String::new(),
+            customer_id: crate::summary::CustomerId::default(),
             frequency,
             recency,
             t,

@@ -233,7 +233,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, o)| crate::metrics::rfm::RfmRow {
-                customer_id: format!("c{i:05}"),
+                customer_id: format!("c{i:05}").into(),
                 frequency: o.frequency as u32,
                 recency: o.recency,
                 t: o.t,

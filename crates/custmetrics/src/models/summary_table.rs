@@ -228,7 +228,10 @@ pub fn read_rfm_summary<S: AsRef<str>>(paths: &[S], time_unit_days: u32) -> Resu
                 .copied()
                 .unwrap_or(0.0);
             customers.push(RfmRow {
-                customer_id: id.unwrap_or_else(|| (i + 1).to_string()),
+                customer_id: id.map_or_else(
+                    || (i + 1).to_string().into(),
+                    crate::summary::CustomerId::from,
+                ),
                 frequency: x as u32,
                 recency: r,
                 t,

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::holdout::{HoldoutSplit, holdout_split};
 use super::partitions::partitioned_stage_one;
 use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
-use super::{Summaries, filter_dates, summarise};
+use super::{CustomerId, Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
 use crate::period::{Period, date_from_days, days_since_epoch};
 use crate::{Error, Result};
@@ -572,7 +572,7 @@ impl CustomerRows {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Contract {
     /// Customer id.
-    pub customer_id: String,
+    pub customer_id: CustomerId,
     /// Signup day.
     pub start_day: i32,
     /// Cancellation day, if cancelled.
@@ -594,7 +594,7 @@ fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
     for ((id, s), e) in ids.iter().zip(start.iter()).zip(end.iter()) {
         if let (Some(id), Some(s)) = (id, s) {
             out.push(Contract {
-                customer_id: id.to_string(),
+                customer_id: id.into(),
                 start_day: s,
                 end_day: e,
             });

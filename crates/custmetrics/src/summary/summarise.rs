@@ -509,7 +509,7 @@ fn customer_row(
         })
         .collect();
     CustomerRow {
-        customer_id: id.to_string(),
+        customer_id: id.into(),
         first_day,
         last_day,
         orders,

@@ -129,7 +129,7 @@ fn contracts(rng: &mut ChaCha8Rng, n: usize, hazard: f64) -> Vec<Contract> {
         .map(|i| {
             let start = START + rng.random_range(0..SPAN);
             Contract {
-                customer_id: format!("c{i}"),
+                customer_id: format!("c{i}").into(),
                 start_day: start,
                 end_day: Some(start + geometric0(rng, hazard)),
             }
@@ -164,7 +164,7 @@ fn purchasers(rng: &mut ChaCha8Rng, n: usize, p: f64, q: f64) -> (Summaries, Vec
         }
         truth.push(last);
         customers.push(CustomerRow {
-            customer_id: format!("c{i:06}"),
+            customer_id: format!("c{i:06}").into(),
             first_day: first,
             last_day: first + last_seen,
             orders: days,

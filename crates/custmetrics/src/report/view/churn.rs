@@ -72,7 +72,7 @@ pub(super) fn view(
                 .iter()
                 .map(|a| {
                     vec![
-                        a.customer_id.clone(),
+                        a.customer_id.to_string(),
                         a.last_purchase.clone(),
                         a.days_since_last.to_string(),
                         fm.num(a.usual_gap_days, 1),

@@ -321,7 +321,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 .ranked
                 .iter()
                 .take(10)
-                .map(|x| (x.customer_id.clone(), x.clv))
+                .map(|x| (x.customer_id.to_string(), x.clv))
                 .collect(),
             format: ValueFormat::Number(2),
         },
