@@ -332,18 +332,18 @@ fn codes_from_store<'a>(store_codes: &[u32], ids: &'a StringChunked) -> (Vec<u32
             None => 0,
         })
         .collect();
-    // One walk over the ids (in their chunks): a lookup per first row searched the chunks
-    // every time.
+    // The first rows' ids, chunk by chunk: a lookup per first row searched the chunks every
+    // time, and iterating every row's id read 10M ids to keep 2.6M.
     let mut distinct = Vec::with_capacity(first_rows.len());
-    let mut wanted = first_rows.iter().peekable();
-    for (row, id) in ids.iter().enumerate() {
-        let Some(&&next) = wanted.peek() else {
-            break;
-        };
-        if row == next {
-            distinct.push(id.unwrap_or_default());
-            wanted.next();
+    let mut wanted = first_rows.iter().copied().peekable();
+    let mut offset = 0usize;
+    for chunk in ids.downcast_iter() {
+        let end = offset + chunk.len();
+        while let Some(row) = wanted.next_if(|&row| row < end) {
+            let i = row - offset;
+            distinct.push(chunk.get(i).unwrap_or_default());
         }
+        offset = end;
     }
     (codes, distinct)
 }
