@@ -13,7 +13,7 @@ use super::partitions::partitioned_stage_one;
 use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
 use super::{CustomerId, Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
-use crate::period::{Period, date_from_days, days_since_epoch};
+use crate::period::{Period, PeriodLookup, date_from_days, days_since_epoch};
 use crate::{Error, Result};
 
 /// Interactions in one channel.
@@ -522,11 +522,16 @@ fn signup_periods(customers: &DataFrame, rows: &CustomerRows) -> Result<Vec<Opti
         return Ok(Vec::new());
     }
     let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
-    let periods = days
-        .i32()?
-        .iter()
-        .map(|d| d.map(|d| rows.period.index(date_from_days(d))));
-    Ok(rows.align(periods))
+    let days = days.i32()?;
+    // Only the rows of summarised customers are dated, by a day → period table over their
+    // signup days (no calendar arithmetic per row).
+    let matched = || {
+        days.iter()
+            .zip(&rows.positions)
+            .map(|(day, position)| position.and(day))
+    };
+    let lookup = PeriodLookup::new(rows.period, matched().flatten());
+    Ok(rows.align(matched().map(|day| day.map(|d| lookup.get(d)))))
 }
 
 /// The customers table's rows matched to the summarised customers: for each row, the index of
