@@ -536,7 +536,7 @@ fn signup_periods(customers: &DataFrame, rows: &CustomerRows) -> Result<Vec<Opti
 
 /// The customers table's rows matched to the summarised customers: for each row, the index of
 /// its customer in the summaries (`None`: a null id, or a customer with no summary). Ids are
-/// matched once by sorting ([`super::customer_positions`]), not hashed, and every column
+/// matched once by sorting ([`super::customer_positions_in_column`]), not hashed, and every column
 /// aligned with the customers reads the same match.
 struct CustomerRows {
     positions: Vec<Option<u32>>,
@@ -548,7 +548,7 @@ impl CustomerRows {
     fn match_ids(customers: &DataFrame, s: &Summaries) -> Result<CustomerRows> {
         let ids = customers.column(col::CUSTOMER_ID)?.str()?;
         Ok(CustomerRows {
-            positions: super::customer_positions(s, ids.iter()),
+            positions: super::customer_positions_in_column(s, ids),
             customers: s.customers.len(),
             period: s.period,
         })

@@ -356,17 +356,10 @@ fn codes_from_store<'a>(store_codes: &[u32], ids: &'a StringChunked) -> (Vec<u32
 /// only runs of ids sharing those 8 bytes are compared in full. Typical ids (`C000123`,
 /// numbers, short codes) fit in 8 bytes, so runs are rare.
 pub(super) fn sort_ids(ids: &[&str]) -> Vec<u32> {
-    let prefix = |id: &str| -> u64 {
-        let mut bytes = [0u8; 8];
-        for (b, &c) in bytes.iter_mut().zip(id.as_bytes()) {
-            *b = c;
-        }
-        u64::from_be_bytes(bytes)
-    };
     let mut keyed: Vec<(u64, u32)> = ids
         .par_iter()
         .enumerate()
-        .map(|(code, id)| (prefix(id), code as u32))
+        .map(|(code, id)| (id_prefix(id), code as u32))
         .collect();
     keyed.par_sort_unstable();
     keyed.par_chunk_by_mut(|a, b| a.0 == b.0).for_each(|run| {
@@ -375,6 +368,16 @@ pub(super) fn sort_ids(ids: &[&str]) -> Vec<u32> {
         }
     });
     keyed.into_iter().map(|(_, code)| code).collect()
+}
+
+/// An id's first 8 bytes, big-endian and zero-padded: integers in the ids' byte order (equal
+/// for ids that share those bytes; see [`sort_ids`]).
+pub(super) fn id_prefix(id: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    for (b, &c) in bytes.iter_mut().zip(id.as_bytes()) {
+        *b = c;
+    }
+    u64::from_be_bytes(bytes)
 }
 
 /// Sorts small non-negative integers (gaps in days, at most the data's span) by counting:
