@@ -88,7 +88,13 @@ pub struct CustomerRow {
 /// One customer's purchases and refunds in one period. The customer is *active* in the period
 /// when `orders > 0`; a row with `orders == 0` holds only money given back (refunds), which
 /// counts against the period's revenue but never makes a customer active.
+///
+/// Packed to 4-byte alignment: 20 bytes instead of 24 (padding after `orders`). There is one
+/// row per customer and active period, ~80M at 100M transactions, so the padding was 320 MB of
+/// a large report's peak. Fields are read by value; a reference to `revenue` is not allowed
+/// (copy it first).
 #[derive(Debug, Clone, Copy, PartialEq)]
+#[repr(packed(4))]
 pub struct ActivityRow {
     /// Index into [`Summaries::customers`].
     pub customer: u32,
@@ -376,6 +382,11 @@ mod tests {
             as_of: NaiveDate::from_ymd_opt(2024, 1, 1).unwrap_or_default(),
             by: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_activity_row_has_no_padding() {
+        assert_eq!(std::mem::size_of::<ActivityRow>(), 20);
     }
 
     #[test]
