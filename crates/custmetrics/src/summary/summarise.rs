@@ -372,7 +372,7 @@ pub(super) fn sort_ids(ids: &[&str]) -> Vec<u32> {
 
 /// An id's first 8 bytes, big-endian and zero-padded: integers in the ids' byte order (equal
 /// for ids that share those bytes; see [`sort_ids`]).
-pub(super) fn id_prefix(id: &str) -> u64 {
+fn id_prefix(id: &str) -> u64 {
     let mut bytes = [0u8; 8];
     for (b, &c) in bytes.iter_mut().zip(id.as_bytes()) {
         *b = c;
