@@ -150,6 +150,58 @@ fn every_command_from_a_store_matches_the_exports() {
 }
 
 #[test]
+fn retention_counted_straight_from_a_store_matches_the_exports() {
+    // Without a customers table, `retention` counts the store's purchase days directly (no
+    // summaries): stores written whole, in partitions, and updated (whose parts interleave
+    // customer codes) must all give the exports' output, for any period and window.
+    let dir = tempfile::tempdir().unwrap();
+    let inputs: Vec<String> = demo_inputs().into_iter().take(4).collect();
+    let whole = dir.path().join("whole");
+    assert_code(&summarize(dir.path(), &inputs, &whole, &["-q"]), 0);
+    let parts = dir.path().join("parts");
+    assert_code(
+        &summarize(dir.path(), &inputs, &parts, &["-q", "--partitions", "3"]),
+        0,
+    );
+    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+    let updated = dir.path().join("updated");
+    assert_code(&summarize(dir.path(), &a, &updated, &["-q"]), 0);
+    let mut update = vec![
+        "summarize".to_string(),
+        "--update".into(),
+        updated.display().to_string(),
+        "-q".into(),
+    ];
+    update.extend(b.iter().cloned());
+    assert_code(&run_owned(dir.path(), &update), 0);
+    let mut both = a.clone();
+    both.extend(b.iter().cloned());
+    let commands: &[&[&str]] = &[
+        &["retention", "-f", "json"],
+        &["retention", "--period", "week", "-f", "csv"],
+        &[
+            "retention",
+            "--period",
+            "quarter",
+            "--from",
+            "2023-03-15",
+            "--as-of",
+            "2024-10-01",
+            "-f",
+            "json",
+        ],
+        &["retention", "--period", "day", "--from", "2024-11-01"],
+        &["retention", "--as-of", "2020-01-01"],
+        &["retention", "--from", "2030-01-01"],
+    ];
+    for (exports, store) in [(&inputs, &whole), (&inputs, &parts), (&both, &updated)] {
+        for command in commands {
+            assert_same_from_store(dir.path(), exports, store, command);
+        }
+    }
+}
+
+#[test]
 fn rejected_rows_and_accounting_come_back_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");

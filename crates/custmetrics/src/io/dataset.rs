@@ -51,12 +51,24 @@ pub(crate) trait PartitionedRows: std::fmt::Debug + Send + Sync {
     /// accounting (rows, rejections, files) must be counted once over the partitions (e.g. all
     /// of it with partition 0).
     fn load_partition(&self, index: u32, count: u32) -> Result<Table>;
+
+    /// The source itself, so that the layer that made it can reach what else it offers (a
+    /// store's purchase days, read without decoding them into rows).
+    fn as_any(&self) -> &dyn std::any::Any;
 }
 
 impl DeferredTransactions {
     /// The number of partitions.
     pub fn partitions(&self) -> u32 {
         self.spec.transaction_partitions.max(1)
+    }
+
+    /// The other layer's source of rows, when the rows are not export files.
+    pub(crate) fn rows(&self) -> Option<&dyn PartitionedRows> {
+        match &self.source {
+            Source::Files(_) => None,
+            Source::Rows(rows) => Some(rows.as_ref()),
+        }
     }
 
     /// Rows of another layer, read in `partitions` customer partitions.

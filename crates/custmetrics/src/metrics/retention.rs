@@ -24,7 +24,9 @@
 
 use serde::Serialize;
 
-use crate::summary::Summaries;
+use crate::money::{from_micros, to_micros};
+use crate::period::Period;
+use crate::summary::{ActivityRow, Summaries};
 
 /// One period's retention figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,10 +111,36 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
             *cohort = *known;
         }
     }
-    let (mut periods, mut cells) = rayon::join(
-        || compute_periods(s, &cohorts, end, None, |_| true),
-        || compute_triangle(s, &cohorts, end, None, |_| true),
-    );
+    // Every slot of the counts starts at the earliest period a customer is dated by.
+    let lo = s
+        .activity
+        .iter()
+        .map(|a| a.period)
+        .chain(cohorts.iter().copied())
+        .filter(|&p| p <= end)
+        .min()
+        .unwrap_or(end);
+    let counts_of = |keep: &dyn Fn(usize) -> bool| {
+        let mut counts = RetentionCounts::new(lo, end);
+        let mut rows: Vec<PeriodActivity> = Vec::new();
+        // Activity is sorted by customer: each customer's rows are the next run.
+        let mut activity = s.activity.as_slice();
+        for (customer, &cohort) in cohorts.iter().enumerate() {
+            let run = activity
+                .iter()
+                .take_while(|a| a.customer as usize == customer)
+                .count();
+            let (own, rest) = activity.split_at(run);
+            activity = rest;
+            if keep(customer) {
+                rows.clear();
+                rows.extend(own.iter().map(PeriodActivity::from));
+                counts.add_customer(cohort, &rows);
+            }
+        }
+        counts
+    };
+    let mut r = Retention::from_counts(&counts_of(&|_| true), s.period);
     if !s.by.is_empty() {
         // Each customer's segment as an index into the sorted distinct values, so that the
         // per-row filter compares integers (it used to clone the segment string per row).
@@ -126,246 +154,303 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
             .collect();
         for (k, v) in values.iter().enumerate() {
             let keep = |i: usize| code.get(i).copied().flatten() == Some(k);
-            periods.extend(compute_periods(s, &cohorts, end, Some(v), keep));
-            cells.extend(compute_triangle(s, &cohorts, end, Some(v), keep));
+            let (p, c) = counts_of(&keep).figures(s.period, Some(v));
+            r.periods.extend(p);
+            r.cohorts.extend(c);
         }
     }
-    Retention {
-        period: s.period.name().into(),
-        periods,
-        cohorts: cells,
+    r
+}
+
+impl Retention {
+    /// The figures of one group of customers' counts.
+    pub(crate) fn from_counts(counts: &RetentionCounts, period: Period) -> Retention {
+        let (periods, cohorts) = counts.figures(period, None);
+        Retention {
+            period: period.name().into(),
+            periods,
+            cohorts,
+        }
     }
 }
 
-fn compute_periods(
-    s: &Summaries,
-    cohorts: &[i32],
+/// One customer's purchases and refunds in one period, money in millionths (the input of
+/// [`RetentionCounts::add_customer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PeriodActivity {
+    /// Period index.
+    pub period: i32,
+    /// Purchases (0: refunds only, not active).
+    pub orders: u32,
+    /// Net revenue in millionths.
+    pub revenue: i64,
+}
+
+impl From<&ActivityRow> for PeriodActivity {
+    fn from(a: &ActivityRow) -> Self {
+        PeriodActivity {
+            period: a.period,
+            orders: a.orders,
+            // Exact: stage 1 wrote the revenue from millionths.
+            revenue: to_micros(a.revenue),
+        }
+    }
+}
+
+/// What one period's figures are computed from: customers and money, summed over customers.
+#[derive(Debug, Default, Clone, Copy)]
+struct PeriodCounts {
+    /// E: customers active in the period.
+    active: u64,
+    /// R: of those, active in the previous period too.
+    retained: u64,
+    /// N: customers whose cohort is the period.
+    new: u64,
+    /// Revenue in the previous period of the customers active in it (NRR's denominator).
+    prev_revenue: i64,
+    /// Revenue in the period of the customers active in the previous one.
+    kept_revenue: i64,
+    /// The same, each customer's capped at their previous period's revenue.
+    kept_revenue_capped: i64,
+}
+
+/// The cohort × period counts of one group of customers, from which every retention figure
+/// is computed. Customers are added one at a time, in any order, and two counts merge by
+/// adding: the counts are integers (money in millionths), so the figures do not depend on the
+/// order of the customers or on how they were split (customer partitions, threads), and money
+/// sums print as the cents they are.
+#[derive(Debug, Clone)]
+pub(crate) struct RetentionCounts {
+    /// The earliest period slot (no customer is dated before it).
+    lo: i32,
+    /// The period of the observation end.
     end: i32,
-    segment: Option<&str>,
-    keep: impl Fn(usize) -> bool,
-) -> Vec<PeriodRetention> {
-    // Per period: E, R, N, and revenue sums for NRR/GRR. Activity is sorted by customer, period.
-    #[derive(Default, Clone, Copy)]
-    struct Acc {
-        active: u64,
-        retained: u64,
-        new: u64,
-        prev_revenue: f64,
-        kept_revenue: f64,
-        kept_revenue_capped: f64,
-    }
-    // Periods are a dense range ending at `end`: one slot per period from the earliest one
-    // (a BTreeMap entry per activity row was most of the function's time).
-    let Some(lo) = s
-        .activity
-        .iter()
-        .map(|a| a.period)
-        .filter(|&p| p <= end)
-        .min()
-    else {
-        return Vec::new();
-    };
-    let slot = |p: i32| (i64::from(p) - i64::from(lo)) as usize;
-    let mut acc: Vec<Acc> = vec![Acc::default(); slot(end) + 1];
-    let mut first: Option<i32> = None;
-    let mut prev: Option<(u32, i32, f64)> = None;
-    // Revenue of customers active in p−1 that is carried into p (for NRR/GRR) is only known when
-    // we see period p, so "start" revenue is added on the p−1 row itself.
-    for a in &s.activity {
-        if a.period > end || !keep(a.customer as usize) {
-            prev = None;
-            continue;
+    /// Slot `p − lo` for periods `lo..=end`.
+    periods: Vec<PeriodCounts>,
+    /// The earliest period with an active customer.
+    first_active: Option<i32>,
+    /// Customers per cohort slot.
+    cohort_sizes: Vec<u64>,
+    /// (cohort, offset) cells, cohort by cohort: active customers and revenue.
+    cells: Vec<(u64, i64)>,
+    /// Customers per (cohort, offset) whose last active offset is that one.
+    last_active: Vec<u64>,
+}
+
+impl RetentionCounts {
+    /// Empty counts for periods `lo..=end` (`lo` at most every period and cohort added).
+    pub(crate) fn new(lo: i32, end: i32) -> RetentionCounts {
+        let lo = lo.min(end);
+        let n = (i64::from(end) - i64::from(lo) + 1) as usize;
+        let cells = Self::first_cell(n, n);
+        RetentionCounts {
+            lo,
+            end,
+            periods: vec![PeriodCounts::default(); n],
+            first_active: None,
+            cohort_sizes: vec![0; n],
+            cells: vec![(0, 0); cells],
+            last_active: vec![0; cells],
         }
-        if !a.is_active() {
-            // Refunds only: the customer is not active in this period, and the money given
-            // back counts against the revenue kept from the previous period's customers.
-            if let Some((c, p, _)) = prev
-                && c == a.customer
-                && p + 1 == a.period
-                && let Some(e) = acc.get_mut(slot(a.period))
-            {
-                e.kept_revenue += a.revenue;
+    }
+
+    /// The first cell of cohort slot `j` of `n`: cohort slot j has offsets 0..n−j.
+    fn first_cell(j: usize, n: usize) -> usize {
+        j * n - j * j.saturating_sub(1) / 2
+    }
+
+    fn slot(&self, period: i32) -> Option<usize> {
+        usize::try_from(i64::from(period) - i64::from(self.lo)).ok()
+    }
+
+    fn cell(&self, cohort: i32, offset: i32) -> Option<usize> {
+        let n = self.periods.len();
+        let j = self.slot(cohort).filter(|&j| j < n)?;
+        let k = usize::try_from(offset).ok().filter(|&k| k < n - j)?;
+        Some(Self::first_cell(j, n) + k)
+    }
+
+    /// Adds one customer: its cohort period and its activity, sorted by period.
+    pub(crate) fn add_customer(&mut self, cohort: i32, rows: &[PeriodActivity]) {
+        if cohort <= self.end
+            && let Some(size) = self.slot(cohort).and_then(|j| self.cohort_sizes.get_mut(j))
+        {
+            *size += 1;
+        }
+        // The previous row, when the customer was active in it: (period, revenue).
+        let mut previous: Option<(i32, i64)> = None;
+        let mut last_offset: Option<i32> = None;
+        for r in rows.iter().take_while(|r| r.period <= self.end) {
+            let after_active = previous.filter(|&(p, _)| p + 1 == r.period);
+            let slot = self.slot(r.period);
+            if r.orders == 0 {
+                // Refunds only: the customer is not active in this period, and the money
+                // given back counts against the revenue kept from the previous period.
+                if after_active.is_some()
+                    && let Some(e) = slot.and_then(|j| self.periods.get_mut(j))
+                {
+                    e.kept_revenue += r.revenue;
+                }
+                previous = None;
+            } else {
+                self.first_active = Some(self.first_active.map_or(r.period, |f| f.min(r.period)));
+                if let Some(e) = slot.and_then(|j| self.periods.get_mut(j)) {
+                    e.active += 1;
+                    if cohort == r.period {
+                        e.new += 1;
+                    }
+                    if let Some((_, before)) = after_active {
+                        e.retained += 1;
+                        e.kept_revenue += r.revenue;
+                        e.kept_revenue_capped += r.revenue.min(before).max(0);
+                    }
+                }
+                if r.period < self.end
+                    && let Some(next) = slot.and_then(|j| self.periods.get_mut(j + 1))
+                {
+                    next.prev_revenue += r.revenue;
+                }
+                previous = Some((r.period, r.revenue));
             }
-            prev = None;
-            continue;
+            // Activity before an acquisition date from the customers table is not cohort
+            // activity.
+            let offset = r.period - cohort;
+            if let Some(cell) = self
+                .cell(cohort, offset)
+                .and_then(|c| self.cells.get_mut(c))
+            {
+                cell.1 += r.revenue;
+                if r.orders > 0 {
+                    cell.0 += 1;
+                    last_offset = Some(last_offset.map_or(offset, |k| k.max(offset)));
+                }
+            }
         }
-        first = Some(first.map_or(a.period, |f| f.min(a.period)));
-        let Some(e) = acc.get_mut(slot(a.period)) else {
-            continue;
-        };
-        e.active += 1;
-        if cohorts.get(a.customer as usize) == Some(&a.period) {
-            e.new += 1;
-        }
-        if let Some((c, p, rev)) = prev
-            && c == a.customer
-            && p + 1 == a.period
+        if let Some(k) = last_offset
+            && let Some(n) = self
+                .cell(cohort, k)
+                .and_then(|c| self.last_active.get_mut(c))
         {
-            e.retained += 1;
-            e.kept_revenue += a.revenue;
-            e.kept_revenue_capped += a.revenue.min(rev).max(0.0);
+            *n += 1;
         }
-        if a.period < end
-            && let Some(next) = acc.get_mut(slot(a.period + 1))
-        {
-            next.prev_revenue += a.revenue;
-        }
-        prev = Some((a.customer, a.period, a.revenue));
     }
-    let Some(first) = first else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for p in first..=end {
-        let e = acc.get(slot(p)).copied().unwrap_or_default();
-        let start = if p == first {
-            None
-        } else {
-            Some(acc.get(slot(p - 1)).map_or(0, |x| x.active))
+
+    /// Adds `other`'s customers (counts of the same periods).
+    pub(crate) fn merge(&mut self, other: &RetentionCounts) {
+        debug_assert_eq!((self.lo, self.end), (other.lo, other.end));
+        for (a, b) in self.periods.iter_mut().zip(&other.periods) {
+            a.active += b.active;
+            a.retained += b.retained;
+            a.new += b.new;
+            a.prev_revenue += b.prev_revenue;
+            a.kept_revenue += b.kept_revenue;
+            a.kept_revenue_capped += b.kept_revenue_capped;
+        }
+        self.first_active = match (self.first_active, other.first_active) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for (a, b) in self.cohort_sizes.iter_mut().zip(&other.cohort_sizes) {
+            *a += b;
+        }
+        for (a, b) in self.cells.iter_mut().zip(&other.cells) {
+            a.0 += b.0;
+            a.1 += b.1;
+        }
+        for (a, b) in self.last_active.iter_mut().zip(&other.last_active) {
+            *a += b;
+        }
+    }
+
+    /// The per-period figures and the cohort triangle (see the module's definitions).
+    pub(crate) fn figures(
+        &self,
+        period: Period,
+        segment: Option<&str>,
+    ) -> (Vec<PeriodRetention>, Vec<CohortCell>) {
+        (
+            self.period_figures(period, segment),
+            self.triangle(period, segment),
+        )
+    }
+
+    fn period_figures(&self, period: Period, segment: Option<&str>) -> Vec<PeriodRetention> {
+        let Some(first) = self.first_active else {
+            return Vec::new();
+        };
+        let counts = |p: i32| {
+            self.slot(p)
+                .and_then(|j| self.periods.get(j))
+                .copied()
+                .unwrap_or_default()
         };
         let ratio = |num: f64, den: f64| if den > 0.0 { Some(num / den) } else { None };
-        let s_count = start.unwrap_or(0);
-        let rev_ratio = |num: f64| {
-            if e.prev_revenue > 0.0 {
-                Some(num / e.prev_revenue)
-            } else {
-                None
-            }
-        };
-        out.push(PeriodRetention {
-            period: s.period.label(p),
-            segment: segment.map(str::to_string),
-            customers_start: s_count,
-            customers_end: e.active,
-            new_customers: e.new,
-            retained: e.retained,
-            reactivated: e.active - e.new - e.retained,
-            crr: start.and_then(|st| ratio(e.active as f64 - e.new as f64, st as f64)),
-            retention_rate: start.and_then(|st| ratio(e.retained as f64, st as f64)),
-            churn_rate: start.and_then(|st| ratio((st - e.retained) as f64, st as f64)),
-            nrr: start.and_then(|_| rev_ratio(e.kept_revenue)),
-            grr: start.and_then(|_| rev_ratio(e.kept_revenue_capped)),
-        });
+        (first..=self.end)
+            .map(|p| {
+                let e = counts(p);
+                let start = (p != first).then(|| counts(p - 1).active);
+                let s_count = start.unwrap_or(0);
+                let rev_ratio = |num: i64| {
+                    (e.prev_revenue > 0).then(|| from_micros(num) / from_micros(e.prev_revenue))
+                };
+                PeriodRetention {
+                    period: period.label(p),
+                    segment: segment.map(str::to_string),
+                    customers_start: s_count,
+                    customers_end: e.active,
+                    new_customers: e.new,
+                    retained: e.retained,
+                    reactivated: e.active - e.new - e.retained,
+                    crr: start.and_then(|st| ratio(e.active as f64 - e.new as f64, st as f64)),
+                    retention_rate: start.and_then(|st| ratio(e.retained as f64, st as f64)),
+                    churn_rate: start
+                        .and_then(|st| ratio(st.saturating_sub(e.retained) as f64, st as f64)),
+                    nrr: start.and_then(|_| rev_ratio(e.kept_revenue)),
+                    grr: start.and_then(|_| rev_ratio(e.kept_revenue_capped)),
+                }
+            })
+            .collect()
     }
-    out
-}
 
-fn compute_triangle(
-    s: &Summaries,
-    cohorts: &[i32],
-    end: i32,
-    segment: Option<&str>,
-    keep: impl Fn(usize) -> bool,
-) -> Vec<CohortCell> {
-    // Cohorts are a dense range of periods up to `end`, and a cohort's offsets run to `end`:
-    // the cells are one slot per (cohort, offset), laid out as the output is (hash maps keyed
-    // by cell, and a BTreeMap entry per customer, were most of the triangle's time).
-    let Some(lo) = cohorts
-        .iter()
-        .enumerate()
-        .filter(|&(i, &c)| c <= end && keep(i))
-        .map(|(_, &c)| c)
-        .min()
-    else {
-        return Vec::new();
-    };
-    let n = (i64::from(end) - i64::from(lo) + 1) as usize;
-    // Cohort slot j (period lo + j) has offsets 0..n-j; its cells start at first_cell[j].
-    let first_cell: Vec<usize> = (0..=n)
-        .map(|j| j * n - j * j.saturating_sub(1) / 2)
-        .collect();
-    let slot = |cohort: i32| (i64::from(cohort) - i64::from(lo)) as usize;
-    let cell_of = |cohort: i32, k: u32| first_cell.get(slot(cohort)).map(|f| f + k as usize);
-    let mut size = vec![0u64; n];
-    for (i, &c) in cohorts.iter().enumerate() {
-        if c <= end
-            && keep(i)
-            && let Some(s) = size.get_mut(slot(c))
-        {
-            *s += 1;
+    fn triangle(&self, period: Period, segment: Option<&str>) -> Vec<CohortCell> {
+        let n = self.periods.len();
+        let mut out = Vec::new();
+        for (j, &customers) in self.cohort_sizes.iter().enumerate() {
+            if customers == 0 {
+                continue;
+            }
+            let cells = Self::first_cell(j, n)..Self::first_cell(j + 1, n);
+            let (Some(row), Some(last_active)) =
+                (self.cells.get(cells.clone()), self.last_active.get(cells))
+            else {
+                continue;
+            };
+            let cohort = self.lo + j as i32;
+            let base_revenue = row.first().map_or(0, |c| c.1);
+            // Suffix sums: customers active at offset k or later.
+            let mut reached = last_active.to_vec();
+            let mut later = 0;
+            for r in reached.iter_mut().rev() {
+                *r += later;
+                later = *r;
+            }
+            for (k, (&(active, revenue), &reached)) in row.iter().zip(&reached).enumerate() {
+                out.push(CohortCell {
+                    cohort: period.label(cohort),
+                    segment: segment.map(str::to_string),
+                    offset: k as u32,
+                    customers,
+                    active,
+                    rate: active as f64 / customers as f64,
+                    unbounded_rate: reached as f64 / customers as f64,
+                    revenue: from_micros(revenue),
+                    revenue_retention: (base_revenue > 0)
+                        .then(|| from_micros(revenue) / from_micros(base_revenue)),
+                });
+            }
         }
+        out
     }
-    // (cohort, offset) → (active, revenue); and per customer the last active offset.
-    let cell_count = first_cell.last().copied().unwrap_or(0);
-    let mut cells: Vec<(u64, f64)> = vec![(0, 0.0); cell_count];
-    // Indexed by customer: a hash map here cost more than the rest of the triangle.
-    let mut last_offset: Vec<Option<u32>> = vec![None; s.customers.len()];
-    for a in &s.activity {
-        let Some(&cohort) = cohorts.get(a.customer as usize) else {
-            continue;
-        };
-        // Activity before an acquisition date from the customers table is not cohort activity.
-        if a.period > end || a.period < cohort || !keep(a.customer as usize) {
-            continue;
-        }
-        let k = (a.period - cohort) as u32;
-        let Some(cell) = cell_of(cohort, k).and_then(|c| cells.get_mut(c)) else {
-            continue;
-        };
-        cell.1 += a.revenue;
-        if !a.is_active() {
-            // Refunds only: net revenue of the cell, not an active customer.
-            continue;
-        }
-        cell.0 += 1;
-        if let Some(lo) = last_offset.get_mut(a.customer as usize) {
-            *lo = Some(lo.map_or(k, |lo| lo.max(k)));
-        }
-    }
-    // Unbounded: customers whose last active offset ≥ k.
-    let mut reach: Vec<u64> = vec![0; cell_count];
-    for (customer, k) in last_offset.iter().enumerate() {
-        if let (Some(k), Some(&cohort)) = (*k, cohorts.get(customer))
-            && let Some(r) = cell_of(cohort, k).and_then(|c| reach.get_mut(c))
-        {
-            *r += 1;
-        }
-    }
-    let mut out = Vec::new();
-    for (j, (&customers, bounds)) in size.iter().zip(first_cell.windows(2)).enumerate() {
-        let (Some(row), Some(reach)) = (
-            bounds
-                .first()
-                .zip(bounds.get(1))
-                .and_then(|(&a, &b)| cells.get(a..b)),
-            bounds
-                .first()
-                .zip(bounds.get(1))
-                .and_then(|(&a, &b)| reach.get(a..b)),
-        ) else {
-            continue;
-        };
-        if customers == 0 {
-            continue;
-        }
-        let cohort = lo + j as i32;
-        let base_revenue = row.first().map_or(0.0, |c| c.1);
-        // Suffix sums: reached[k] = customers active at offset k or later.
-        let mut reached = reach.to_vec();
-        let mut later = 0;
-        for r in reached.iter_mut().rev() {
-            *r += later;
-            later = *r;
-        }
-        for (k, (&(active, revenue), &reached)) in row.iter().zip(&reached).enumerate() {
-            out.push(CohortCell {
-                cohort: s.period.label(cohort),
-                segment: segment.map(str::to_string),
-                offset: k as u32,
-                customers,
-                active,
-                rate: active as f64 / customers as f64,
-                unbounded_rate: reached as f64 / customers as f64,
-                revenue,
-                revenue_retention: if base_revenue > 0.0 {
-                    Some(revenue / base_revenue)
-                } else {
-                    None
-                },
-            });
-        }
-    }
-    out
 }
 
 #[cfg(test)]

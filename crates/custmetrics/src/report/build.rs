@@ -105,6 +105,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         contracts,
         acquisition_costs,
         mut holdout,
+        retention: retention_counts,
     } = stage1;
     // The CLV covariates' values, taken before their dimensions leave the summaries.
     let covariates = (!options.clv_covariates.is_empty() && skips.wants(Section::Clv))
@@ -143,7 +144,12 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         }
         _ => None,
     };
-    let retention = retention(active, &cohort_of, &mut skips, no_tx);
+    let retention = match retention_counts {
+        Some(counts) if skips.wants(Section::Retention) => {
+            Some(Retention::from_counts(&counts, options.period))
+        }
+        _ => retention(active, &cohort_of, &mut skips, no_tx),
+    };
     let churn = churn(active, options, &mut skips, no_tx);
     let contractual_churn = contractual_churn(contracts.as_deref(), as_of, active, options, &skips);
     let survival = survival(
@@ -633,6 +639,10 @@ pub(super) fn stage1_options(options: &ReportOptions) -> Stage1Options {
         }),
         acquisition_costs: wants(Section::Supporting),
         holdout_from: options.clv_holdout_from.filter(|_| wants(Section::Clv)),
+        only_retention: wants(Section::Retention)
+            && options.sections.iter().all(|&s| s == Section::Retention)
+            && options.active_on == ActiveOn::Transactions
+            && stage1_by(options).is_empty(),
     }
 }
 

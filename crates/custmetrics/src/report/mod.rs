@@ -166,6 +166,7 @@ impl ReportOptions {
         read.interaction_rows = stage1.activity_from_interactions
             || stage1.interactions_overview
             || stage1.survey.is_some();
+        read.defer_purchases = stage1.only_retention;
         read
     }
 }

@@ -10,6 +10,7 @@
 //! - `prepare.rs`: `prepare`, the report's one entry point into stage 1: everything it needs
 //!   from a [`crate::io::Dataset`]'s rows, after which the rows are released.
 
+mod cohorts;
 mod holdout;
 mod merge;
 mod partitions;

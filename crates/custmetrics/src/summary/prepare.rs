@@ -11,8 +11,10 @@ use serde::Serialize;
 use super::holdout::{HoldoutSplit, holdout_split};
 use super::partitions::partitioned_stage_one;
 use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
+use super::store::StorePurchases;
 use super::{CustomerId, Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
+use crate::metrics::retention::RetentionCounts;
 use crate::period::{Period, PeriodLookup, date_from_days, days_since_epoch};
 use crate::{Error, Result};
 
@@ -50,6 +52,10 @@ pub(crate) struct Stage1Options {
     pub acquisition_costs: bool,
     /// Split the transactions at this date for a CLV holdout check (CLV wanted).
     pub holdout_from: Option<NaiveDate>,
+    /// Retention, unsplit, is the only section that reads the transactions: a store's
+    /// purchase days are counted straight into its counts ([`super::cohorts`]), with no
+    /// summaries.
+    pub only_retention: bool,
 }
 
 /// The results of stage 1: everything later stages read, without the input rows.
@@ -73,6 +79,9 @@ pub(crate) struct Stage1 {
     pub acquisition_costs: Vec<Option<f64>>,
     /// The CLV calibration/holdout split.
     pub holdout: Option<HoldoutSplit>,
+    /// Retention's counts, when they were counted without summaries
+    /// ([`Stage1Options::only_retention`]; `purchases` and `activity` are then `None`).
+    pub retention: Option<RetentionCounts>,
 }
 
 /// Stage 1 for a report: takes the rows out of `data` and reduces them, leaving in `data` what
@@ -91,6 +100,10 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     // customers) are released before stage 1, whose output is the peak of a large report.
     if let Some(t) = owned.customers.as_mut() {
         keep_columns(t, &super::CUSTOMER_COLUMNS_READ, &options.by)?;
+    }
+    if let Some(stage1) = retention_from_store(&mut owned, options)? {
+        *data = owned.without_rows();
+        return Ok(stage1);
     }
     let mut stage_one = None;
     let mut early_overview = None;
@@ -144,6 +157,48 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     }
     *data = owned.without_rows();
     from_tables(owned, stage_one, early_overview, options)
+}
+
+/// Stage 1 of a report whose only transaction section is retention, from a store's purchase
+/// days ([`super::cohorts`]): when the purchases were left in a store, and no customers
+/// table dates the cohorts (signup dates would need the ids matched). `None` otherwise, or
+/// when no customer bought in the window: the general path then runs (and says why there is
+/// nothing to report). On success the transactions table holds its accounting.
+fn retention_from_store(data: &mut Dataset, options: &Stage1Options) -> Result<Option<Stage1>> {
+    let store = data
+        .deferred_transactions
+        .as_ref()
+        .and_then(|d| d.rows())
+        .and_then(|rows| rows.as_any().downcast_ref::<StorePurchases>());
+    let Some(store) = store.filter(|_| options.only_retention) else {
+        return Ok(None);
+    };
+    if customer_has(data.customers.as_ref().map(|t| &t.frame), col::SIGNUP_DATE) {
+        return Ok(None);
+    }
+    let day = |d: Option<NaiveDate>| d.map(days_since_epoch);
+    let Some(days) = store.purchase_days(day(options.from), day(options.as_of))? else {
+        return Ok(None);
+    };
+    let Some((counts, as_of)) =
+        super::cohorts::retention_counts(&days, options.period, day(options.as_of))
+    else {
+        return Ok(None);
+    };
+    data.transactions = Some(store.accounting());
+    data.deferred_transactions = None;
+    Ok(Some(Stage1 {
+        purchases: None,
+        activity: None,
+        as_of: Some(date_from_days(as_of)),
+        interactions_overview: None,
+        survey: None,
+        signup_periods: Vec::new(),
+        contracts: None,
+        acquisition_costs: Vec::new(),
+        holdout: None,
+        retention: Some(counts),
+    }))
 }
 
 /// Narrows a table's frame to the columns of `fixed` and `by` it has (the others' memory is
@@ -314,6 +369,7 @@ fn from_tables(
         contracts,
         acquisition_costs,
         holdout,
+        retention: None,
     })
 }
 

@@ -184,6 +184,10 @@ pub struct StoreRead {
     /// holds its accounting and no rows: enough for a report with no section that reads them
     /// (the overview's interaction counts, NPS, CSAT, activity from interactions).
     pub interaction_rows: bool,
+    /// Leave the purchases in the store even in one partition, for the report's stage 1 to
+    /// read: a report whose only transaction section is retention counts the purchase days
+    /// straight from the store, without decoding them into rows.
+    pub defer_purchases: bool,
 }
 
 impl Default for StoreRead {
@@ -192,6 +196,7 @@ impl Default for StoreRead {
             by: Vec::new(),
             partitions: 1,
             interaction_rows: true,
+            defer_purchases: false,
         }
     }
 }
@@ -807,7 +812,7 @@ impl SummaryStore {
     /// I/O and query errors reading the store; a `by` the store kept as an identifier.
     pub fn read(&self, read: &StoreRead) -> Result<Dataset> {
         let dims = self.report_dims(&read.by)?;
-        let in_partitions = read.partitions > 1;
+        let in_partitions = read.partitions > 1 || read.defer_purchases;
         let frames = self.read_frames(Some(&dims), !in_partitions, read.interaction_rows)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         if !in_partitions {
@@ -1084,8 +1089,9 @@ impl SummaryStore {
 }
 
 /// A store's purchases, read one range of customer codes at a time by the report's stage 1
-/// ([`SummaryStore::dataset_in_partitions`]).
-struct StorePurchases {
+/// ([`SummaryStore::dataset_in_partitions`]), or as plain purchase days
+/// ([`StorePurchases::purchase_days`]).
+pub(super) struct StorePurchases {
     /// The purchases' parts.
     parts: Vec<PathBuf>,
     /// The dimensions read (others are not decoded).
@@ -1162,9 +1168,25 @@ impl PartitionedRows for StorePurchases {
                 decode_purchases(&rows, &self.ids, &self.dictionary, &self.table)?
             }
         };
+        Ok(self.table(frame, index == 0))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+impl StorePurchases {
+    /// The transactions table without rows: all of its accounting, rejections and files.
+    pub(super) fn accounting(&self) -> Table {
+        self.table(self.template.frame.clone(), true)
+    }
+
+    /// The transactions table with `frame`; the accounting, rejections and files only when
+    /// `first` (so that partitions add up to them once).
+    fn table(&self, frame: DataFrame, first: bool) -> Table {
         let t = &self.template;
-        let first = index == 0;
-        Ok(Table {
+        Table {
             kind: t.kind,
             frame,
             accounting: match first {
@@ -1186,7 +1208,57 @@ impl PartitionedRows for StorePurchases {
             dimensions: t.dimensions.clone(),
             input_paths: t.input_paths.clone(),
             line_keys: Vec::new(),
-        })
+        }
+    }
+
+    /// Every part's purchase days from `from` to `to` (days since 1970-01-01, both optional
+    /// and inclusive), as plain columns: customer codes, no ids, no dimensions. `None` when a
+    /// part has a null in them (the general read says what is wrong with it).
+    ///
+    /// # Errors
+    /// I/O errors, and a part without the columns.
+    pub(super) fn purchase_days(
+        &self,
+        from: Option<i32>,
+        to: Option<i32>,
+    ) -> Result<Option<super::cohorts::PurchaseDays>> {
+        const COLUMNS: [&str; 4] = ["customer", col::DATE, "orders", "revenue_micros"];
+        let mut days = super::cohorts::PurchaseDays::default();
+        let (from, to) = (from.unwrap_or(i32::MIN), to.unwrap_or(i32::MAX));
+        for path in &self.parts {
+            let frame = read_parquet(path, |_| Some(COLUMNS.map(String::from).to_vec()))?;
+            let column = |name: &str, dtype: &DataType| -> Result<Series> {
+                let c = frame.column(name)?.cast(dtype)?;
+                Ok(c.as_materialized_series().clone())
+            };
+            let [customer, day, orders, revenue] = [
+                column("customer", &DataType::UInt32)?,
+                column(col::DATE, &DataType::Int32)?,
+                column("orders", &DataType::UInt32)?,
+                column("revenue_micros", &DataType::Int64)?,
+            ];
+            if [&customer, &day, &orders, &revenue]
+                .iter()
+                .any(|c| c.null_count() > 0)
+            {
+                return Ok(None);
+            }
+            let rows = customer
+                .u32()?
+                .into_no_null_iter()
+                .zip(day.i32()?.into_no_null_iter())
+                .zip(orders.u32()?.into_no_null_iter())
+                .zip(revenue.i64()?.into_no_null_iter());
+            for (((c, d), o), r) in rows {
+                if (from..=to).contains(&d) {
+                    days.customer.push(c);
+                    days.day.push(d);
+                    days.orders.push(o);
+                    days.revenue.push(r);
+                }
+            }
+        }
+        Ok(Some(days))
     }
 }
 

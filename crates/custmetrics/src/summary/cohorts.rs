@@ -1,0 +1,341 @@
+//! Retention straight from a summary store's purchase days, for a run whose only transaction
+//! section is retention (`custmetrics retention --store`).
+//!
+//! Retention needs no customer ids, no per-customer rows and no gaps: only each customer's
+//! cohort and active periods, added up into [`RetentionCounts`]. So this path reads four
+//! integer columns of the store's purchases (customer code, day, orders, revenue in
+//! millionths), groups the days by customer code (in place when the parts are already in
+//! code and day order, as custmetrics writes them; by a counting sort otherwise) and counts
+//! each customer once, customers split across threads, whose counts then add up. The counts
+//! are integers, so the figures are those of the general path (summaries, then
+//! [`crate::metrics::retention::retention`]) exactly; the store-vs-exports tests check it.
+
+use rayon::prelude::*;
+
+use crate::metrics::retention::{PeriodActivity, RetentionCounts};
+use crate::period::{Period, PeriodLookup};
+
+/// A store's purchase days, one entry per row of its purchases parts (within the date
+/// window), as plain columns.
+#[derive(Debug, Default)]
+pub(super) struct PurchaseDays {
+    /// Customer code.
+    pub customer: Vec<u32>,
+    /// Day (days since 1970-01-01).
+    pub day: Vec<i32>,
+    /// Purchases that day (0: refunds only).
+    pub orders: Vec<u32>,
+    /// Net revenue that day, in millionths.
+    pub revenue: Vec<i64>,
+}
+
+/// Retention's counts of the customers with a purchase among `days`, and the observation end
+/// (`as_of`, else the last day of such a customer, as stage 1 sets it). `None` when no
+/// customer bought anything: the general path then says why there is nothing to report.
+pub(super) fn retention_counts(
+    days: &PurchaseDays,
+    period: Period,
+    as_of: Option<i32>,
+) -> Option<(RetentionCounts, i32)> {
+    let customers = days.customer.iter().max().map_or(0, |&m| m as usize + 1);
+    // A customer whose days in the window are all refunds bought nothing: not a customer.
+    let mut bought = vec![false; customers];
+    for (&c, &o) in days.customer.iter().zip(&days.orders) {
+        if o > 0
+            && let Some(b) = bought.get_mut(c as usize)
+        {
+            *b = true;
+        }
+    }
+    let counted = |c: u32| bought.get(c as usize).copied().unwrap_or(false);
+    let (mut first_day, mut last_day) = (i32::MAX, i32::MIN);
+    for (&c, &d) in days.customer.iter().zip(&days.day) {
+        if counted(c) {
+            first_day = first_day.min(d);
+            last_day = last_day.max(d);
+        }
+    }
+    if first_day > last_day {
+        return None;
+    }
+    let as_of = as_of.unwrap_or(last_day);
+    let lookup = PeriodLookup::new(period, [first_day, as_of].into_iter());
+    let (lo, end) = (lookup.get(first_day), lookup.get(as_of));
+    let groups = CustomerGroups::new(days, customers);
+    let threads = rayon::current_num_threads().max(1);
+    let bounds: Vec<usize> = (0..=threads).map(|t| groups.len() * t / threads).collect();
+    // One set of counts per thread (a triangle of daily periods is megabytes), added up.
+    let counts = bounds
+        .par_windows(2)
+        .map(|w| {
+            let mut counts = RetentionCounts::new(lo, end);
+            let mut rows: Vec<(i32, u32, i64)> = Vec::new();
+            let mut periods: Vec<PeriodActivity> = Vec::new();
+            let (from, to) = (
+                w.first().copied().unwrap_or(0),
+                w.get(1).copied().unwrap_or(0),
+            );
+            for g in from..to {
+                let Some(customer) = groups.customer(g, days) else {
+                    continue;
+                };
+                if !counted(customer) {
+                    continue;
+                }
+                rows.clear();
+                rows.extend(groups.rows(g).filter_map(|i| {
+                    Some((
+                        *days.day.get(i)?,
+                        *days.orders.get(i)?,
+                        *days.revenue.get(i)?,
+                    ))
+                }));
+                add_customer(&mut counts, &mut rows, &mut periods, &lookup);
+            }
+            counts
+        })
+        .reduce_with(|mut a, b| {
+            a.merge(&b);
+            a
+        })?;
+    Some((counts, as_of))
+}
+
+/// Adds one customer's days (any order) to `counts`: its cohort is the period of its first
+/// purchase, its activity the days summed per period.
+fn add_customer(
+    counts: &mut RetentionCounts,
+    rows: &mut [(i32, u32, i64)],
+    periods: &mut Vec<PeriodActivity>,
+    lookup: &PeriodLookup,
+) {
+    if !rows.is_sorted_by_key(|r| r.0) {
+        rows.sort_unstable_by_key(|r| r.0);
+    }
+    let Some(first_purchase) = rows.iter().find(|r| r.1 > 0).map(|r| r.0) else {
+        return;
+    };
+    periods.clear();
+    for &(day, orders, revenue) in rows.iter() {
+        let period = lookup.get(day);
+        match periods.last_mut() {
+            Some(p) if p.period == period => {
+                p.orders += orders;
+                p.revenue += revenue;
+            }
+            _ => periods.push(PeriodActivity {
+                period,
+                orders,
+                revenue,
+            }),
+        }
+    }
+    counts.add_customer(lookup.get(first_purchase), periods);
+}
+
+/// The days grouped by customer: runs of the rows as they are when they are in customer order
+/// (each part of a store is, and parts of one run follow each other in code order), else a
+/// counting sort's order.
+struct CustomerGroups {
+    /// Row order, when the rows are not already grouped.
+    order: Option<Vec<u32>>,
+    /// Group `g` is positions `starts[g]..starts[g + 1]` of the (ordered) rows.
+    starts: Vec<u32>,
+}
+
+impl CustomerGroups {
+    fn new(days: &PurchaseDays, customers: usize) -> CustomerGroups {
+        let codes = &days.customer;
+        if codes.is_sorted() {
+            let mut starts: Vec<u32> = Vec::with_capacity(customers + 1);
+            starts.push(0);
+            starts.extend(
+                codes
+                    .windows(2)
+                    .enumerate()
+                    .filter(|(_, w)| w.first() != w.get(1))
+                    .map(|(i, _)| i as u32 + 1),
+            );
+            starts.push(codes.len() as u32);
+            return CustomerGroups {
+                order: None,
+                starts,
+            };
+        }
+        let mut starts = vec![0u32; customers + 1];
+        for &c in codes {
+            if let Some(n) = starts.get_mut(c as usize + 1) {
+                *n += 1;
+            }
+        }
+        for k in 1..starts.len() {
+            let previous = starts.get(k - 1).copied().unwrap_or_default();
+            if let Some(n) = starts.get_mut(k) {
+                *n += previous;
+            }
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; codes.len()];
+        for (row, &c) in codes.iter().enumerate() {
+            if let Some(slot) = next.get_mut(c as usize)
+                && let Some(cell) = order.get_mut(*slot as usize)
+            {
+                *cell = row as u32;
+                *slot += 1;
+            }
+        }
+        CustomerGroups {
+            order: Some(order),
+            starts,
+        }
+    }
+
+    /// The number of groups.
+    fn len(&self) -> usize {
+        self.starts.len().saturating_sub(1)
+    }
+
+    /// The rows of group `g`.
+    fn rows(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
+        let from = self.starts.get(g).copied().unwrap_or(0) as usize;
+        let to = self.starts.get(g + 1).copied().unwrap_or(0) as usize;
+        (from..to.max(from)).map(move |k| match &self.order {
+            Some(order) => order.get(k).copied().unwrap_or(0) as usize,
+            None => k,
+        })
+    }
+
+    /// The customer of group `g` (`None` for an empty group).
+    fn customer(&self, g: usize, days: &PurchaseDays) -> Option<u32> {
+        self.rows(g)
+            .next()
+            .and_then(|i| days.customer.get(i).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::retention::RetentionCounts;
+
+    fn days(rows: &[(u32, i32, u32, i64)]) -> PurchaseDays {
+        PurchaseDays {
+            customer: rows.iter().map(|r| r.0).collect(),
+            day: rows.iter().map(|r| r.1).collect(),
+            orders: rows.iter().map(|r| r.2).collect(),
+            revenue: rows.iter().map(|r| r.3).collect(),
+        }
+    }
+
+    /// The counts' figures, for comparing two sets of counts.
+    fn figures(c: &RetentionCounts) -> String {
+        format!("{:?}", c.figures(Period::Month, None))
+    }
+
+    #[test]
+    fn row_order_does_not_change_the_counts() {
+        // Jan 2024 is day 19723. Customer 0: Jan and Feb; 1: Jan, then a refund alone in
+        // Mar; 2: only a refund (not a customer); 3: Feb twice (two parts' rows of one day).
+        let jan = 19723;
+        let rows = [
+            (0, jan, 1, 10_000_000),
+            (0, jan + 31, 2, 5_000_000),
+            (1, jan + 3, 1, 7_000_000),
+            (1, jan + 62, 0, -2_000_000),
+            (2, jan + 5, 0, -1_000_000),
+            (3, jan + 40, 1, 1_000_000),
+            (3, jan + 40, 1, 2_000_000),
+        ];
+        let (sorted, as_of) = retention_counts(&days(&rows), Period::Month, None).unwrap();
+        // The last day of a customer who bought: customer 1's refund in March.
+        assert_eq!(as_of, jan + 62);
+        let mut shuffled = rows;
+        shuffled.reverse();
+        shuffled.swap(0, 3);
+        let (unsorted, _) = retention_counts(&days(&shuffled), Period::Month, None).unwrap();
+        assert_eq!(figures(&sorted), figures(&unsorted));
+        let (periods, cells) = sorted.figures(Period::Month, None);
+        // Jan: {0, 1} new; Feb: 0 retained, 3 new; Mar: nobody active, 1's refund.
+        let got: Vec<(u64, u64, u64)> = periods
+            .iter()
+            .map(|p| (p.customers_end, p.new_customers, p.retained))
+            .collect();
+        assert_eq!(got, vec![(2, 2, 0), (2, 1, 1), (0, 0, 0)]);
+        // Jan cohort {0, 1}: revenue 17 in Jan, 5 in Feb, −2 in Mar; Feb cohort {3}: 3.
+        let revenue: Vec<(String, u32, f64)> = cells
+            .iter()
+            .map(|c| (c.cohort.clone(), c.offset, c.revenue))
+            .collect();
+        assert_eq!(
+            revenue,
+            vec![
+                ("2024-01".into(), 0, 17.0),
+                ("2024-01".into(), 1, 5.0),
+                ("2024-01".into(), 2, -2.0),
+                ("2024-02".into(), 0, 3.0),
+                ("2024-02".into(), 1, 0.0),
+            ]
+        );
+    }
+
+    /// Stage 1 of a retention-only report on a store written from `files`.
+    fn stage_one(files: &[(&str, &str)]) -> crate::summary::Stage1 {
+        use crate::summary::{Stage1Options, StoreOptions, StoreRead, SummaryStore, prepare};
+        let dir = tempfile::tempdir().unwrap();
+        let mut spec = crate::DatasetSpec::default();
+        for (table, text) in files {
+            let path = dir.path().join(format!("{table}.csv"));
+            std::fs::write(&path, text).unwrap();
+            let path = path.display().to_string();
+            match *table {
+                "transactions" => spec.transactions = vec![path],
+                _ => spec.customers = vec![path],
+            }
+        }
+        let store = dir.path().join("store");
+        let (store, _) = SummaryStore::write(&store, &spec, &StoreOptions::default()).unwrap();
+        let read = StoreRead {
+            defer_purchases: true,
+            ..StoreRead::default()
+        };
+        let mut data = store.read(&read).unwrap();
+        let options = Stage1Options {
+            period: Period::Month,
+            from: None,
+            as_of: None,
+            by: Vec::new(),
+            activity_from_interactions: false,
+            interactions_overview: false,
+            survey: None,
+            acquisition_costs: false,
+            holdout_from: None,
+            only_retention: true,
+        };
+        prepare(&mut data, &options).unwrap()
+    }
+
+    #[test]
+    fn a_store_without_signup_dates_is_counted_without_summaries() {
+        let tx =
+            "customer_id,order_date,amount\na,2024-01-05,10\nb,2024-02-10,20\na,2024-02-11,5\n";
+        let s = stage_one(&[("transactions", tx)]);
+        assert!(s.purchases.is_none());
+        let counts = s.retention.expect("counted from the purchase days");
+        let (periods, _) = counts.figures(Period::Month, None);
+        assert_eq!(
+            periods.iter().map(|p| p.retained).collect::<Vec<_>>(),
+            vec![0, 1]
+        );
+        assert_eq!(s.as_of, chrono::NaiveDate::from_ymd_opt(2024, 2, 11));
+        // Signup dates date the cohorts by customer id: the general path.
+        let customers = "customer_id,signup_date\na,2023-12-01\nb,2024-02-01\n";
+        let s = stage_one(&[("transactions", tx), ("customers", customers)]);
+        assert!(s.retention.is_none() && s.purchases.is_some());
+    }
+
+    #[test]
+    fn refunds_alone_are_nothing_to_count() {
+        assert!(retention_counts(&days(&[(0, 19723, 0, -5)]), Period::Month, None).is_none());
+        assert!(retention_counts(&PurchaseDays::default(), Period::Month, None).is_none());
+    }
+}
