@@ -29,6 +29,18 @@ pub(super) struct PurchaseDays {
     pub revenue: Vec<i64>,
 }
 
+impl PurchaseDays {
+    /// Empty columns with room for `rows` rows.
+    pub fn with_capacity(rows: usize) -> PurchaseDays {
+        PurchaseDays {
+            customer: Vec::with_capacity(rows),
+            day: Vec::with_capacity(rows),
+            orders: Vec::with_capacity(rows),
+            revenue: Vec::with_capacity(rows),
+        }
+    }
+}
+
 /// Retention's counts of the customers with a purchase among `days`, and the observation end
 /// (`as_of`, else the last day of such a customer, as stage 1 sets it). `None` when no
 /// customer bought anything: the general path then says why there is nothing to report.
@@ -40,57 +52,82 @@ pub(super) fn retention_counts(
     let customers = days.customer.iter().max().map_or(0, |&m| m as usize + 1);
     // A customer whose days in the window are all refunds bought nothing: not a customer.
     let mut bought = vec![false; customers];
-    for (&c, &o) in days.customer.iter().zip(&days.orders) {
+    let (mut first_day, mut last_day) = (i32::MAX, i32::MIN);
+    for ((&c, &o), &d) in days.customer.iter().zip(&days.orders).zip(&days.day) {
         if o > 0
             && let Some(b) = bought.get_mut(c as usize)
         {
             *b = true;
         }
+        first_day = first_day.min(d);
+        last_day = last_day.max(d);
     }
     let counted = |c: u32| bought.get(c as usize).copied().unwrap_or(false);
-    let (mut first_day, mut last_day) = (i32::MAX, i32::MIN);
-    for (&c, &d) in days.customer.iter().zip(&days.day) {
-        if counted(c) {
-            first_day = first_day.min(d);
-            last_day = last_day.max(d);
-        }
-    }
-    if first_day > last_day {
+    if !bought.contains(&true) {
         return None;
     }
-    let as_of = as_of.unwrap_or(last_day);
-    let lookup = PeriodLookup::new(period, [first_day, as_of].into_iter());
-    let (lo, end) = (lookup.get(first_day), lookup.get(as_of));
-    let groups = CustomerGroups::new(days, customers);
+    let as_of = match as_of {
+        Some(day) => day,
+        // The last day of a customer who bought (a refund after it included).
+        None if days.orders.contains(&0) => days
+            .customer
+            .iter()
+            .zip(&days.day)
+            .filter(|(c, _)| counted(**c))
+            .map(|(_, &d)| d)
+            .max()
+            .unwrap_or(last_day),
+        None => last_day,
+    };
+    let lookup = PeriodLookup::new(period, [first_day.min(as_of), as_of].into_iter());
+    let (lo, end) = (lookup.get(first_day.min(as_of)), lookup.get(as_of));
+    let groups = CustomerGroups::new(&days.customer, customers);
     let threads = rayon::current_num_threads().max(1);
-    let bounds: Vec<usize> = (0..=threads).map(|t| groups.len() * t / threads).collect();
     // One set of counts per thread (a triangle of daily periods is megabytes), added up.
-    let counts = bounds
-        .par_windows(2)
-        .map(|w| {
+    let counts = groups
+        .split(threads, &days.customer)
+        .into_par_iter()
+        .map(|groups| {
             let mut counts = RetentionCounts::new(lo, end);
-            let mut rows: Vec<(i32, u32, i64)> = Vec::new();
+            let mut scratch: Vec<(i32, u32, i64)> = Vec::new();
             let mut periods: Vec<PeriodActivity> = Vec::new();
-            let (from, to) = (
-                w.first().copied().unwrap_or(0),
-                w.get(1).copied().unwrap_or(0),
-            );
-            for g in from..to {
-                let Some(customer) = groups.customer(g, days) else {
-                    continue;
+            let row = |i: usize| -> Option<(i32, u32, i64)> {
+                Some((
+                    *days.day.get(i)?,
+                    *days.orders.get(i)?,
+                    *days.revenue.get(i)?,
+                ))
+            };
+            let mut add = |rows: &mut dyn Iterator<Item = usize>| {
+                let mut rows = rows.peekable();
+                let Some(&first) = rows.peek() else {
+                    return;
                 };
-                if !counted(customer) {
-                    continue;
+                if !days.customer.get(first).is_some_and(|&c| counted(c)) {
+                    return;
                 }
-                rows.clear();
-                rows.extend(groups.rows(g).filter_map(|i| {
-                    Some((
-                        *days.day.get(i)?,
-                        *days.orders.get(i)?,
-                        *days.revenue.get(i)?,
-                    ))
-                }));
-                add_customer(&mut counts, &mut rows, &mut periods, &lookup);
+                scratch.clear();
+                scratch.extend(rows.filter_map(row));
+                add_customer(&mut counts, &mut scratch, &mut periods, &lookup);
+            };
+            match groups {
+                Groups::Runs(rows) => {
+                    let codes = days.customer.get(rows.clone()).unwrap_or_default();
+                    let mut at = rows.start;
+                    for run in codes.chunk_by(|a, b| a == b) {
+                        add(&mut (at..at + run.len()));
+                        at += run.len();
+                    }
+                }
+                Groups::Grouped { order, starts } => {
+                    for bounds in starts.windows(2) {
+                        let (Some(&from), Some(&to)) = (bounds.first(), bounds.get(1)) else {
+                            continue;
+                        };
+                        let members = order.get(from as usize..to as usize).unwrap_or_default();
+                        add(&mut members.iter().map(|&i| i as usize));
+                    }
+                }
             }
             counts
         })
@@ -116,8 +153,14 @@ fn add_customer(
         return;
     };
     periods.clear();
+    // Days of one period are contiguous: the lookup runs once per period, not per day.
+    let mut current: Option<(i32, i32)> = None;
     for &(day, orders, revenue) in rows.iter() {
-        let period = lookup.get(day);
+        let period = match current {
+            Some((last_day, period)) if last_day == day => period,
+            _ => lookup.get(day),
+        };
+        current = Some((day, period));
         match periods.last_mut() {
             Some(p) if p.period == period => {
                 p.orders += orders;
@@ -133,34 +176,26 @@ fn add_customer(
     counts.add_customer(lookup.get(first_purchase), periods);
 }
 
-/// The days grouped by customer: runs of the rows as they are when they are in customer order
-/// (each part of a store is, and parts of one run follow each other in code order), else a
-/// counting sort's order.
-struct CustomerGroups {
-    /// Row order, when the rows are not already grouped.
-    order: Option<Vec<u32>>,
-    /// Group `g` is positions `starts[g]..starts[g + 1]` of the (ordered) rows.
-    starts: Vec<u32>,
+/// The days grouped by customer: runs of the rows as they are, when the codes are in order
+/// (each part of a store is, and the parts of one run follow each other in code order), else
+/// the order of a counting sort by code.
+enum CustomerGroups {
+    /// Rows in code order: each customer is a run.
+    Runs(usize),
+    /// `order[starts[c]..starts[c + 1]]` are customer c's rows.
+    Grouped { order: Vec<u32>, starts: Vec<u32> },
+}
+
+/// A share of the groups, for one thread.
+enum Groups<'a> {
+    Runs(std::ops::Range<usize>),
+    Grouped { order: &'a [u32], starts: &'a [u32] },
 }
 
 impl CustomerGroups {
-    fn new(days: &PurchaseDays, customers: usize) -> CustomerGroups {
-        let codes = &days.customer;
+    fn new(codes: &[u32], customers: usize) -> CustomerGroups {
         if codes.is_sorted() {
-            let mut starts: Vec<u32> = Vec::with_capacity(customers + 1);
-            starts.push(0);
-            starts.extend(
-                codes
-                    .windows(2)
-                    .enumerate()
-                    .filter(|(_, w)| w.first() != w.get(1))
-                    .map(|(i, _)| i as u32 + 1),
-            );
-            starts.push(codes.len() as u32);
-            return CustomerGroups {
-                order: None,
-                starts,
-            };
+            return CustomerGroups::Runs(codes.len());
         }
         let mut starts = vec![0u32; customers + 1];
         for &c in codes {
@@ -184,32 +219,45 @@ impl CustomerGroups {
                 *slot += 1;
             }
         }
-        CustomerGroups {
-            order: Some(order),
-            starts,
+        CustomerGroups::Grouped { order, starts }
+    }
+
+    /// `pieces` shares of about equal size, never splitting a customer.
+    fn split<'a>(&'a self, pieces: usize, codes: &[u32]) -> Vec<Groups<'a>> {
+        match self {
+            CustomerGroups::Runs(rows) => {
+                let mut cuts = vec![0];
+                for p in 1..pieces {
+                    let mut cut = rows * p / pieces;
+                    // Forward to the start of a customer.
+                    let code = codes.get(cut).copied();
+                    while cut < *rows && codes.get(cut).copied() == code {
+                        cut += 1;
+                    }
+                    cuts.push(cut.max(cuts.last().copied().unwrap_or(0)));
+                }
+                cuts.push(*rows);
+                cuts.windows(2)
+                    .map(|w| {
+                        Groups::Runs(
+                            w.first().copied().unwrap_or(0)..w.get(1).copied().unwrap_or(0),
+                        )
+                    })
+                    .collect()
+            }
+            CustomerGroups::Grouped { order, starts } => {
+                let customers = starts.len().saturating_sub(1);
+                (0..pieces)
+                    .map(|p| {
+                        let (from, to) = (customers * p / pieces, customers * (p + 1) / pieces);
+                        Groups::Grouped {
+                            order,
+                            starts: starts.get(from..=to).unwrap_or_default(),
+                        }
+                    })
+                    .collect()
+            }
         }
-    }
-
-    /// The number of groups.
-    fn len(&self) -> usize {
-        self.starts.len().saturating_sub(1)
-    }
-
-    /// The rows of group `g`.
-    fn rows(&self, g: usize) -> impl Iterator<Item = usize> + '_ {
-        let from = self.starts.get(g).copied().unwrap_or(0) as usize;
-        let to = self.starts.get(g + 1).copied().unwrap_or(0) as usize;
-        (from..to.max(from)).map(move |k| match &self.order {
-            Some(order) => order.get(k).copied().unwrap_or(0) as usize,
-            None => k,
-        })
-    }
-
-    /// The customer of group `g` (`None` for an empty group).
-    fn customer(&self, g: usize, days: &PurchaseDays) -> Option<u32> {
-        self.rows(g)
-            .next()
-            .and_then(|i| days.customer.get(i).copied())
     }
 }
 
@@ -331,6 +379,40 @@ mod tests {
         let customers = "customer_id,signup_date\na,2023-12-01\nb,2024-02-01\n";
         let s = stage_one(&[("transactions", tx), ("customers", customers)]);
         assert!(s.retention.is_none() && s.purchases.is_some());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// The counts are the same whatever the order of the rows (in code order, each
+        /// customer is a run; otherwise they are grouped by a counting sort).
+        #[test]
+        fn any_row_order_gives_the_same_counts(
+            rows in proptest::collection::vec((0u32..30, 0i32..500, 0u32..3, -5i64..20), 1..200),
+            seed in proptest::prelude::any::<u64>(),
+        ) {
+            let rows: Vec<(u32, i32, u32, i64)> =
+                rows.into_iter().map(|(c, d, o, r)| (c, 19000 + d, o, r * 1_000_000)).collect();
+            let mut sorted = rows.clone();
+            sorted.sort_by_key(|r| (r.0, r.1));
+            let mut shuffled = rows.clone();
+            // A deterministic shuffle by the seed.
+            shuffled.sort_by_key(|r| (u64::from(r.0) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ r.1 as u64);
+            for period in [Period::Day, Period::Week, Period::Month] {
+                let a = retention_counts(&days(&sorted), period, None);
+                let b = retention_counts(&days(&shuffled), period, None);
+                let c = retention_counts(&days(&rows), period, Some(19300));
+                let d = retention_counts(&days(&sorted), period, Some(19300));
+                proptest::prop_assert_eq!(
+                    a.map(|(c, d)| (figures(&c), d)),
+                    b.map(|(c, d)| (figures(&c), d))
+                );
+                proptest::prop_assert_eq!(
+                    c.map(|(c, d)| (figures(&c), d)),
+                    d.map(|(c, d)| (figures(&c), d))
+                );
+            }
+        }
     }
 
     #[test]

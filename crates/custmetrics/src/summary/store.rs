@@ -1223,42 +1223,74 @@ impl StorePurchases {
         to: Option<i32>,
     ) -> Result<Option<super::cohorts::PurchaseDays>> {
         const COLUMNS: [&str; 4] = ["customer", col::DATE, "orders", "revenue_micros"];
-        let mut days = super::cohorts::PurchaseDays::default();
-        let (from, to) = (from.unwrap_or(i32::MIN), to.unwrap_or(i32::MAX));
-        for path in &self.parts {
-            let frame = read_parquet(path, |_| Some(COLUMNS.map(String::from).to_vec()))?;
+        let frames = self
+            .parts
+            .iter()
+            .map(|path| read_parquet(path, |_| Some(COLUMNS.map(String::from).to_vec())))
+            .collect::<Result<Vec<_>>>()?;
+        let rows = frames.iter().map(DataFrame::height).sum();
+        let mut days = super::cohorts::PurchaseDays::with_capacity(rows);
+        let window = from.unwrap_or(i32::MIN)..=to.unwrap_or(i32::MAX);
+        for frame in &frames {
             let column = |name: &str, dtype: &DataType| -> Result<Series> {
                 let c = frame.column(name)?.cast(dtype)?;
                 Ok(c.as_materialized_series().clone())
             };
             let [customer, day, orders, revenue] = [
-                column("customer", &DataType::UInt32)?,
+                column("customer", &DataType::Int32)?,
                 column(col::DATE, &DataType::Int32)?,
-                column("orders", &DataType::UInt32)?,
+                column("orders", &DataType::Int32)?,
                 column("revenue_micros", &DataType::Int64)?,
             ];
-            if [&customer, &day, &orders, &revenue]
-                .iter()
-                .any(|c| c.null_count() > 0)
-            {
+            let (customer, day, orders, revenue) =
+                (customer.i32()?, day.i32()?, orders.i32()?, revenue.i64()?);
+            let negative = |c: &Int32Chunked| c.min().is_some_and(|m| m < 0);
+            let nulls = customer.null_count() + day.null_count() + orders.null_count();
+            if nulls + revenue.null_count() > 0 || negative(customer) || negative(orders) {
                 return Ok(None);
             }
-            let rows = customer
-                .u32()?
-                .into_no_null_iter()
-                .zip(day.i32()?.into_no_null_iter())
-                .zip(orders.u32()?.into_no_null_iter())
-                .zip(revenue.i64()?.into_no_null_iter());
-            for (((c, d), o), r) in rows {
-                if (from..=to).contains(&d) {
-                    days.customer.push(c);
-                    days.day.push(d);
-                    days.orders.push(o);
-                    days.revenue.push(r);
-                }
-            }
+            // Rows outside the window are skipped by a mask, built only when there are some.
+            let outside = day
+                .min()
+                .zip(day.max())
+                .is_some_and(|(lo, hi)| !window.contains(&lo) || !window.contains(&hi));
+            let keep: Option<Vec<bool>> = outside.then(|| {
+                day.into_no_null_iter()
+                    .map(|d| window.contains(&d))
+                    .collect()
+            });
+            let keep = keep.as_deref();
+            append(customer, keep, &mut days.customer, |c| c as u32);
+            append(day, keep, &mut days.day, |d| d);
+            append(orders, keep, &mut days.orders, |o| o as u32);
+            append(revenue, keep, &mut days.revenue, |r| r);
         }
         Ok(Some(days))
+    }
+}
+
+/// Appends a column without nulls to `out`, chunk by chunk (rows where `keep` is false left
+/// out).
+fn append<T: PolarsNumericType, U>(
+    values: &ChunkedArray<T>,
+    keep: Option<&[bool]>,
+    out: &mut Vec<U>,
+    convert: impl Fn(T::Native) -> U,
+) {
+    let mut offset = 0;
+    for chunk in values.downcast_iter() {
+        let slice = chunk.values().as_slice();
+        match keep {
+            None => out.extend(slice.iter().map(|&v| convert(v))),
+            Some(keep) => out.extend(
+                slice
+                    .iter()
+                    .zip(keep.get(offset..offset + slice.len()).unwrap_or_default())
+                    .filter(|(_, k)| **k)
+                    .map(|(&v, _)| convert(v)),
+            ),
+        }
+        offset += slice.len();
     }
 }
 
