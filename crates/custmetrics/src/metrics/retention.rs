@@ -263,27 +263,26 @@ impl RetentionCounts {
         usize::try_from(i64::from(period) - i64::from(self.lo)).ok()
     }
 
-    fn cell(&self, cohort: i32, offset: i32) -> Option<usize> {
-        let n = self.periods.len();
-        let j = self.slot(cohort).filter(|&j| j < n)?;
-        let k = usize::try_from(offset).ok().filter(|&k| k < n - j)?;
-        Some(Self::first_cell(j, n) + k)
-    }
-
     /// Adds one customer: its cohort period and its activity, sorted by period.
     pub(crate) fn add_customer(&mut self, cohort: i32, rows: &[PeriodActivity]) {
-        if cohort <= self.end
-            && let Some(size) = self.slot(cohort).and_then(|j| self.cohort_sizes.get_mut(j))
-        {
+        let n = self.periods.len();
+        // The cohort's cells: the first one, and how many offsets it has (none when the
+        // cohort is after the observation end).
+        let cohort_cells = self
+            .slot(cohort)
+            .filter(|&j| j < n)
+            .map(|j| (j, Self::first_cell(j, n), n - j));
+        if let Some(size) = cohort_cells.and_then(|(j, _, _)| self.cohort_sizes.get_mut(j)) {
             *size += 1;
         }
         // The previous row, when the customer was active in it: (period, revenue).
         let mut previous: Option<(i32, i64)> = None;
-        let mut last_offset: Option<i32> = None;
+        let mut last_cell: Option<usize> = None;
         for r in rows.iter().take_while(|r| r.period <= self.end) {
             let after_active = previous.filter(|&(p, _)| p + 1 == r.period);
             let slot = self.slot(r.period);
-            if r.orders == 0 {
+            let active = r.orders > 0;
+            if !active {
                 // Refunds only: the customer is not active in this period, and the money
                 // given back counts against the revenue kept from the previous period.
                 if after_active.is_some()
@@ -314,23 +313,20 @@ impl RetentionCounts {
             }
             // Activity before an acquisition date from the customers table is not cohort
             // activity.
-            let offset = r.period - cohort;
-            if let Some(cell) = self
-                .cell(cohort, offset)
-                .and_then(|c| self.cells.get_mut(c))
+            let offset = usize::try_from(i64::from(r.period) - i64::from(cohort)).ok();
+            if let (Some((_, first, offsets)), Some(k)) = (cohort_cells, offset)
+                && k < offsets
+                && let Some(cell) = self.cells.get_mut(first + k)
             {
                 cell.1 += r.revenue;
-                if r.orders > 0 {
+                if active {
                     cell.0 += 1;
-                    last_offset = Some(last_offset.map_or(offset, |k| k.max(offset)));
+                    last_cell = Some(first + k);
                 }
             }
         }
-        if let Some(k) = last_offset
-            && let Some(n) = self
-                .cell(cohort, k)
-                .and_then(|c| self.last_active.get_mut(c))
-        {
+        // Rows are in period order: the last active cell is the last active offset's.
+        if let Some(n) = last_cell.and_then(|c| self.last_active.get_mut(c)) {
             *n += 1;
         }
     }

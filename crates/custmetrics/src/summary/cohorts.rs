@@ -98,24 +98,46 @@ pub(super) fn retention_counts(
                     *days.revenue.get(i)?,
                 ))
             };
-            let mut add = |rows: &mut dyn Iterator<Item = usize>| {
-                let mut rows = rows.peekable();
-                let Some(&first) = rows.peek() else {
-                    return;
+            let mut add = |rows: Rows<'_>| {
+                let in_place = match &rows {
+                    Rows::Range(at) => days.day.get(at.clone()).filter(|d| d.is_sorted()),
+                    Rows::Indices(_) => None,
                 };
-                if !days.customer.get(first).is_some_and(|&c| counted(c)) {
-                    return;
+                let first_purchase = match (in_place, rows) {
+                    // A store's days are in day order per customer: read where they lie.
+                    (Some(day), Rows::Range(at)) => {
+                        let orders = days.orders.get(at.clone()).unwrap_or_default();
+                        let revenue = days.revenue.get(at).unwrap_or_default();
+                        let rows = day.iter().zip(orders).zip(revenue);
+                        let rows = rows.map(|((&d, &o), &r)| (d, o, r));
+                        customer_periods(rows, &mut periods, &lookup)
+                    }
+                    (_, rows) => {
+                        scratch.clear();
+                        match rows {
+                            Rows::Range(at) => scratch.extend(at.filter_map(row)),
+                            Rows::Indices(at) => {
+                                scratch.extend(at.iter().filter_map(|&i| row(i as usize)));
+                            }
+                        }
+                        if !scratch.is_sorted_by_key(|r| r.0) {
+                            scratch.sort_by_key(|r| r.0);
+                        }
+                        customer_periods(scratch.iter().copied(), &mut periods, &lookup)
+                    }
+                };
+                if let Some(day) = first_purchase {
+                    counts.add_customer(lookup.get(day), &periods);
                 }
-                scratch.clear();
-                scratch.extend(rows.filter_map(row));
-                add_customer(&mut counts, &mut scratch, &mut periods, &lookup);
             };
             match groups {
                 Groups::Runs(rows) => {
                     let codes = days.customer.get(rows.clone()).unwrap_or_default();
                     let mut at = rows.start;
                     for run in codes.chunk_by(|a, b| a == b) {
-                        add(&mut (at..at + run.len()));
+                        if run.first().is_some_and(|&c| counted(c)) {
+                            add(Rows::Range(at..at + run.len()));
+                        }
                         at += run.len();
                     }
                 }
@@ -125,7 +147,10 @@ pub(super) fn retention_counts(
                             continue;
                         };
                         let members = order.get(from as usize..to as usize).unwrap_or_default();
-                        add(&mut members.iter().map(|&i| i as usize));
+                        let customer = members.first().and_then(|&i| days.customer.get(i as usize));
+                        if customer.is_some_and(|&c| counted(c)) {
+                            add(Rows::Indices(members));
+                        }
                     }
                 }
             }
@@ -138,24 +163,29 @@ pub(super) fn retention_counts(
     Some((counts, as_of))
 }
 
-/// Adds one customer's days (any order) to `counts`: its cohort is the period of its first
-/// purchase, its activity the days summed per period.
-fn add_customer(
-    counts: &mut RetentionCounts,
-    rows: &mut [(i32, u32, i64)],
+/// One customer's rows.
+enum Rows<'a> {
+    /// Rows `at` of the columns.
+    Range(std::ops::Range<usize>),
+    /// These rows of the columns.
+    Indices(&'a [u32]),
+}
+
+/// One customer's days (day, orders, revenue), in day order, summed per period into
+/// `periods`; returns the first purchase day (`None`: refunds only, not a customer).
+fn customer_periods(
+    rows: impl Iterator<Item = (i32, u32, i64)>,
     periods: &mut Vec<PeriodActivity>,
     lookup: &PeriodLookup,
-) {
-    if !rows.is_sorted_by_key(|r| r.0) {
-        rows.sort_unstable_by_key(|r| r.0);
-    }
-    let Some(first_purchase) = rows.iter().find(|r| r.1 > 0).map(|r| r.0) else {
-        return;
-    };
+) -> Option<i32> {
     periods.clear();
-    // Days of one period are contiguous: the lookup runs once per period, not per day.
+    let mut first_purchase = None;
+    // Days of one period are contiguous, and one day may have several rows (one per part).
     let mut current: Option<(i32, i32)> = None;
-    for &(day, orders, revenue) in rows.iter() {
+    for (day, orders, revenue) in rows {
+        if orders > 0 && first_purchase.is_none() {
+            first_purchase = Some(day);
+        }
         let period = match current {
             Some((last_day, period)) if last_day == day => period,
             _ => lookup.get(day),
@@ -173,7 +203,7 @@ fn add_customer(
             }),
         }
     }
-    counts.add_customer(lookup.get(first_purchase), periods);
+    first_purchase
 }
 
 /// The days grouped by customer: runs of the rows as they are, when the codes are in order

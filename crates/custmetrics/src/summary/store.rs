@@ -813,7 +813,14 @@ impl SummaryStore {
     pub fn read(&self, read: &StoreRead) -> Result<Dataset> {
         let dims = self.report_dims(&read.by)?;
         let in_partitions = read.partitions > 1 || read.defer_purchases;
-        let frames = self.read_frames(Some(&dims), !in_partitions, read.interaction_rows)?;
+        // In partitions, the ids are read when a partition is first decoded (retention
+        // counted from the purchase days never needs them).
+        let frames = self.read_frames(
+            Some(&dims),
+            !in_partitions,
+            read.interaction_rows,
+            !in_partitions,
+        )?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         if !in_partitions {
             return self.decode(&frames, &ids, &dictionary, true);
@@ -828,9 +835,10 @@ impl SummaryStore {
                 .find(|t| t.kind == TableKind::Transactions),
         ) {
             let rows = StorePurchases {
+                store: self.clone(),
                 parts: self.parts("purchases")?,
                 dims,
-                ids,
+                ids: std::sync::OnceLock::new(),
                 dictionary,
                 table: table.clone(),
                 template,
@@ -863,7 +871,7 @@ impl SummaryStore {
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(dims, true, true)?;
+        let frames = self.read_frames(dims, true, true, true)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         self.decode(&frames, &ids, &dictionary, true)
     }
@@ -1000,6 +1008,7 @@ impl SummaryStore {
         dims: Option<&[String]>,
         purchases: bool,
         interactions: bool,
+        ids: bool,
     ) -> Result<Frames> {
         let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
             let dims = dims?;
@@ -1022,7 +1031,10 @@ impl SummaryStore {
             })
         };
         Ok(Frames {
-            customer_ids: ids_or_none(self.read_table("customer_ids", None)?)?,
+            customer_ids: ids_or_none(match ids {
+                true => self.read_table("customer_ids", None)?,
+                false => None,
+            })?,
             dimensions: required("dimensions")?,
             purchases: match purchases {
                 true => table("purchases")?,
@@ -1096,8 +1108,10 @@ pub(super) struct StorePurchases {
     parts: Vec<PathBuf>,
     /// The dimensions read (others are not decoded).
     dims: Vec<String>,
-    /// Every customer's id, by code.
-    ids: Series,
+    /// The store, to read the ids from.
+    store: SummaryStore,
+    /// Every customer's id, by code, once read ([`StorePurchases::ids`]).
+    ids: std::sync::OnceLock<Series>,
     dictionary: Dictionary,
     table: StoredTable,
     /// The transactions table without rows: its accounting, rejections and files, handed out
@@ -1109,7 +1123,7 @@ impl std::fmt::Debug for StorePurchases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorePurchases")
             .field("parts", &self.parts)
-            .field("customers", &self.ids.len())
+            .field("customers", &self.ids.get().map(|ids| ids.len()))
             .finish_non_exhaustive()
     }
 }
@@ -1119,7 +1133,8 @@ impl PartitionedRows for StorePurchases {
         // Codes are dense (0..customers), so equal ranges of codes are equal numbers of
         // customers; each part is scanned with the range as a filter, so only its rows are
         // decoded.
-        let customers = self.ids.len() as u64;
+        let ids = self.ids()?;
+        let customers = ids.len() as u64;
         let bound = |i: u32| -> i32 {
             i32::try_from(customers * u64::from(i) / u64::from(count.max(1))).unwrap_or(i32::MAX)
         };
@@ -1165,7 +1180,7 @@ impl PartitionedRows for StorePurchases {
                     ..UnionArgs::default()
                 };
                 let rows = concat(frames, args)?.collect()?;
-                decode_purchases(&rows, &self.ids, &self.dictionary, &self.table)?
+                decode_purchases(&rows, ids, &self.dictionary, &self.table)?
             }
         };
         Ok(self.table(frame, index == 0))
@@ -1177,6 +1192,19 @@ impl PartitionedRows for StorePurchases {
 }
 
 impl StorePurchases {
+    /// Every customer's id by code, in one chunk, read once.
+    fn ids(&self) -> Result<&Series> {
+        if let Some(ids) = self.ids.get() {
+            return Ok(ids);
+        }
+        let frame = ids_or_none(self.store.read_table("customer_ids", None)?)?;
+        let ids = frame
+            .column(col::CUSTOMER_ID)?
+            .as_materialized_series()
+            .rechunk();
+        Ok(self.ids.get_or_init(|| ids))
+    }
+
     /// The transactions table without rows: all of its accounting, rejections and files.
     pub(super) fn accounting(&self) -> Table {
         self.table(self.template.frame.clone(), true)
