@@ -49,77 +49,63 @@ pub(super) fn retention_counts(
     period: Period,
     as_of: Option<i32>,
 ) -> Option<(RetentionCounts, i32)> {
-    let customers = days.customer.iter().max().map_or(0, |&m| m as usize + 1);
-    // A customer whose days in the window are all refunds bought nothing: not a customer.
-    let mut bought = vec![false; customers];
-    let (mut first_day, mut last_day) = (i32::MAX, i32::MIN);
-    for ((&c, &o), &d) in days.customer.iter().zip(&days.orders).zip(&days.day) {
-        if o > 0
-            && let Some(b) = bought.get_mut(c as usize)
-        {
-            *b = true;
-        }
-        first_day = first_day.min(d);
-        last_day = last_day.max(d);
-    }
-    let counted = |c: u32| bought.get(c as usize).copied().unwrap_or(false);
-    if !bought.contains(&true) {
-        return None;
-    }
+    let scan = Scan::of(days)?;
+    let groups = CustomerGroups::new(&days.customer, scan.codes_sorted, scan.customers);
+    let threads = rayon::current_num_threads().max(1);
+    let shares = groups.split(threads, &days.customer);
+    // A customer whose days in the window are all refunds bought nothing: not a customer,
+    // and its days do not set the observation end.
     let as_of = match as_of {
         Some(day) => day,
-        // The last day of a customer who bought (a refund after it included).
-        None if days.orders.contains(&0) => days
-            .customer
-            .iter()
-            .zip(&days.day)
-            .filter(|(c, _)| counted(**c))
-            .map(|(_, &d)| d)
-            .max()
-            .unwrap_or(last_day),
-        None => last_day,
+        None if scan.refund_days => shares
+            .par_iter()
+            .filter_map(|share| {
+                let mut last = None;
+                share.each(&days.customer, |rows| {
+                    if rows
+                        .iter()
+                        .any(|i| days.orders.get(i).is_some_and(|&o| o > 0))
+                    {
+                        let day = rows.iter().filter_map(|i| days.day.get(i).copied()).max();
+                        last = last.max(day);
+                    }
+                });
+                last
+            })
+            .max()?,
+        None => scan.last_day,
     };
-    let lookup = PeriodLookup::new(period, [first_day.min(as_of), as_of].into_iter());
-    let (lo, end) = (lookup.get(first_day.min(as_of)), lookup.get(as_of));
-    let groups = CustomerGroups::new(&days.customer, customers);
-    let threads = rayon::current_num_threads().max(1);
+    let first_day = scan.first_day.min(as_of);
+    let lookup = PeriodLookup::new(period, [first_day, as_of].into_iter());
+    let (lo, end) = (lookup.get(first_day), lookup.get(as_of));
     // One set of counts per thread (a triangle of daily periods is megabytes), added up.
-    let counts = groups
-        .split(threads, &days.customer)
-        .into_par_iter()
-        .map(|groups| {
+    let (counts, counted) = shares
+        .par_iter()
+        .map(|share| {
             let mut counts = RetentionCounts::new(lo, end);
+            let mut counted = 0usize;
             let mut scratch: Vec<(i32, u32, i64)> = Vec::new();
             let mut periods: Vec<PeriodActivity> = Vec::new();
-            let row = |i: usize| -> Option<(i32, u32, i64)> {
-                Some((
-                    *days.day.get(i)?,
-                    *days.orders.get(i)?,
-                    *days.revenue.get(i)?,
-                ))
-            };
-            let mut add = |rows: Rows<'_>| {
-                let in_place = match &rows {
-                    Rows::Range(at) => days.day.get(at.clone()).filter(|d| d.is_sorted()),
-                    Rows::Indices(_) => None,
-                };
-                let first_purchase = match (in_place, rows) {
+            share.each(&days.customer, |rows| {
+                let first_purchase = match rows {
                     // A store's days are in day order per customer: read where they lie.
-                    (Some(day), Rows::Range(at)) => {
+                    Rows::Range(at) if days.day.get(at.clone()).is_some_and(<[i32]>::is_sorted) => {
+                        let day = days.day.get(at.clone()).unwrap_or_default();
                         let orders = days.orders.get(at.clone()).unwrap_or_default();
                         let revenue = days.revenue.get(at).unwrap_or_default();
                         let rows = day.iter().zip(orders).zip(revenue);
                         let rows = rows.map(|((&d, &o), &r)| (d, o, r));
                         customer_periods(rows, &mut periods, &lookup)
                     }
-                    (_, rows) => {
+                    rows => {
                         scratch.clear();
-                        match rows {
-                            Rows::Range(at) => scratch.extend(at.filter_map(row)),
-                            Rows::Indices(at) => {
-                                scratch.extend(at.iter().filter_map(|&i| row(i as usize)));
-                            }
-                        }
+                        scratch.extend(rows.iter().filter_map(|i| {
+                            Some((
+                                *days.day.get(i)?,
+                                *days.orders.get(i)?,
+                                *days.revenue.get(i)?,
+                            ))
+                        }));
                         if !scratch.is_sorted_by_key(|r| r.0) {
                             scratch.sort_by_key(|r| r.0);
                         }
@@ -128,39 +114,58 @@ pub(super) fn retention_counts(
                 };
                 if let Some(day) = first_purchase {
                     counts.add_customer(lookup.get(day), &periods);
+                    counted += 1;
                 }
-            };
-            match groups {
-                Groups::Runs(rows) => {
-                    let codes = days.customer.get(rows.clone()).unwrap_or_default();
-                    let mut at = rows.start;
-                    for run in codes.chunk_by(|a, b| a == b) {
-                        if run.first().is_some_and(|&c| counted(c)) {
-                            add(Rows::Range(at..at + run.len()));
-                        }
-                        at += run.len();
-                    }
-                }
-                Groups::Grouped { order, starts } => {
-                    for bounds in starts.windows(2) {
-                        let (Some(&from), Some(&to)) = (bounds.first(), bounds.get(1)) else {
-                            continue;
-                        };
-                        let members = order.get(from as usize..to as usize).unwrap_or_default();
-                        let customer = members.first().and_then(|&i| days.customer.get(i as usize));
-                        if customer.is_some_and(|&c| counted(c)) {
-                            add(Rows::Indices(members));
-                        }
-                    }
-                }
-            }
-            counts
+            });
+            (counts, counted)
         })
-        .reduce_with(|mut a, b| {
+        .reduce_with(|(mut a, m), (b, n)| {
             a.merge(&b);
-            a
+            (a, m + n)
         })?;
-    Some((counts, as_of))
+    (counted > 0).then_some((counts, as_of))
+}
+
+/// What one parallel pass over the days tells: their span, whether some are refunds only,
+/// and whether the customer codes are in order.
+struct Scan {
+    first_day: i32,
+    last_day: i32,
+    refund_days: bool,
+    /// Codes `0..customers` are used.
+    customers: usize,
+    codes_sorted: bool,
+    /// The first and last code of the rows scanned (to join two scans' order).
+    ends: (u32, u32),
+}
+
+impl Scan {
+    /// `None` without days.
+    fn of(days: &PurchaseDays) -> Option<Scan> {
+        const CHUNK: usize = 1 << 16;
+        days.customer
+            .par_chunks(CHUNK)
+            .zip(days.day.par_chunks(CHUNK))
+            .zip(days.orders.par_chunks(CHUNK))
+            .filter_map(|((codes, day), orders)| {
+                Some(Scan {
+                    first_day: day.iter().copied().min()?,
+                    last_day: day.iter().copied().max()?,
+                    refund_days: orders.contains(&0),
+                    customers: codes.iter().max().map_or(0, |&m| m as usize + 1),
+                    codes_sorted: codes.is_sorted(),
+                    ends: (*codes.first()?, *codes.last()?),
+                })
+            })
+            .reduce_with(|a, b| Scan {
+                first_day: a.first_day.min(b.first_day),
+                last_day: a.last_day.max(b.last_day),
+                refund_days: a.refund_days || b.refund_days,
+                customers: a.customers.max(b.customers),
+                codes_sorted: a.codes_sorted && b.codes_sorted && a.ends.1 <= b.ends.0,
+                ends: (a.ends.0, b.ends.1),
+            })
+    }
 }
 
 /// One customer's rows.
@@ -169,6 +174,16 @@ enum Rows<'a> {
     Range(std::ops::Range<usize>),
     /// These rows of the columns.
     Indices(&'a [u32]),
+}
+
+impl Rows<'_> {
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        let (range, indices) = match self {
+            Rows::Range(at) => (at.clone(), &[][..]),
+            Rows::Indices(at) => (0..0, *at),
+        };
+        range.chain(indices.iter().map(|&i| i as usize))
+    }
 }
 
 /// One customer's days (day, orders, revenue), in day order, summed per period into
@@ -222,9 +237,38 @@ enum Groups<'a> {
     Grouped { order: &'a [u32], starts: &'a [u32] },
 }
 
+impl Groups<'_> {
+    /// Calls `f` with each customer's rows (`codes` are the rows' customer codes).
+    fn each(&self, codes: &[u32], mut f: impl FnMut(Rows<'_>)) {
+        match self {
+            Groups::Runs(rows) => {
+                let mut at = rows.start;
+                for run in codes
+                    .get(rows.clone())
+                    .unwrap_or_default()
+                    .chunk_by(|a, b| a == b)
+                {
+                    f(Rows::Range(at..at + run.len()));
+                    at += run.len();
+                }
+            }
+            Groups::Grouped { order, starts } => {
+                for bounds in starts.windows(2) {
+                    if let (Some(&from), Some(&to)) = (bounds.first(), bounds.get(1))
+                        && let Some(members) = order.get(from as usize..to as usize)
+                        && !members.is_empty()
+                    {
+                        f(Rows::Indices(members));
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl CustomerGroups {
-    fn new(codes: &[u32], customers: usize) -> CustomerGroups {
-        if codes.is_sorted() {
+    fn new(codes: &[u32], sorted: bool, customers: usize) -> CustomerGroups {
+        if sorted {
             return CustomerGroups::Runs(codes.len());
         }
         let mut starts = vec![0u32; customers + 1];

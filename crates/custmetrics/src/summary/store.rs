@@ -1251,15 +1251,22 @@ impl StorePurchases {
         to: Option<i32>,
     ) -> Result<Option<super::cohorts::PurchaseDays>> {
         const COLUMNS: [&str; 4] = ["customer", col::DATE, "orders", "revenue_micros"];
-        let frames = self
-            .parts
-            .iter()
-            .map(|path| read_parquet(path, |_| Some(COLUMNS.map(String::from).to_vec())))
-            .collect::<Result<Vec<_>>>()?;
-        let rows = frames.iter().map(DataFrame::height).sum();
+        // Room for every row (from the parts' footers), so that the columns are not copied
+        // as they grow; the parts are then read one at a time.
+        let mut rows = 0;
+        for path in &self.parts {
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            rows += ParquetReader::new(file)
+                .num_rows()
+                .map_err(|e| Error::Store {
+                    path: path.clone(),
+                    message: format!("cannot read: {e}"),
+                })?;
+        }
         let mut days = super::cohorts::PurchaseDays::with_capacity(rows);
         let window = from.unwrap_or(i32::MIN)..=to.unwrap_or(i32::MAX);
-        for frame in &frames {
+        for path in &self.parts {
+            let frame = read_parquet(path, |_| Some(COLUMNS.map(String::from).to_vec()))?;
             let column = |name: &str, dtype: &DataType| -> Result<Series> {
                 let c = frame.column(name)?.cast(dtype)?;
                 Ok(c.as_materialized_series().clone())
@@ -1288,10 +1295,22 @@ impl StorePurchases {
                     .collect()
             });
             let keep = keep.as_deref();
-            append(customer, keep, &mut days.customer, |c| c as u32);
-            append(day, keep, &mut days.day, |d| d);
-            append(orders, keep, &mut days.orders, |o| o as u32);
-            append(revenue, keep, &mut days.revenue, |r| r);
+            let super::cohorts::PurchaseDays {
+                customer: customers,
+                day: dates,
+                orders: purchases,
+                revenue: money,
+            } = &mut days;
+            rayon::join(
+                || {
+                    append(customer, keep, customers, |c| c as u32);
+                    append(day, keep, dates, |d| d);
+                },
+                || {
+                    append(orders, keep, purchases, |o| o as u32);
+                    append(revenue, keep, money, |r| r);
+                },
+            );
         }
         Ok(Some(days))
     }
