@@ -1160,16 +1160,15 @@ impl PartitionedRows for StorePurchases {
                 })
                 .map(|c| col(c.clone()))
                 .collect();
-            let mut scan = scan.select(keep);
-            // One partition is every row: no filter to evaluate.
-            if count > 1 {
-                scan = scan.filter(
+            let frame = scan
+                .select(keep)
+                .filter(
                     col("customer")
                         .gt_eq(lit(lo))
                         .and(col("customer").lt(lit(hi))),
-                );
-            }
-            let frame = scan.collect().map_err(|e| broken(path, e))?;
+                )
+                .collect()
+                .map_err(|e| broken(path, e))?;
             frames.push(frame.lazy());
         }
         // Parts written by different runs may differ in their dimension columns.
