@@ -12,6 +12,7 @@
 
 use rayon::prelude::*;
 
+use super::summarise::group_by_code;
 use crate::metrics::retention::{PeriodActivity, RetentionCounts};
 use crate::period::{Period, PeriodLookup};
 
@@ -271,28 +272,7 @@ impl CustomerGroups {
         if sorted {
             return CustomerGroups::Runs(codes.len());
         }
-        let mut starts = vec![0u32; customers + 1];
-        for &c in codes {
-            if let Some(n) = starts.get_mut(c as usize + 1) {
-                *n += 1;
-            }
-        }
-        for k in 1..starts.len() {
-            let previous = starts.get(k - 1).copied().unwrap_or_default();
-            if let Some(n) = starts.get_mut(k) {
-                *n += previous;
-            }
-        }
-        let mut next = starts.clone();
-        let mut order = vec![0u32; codes.len()];
-        for (row, &c) in codes.iter().enumerate() {
-            if let Some(slot) = next.get_mut(c as usize)
-                && let Some(cell) = order.get_mut(*slot as usize)
-            {
-                *cell = row as u32;
-                *slot += 1;
-            }
-        }
+        let (starts, order) = group_by_code(codes, customers);
         CustomerGroups::Grouped { order, starts }
     }
 

@@ -167,28 +167,7 @@ pub fn summarise(
             (codes, distinct)
         }
     };
-    let mut starts = vec![0u32; distinct.len() + 1];
-    for &c in &codes {
-        if let Some(n) = starts.get_mut(c as usize + 1) {
-            *n += 1;
-        }
-    }
-    for k in 1..starts.len() {
-        let previous = starts.get(k - 1).copied().unwrap_or_default();
-        if let Some(n) = starts.get_mut(k) {
-            *n += previous;
-        }
-    }
-    let mut next = starts.clone();
-    let mut grouped = vec![0u32; codes.len()];
-    for (row, &c) in codes.iter().enumerate() {
-        if let Some(slot) = next.get_mut(c as usize)
-            && let Some(cell) = grouped.get_mut(*slot as usize)
-        {
-            *cell = row as u32;
-            *slot += 1;
-        }
-    }
+    let (starts, mut grouped) = group_by_code(&codes, distinct.len());
     drop(codes);
     // Each customer's rows by day, ties in row order (the segment is the first value on the
     // first day); rows are already in row order, so a stable sort by day suffices.
@@ -308,6 +287,34 @@ pub fn summarise(
         as_of,
         by: by.to_vec(),
     })
+}
+
+/// A counting sort of rows by their code (`0..codes_count`): `order[starts[c]..starts[c + 1]]`
+/// are the rows of code `c`, in row order. Returns `(starts, order)`.
+pub(super) fn group_by_code(codes: &[u32], codes_count: usize) -> (Vec<u32>, Vec<u32>) {
+    let mut starts = vec![0u32; codes_count + 1];
+    for &c in codes {
+        if let Some(n) = starts.get_mut(c as usize + 1) {
+            *n += 1;
+        }
+    }
+    for k in 1..starts.len() {
+        let previous = starts.get(k - 1).copied().unwrap_or_default();
+        if let Some(n) = starts.get_mut(k) {
+            *n += previous;
+        }
+    }
+    let mut next = starts.clone();
+    let mut order = vec![0u32; codes.len()];
+    for (row, &c) in codes.iter().enumerate() {
+        if let Some(slot) = next.get_mut(c as usize)
+            && let Some(cell) = order.get_mut(*slot as usize)
+        {
+            *cell = row as u32;
+            *slot += 1;
+        }
+    }
+    (starts, order)
 }
 
 /// Dense codes (first seen, first coded) from a summary store's customer codes, and the id of
