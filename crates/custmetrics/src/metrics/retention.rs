@@ -6,6 +6,10 @@
 //! - CRR = (E − N) / S, the textbook customer retention rate (Kumar & Reinartz, *Customer
 //!   Relationship Management*, 2018, ch. 5). It counts reactivated customers as retained and can
 //!   therefore exceed 1.
+//! - reactivated: customers active in p, not in p−1 but in an earlier period, and not new in p.
+//!   It is counted, not derived as E − N − R: with signup dates from the customers table a
+//!   customer who bought before signing up is both new and retained in the signup period, and
+//!   one whose first purchase follows the signup period is none of the three.
 //! - retention_rate = R / S and churn_rate = (S − R) / S: computed from the same active sets, so
 //!   retention + churn = 1 exactly; on a closed population (no new or returning customers)
 //!   retention_rate = CRR.
@@ -44,7 +48,8 @@ pub struct PeriodRetention {
     pub new_customers: u64,
     /// R: customers active in both periods.
     pub retained: u64,
-    /// Customers active now and earlier, but not in the previous period.
+    /// Customers active now and in an earlier period, but not in the previous one, who are
+    /// not new in this period.
     pub reactivated: u64,
     /// (E − N) / S.
     pub crr: Option<f64>,
@@ -206,6 +211,9 @@ struct PeriodCounts {
     retained: u64,
     /// N: customers whose cohort is the period.
     new: u64,
+    /// Customers active in the period, not in the previous one but in an earlier one, who are
+    /// not new in it.
+    reactivated: u64,
     /// Revenue in the previous period of the customers active in it (NRR's denominator).
     prev_revenue: i64,
     /// Revenue in the period of the customers active in the previous one.
@@ -278,6 +286,7 @@ impl RetentionCounts {
         // The previous row, when the customer was active in it: (period, revenue).
         let mut previous: Option<(i32, i64)> = None;
         let mut last_cell: Option<usize> = None;
+        let mut was_active = false;
         for r in rows.iter().take_while(|r| r.period <= self.end) {
             let after_active = previous.filter(|&(p, _)| p + 1 == r.period);
             let slot = self.slot(r.period);
@@ -302,8 +311,11 @@ impl RetentionCounts {
                         e.retained += 1;
                         e.kept_revenue += r.revenue;
                         e.kept_revenue_capped += r.revenue.min(before).max(0);
+                    } else if was_active && cohort != r.period {
+                        e.reactivated += 1;
                     }
                 }
+                was_active = true;
                 if r.period < self.end
                     && let Some(next) = slot.and_then(|j| self.periods.get_mut(j + 1))
                 {
@@ -338,6 +350,7 @@ impl RetentionCounts {
             a.active += b.active;
             a.retained += b.retained;
             a.new += b.new;
+            a.reactivated += b.reactivated;
             a.prev_revenue += b.prev_revenue;
             a.kept_revenue += b.kept_revenue;
             a.kept_revenue_capped += b.kept_revenue_capped;
@@ -396,7 +409,7 @@ impl RetentionCounts {
                     customers_end: e.active,
                     new_customers: e.new,
                     retained: e.retained,
-                    reactivated: e.active - e.new - e.retained,
+                    reactivated: e.reactivated,
                     crr: start.and_then(|st| ratio(e.active as f64 - e.new as f64, st as f64)),
                     retention_rate: start.and_then(|st| ratio(e.retained as f64, st as f64)),
                     churn_rate: start
@@ -589,5 +602,82 @@ pub(crate) mod tests {
         let feb: Vec<&CohortCell> = r.cohorts.iter().filter(|c| c.cohort == "2024-02").collect();
         assert_eq!(feb.len(), 2);
         assert_eq!(feb[1].rate, 0.0);
+    }
+
+    #[test]
+    fn signup_cohorts_count_each_kind_of_customer_once() {
+        // Signup periods from a customers table: a signed up in Feb after buying in Jan
+        // (guest checkout), b in Jan before buying in Mar, c and d with no signup date.
+        // a: Jan, Feb, Mar   b: Jan, Mar   c: Jan   d: Feb
+        let jan = 2024 * 12;
+        let mut s = fixture();
+        // b's purchases move to Mar only: signed up in Jan, first bought in Mar.
+        s.activity.retain(|a| !(a.customer == 1 && a.period == jan));
+        let r = retention(&s, &[Some(jan + 1), Some(jan), None, None]);
+        let feb = &r.periods[1];
+        // Feb: E {a,d} = 2; new {a (signup), d (first purchase)} = 2; retained {a}; a is
+        // both new and retained, so E − N − R would be −1: reactivated is counted, 0.
+        assert_eq!(
+            (
+                feb.customers_end,
+                feb.new_customers,
+                feb.retained,
+                feb.reactivated
+            ),
+            (2, 2, 1, 0)
+        );
+        let mar = &r.periods[2];
+        // Mar: E {a,b}; new none; retained {a}; b's first purchase, two periods after its
+        // signup, is not a comeback: reactivated 0 (E − N − R would say 1).
+        assert_eq!(
+            (
+                mar.customers_end,
+                mar.new_customers,
+                mar.retained,
+                mar.reactivated
+            ),
+            (2, 0, 1, 0)
+        );
+        // The fixture's own b, back in Mar after Jan, is reactivated.
+        let r = retention(&fixture(), &[Some(jan + 1), Some(jan), None, None]);
+        assert_eq!(r.periods[2].reactivated, 1);
+    }
+
+    proptest::proptest! {
+        /// Without acquisition dates, every customer active in a period is exactly one of new,
+        /// retained or reactivated.
+        #[test]
+        fn new_retained_and_reactivated_partition_the_active_customers(
+            months in proptest::collection::vec(
+                proptest::collection::btree_set(0i32..12, 1..6), 1..30),
+        ) {
+            let jan = 2024 * 12;
+            let mut s = fixture();
+            s.customers.truncate(0);
+            s.activity.clear();
+            for (i, set) in months.iter().enumerate() {
+                let mut c = fixture().customers[0].clone();
+                c.customer_id = format!("c{i}").as_str().into();
+                let first = set.iter().next().copied().unwrap_or(0);
+                c.first_day = crate::period::days_since_epoch(Period::Month.start(jan + first));
+                s.customers.push(c);
+                for &m in set {
+                    s.activity.push(ActivityRow {
+                        customer: i as u32,
+                        period: jan + m,
+                        revenue: 1.0,
+                        orders: 1,
+                    });
+                }
+            }
+            s.as_of = NaiveDate::from_ymd_opt(2024, 12, 31).unwrap();
+            let r = retention(&s, &[]);
+            for p in &r.periods {
+                proptest::prop_assert_eq!(
+                    p.new_customers + p.retained + p.reactivated,
+                    p.customers_end
+                );
+            }
+        }
     }
 }
