@@ -151,31 +151,10 @@ fn every_command_from_a_store_matches_the_exports() {
 
 #[test]
 fn retention_counted_straight_from_a_store_matches_the_exports() {
-    // Without a customers table, `retention` counts the store's purchase days directly (no
-    // summaries): stores written whole, in partitions, and updated (whose parts interleave
-    // customer codes) must all give the exports' output, for any period and window.
-    let dir = tempfile::tempdir().unwrap();
-    let inputs: Vec<String> = demo_inputs().into_iter().take(4).collect();
-    let whole = dir.path().join("whole");
-    assert_code(&summarize(dir.path(), &inputs, &whole, &["-q"]), 0);
-    let parts = dir.path().join("parts");
-    assert_code(
-        &summarize(dir.path(), &inputs, &parts, &["-q", "--partitions", "3"]),
-        0,
-    );
-    let (a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
-    let updated = dir.path().join("updated");
-    assert_code(&summarize(dir.path(), &a, &updated, &["-q"]), 0);
-    let mut update = vec![
-        "summarize".to_string(),
-        "--update".into(),
-        updated.display().to_string(),
-        "-q".into(),
-    ];
-    update.extend(b.iter().cloned());
-    assert_code(&run_owned(dir.path(), &update), 0);
-    let mut both = a.clone();
-    both.extend(b.iter().cloned());
+    // `retention` counts the store's purchase days directly (no summaries), with cohorts
+    // dated by the customers snapshot's signup dates when there is one: stores written whole,
+    // in partitions, and updated (whose parts interleave customer codes) must all give the
+    // exports' output, for any period and window.
     let commands: &[&[&str]] = &[
         &["retention", "-f", "json"],
         &["retention", "--period", "week", "-f", "csv"],
@@ -194,9 +173,37 @@ fn retention_counted_straight_from_a_store_matches_the_exports() {
         &["retention", "--as-of", "2020-01-01"],
         &["retention", "--from", "2030-01-01"],
     ];
-    for (exports, store) in [(&inputs, &whole), (&inputs, &parts), (&both, &updated)] {
-        for command in commands {
-            assert_same_from_store(dir.path(), exports, store, command);
+    for with_customers in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let all = demo_inputs();
+        let (inputs, customers) = all.split_at(4);
+        let customers = if with_customers { customers } else { &[] };
+        let inputs: Vec<String> = inputs.iter().chain(customers).cloned().collect();
+        let whole = dir.path().join("whole");
+        assert_code(&summarize(dir.path(), &inputs, &whole, &["-q"]), 0);
+        let parts = dir.path().join("parts");
+        assert_code(
+            &summarize(dir.path(), &inputs, &parts, &["-q", "--partitions", "3"]),
+            0,
+        );
+        let (mut a, b) = split_demo(dir.path(), "2024-06-30", "2024-06-20");
+        a.extend(customers.iter().cloned());
+        let updated = dir.path().join("updated");
+        assert_code(&summarize(dir.path(), &a, &updated, &["-q"]), 0);
+        let mut update = vec![
+            "summarize".to_string(),
+            "--update".into(),
+            updated.display().to_string(),
+            "-q".into(),
+        ];
+        update.extend(b.iter().cloned());
+        assert_code(&run_owned(dir.path(), &update), 0);
+        let mut both = a.clone();
+        both.extend(b.iter().cloned());
+        for (exports, store) in [(&inputs, &whole), (&inputs, &parts), (&both, &updated)] {
+            for command in commands {
+                assert_same_from_store(dir.path(), exports, store, command);
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 //! Retention needs no customer ids, no per-customer rows and no gaps: only each customer's
 //! cohort and active periods, added up into [`RetentionCounts`]. So this path reads four
 //! integer columns of the store's purchases (customer code, day, orders, revenue in
-//! millionths), groups the days by customer code (in place when the parts are already in
+//! millionths) and, when the customers snapshot has signup dates, those dates by customer code
+//! (the snapshot's ids matched to the store's once), groups the days by customer code (in place when the parts are already in
 //! code and day order, as custmetrics writes them; by a counting sort otherwise) and counts
 //! each customer once, customers split across threads, whose counts then add up. The counts
 //! are integers, so the figures are those of the general path (summaries, then
@@ -43,10 +44,13 @@ impl PurchaseDays {
 }
 
 /// Retention's counts of the customers with a purchase among `days`, and the observation end
-/// (`as_of`, else the last day of such a customer, as stage 1 sets it). `None` when no
-/// customer bought anything: the general path then says why there is nothing to report.
+/// (`as_of`, else the last day of such a customer, as stage 1 sets it). A customer's cohort is
+/// the period of `signup[code]` (the signup day from the customers table) when there is one,
+/// else of the first purchase. `None` when no customer bought anything: the general path then
+/// says why there is nothing to report.
 pub(super) fn retention_counts(
     days: &PurchaseDays,
+    signup: &[Option<i32>],
     period: Period,
     as_of: Option<i32>,
 ) -> Option<(RetentionCounts, i32)> {
@@ -54,14 +58,20 @@ pub(super) fn retention_counts(
     let groups = CustomerGroups::new(&days.customer, scan.codes_sorted, scan.customers);
     let threads = rayon::current_num_threads().max(1);
     let shares = groups.split(threads, &days.customer);
+    let signup_of = |rows: &Rows<'_>| {
+        let code = rows.iter().next().and_then(|i| days.customer.get(i))?;
+        signup.get(*code as usize).copied().flatten()
+    };
     // A customer whose days in the window are all refunds bought nothing: not a customer,
-    // and its days do not set the observation end.
-    let as_of = match as_of {
-        Some(day) => day,
-        None if scan.refund_days => shares
+    // and its days neither set the observation end nor date a cohort. One pass over the
+    // customers finds the last day of one who bought (when no refund day is in the way, it is
+    // the last day) and the earliest signup day of one who bought.
+    let (last_bought, first_signup) = match (as_of.is_none() && scan.refund_days, signup) {
+        (false, []) => (Some(scan.last_day), None),
+        _ => shares
             .par_iter()
-            .filter_map(|share| {
-                let mut last = None;
+            .map(|share| {
+                let (mut last, mut first_signup) = (None, None::<i32>);
                 share.each(&days.customer, |rows| {
                     if rows
                         .iter()
@@ -69,16 +79,37 @@ pub(super) fn retention_counts(
                     {
                         let day = rows.iter().filter_map(|i| days.day.get(i).copied()).max();
                         last = last.max(day);
+                        if let Some(d) = signup_of(&rows) {
+                            first_signup = Some(first_signup.map_or(d, |f| f.min(d)));
+                        }
                     }
                 });
-                last
+                (last, first_signup)
             })
-            .max()?,
-        None => scan.last_day,
+            .reduce(
+                || (None, None),
+                |(a, x), (b, y)| {
+                    let first = match (x, y) {
+                        (Some(x), Some(y)) => Some(x.min(y)),
+                        (x, y) => x.or(y),
+                    };
+                    (a.max(b), first)
+                },
+            ),
+    };
+    let as_of = match as_of {
+        Some(day) => day,
+        None => last_bought?,
     };
     let first_day = scan.first_day.min(as_of);
     let lookup = PeriodLookup::new(period, [first_day, as_of].into_iter());
-    let (lo, end) = (lookup.get(first_day), lookup.get(as_of));
+    let end = lookup.get(as_of);
+    // Every slot of the counts starts at the earliest period a customer is dated by: a day in
+    // the window, or a signup before the observation end.
+    let lo = first_signup
+        .map(|d| lookup.get(d))
+        .filter(|&p| p <= end)
+        .map_or(lookup.get(first_day), |p| p.min(lookup.get(first_day)));
     // One set of counts per thread (a triangle of daily periods is megabytes), added up.
     let (counts, counted) = shares
         .par_iter()
@@ -88,6 +119,7 @@ pub(super) fn retention_counts(
             let mut scratch: Vec<(i32, u32, i64)> = Vec::new();
             let mut periods: Vec<PeriodActivity> = Vec::new();
             share.each(&days.customer, |rows| {
+                let signup_day = signup_of(&rows);
                 let first_purchase = match rows {
                     // A store's days are in day order per customer: read where they lie.
                     Rows::Range(at) if days.day.get(at.clone()).is_some_and(<[i32]>::is_sorted) => {
@@ -114,7 +146,8 @@ pub(super) fn retention_counts(
                     }
                 };
                 if let Some(day) = first_purchase {
-                    counts.add_customer(lookup.get(day), &periods);
+                    let cohort = signup_day.unwrap_or(day);
+                    counts.add_customer(lookup.get(cohort), &periods);
                     counted += 1;
                 }
             });
@@ -348,13 +381,13 @@ mod tests {
             (3, jan + 40, 1, 1_000_000),
             (3, jan + 40, 1, 2_000_000),
         ];
-        let (sorted, as_of) = retention_counts(&days(&rows), Period::Month, None).unwrap();
+        let (sorted, as_of) = retention_counts(&days(&rows), &[], Period::Month, None).unwrap();
         // The last day of a customer who bought: customer 1's refund in March.
         assert_eq!(as_of, jan + 62);
         let mut shuffled = rows;
         shuffled.reverse();
         shuffled.swap(0, 3);
-        let (unsorted, _) = retention_counts(&days(&shuffled), Period::Month, None).unwrap();
+        let (unsorted, _) = retention_counts(&days(&shuffled), &[], Period::Month, None).unwrap();
         assert_eq!(figures(&sorted), figures(&unsorted));
         let (periods, cells) = sorted.figures(Period::Month, None);
         // Jan: {0, 1} new; Feb: 0 retained, 3 new; Mar: nobody active, 1's refund.
@@ -380,8 +413,9 @@ mod tests {
         );
     }
 
-    /// Stage 1 of a retention-only report on a store written from `files`.
-    fn stage_one(files: &[(&str, &str)]) -> crate::summary::Stage1 {
+    /// Stage 1 of a retention-only report on a store written from `files`, on the counted
+    /// path when it can (`counted`), else on the general one.
+    fn stage_one(files: &[(&str, &str)], counted: bool) -> crate::summary::Stage1 {
         use crate::summary::{Stage1Options, StoreOptions, StoreRead, SummaryStore, prepare};
         let dir = tempfile::tempdir().unwrap();
         let mut spec = crate::DatasetSpec::default();
@@ -397,7 +431,7 @@ mod tests {
         let store = dir.path().join("store");
         let (store, _) = SummaryStore::write(&store, &spec, &StoreOptions::default()).unwrap();
         let read = StoreRead {
-            defer_purchases: true,
+            defer_purchases: counted,
             ..StoreRead::default()
         };
         let mut data = store.read(&read).unwrap();
@@ -411,7 +445,7 @@ mod tests {
             survey: None,
             acquisition_costs: false,
             holdout_from: None,
-            only_retention: true,
+            only_retention: counted,
         };
         prepare(&mut data, &options).unwrap()
     }
@@ -420,7 +454,7 @@ mod tests {
     fn a_store_without_signup_dates_is_counted_without_summaries() {
         let tx =
             "customer_id,order_date,amount\na,2024-01-05,10\nb,2024-02-10,20\na,2024-02-11,5\n";
-        let s = stage_one(&[("transactions", tx)]);
+        let s = stage_one(&[("transactions", tx)], true);
         assert!(s.purchases.is_none());
         let counts = s.retention.expect("counted from the purchase days");
         let (periods, _) = counts.figures(Period::Month, None);
@@ -429,10 +463,46 @@ mod tests {
             vec![0, 1]
         );
         assert_eq!(s.as_of, chrono::NaiveDate::from_ymd_opt(2024, 2, 11));
-        // Signup dates date the cohorts by customer id: the general path.
-        let customers = "customer_id,signup_date\na,2023-12-01\nb,2024-02-01\n";
-        let s = stage_one(&[("transactions", tx), ("customers", customers)]);
-        assert!(s.retention.is_none() && s.purchases.is_some());
+    }
+
+    #[test]
+    fn signup_dates_date_the_counted_cohorts_as_the_summaries_do() {
+        // a: signed up before buying (Dec), a repeated row with no date keeps Dec;
+        // b: signed up and bought in Feb; c: bought in Jan, signed up in Feb (new and retained
+        // in Feb); d: signed up after the observation end; e: refunds only, an old signup
+        // (not a customer: no cohort, no slot); f: never bought; g: bought, no signup row.
+        let tx = "customer_id,order_date,amount\n\
+                  a,2024-01-05,10\nb,2024-02-10,20\na,2024-02-11,5\nc,2024-01-20,3\n\
+                  c,2024-02-02,4\nd,2024-01-09,8\ne,2024-01-15,-6\ng,2024-02-03,1\n";
+        let customers = "customer_id,signup_date\na,2023-12-01\nb,2024-02-01\n\
+                         c,2024-02-01\nd,2024-03-05\ne,2019-06-01\nf,2024-01-01\na,\n";
+        let files = [("transactions", tx), ("customers", customers)];
+        let counted = stage_one(&files, true);
+        let counts = counted.retention.expect("counted from the purchase days");
+        let counted = crate::metrics::retention::Retention::from_counts(&counts, Period::Month);
+        let general = stage_one(&files, false);
+        let summaries = general.purchases.expect("the general path's summaries");
+        let general = crate::metrics::retention::retention(&summaries, &general.signup_periods);
+        assert_eq!(counted, general);
+        let cohorts: Vec<(String, u64)> = counted
+            .cohorts
+            .iter()
+            .filter(|c| c.offset == 0)
+            .map(|c| (c.cohort.clone(), c.customers))
+            .collect();
+        // Dec {a}; Jan: none dated there (d is dated Mar, after the end); Feb {b, c, g}.
+        assert_eq!(cohorts, vec![("2023-12".into(), 1), ("2024-02".into(), 3)]);
+        let feb = counted.periods.last().expect("Feb");
+        // Feb: active {a, b, c, g}; new {b, c, g}; retained {a, c}; nobody reactivated.
+        assert_eq!(
+            (
+                feb.customers_end,
+                feb.new_customers,
+                feb.retained,
+                feb.reactivated
+            ),
+            (4, 3, 2, 0)
+        );
     }
 
     proptest::proptest! {
@@ -453,10 +523,10 @@ mod tests {
             // A deterministic shuffle by the seed.
             shuffled.sort_by_key(|r| (u64::from(r.0) ^ seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ r.1 as u64);
             for period in [Period::Day, Period::Week, Period::Month] {
-                let a = retention_counts(&days(&sorted), period, None);
-                let b = retention_counts(&days(&shuffled), period, None);
-                let c = retention_counts(&days(&rows), period, Some(19300));
-                let d = retention_counts(&days(&sorted), period, Some(19300));
+                let a = retention_counts(&days(&sorted), &[], period, None);
+                let b = retention_counts(&days(&shuffled), &[], period, None);
+                let c = retention_counts(&days(&rows), &[], period, Some(19300));
+                let d = retention_counts(&days(&sorted), &[], period, Some(19300));
                 proptest::prop_assert_eq!(
                     a.map(|(c, d)| (figures(&c), d)),
                     b.map(|(c, d)| (figures(&c), d))
@@ -471,7 +541,7 @@ mod tests {
 
     #[test]
     fn refunds_alone_are_nothing_to_count() {
-        assert!(retention_counts(&days(&[(0, 19723, 0, -5)]), Period::Month, None).is_none());
-        assert!(retention_counts(&PurchaseDays::default(), Period::Month, None).is_none());
+        assert!(retention_counts(&days(&[(0, 19723, 0, -5)]), &[], Period::Month, None).is_none());
+        assert!(retention_counts(&PurchaseDays::default(), &[], Period::Month, None).is_none());
     }
 }

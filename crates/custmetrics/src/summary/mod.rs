@@ -223,8 +223,16 @@ pub(crate) fn customer_positions_in_column(s: &Summaries, ids: &StringChunked) -
     positions_in_column_blocks(s, ids, MATCH_BLOCK)
 }
 
-fn positions_in_column_blocks(
-    s: &Summaries,
+/// For each row of a table's id `column`, the index in `list` of the customer with that id
+/// (`None` for a null id or one not in the list), matched as
+/// [`customer_positions_in_column`] matches the summaries' customers. A store's customer codes
+/// are positions in its list of ids.
+pub(crate) fn positions_in_id_list(list: &[&str], column: &StringChunked) -> Vec<Option<u32>> {
+    positions_in_column_blocks(list, column, MATCH_BLOCK)
+}
+
+fn positions_in_column_blocks<L: IdList + ?Sized>(
+    s: &L,
     ids: &StringChunked,
     block: usize,
 ) -> Vec<Option<u32>> {
@@ -249,46 +257,66 @@ fn positions_in_column_blocks(
 /// customers table at 100M transactions: the peak of that report's memory).
 const MATCH_BLOCK: usize = 1 << 20;
 
-/// The summaries' customers in id order, for matching rows to them by merging. Both sides are
+/// A list of customers that rows are matched to by id: the summaries' customers, or a store's
+/// ids by code.
+trait IdList: Sync {
+    fn len(&self) -> usize;
+    /// The id of the `i`-th customer.
+    fn id(&self, i: usize) -> Option<&str>;
+}
+
+impl IdList for Summaries {
+    fn len(&self) -> usize {
+        self.customers.len()
+    }
+    fn id(&self, i: usize) -> Option<&str> {
+        self.customers.get(i).map(|c| c.customer_id.as_str())
+    }
+}
+
+impl IdList for [&str] {
+    fn len(&self) -> usize {
+        <[&str]>::len(self)
+    }
+    fn id(&self, i: usize) -> Option<&str> {
+        self.get(i).copied()
+    }
+}
+
+/// A list's customers in id order, for matching rows to them by merging. Both sides are
 /// sorted by their ids' bytes ([`summarise::sort_ids`], fast on typical ids) and merged: a hash
 /// map of millions of borrowed ids, which this replaced, spent most of its time on cache
 /// misses (~0.8 s per table of 2.6M customers, several times per report).
-struct CustomersById<'s> {
-    s: &'s Summaries,
-    /// `None` when `s.customers` is already in id order (as stage 1 lists them).
+struct CustomersById<'s, L: IdList + ?Sized> {
+    s: &'s L,
+    /// `None` when the list is already in id order (as stage 1 lists the summaries' customers).
     order: Option<Vec<u32>>,
 }
 
-impl<'s> CustomersById<'s> {
-    fn new(s: &'s Summaries) -> CustomersById<'s> {
+impl<'s, L: IdList + ?Sized> CustomersById<'s, L> {
+    fn new(s: &'s L) -> CustomersById<'s, L> {
         // Stage 1 lists customers by id, so they need no sorting (nor a copy of their ids);
-        // summaries built elsewhere may not be.
-        let listed_by_id = s
-            .customers
-            .windows(2)
-            .all(|w| w.first().map(|c| &c.customer_id) <= w.get(1).map(|c| &c.customer_id));
+        // summaries built elsewhere, and a store's ids (in first-seen order), may not be.
+        let listed_by_id = (1..s.len()).all(|i| s.id(i - 1) <= s.id(i));
         let order = (!listed_by_id).then(|| {
-            let ids: Vec<&str> = s.customers.iter().map(|c| c.customer_id.as_str()).collect();
+            let ids: Vec<&str> = (0..s.len()).filter_map(|i| s.id(i)).collect();
             summarise::sort_ids(&ids)
         });
         CustomersById { s, order }
     }
 
-    /// The index in `s.customers` of the `k`-th customer in id order.
+    /// The index in the list of the `k`-th customer in id order.
     fn customer_at(&self, k: usize) -> Option<u32> {
         match &self.order {
             Some(order) => order.get(k).copied(),
-            None => (k < self.s.customers.len()).then_some(k as u32),
+            None => (k < self.s.len()).then_some(k as u32),
         }
     }
 
     /// The id of the `k`-th customer in id order.
     fn id_at(&self, k: usize) -> Option<&'s str> {
         let c = self.customer_at(k)?;
-        self.s
-            .customers
-            .get(c as usize)
-            .map(|c| c.customer_id.as_str())
+        self.s.id(c as usize)
     }
 
     /// The first `k >= from` whose id is not less than `id`, given that the ids before `from`

@@ -160,10 +160,11 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
 }
 
 /// Stage 1 of a report whose only transaction section is retention, from a store's purchase
-/// days ([`super::cohorts`]): when the purchases were left in a store, and no customers
-/// table dates the cohorts (signup dates would need the ids matched). `None` otherwise, or
-/// when no customer bought in the window: the general path then runs (and says why there is
-/// nothing to report). On success the transactions table holds its accounting.
+/// days ([`super::cohorts`]), when the purchases were left in a store; signup dates in the
+/// store's customers snapshot date the cohorts, matched to the store's customer codes by id.
+/// `None` otherwise, or when no customer bought in the window: the general path then runs (and
+/// says why there is nothing to report). On success the transactions table holds its
+/// accounting.
 fn retention_from_store(data: &mut Dataset, options: &Stage1Options) -> Result<Option<Stage1>> {
     let store = data
         .deferred_transactions
@@ -173,15 +174,17 @@ fn retention_from_store(data: &mut Dataset, options: &Stage1Options) -> Result<O
     let Some(store) = store.filter(|_| options.only_retention) else {
         return Ok(None);
     };
-    if customer_has(data.customers.as_ref().map(|t| &t.frame), col::SIGNUP_DATE) {
-        return Ok(None);
-    }
     let day = |d: Option<NaiveDate>| d.map(days_since_epoch);
     let Some(days) = store.purchase_days(day(options.from), day(options.as_of))? else {
         return Ok(None);
     };
+    // Signup dates from the customers snapshot date the cohorts.
+    let signup = match &data.customers {
+        Some(t) => store.signup_days(&t.frame)?,
+        None => Vec::new(),
+    };
     let Some((counts, as_of)) =
-        super::cohorts::retention_counts(&days, options.period, day(options.as_of))
+        super::cohorts::retention_counts(&days, &signup, options.period, day(options.as_of))
     else {
         return Ok(None);
     };

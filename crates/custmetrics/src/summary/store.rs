@@ -1205,6 +1205,35 @@ impl StorePurchases {
         Ok(self.ids.get_or_init(|| ids))
     }
 
+    /// Each customer's signup day (days since 1970-01-01) by code, from a customers table's
+    /// `customer_id` and `signup_date` (the store's snapshot): ids matched to the store's by
+    /// sorting and merging, as stage 1 matches them to the summaries' customers, and a
+    /// repeated id keeps its last non-null date, as there. Empty when the table has no signup
+    /// dates.
+    ///
+    /// # Errors
+    /// The store's ids unreadable, or the table's columns of the wrong type.
+    pub(super) fn signup_days(&self, customers: &DataFrame) -> Result<Vec<Option<i32>>> {
+        if customers.get_column_index(col::SIGNUP_DATE).is_none() {
+            return Ok(Vec::new());
+        }
+        let ids = self.ids()?.str()?;
+        let list: Vec<&str> = ids.iter().map(Option::unwrap_or_default).collect();
+        let rows = customers.column(col::CUSTOMER_ID)?.str()?;
+        let codes = super::positions_in_id_list(&list, rows);
+        let days = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
+        let mut by_code = vec![None; list.len()];
+        // Rows in table order, so that a later row of a repeated id wins.
+        for (code, day) in codes.iter().zip(days.i32()?.iter()) {
+            if let (Some(code), Some(day)) = (code, day)
+                && let Some(slot) = by_code.get_mut(*code as usize)
+            {
+                *slot = Some(day);
+            }
+        }
+        Ok(by_code)
+    }
+
     /// The transactions table without rows: all of its accounting, rejections and files.
     pub(super) fn accounting(&self) -> Table {
         self.table(self.template.frame.clone(), true)
