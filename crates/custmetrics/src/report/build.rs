@@ -21,7 +21,7 @@ use crate::models::clv::ClvResult;
 use crate::models::covariates::CovariateColumn;
 use crate::money;
 use crate::period::{date_from_days, days_since_epoch};
-use crate::summary::{self, HoldoutSplit, Stage1, Stage1Options, Summaries};
+use crate::summary::{self, HoldoutSplit, Parts, Stage1, Stage1Options, Summaries};
 
 impl Report {
     /// Builds the report from the dataset.
@@ -643,6 +643,10 @@ pub(super) fn stage1_options(options: &ReportOptions) -> Stage1Options {
             && options.sections.iter().all(|&s| s == Section::Retention)
             && options.active_on == ActiveOn::Transactions
             && stage1_by(options).is_empty(),
+        parts: match reads_activity || wants(Section::Supporting) {
+            true => Parts::All,
+            false => Parts::Customers,
+        },
     }
 }
 

@@ -446,6 +446,7 @@ mod tests {
             acquisition_costs: false,
             holdout_from: None,
             only_retention: counted,
+            parts: crate::summary::Parts::All,
         };
         prepare(&mut data, &options).unwrap()
     }

@@ -36,6 +36,7 @@ pub use store::{
     IDENTIFIER_MIN_DISTINCT, IDENTIFIER_SAMPLE_ROWS, IdentifierColumn, Manifest, Overlap,
     STORE_SCHEMA_VERSION, StoreInput, StoreOptions, StoreRead, StoredTable, SummaryStore,
 };
+pub(crate) use summarise::Parts;
 pub use summarise::{inter_purchase_gaps, summarise};
 
 /// The customers-table columns stage 1 reads besides the `--by` attributes: the ids, the

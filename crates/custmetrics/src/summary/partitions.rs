@@ -1,7 +1,8 @@
 //! Stage 1 over transactions read one customer partition at a time (`--partitions`).
 
 use super::prepare::{Stage1Options, purchases};
-use super::{PartitionMerger, Summaries, summarise};
+use super::summarise::summarise_parts;
+use super::{PartitionMerger, Summaries};
 use crate::io::table::merge_partition_tables;
 use crate::io::{Dataset, DeferredTransactions, Table};
 use crate::{Error, Result};
@@ -50,7 +51,7 @@ pub(super) fn partitioned_stage_one(
         table.frame = frame.clear();
         if frame.height() > 0 {
             let (lf, by) = purchases(frame, customers_frame, options)?;
-            match summarise(lf, options.period, options.as_of, &by) {
+            match summarise_parts(lf, options.period, options.as_of, &by, options.parts) {
                 Ok(part) => {
                     merged.push(part)?;
                     summarised = true;

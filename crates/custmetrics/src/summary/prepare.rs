@@ -12,7 +12,8 @@ use super::holdout::{HoldoutSplit, holdout_split};
 use super::partitions::partitioned_stage_one;
 use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
 use super::store::StorePurchases;
-use super::{CustomerId, Summaries, filter_dates, summarise};
+use super::summarise::summarise_parts;
+use super::{CustomerId, Parts, Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
 use crate::metrics::retention::RetentionCounts;
 use crate::period::{Period, PeriodLookup, date_from_days, days_since_epoch};
@@ -56,6 +57,9 @@ pub(crate) struct Stage1Options {
     /// purchase days are counted straight into its counts ([`super::cohorts`]), with no
     /// summaries.
     pub only_retention: bool,
+    /// The purchase summaries to build: without a section that reads activity rows or gaps
+    /// (retention, churn, survival, supporting figures), the customer rows only.
+    pub parts: Parts,
 }
 
 /// The results of stage 1: everything later stages read, without the input rows.
@@ -302,7 +306,13 @@ fn from_tables(
         (Some(s), _) => s.map(|s| (s, None)),
         (None, Some(t)) if t.frame.height() > 0 => {
             let (lf, by) = purchases(t.frame.clone(), customers_frame.as_ref(), options)?;
-            let s = summarise(lf.clone(), options.period, options.as_of, &by)?;
+            let s = summarise_parts(
+                lf.clone(),
+                options.period,
+                options.as_of,
+                &by,
+                options.parts,
+            )?;
             let activity = match &data.interactions {
                 Some(i) if options.activity_from_interactions => {
                     let combined = with_interactions(lf, i.frame.clone().lazy(), &by, options)?;

@@ -25,6 +25,29 @@ pub fn summarise(
     as_of: Option<NaiveDate>,
     by: &[String],
 ) -> Result<Summaries> {
+    summarise_parts(transactions, period, as_of, by, Parts::All)
+}
+
+/// Which of the summaries [`summarise_parts`] builds: the customer rows always; the activity
+/// rows and the gaps only for the sections that read them (retention, churn, survival and the
+/// supporting figures). RFM and CLV read the customer rows only, and at 100M transactions the
+/// other two are ~2 GB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parts {
+    /// Customers, activity and gaps.
+    All,
+    /// Customers only: `activity` and `gaps` are left empty.
+    Customers,
+}
+
+/// [`summarise`], building only `parts`.
+pub(crate) fn summarise_parts(
+    transactions: LazyFrame,
+    period: Period,
+    as_of: Option<NaiveDate>,
+    by: &[String],
+    parts: Parts,
+) -> Result<Summaries> {
     let mut tx = transactions;
     let schema = tx.collect_schema()?;
     for b in by {
@@ -133,7 +156,6 @@ pub fn summarise(
         });
     };
     let mut last_day = max_day;
-    let period_of = PeriodLookup::new(period, days.iter().copied());
 
     // Customers get dense codes in first-seen order (one hash-map pass; ids are borrowed, not
     // copied); a counting sort by code then makes each customer's rows contiguous. This replaces
@@ -228,6 +250,17 @@ pub fn summarise(
             customer_row(id, members_of(code), &days, &values, &segment_values)
         })
         .collect_into_vec(&mut customers);
+    if parts == Parts::Customers {
+        return Ok(Summaries {
+            customers,
+            activity: Vec::new(),
+            gaps: Vec::new(),
+            period,
+            as_of,
+            by: by.to_vec(),
+        });
+    }
+    let period_of = PeriodLookup::new(period, days.iter().copied());
     const BLOCK: usize = 8192;
     let activity_counts: Vec<usize> = order
         .par_chunks(BLOCK)

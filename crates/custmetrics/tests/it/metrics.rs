@@ -345,3 +345,32 @@ fn inactivity_survival_is_skipped_with_the_reason_when_every_customer_is_too_rec
         "{reason:?}"
     );
 }
+
+#[test]
+fn sections_that_read_customer_rows_only_equal_the_full_reports() {
+    fn json<T: serde::Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+    // RFM and CLV alone build only the customer rows of stage 1 (no activity rows, no gaps),
+    // whole and in customer partitions: their sections and the overview must be those of the
+    // full report, which builds everything.
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![testdata("demo/transactions.csv")];
+    let data = Dataset::load(&spec).unwrap();
+    let full = Report::build(&data, &ReportOptions::default()).unwrap();
+    let mut o = ReportOptions::default();
+    o.sections = vec![
+        custmetrics::Section::Overview,
+        custmetrics::Section::Rfm,
+        custmetrics::Section::Clv,
+    ];
+    let only = Report::build(&data, &o).unwrap();
+    assert!(only.rfm.is_some() && only.clv.is_some());
+    assert_eq!(json(&only.rfm), json(&full.rfm));
+    assert_eq!(json(&only.clv), json(&full.clv));
+    assert_eq!(json(&only.overview), json(&full.overview));
+    spec.transaction_partitions = 3;
+    let parts = Report::build(&Dataset::load(&spec).unwrap(), &o).unwrap();
+    assert_eq!(json(&parts.rfm), json(&full.rfm));
+    assert_eq!(json(&parts.clv), json(&full.clv));
+}
