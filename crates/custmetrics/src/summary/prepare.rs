@@ -178,14 +178,15 @@ fn retention_from_store(data: &mut Dataset, options: &Stage1Options) -> Result<O
     let Some(store) = store.filter(|_| options.only_retention) else {
         return Ok(None);
     };
-    let day = |d: Option<NaiveDate>| d.map(days_since_epoch);
-    let Some(days) = store.purchase_days(day(options.from), day(options.as_of))? else {
-        return Ok(None);
-    };
-    // Signup dates from the customers snapshot date the cohorts.
+    // Signup dates from the customers snapshot date the cohorts. Matched first, so that the
+    // ids and the matching's working memory are gone before the purchase days are read.
     let signup = match &data.customers {
         Some(t) => store.signup_days(&t.frame)?,
         None => Vec::new(),
+    };
+    let day = |d: Option<NaiveDate>| d.map(days_since_epoch);
+    let Some(days) = store.purchase_days(day(options.from), day(options.as_of))? else {
+        return Ok(None);
     };
     let Some((counts, as_of)) =
         super::cohorts::retention_counts(&days, &signup, options.period, day(options.as_of))
