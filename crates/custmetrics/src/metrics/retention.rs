@@ -262,6 +262,12 @@ impl RetentionCounts {
         }
     }
 
+    /// The periods the counts have slots for, `lo..=end`.
+    #[cfg(test)]
+    pub(crate) fn periods(&self) -> (i32, i32) {
+        (self.lo, self.end)
+    }
+
     /// The first cell of cohort slot `j` of `n`: cohort slot j has offsets 0..n−j.
     fn first_cell(j: usize, n: usize) -> usize {
         j * n - j * j.saturating_sub(1) / 2

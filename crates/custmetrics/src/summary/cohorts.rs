@@ -5,11 +5,12 @@
 //! cohort and active periods, added up into [`RetentionCounts`]. So this path reads four
 //! integer columns of the store's purchases (customer code, day, orders, revenue in
 //! millionths) and, when the customers snapshot has signup dates, those dates by customer code
-//! (the snapshot's ids matched to the store's once), groups the days by customer code (in place when the parts are already in
-//! code and day order, as custmetrics writes them; by a counting sort otherwise) and counts
-//! each customer once, customers split across threads, whose counts then add up. The counts
-//! are integers, so the figures are those of the general path (summaries, then
-//! [`crate::metrics::retention::retention`]) exactly; the store-vs-exports tests check it.
+//! (the snapshot's ids matched to the store's once). It groups the days by customer code (in
+//! place when the parts are already in code and day order, as custmetrics writes them; by a
+//! counting sort otherwise) and counts each customer once, customers split across threads,
+//! whose counts then add up. The counts are integers, so the figures are those of the general
+//! path (summaries, then [`crate::metrics::retention::retention`]) exactly; the
+//! store-vs-exports tests check it.
 
 use rayon::prelude::*;
 
@@ -63,50 +64,56 @@ pub(super) fn retention_counts(
         signup.get(*code as usize).copied().flatten()
     };
     // A customer whose days in the window are all refunds bought nothing: not a customer,
-    // and its days neither set the observation end nor date a cohort. One pass over the
-    // customers finds the last day of one who bought (when no refund day is in the way, it is
-    // the last day) and the earliest signup day of one who bought.
-    let (last_bought, first_signup) = match (as_of.is_none() && scan.refund_days, signup) {
-        (false, []) => (Some(scan.last_day), None),
+    // and its days neither set the observation end nor widen the counts. When some days are
+    // refunds only, or signups date the cohorts, one pass over the customers finds the span
+    // of the days of those who bought and their earliest signup day; otherwise every
+    // customer bought, and the scan's span is theirs.
+    let span = match (scan.refund_days, signup) {
+        (false, []) => Some(Span {
+            first: scan.first_day,
+            last: scan.last_day,
+            signup: None,
+        }),
         _ => shares
             .par_iter()
-            .map(|share| {
-                let (mut last, mut first_signup) = (None, None::<i32>);
+            .filter_map(|share| {
+                let mut span: Option<Span> = None;
                 share.each(&days.customer, |rows| {
                     if rows
                         .iter()
                         .any(|i| days.orders.get(i).is_some_and(|&o| o > 0))
                     {
-                        let day = rows.iter().filter_map(|i| days.day.get(i).copied()).max();
-                        last = last.max(day);
-                        if let Some(d) = signup_of(&rows) {
-                            first_signup = Some(first_signup.map_or(d, |f| f.min(d)));
-                        }
+                        let day = |i: usize| days.day.get(i).copied();
+                        let (Some(first), Some(last)) = (
+                            rows.iter().filter_map(day).min(),
+                            rows.iter().filter_map(day).max(),
+                        ) else {
+                            return;
+                        };
+                        let customer = Span {
+                            first,
+                            last,
+                            signup: signup_of(&rows),
+                        };
+                        span = Some(span.map_or(customer, |s| s.union(customer)));
                     }
                 });
-                (last, first_signup)
+                span
             })
-            .reduce(
-                || (None, None),
-                |(a, x), (b, y)| {
-                    let first = match (x, y) {
-                        (Some(x), Some(y)) => Some(x.min(y)),
-                        (x, y) => x.or(y),
-                    };
-                    (a.max(b), first)
-                },
-            ),
+            .reduce_with(Span::union),
     };
-    let as_of = match as_of {
-        Some(day) => day,
-        None => last_bought?,
-    };
-    let first_day = scan.first_day.min(as_of);
+    // Nobody bought: the general path says why there is nothing to report.
+    let span = span?;
+    let as_of = as_of.unwrap_or(span.last);
+    let first_day = span.first.min(as_of);
     let lookup = PeriodLookup::new(period, [first_day, as_of].into_iter());
     let end = lookup.get(as_of);
-    // Every slot of the counts starts at the earliest period a customer is dated by: a day in
-    // the window, or a signup before the observation end.
-    let lo = first_signup
+    // Every slot of the counts starts at the earliest period a customer who bought is dated
+    // by: a day in the window, or a signup before the observation end (as the general path
+    // dates them: no wider, so that an old refund-only day cannot make a daily triangle of
+    // decades).
+    let lo = span
+        .signup
         .map(|d| lookup.get(d))
         .filter(|&p| p <= end)
         .map_or(lookup.get(first_day), |p| p.min(lookup.get(first_day)));
@@ -158,6 +165,27 @@ pub(super) fn retention_counts(
             (a, m + n)
         })?;
     (counted > 0).then_some((counts, as_of))
+}
+
+/// The days of the customers who bought, and their earliest signup day.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    first: i32,
+    last: i32,
+    signup: Option<i32>,
+}
+
+impl Span {
+    fn union(self, other: Span) -> Span {
+        Span {
+            first: self.first.min(other.first),
+            last: self.last.max(other.last),
+            signup: match (self.signup, other.signup) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+        }
+    }
 }
 
 /// What one parallel pass over the days tells: their span, whether some are refunds only,
@@ -538,6 +566,23 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn an_old_refund_alone_does_not_widen_the_counts() {
+        // Customer 1's only day is a refund in 1970: not a customer, so daily counts start at
+        // customer 0's first day, not 54 years of days earlier; a signup before it widens them.
+        let jan = 19723;
+        let rows = [
+            (0, jan, 1, 5_000_000),
+            (0, jan + 9, 1, 1_000_000),
+            (1, 3, 0, -1),
+        ];
+        let (counts, as_of) = retention_counts(&days(&rows), &[], Period::Day, None).unwrap();
+        assert_eq!((counts.periods(), as_of), ((jan, jan + 9), jan + 9));
+        let signup = [Some(jan - 5), Some(0)];
+        let (counts, _) = retention_counts(&days(&rows), &signup, Period::Day, None).unwrap();
+        assert_eq!(counts.periods(), (jan - 5, jan + 9));
     }
 
     #[test]
