@@ -3041,4 +3041,37 @@ mod tests {
         assert_eq!(d.ranks(TableKind::Transactions, "region"), [2, 3, 0, 1]);
         assert!(d.ranks(TableKind::Transactions, "other").is_empty());
     }
+
+    #[test]
+    fn values_are_coded_in_first_seen_order_across_pieces_and_chunks() {
+        // Two chunks of more rows than a piece: "b" fills the first piece, "z" first appears
+        // at the end of the second, nulls and "b" again in the third, then a chunk starting
+        // with "a"; a second call adds "c" and reuses the codes it has.
+        let piece = 1 << 16;
+        let mut first: Vec<Option<&str>> = vec![Some("b"); 2 * piece];
+        if let Some(last) = first.last_mut() {
+            *last = Some("z");
+        }
+        first.extend([None, Some("b"), None]);
+        let mut values: StringChunked = first.iter().copied().collect();
+        let second: StringChunked = [Some("a"), Some("z"), None].into_iter().collect();
+        values.append(&second).unwrap();
+        assert_eq!(values.chunks().len(), 2);
+        let mut d = Dictionary::default();
+        let codes: Vec<Option<i32>> = d
+            .encode(TableKind::Transactions, "region", &values)
+            .iter()
+            .collect();
+        let expected: Vec<Option<i32>> = values
+            .iter()
+            .map(|v| v.map(|v| ["b", "z", "a"].iter().position(|&w| w == v).unwrap() as i32))
+            .collect();
+        assert_eq!(codes, expected);
+        let more: StringChunked = [Some("c"), Some("a")].into_iter().collect();
+        let codes: Vec<Option<i32>> = d
+            .encode(TableKind::Transactions, "region", &more)
+            .iter()
+            .collect();
+        assert_eq!(codes, [Some(3), Some(2)]);
+    }
 }
