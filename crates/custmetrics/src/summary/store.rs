@@ -1725,70 +1725,24 @@ impl Dictionary {
     }
 
     fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
-        use rayon::prelude::*;
         let key = (kind, dim.to_string());
         let codes = self.codes.entry(key.clone()).or_default();
         let list = self.values.entry(key).or_default();
-        // Pieces of rows, in row order, each coded on its own in parallel: its distinct values
-        // in first-seen order and each row's index among them (a dimension has few values, so
-        // a piece has few). The pieces' values then get the dictionary's codes one piece
-        // after another, which gives every value the code a single pass in row order gives
-        // (first seen, first coded), and the rows' indices become codes in parallel.
-        const PIECE: usize = 1 << 16;
-        let arrays: Vec<_> = values.downcast_iter().collect();
-        let pieces: Vec<(usize, usize, usize)> = arrays
+        // Values are looked up borrowed, and copied once each when first seen.
+        let mut local: PlHashMap<&str, i32> = PlHashMap::new();
+        values
             .iter()
-            .enumerate()
-            .flat_map(|(a, arr)| {
-                (0..arr.len().div_ceil(PIECE))
-                    .map(move |k| (a, k * PIECE, ((k + 1) * PIECE).min(arr.len())))
-            })
-            .collect();
-        let coded: Vec<(Vec<&str>, Vec<Option<u32>>)> = pieces
-            .par_iter()
-            .map(|&(a, from, to)| {
-                let mut local: PlHashMap<&str, u32> = PlHashMap::new();
-                let mut distinct: Vec<&str> = Vec::new();
-                let rows = (from..to)
-                    .map(|i| {
-                        arrays.get(a).and_then(|arr| arr.get(i)).map(|v| {
-                            *local.entry(v).or_insert_with(|| {
-                                distinct.push(v);
-                                (distinct.len() - 1) as u32
-                            })
+            .map(|v| {
+                v.map(|v| {
+                    *local.entry(v).or_insert_with(|| {
+                        *codes.entry(v.to_string()).or_insert_with(|| {
+                            list.push(v.to_string());
+                            (list.len() - 1) as i32
                         })
                     })
-                    .collect();
-                (distinct, rows)
+                })
             })
-            .collect();
-        // Values are copied once each, when first seen.
-        let global: Vec<Vec<i32>> = coded
-            .iter()
-            .map(|(distinct, _)| {
-                distinct
-                    .iter()
-                    .map(|&v| match codes.get(v) {
-                        Some(&c) => c,
-                        None => {
-                            let c = list.len() as i32;
-                            list.push(v.to_string());
-                            codes.insert(v.to_string(), c);
-                            c
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        let out: Vec<Option<i32>> = coded
-            .par_iter()
-            .zip(&global)
-            .flat_map_iter(|((_, rows), global)| {
-                rows.iter()
-                    .map(|r| r.and_then(|k| global.get(k as usize).copied()))
-            })
-            .collect();
-        Int32Chunked::from_iter(out)
+            .collect()
     }
 
     /// The rank of each code's value among the dimension's values in byte (code point) order.
