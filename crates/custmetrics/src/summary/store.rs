@@ -2997,12 +2997,12 @@ mod tests {
     }
 
     #[test]
-    fn values_are_coded_in_first_seen_order_across_pieces_and_chunks() {
-        // Two chunks of more rows than a piece: "b" fills the first piece, "z" first appears
-        // at the end of the second, nulls and "b" again in the third, then a chunk starting
-        // with "a"; a second call adds "c" and reuses the codes it has.
-        let piece = 1 << 16;
-        let mut first: Vec<Option<&str>> = vec![Some("b"); 2 * piece];
+    fn values_are_coded_in_first_seen_order_across_chunks() {
+        // Two chunks: "b" for 128k rows, "z" first seen at the end of them, then nulls and
+        // "b" again; the second chunk starts with "a". A second call adds "c" and reuses the
+        // codes it has. (The store's codes are first-seen codes: a parallel coder must keep
+        // this order.)
+        let mut first: Vec<Option<&str>> = vec![Some("b"); 1 << 17];
         if let Some(last) = first.last_mut() {
             *last = Some("z");
         }
