@@ -128,8 +128,8 @@ pub fn inactivity_churn_limited(
     at_risk_limit: usize,
 ) -> Churn {
     let periods = inactivity_periods(s, s.customers.iter(), inactive_after_days);
-    let gaps: Vec<f64> = s.gaps.iter().map(|&g| f64::from(g)).collect();
-    let rule = AtRiskRule::with_median_gap(s, inactive_after_days, quantile_sorted(&gaps, 0.5));
+    let gaps = s.gaps.as_slice();
+    let rule = AtRiskRule::with_median_gap(s, inactive_after_days, quantile_sorted(gaps, 0.5));
     let churned_customers = s.customers.iter().filter(|c| rule.churned(c)).count() as u64;
     // (customer index, days since last purchase, usual gap), most overdue first, ties by id.
     let mut overdue: Vec<(usize, u32, f64)> = s
@@ -176,9 +176,9 @@ pub fn inactivity_churn_limited(
         inter_purchase_days: GapPercentiles {
             gaps: gaps.len() as u64,
             p50: rule.median_gap,
-            p75: quantile_sorted(&gaps, 0.75),
-            p90: quantile_sorted(&gaps, 0.90),
-            p95: quantile_sorted(&gaps, 0.95),
+            p75: quantile_sorted(gaps, 0.75),
+            p90: quantile_sorted(gaps, 0.90),
+            p95: quantile_sorted(gaps, 0.95),
         },
         at_risk,
     }
@@ -193,8 +193,7 @@ pub(crate) struct AtRiskRule {
 
 impl AtRiskRule {
     pub(crate) fn new(s: &Summaries, inactive_after_days: u32) -> Self {
-        let gaps: Vec<f64> = s.gaps.iter().map(|&g| f64::from(g)).collect();
-        Self::with_median_gap(s, inactive_after_days, quantile_sorted(&gaps, 0.5))
+        Self::with_median_gap(s, inactive_after_days, quantile_sorted(&s.gaps, 0.5))
     }
 
     /// As [`AtRiskRule::new`] for a caller that has the median of `s.gaps` already.

@@ -144,14 +144,28 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         }
         _ => None,
     };
+    // Each of stage 1's results is released after its last reader, so that no step holds
+    // what an earlier one needed: at 100M transactions the customers' costs are 0.4 GB,
+    // their signup periods 0.2 GB, the contracts 1 GB and the activity rows 1.6 GB.
+    drop(acquisition_costs);
     let retention = match retention_counts {
         Some(counts) if skips.wants(Section::Retention) => {
             Some(Retention::from_counts(&counts, options.period))
         }
         _ => retention(active, &cohort_of, &mut skips, no_tx),
     };
-    let churn = churn(active, options, &mut skips, no_tx);
+    drop(cohort_of);
+    // The contracts' revenue churn is the last reader of the activity rows: churn and
+    // survival read the customer rows and the gaps.
     let contractual_churn = contractual_churn(contracts.as_deref(), as_of, active, options, &skips);
+    for s in [activity.as_mut(), summaries.as_mut()]
+        .into_iter()
+        .flatten()
+    {
+        s.activity = Vec::new();
+    }
+    let active = activity.as_ref().or(summaries.as_ref());
+    let churn = churn(active, options, &mut skips, no_tx);
     let survival = survival(
         contracts.as_deref(),
         as_of,
@@ -160,13 +174,12 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         options,
         &mut skips,
     );
+    drop(contracts);
     let (nps, csat) = scores(survey, data.interactions.as_ref(), options, &mut skips);
-    // Retention, churn and survival were the last readers of the activity rows and the
-    // gaps (~2 GB at 100M transactions); RFM and CLV read the customer rows only, and the
-    // CLV step builds its own per-customer table on top.
+    // RFM and CLV read the customer rows only, and the CLV step builds its own per-customer
+    // table on top.
     drop(activity);
     if let Some(s) = summaries.as_mut() {
-        s.activity = Vec::new();
         s.gaps = Vec::new();
     }
     let rfm = rfm(summaries.as_ref(), options, &mut skips, no_tx);

@@ -1,9 +1,13 @@
 //! Summaries of disjoint customer partitions merged into those of the whole table.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
+
 use rayon::prelude::*;
 
-use super::Summaries;
 use super::summarise::{sort_ids, sort_small_values};
+use super::{CustomerRow, Summaries};
 use crate::{Error, Result};
 
 /// Merges the summaries of disjoint customer partitions (each customer in one part, as
@@ -31,6 +35,11 @@ pub struct PartitionMerger {
     parts: usize,
     /// Parts added so far.
     pushed: usize,
+    /// Where each part's customers start in the merged rows.
+    starts: Vec<usize>,
+    /// Every part's customers were in id order (as summaries are): the merged order is then
+    /// a merge of the parts, not a sort.
+    parts_sorted: bool,
 }
 
 impl PartitionMerger {
@@ -40,6 +49,8 @@ impl PartitionMerger {
             merged: None,
             parts: parts.max(1),
             pushed: 0,
+            starts: Vec::new(),
+            parts_sorted: true,
         }
     }
 
@@ -49,6 +60,9 @@ impl PartitionMerger {
     /// [`Error::InvalidSetting`] when the part has another period or other dimensions.
     pub fn push(&mut self, part: Summaries) -> Result<()> {
         self.pushed += 1;
+        self.parts_sorted &= in_id_order(&part.customers);
+        self.starts
+            .push(self.merged.as_ref().map_or(0, |m| m.customers.len()));
         let Some(merged) = self.merged.as_mut() else {
             if self.parts == 1 {
                 // One part is already the whole: nothing to make room for.
@@ -116,13 +130,16 @@ impl PartitionMerger {
             merged.gaps.shrink_to_fit();
             return Ok(merged);
         }
-        let order = {
-            let ids: Vec<&str> = merged
-                .customers
-                .iter()
-                .map(|c| c.customer_id.as_str())
-                .collect();
-            sort_ids(&ids)
+        let order = match self.parts_sorted {
+            true => merged_id_order(&merged.customers, &self.starts),
+            false => {
+                let ids: Vec<&str> = merged
+                    .customers
+                    .iter()
+                    .map(|c| c.customer_id.as_str())
+                    .collect();
+                sort_ids(&ids)
+            }
         };
         let mut new_index = vec![0u32; order.len()];
         for (new, &old) in order.iter().enumerate() {
@@ -148,6 +165,49 @@ impl PartitionMerger {
         merged.gaps.shrink_to_fit();
         Ok(merged)
     }
+}
+
+/// Whether the customers are in id order (byte order, as [`sort_ids`] sorts).
+fn in_id_order(customers: &[CustomerRow]) -> bool {
+    customers
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.customer_id <= b.customer_id))
+}
+
+/// The order by id of `customers`, made of runs in id order starting at `starts`: the runs
+/// merged, k ways. Sorting the 26M ids of a 100M-row report's partitions held a borrowed id
+/// and a sort key per customer (~0.9 GB, at the peak of the merge); this holds the order.
+fn merged_id_order(customers: &[CustomerRow], starts: &[usize]) -> Vec<u32> {
+    let id = |i: usize| customers.get(i).map_or("", |c| c.customer_id.as_str());
+    // Each run's next customer and end.
+    let mut runs: Vec<(usize, usize)> = starts
+        .iter()
+        .zip(starts.iter().skip(1).chain([&customers.len()]))
+        .map(|(&from, &to)| (from, to))
+        .collect();
+    let mut heads: BinaryHeap<Reverse<(&str, usize)>> = runs
+        .iter()
+        .enumerate()
+        .filter(|(_, (from, to))| from < to)
+        .map(|(run, &(from, _))| Reverse((id(from), run)))
+        .collect();
+    let mut order = Vec::with_capacity(customers.len());
+    while let Some(mut head) = heads.peek_mut() {
+        let Reverse((_, run)) = *head;
+        let Some((next, end)) = runs.get_mut(run) else {
+            PeekMut::pop(head);
+            continue;
+        };
+        order.push(*next as u32);
+        *next += 1;
+        match *next < *end {
+            true => *head = Reverse((id(*next), run)),
+            false => {
+                PeekMut::pop(head);
+            }
+        }
+    }
+    order
 }
 
 /// Moves `values[i]` to `values[new_index[i]]` for every `i` (a permutation), by following its
@@ -186,5 +246,59 @@ mod tests {
         // Two cycles (0 -> 2 -> 4 -> 0, 1 -> 5 -> 1) and a fixed point (3).
         permute_in_place(&mut values, &[2, 5, 4, 3, 0, 1]);
         assert_eq!(values, ['e', 'f', 'a', 'd', 'c', 'b']);
+    }
+
+    fn customer(id: &str) -> CustomerRow {
+        CustomerRow {
+            customer_id: id.into(),
+            first_day: 0,
+            last_day: 0,
+            orders: 1,
+            purchase_days: 1,
+            revenue: 0.0,
+            first_day_revenue: 0.0,
+            segments: vec![],
+        }
+    }
+
+    #[test]
+    fn runs_in_id_order_merge_into_the_sorted_order() {
+        // Three runs (one empty, one of a single id); ids in byte order, so `B` < `a` and
+        // `a` < `ab`.
+        let ids = ["a", "c", "d", "B", "ab", "e", "z"];
+        let customers: Vec<CustomerRow> = ids.iter().map(|id| customer(id)).collect();
+        let order = merged_id_order(&customers, &[0, 3, 3, 6]);
+        let merged: Vec<&str> = order.iter().map(|&i| ids[i as usize]).collect();
+        assert_eq!(merged, ["B", "a", "ab", "c", "d", "e", "z"]);
+        assert_eq!(order, sort_ids(&ids));
+        assert!(in_id_order(&customers[..3]) && !in_id_order(&customers[..4]));
+    }
+
+    #[test]
+    fn a_part_out_of_id_order_is_sorted_when_merged() {
+        let part = |ids: &[&str]| Summaries {
+            customers: ids.iter().map(|id| customer(id)).collect(),
+            activity: vec![],
+            gaps: vec![],
+            period: crate::period::Period::Month,
+            as_of: chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
+            by: vec![],
+        };
+        for second in [["d", "b"], ["b", "d"]] {
+            let merged = merge_partitions(vec![part(&["c", "a"]), part(&second)]).unwrap();
+            let ids: Vec<&str> = merged
+                .customers
+                .iter()
+                .map(|c| c.customer_id.as_str())
+                .collect();
+            assert_eq!(ids, ["a", "b", "c", "d"]);
+        }
+        let merged = merge_partitions(vec![part(&["a", "c"]), part(&["b", "d"])]).unwrap();
+        let ids: Vec<&str> = merged
+            .customers
+            .iter()
+            .map(|c| c.customer_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a", "b", "c", "d"]);
     }
 }

@@ -187,15 +187,19 @@ pub fn filter_dates(frame: LazyFrame, from: Option<NaiveDate>, to: Option<NaiveD
 }
 
 /// The `q`-quantile of sorted values (linear interpolation between closest ranks, as numpy's
-/// default and polars' `linear` method).
-pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> Option<f64> {
+/// default and polars' `linear` method). Integer values (the summaries' gaps) are read as they
+/// are: a copy of 74M gaps as `f64` was 0.6 GB of a 100M-row report's churn step.
+pub(crate) fn quantile_sorted<T: Copy + Into<f64>>(sorted: &[T], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
     let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
-    let (a, b) = (sorted.get(lo)?, sorted.get(hi)?);
+    let (a, b): (f64, f64) = (
+        sorted.get(lo).copied()?.into(),
+        sorted.get(hi).copied()?.into(),
+    );
     Some(a + (b - a) * (pos - lo as f64))
 }
 
