@@ -44,6 +44,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::period::date_from_days;
 pub use crate::summary::Contract;
+pub(crate) use crate::summary::ContractSpan;
 use crate::summary::{CustomerId, CustomerRow, Summaries, quantile_sorted};
 
 /// Churn in one period.
@@ -357,6 +358,32 @@ pub fn contractual_churn(
     as_of_day: i32,
     s: Option<&Summaries>,
 ) -> Vec<PeriodChurn> {
+    let positions = s.map(|s| {
+        crate::summary::customer_positions(
+            s,
+            contracts.iter().map(|c| Some(c.customer_id.as_str())),
+        )
+    });
+    let spans: Vec<ContractSpan> = contracts
+        .iter()
+        .enumerate()
+        .map(|(i, c)| ContractSpan {
+            start_day: c.start_day,
+            end_day: c.end_day,
+            customer: positions.as_ref().and_then(|p| p.get(i).copied().flatten()),
+        })
+        .collect();
+    contractual_churn_of(&spans, period, as_of_day, s)
+}
+
+/// [`contractual_churn`] of contracts matched to the customers of `s` already (a report's stage 1
+/// matches the customers table once, for every column it reads).
+pub(crate) fn contractual_churn_of(
+    contracts: &[ContractSpan],
+    period: crate::period::Period,
+    as_of_day: i32,
+    s: Option<&Summaries>,
+) -> Vec<PeriodChurn> {
     let Some(first) = contracts.iter().map(|c| c.start_day).min() else {
         return Vec::new();
     };
@@ -385,10 +412,6 @@ pub fn contractual_churn(
     let n_periods = counter.lost.len();
     let (mut rev_start, mut rev_lost) = (vec![0i64; n_periods], vec![0i64; n_periods]);
     if let Some(s) = s.filter(|s| s.period == period) {
-        let positions = crate::summary::customer_positions(
-            s,
-            contracts.iter().map(|c| Some(c.customer_id.as_str())),
-        );
         // Activity is sorted by customer: rows of customer i are offsets[i]..offsets[i + 1].
         let mut offsets = vec![0usize; s.customers.len() + 1];
         for a in &s.activity {
@@ -401,8 +424,8 @@ pub fn contractual_churn(
             running += *o;
             *o = running;
         }
-        for (position, &(a, e)) in positions.iter().zip(&spans) {
-            let Some(i) = position.map(|i| i as usize) else {
+        for (contract, &(a, e)) in contracts.iter().zip(&spans) {
+            let Some(i) = contract.customer.map(|i| i as usize) else {
                 continue;
             };
             let range = offsets.get(i).copied().zip(offsets.get(i + 1).copied());
@@ -655,12 +678,22 @@ pub fn too_recent_for_inactivity_survival(s: &Summaries, inactive_after_days: u3
 
 /// Lifetimes from contracts, censored at `as_of_day`.
 pub fn contract_lifetimes(contracts: &[Contract], as_of_day: i32) -> Vec<(u32, bool)> {
+    contract_lifetimes_of(
+        contracts.iter().map(|c| (c.start_day, c.end_day)),
+        as_of_day,
+    )
+}
+
+/// [`contract_lifetimes`] of contracts' (start, end) days.
+pub(crate) fn contract_lifetimes_of(
+    contracts: impl Iterator<Item = (i32, Option<i32>)>,
+    as_of_day: i32,
+) -> Vec<(u32, bool)> {
     contracts
-        .iter()
-        .filter(|c| c.start_day <= as_of_day)
-        .map(|c| match c.end_day {
-            Some(e) if e <= as_of_day => ((e - c.start_day).max(0) as u32, true),
-            _ => ((as_of_day - c.start_day).max(0) as u32, false),
+        .filter(|&(start, _)| start <= as_of_day)
+        .map(|(start, end)| match end {
+            Some(e) if e <= as_of_day => ((e - start).max(0) as u32, true),
+            _ => ((as_of_day - start).max(0) as u32, false),
         })
         .collect()
 }

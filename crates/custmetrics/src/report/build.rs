@@ -13,7 +13,7 @@ use super::{
 };
 use crate::Result;
 use crate::io::{Role, Table};
-use crate::metrics::churn::{self, Churn, Contract, PeriodChurn, Survival};
+use crate::metrics::churn::{self, Churn, PeriodChurn, Survival};
 use crate::metrics::retention::{self, Retention};
 use crate::metrics::rfm::{self, Rfm};
 use crate::metrics::scores::{self as score_metrics, ScoreOptions, SurveyCounts};
@@ -21,7 +21,9 @@ use crate::models::clv::ClvResult;
 use crate::models::covariates::CovariateColumn;
 use crate::money;
 use crate::period::{date_from_days, days_since_epoch};
-use crate::summary::{self, HoldoutSplit, Parts, Stage1, Stage1Options, Summaries};
+use crate::summary::{
+    self, ContractSpan, Contracts, HoldoutSplit, Parts, Stage1, Stage1Options, Summaries,
+};
 
 impl Report {
     /// Builds the report from the dataset.
@@ -157,7 +159,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     drop(cohort_of);
     // The contracts' revenue churn is the last reader of the activity rows: churn and
     // survival read the customer rows and the gaps.
-    let contractual_churn = contractual_churn(contracts.as_deref(), as_of, active, options, &skips);
+    let contractual_churn = contractual_churn(contracts.as_ref(), as_of, active, options, &skips);
     for s in [activity.as_mut(), summaries.as_mut()]
         .into_iter()
         .flatten()
@@ -167,7 +169,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     let active = activity.as_ref().or(summaries.as_ref());
     let churn = churn(active, options, &mut skips, no_tx);
     let survival = survival(
-        contracts.as_deref(),
+        contracts.as_ref().map(|c| c.spans.as_slice()),
         as_of,
         active,
         summaries.as_ref(),
@@ -301,15 +303,15 @@ fn churn(
 }
 
 fn contractual_churn(
-    contracts: Option<&[Contract]>,
+    contracts: Option<&Contracts>,
     as_of: Option<NaiveDate>,
     active: Option<&Summaries>,
     options: &ReportOptions,
     skips: &Skips<'_>,
 ) -> Option<Vec<PeriodChurn>> {
     match (contracts, as_of) {
-        (Some(cs), Some(a)) if skips.wants(Section::Churn) => Some(churn::contractual_churn(
-            cs,
+        (Some(cs), Some(a)) if skips.wants(Section::Churn) => Some(churn::contractual_churn_of(
+            cs.matched_to_activity(),
             options.period,
             days_since_epoch(a),
             active,
@@ -319,7 +321,7 @@ fn contractual_churn(
 }
 
 fn survival(
-    contracts: Option<&[Contract]>,
+    contracts: Option<&[ContractSpan]>,
     as_of: Option<NaiveDate>,
     active: Option<&Summaries>,
     summaries: Option<&Summaries>,
@@ -332,18 +334,16 @@ fn survival(
     match (contracts, as_of, active) {
         (Some(cs), Some(a), _) => {
             let a = days_since_epoch(a);
-            let lifetimes = churn::contract_lifetimes(cs, a);
+            let lifetimes =
+                churn::contract_lifetimes_of(cs.iter().map(|c| (c.start_day, c.end_day)), a);
             let mut km = churn::kaplan_meier("contractual", &lifetimes);
-            // Segments by customer id, from the purchase summaries (which carry customer
-            // attributes joined onto transactions).
+            // Segments from the purchase summaries (which carry customer attributes joined
+            // onto transactions), where stage 1 found each contract's customer.
             if let Some(s) = summaries.filter(|s| !s.by.is_empty()) {
-                let started = cs
+                let segments: Vec<String> = cs
                     .iter()
                     .filter(|c| c.start_day <= a)
-                    .map(|c| Some(c.customer_id.as_str()));
-                let segments: Vec<String> = summary::customer_positions(s, started)
-                    .into_iter()
-                    .map(|i| match i {
+                    .map(|c| match c.customer {
                         Some(i) => segment_of(s, i as usize),
                         None => "(none)".into(),
                     })

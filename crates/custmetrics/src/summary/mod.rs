@@ -31,6 +31,7 @@ pub(crate) use holdout::HoldoutSplit;
 pub use merge::{PartitionMerger, merge_partitions};
 pub use prepare::ChannelCount;
 pub use prepare::Contract;
+pub(crate) use prepare::{ContractSpan, Contracts};
 pub(crate) use prepare::{Stage1, Stage1Options, prepare};
 pub use store::{
     IDENTIFIER_MIN_DISTINCT, IDENTIFIER_SAMPLE_ROWS, IdentifierColumn, Manifest, Overlap,

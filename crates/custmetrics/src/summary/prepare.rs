@@ -78,7 +78,7 @@ pub(crate) struct Stage1 {
     /// Each summarised customer's signup period (empty without signup dates).
     pub signup_periods: Vec<Option<i32>>,
     /// Contracts, when the customers table has signup and end dates.
-    pub contracts: Option<Vec<Contract>>,
+    pub contracts: Option<Contracts>,
     /// Each summarised customer's acquisition cost (empty when not asked or not given).
     pub acquisition_costs: Vec<Option<f64>>,
     /// The CLV calibration/holdout split.
@@ -348,7 +348,15 @@ fn from_tables(
     };
     // Everything else that reads the tables, before they are released.
     let contracts = match &data.customers {
-        Some(c) => contracts(&c.frame)?,
+        Some(c) => {
+            // Activity from interactions has customers of its own (interactions only): the
+            // contracts' revenue churn reads them.
+            let active = match (&activity, &purchases) {
+                (Some(a), Some(_)) => Some(CustomerRows::match_ids(&c.frame, a)?),
+                _ => None,
+            };
+            contracts(&c.frame, customer_rows.as_ref(), active.as_ref())?
+        }
         None => None,
     };
     let acquisition_costs = match (&customer_rows, &data.customers) {
@@ -522,7 +530,12 @@ fn last_transaction_date(
 /// The interactions' part of the overview: how many, and per channel how many and from how many
 /// customers.
 fn interactions_overview(t: &Table) -> Result<(u64, Vec<ChannelCount>)> {
-    // A table read back from a summary store counts its rows' weights.
+    // A table read back from a summary store counts its rows' weights, and its customers by
+    // code.
+    let has = |c: &str| t.frame.get_column_index(c).is_some();
+    if has(col::INTERACTIONS) && has(col::CUSTOMER_CODE) && has(col::CHANNEL) {
+        return coded_channel_counts(&t.frame);
+    }
     if t.frame.get_column_index(col::INTERACTIONS).is_some() {
         let weighted = t
             .frame
@@ -541,6 +554,76 @@ fn interactions_overview(t: &Table) -> Result<(u64, Vec<ChannelCount>)> {
     }
     let by_channel = channel_counts(&t.frame, len())?;
     Ok((t.frame.height() as u64, by_channel))
+}
+
+/// [`channel_counts`] of a store's interaction rows, which carry weights and customer codes:
+/// one pass, the distinct customers of each channel as a bitset of codes. Polars' group-by
+/// with a distinct count over the 45M rows of a 100M-row store took 3 GB beyond the rows, the
+/// peak of a report read in partitions; this takes a bit per customer and channel. Rows of
+/// weight 0 (survey answers only) are not interactions. Counts, channels (a null one as
+/// `(none)`) and their order are the group-by's.
+fn coded_channel_counts(frame: &DataFrame) -> Result<(u64, Vec<ChannelCount>)> {
+    let channels = frame.column(col::CHANNEL)?.str()?;
+    let weights = frame.column(col::INTERACTIONS)?.cast(&DataType::UInt64)?;
+    let weights = weights.u64()?;
+    let codes = frame.column(col::CUSTOMER_CODE)?.cast(&DataType::UInt32)?;
+    let codes = codes.u32()?;
+    let words = codes.max().map_or(0, |m| m as usize / 64 + 1);
+    // Per channel: interactions, the customers' bits, and whether a row had no customer (a
+    // distinct value of its own, as polars counts a null).
+    struct Channel {
+        name: String,
+        interactions: u64,
+        customers: Vec<u64>,
+        null_customer: bool,
+    }
+    let mut seen: Vec<Channel> = Vec::new();
+    let mut total = 0u64;
+    for ((channel, weight), code) in channels.iter().zip(weights.iter()).zip(codes.iter()) {
+        let weight = weight.unwrap_or(0);
+        if weight == 0 {
+            continue;
+        }
+        total += weight;
+        let name = channel.unwrap_or("(none)");
+        let k = match seen.iter().position(|c| c.name == name) {
+            Some(k) => k,
+            None => {
+                seen.push(Channel {
+                    name: name.to_string(),
+                    interactions: 0,
+                    customers: vec![0; words],
+                    null_customer: false,
+                });
+                seen.len() - 1
+            }
+        };
+        let Some(c) = seen.get_mut(k) else { continue };
+        c.interactions += weight;
+        match code {
+            Some(code) => {
+                if let Some(w) = c.customers.get_mut(code as usize / 64) {
+                    *w |= 1 << (code % 64);
+                }
+            }
+            None => c.null_customer = true,
+        }
+    }
+    seen.sort_by(|a, b| a.name.cmp(&b.name));
+    let by_channel = seen
+        .into_iter()
+        .map(|c| ChannelCount {
+            customers: c
+                .customers
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>()
+                + u64::from(c.null_customer),
+            channel: c.name,
+            interactions: c.interactions,
+        })
+        .collect();
+    Ok((total, by_channel))
 }
 
 /// Interactions (`count`: `len()`, or the sum of a store's weights) and distinct customers per
@@ -654,8 +737,43 @@ pub struct Contract {
     pub end_day: Option<i32>,
 }
 
-/// Contracts from the customers table, when it has signup and end dates.
-fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
+/// A contract as stage 1 keeps it: its days, and its customer's position in the purchase
+/// summaries instead of the id (matched with the table's other columns). A [`Contract`] with its
+/// id took 40 bytes, 1 GB of a report on 26M customers, and each reader matched the ids again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct ContractSpan {
+    /// Signup day.
+    pub start_day: i32,
+    /// Cancellation day, if cancelled.
+    pub end_day: Option<i32>,
+    /// Index of the customer in the summaries (`None`: never bought, or no summaries).
+    pub customer: Option<u32>,
+}
+
+/// Stage 1's contracts: one per customers-table row with an id and a signup date, in table order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Contracts {
+    /// Positions in the purchase summaries.
+    pub spans: Vec<ContractSpan>,
+    /// The same contracts with positions in the activity summaries, when activity includes
+    /// interactions (other customers, another order).
+    pub active: Option<Vec<ContractSpan>>,
+}
+
+impl Contracts {
+    /// The contracts matched to the customers of the summaries activity is read from.
+    pub(crate) fn matched_to_activity(&self) -> &[ContractSpan] {
+        self.active.as_deref().unwrap_or(&self.spans)
+    }
+}
+
+/// Contracts from the customers table, when it has signup and end dates: positions from `rows`
+/// (the table matched to the purchase summaries) and `active` (to the activity summaries).
+fn contracts(
+    customers: &DataFrame,
+    rows: Option<&CustomerRows>,
+    active: Option<&CustomerRows>,
+) -> Result<Option<Contracts>> {
     if !customer_has(Some(customers), col::SIGNUP_DATE)
         || !customer_has(Some(customers), col::END_DATE)
     {
@@ -665,17 +783,25 @@ fn contracts(customers: &DataFrame) -> Result<Option<Vec<Contract>>> {
     let start = customers.column(col::SIGNUP_DATE)?.cast(&DataType::Int32)?;
     let end = customers.column(col::END_DATE)?.cast(&DataType::Int32)?;
     let (start, end) = (start.i32()?, end.i32()?);
-    let mut out = Vec::with_capacity(customers.height());
-    for ((id, s), e) in ids.iter().zip(start.iter()).zip(end.iter()) {
-        if let (Some(id), Some(s)) = (id, s) {
-            out.push(Contract {
-                customer_id: id.into(),
-                start_day: s,
-                end_day: e,
-            });
+    let spans_in = |rows: Option<&CustomerRows>| {
+        let position = |i: usize| rows.and_then(|r| r.positions.get(i).copied().flatten());
+        let mut out = Vec::with_capacity(customers.height());
+        let days = ids.iter().zip(start.iter()).zip(end.iter()).enumerate();
+        for (i, ((id, s), e)) in days {
+            if let (Some(_), Some(s)) = (id, s) {
+                out.push(ContractSpan {
+                    start_day: s,
+                    end_day: e,
+                    customer: position(i),
+                });
+            }
         }
-    }
-    Ok(Some(out))
+        out
+    };
+    Ok(Some(Contracts {
+        spans: spans_in(rows),
+        active: active.map(|a| spans_in(Some(a))),
+    }))
 }
 
 #[cfg(test)]
@@ -724,5 +850,60 @@ mod tests {
         let r = crate::metrics::retention::retention(&s, &cohorts);
         let dec: Vec<_> = r.cohorts.iter().filter(|c| c.cohort == "2023-12").collect();
         assert_eq!(dec.first().map(|c| c.customers), Some(1));
+    }
+
+    /// A store's interaction rows: weights (0: survey answers only), customer codes (a null
+    /// among them) and channels (nulls, and one named like the null group).
+    fn store_interactions(rows: &[(Option<&str>, u32, Option<u32>)]) -> DataFrame {
+        df!(
+            col::CHANNEL => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            col::INTERACTIONS => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+            col::CUSTOMER_CODE => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn coded_channel_counts_equal_the_group_by() {
+        let rows = [
+            (Some("web"), 2, Some(0)),
+            (Some("web"), 1, Some(0)),
+            (Some("web"), 1, Some(130)),
+            (Some("phone"), 0, Some(5)),
+            (Some("phone"), 3, Some(64)),
+            (None, 1, Some(7)),
+            (Some("(none)"), 1, Some(7)),
+            (Some("(none)"), 1, Some(8)),
+            (Some("email"), 1, None),
+            (Some("email"), 1, Some(63)),
+            (Some("chat"), 0, Some(1)),
+        ];
+        let frame = store_interactions(&rows);
+        let coded = coded_channel_counts(&frame).unwrap();
+        let weighted = frame
+            .clone()
+            .lazy()
+            .filter(col(col::INTERACTIONS).gt(lit(0)))
+            .collect()
+            .unwrap();
+        let by_group = channel_counts(&weighted, col(col::INTERACTIONS).sum()).unwrap();
+        assert_eq!(coded.1, by_group);
+        // By hand: 12 interactions; `(none)` has customers 7 and 8; email a null and 63;
+        // chat only answers.
+        assert_eq!(coded.0, 12);
+        let got: Vec<(&str, u64, u64)> = coded
+            .1
+            .iter()
+            .map(|c| (c.channel.as_str(), c.interactions, c.customers))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("(none)", 3, 2),
+                ("email", 2, 2),
+                ("phone", 3, 1),
+                ("web", 4, 2)
+            ]
+        );
     }
 }
