@@ -349,10 +349,13 @@ fn from_tables(
     // Everything else that reads the tables, before they are released.
     let contracts = match &data.customers {
         Some(c) => {
-            // Activity from interactions has customers of its own (interactions only): the
-            // contracts' revenue churn reads them.
+            // Activity from interactions has the purchase summaries' customers (interactions
+            // count from a customer's first purchase), whose positions the contracts' revenue
+            // churn then reads; were they other customers, the contracts are matched to them.
             let active = match (&activity, &purchases) {
-                (Some(a), Some(_)) => Some(CustomerRows::match_ids(&c.frame, a)?),
+                (Some(a), Some(p)) if !same_customers(a, p) => {
+                    Some(CustomerRows::match_ids(&c.frame, a)?)
+                }
                 _ => None,
             };
             contracts(&c.frame, customer_rows.as_ref(), active.as_ref())?
@@ -737,6 +740,14 @@ pub struct Contract {
     pub end_day: Option<i32>,
 }
 
+/// Whether two summaries list the same customers in the same order.
+fn same_customers(a: &Summaries, b: &Summaries) -> bool {
+    a.customers.len() == b.customers.len()
+        && (a.customers.iter())
+            .zip(&b.customers)
+            .all(|(a, b)| a.customer_id == b.customer_id)
+}
+
 /// A contract as stage 1 keeps it: its days, and its customer's position in the purchase
 /// summaries instead of the id (matched with the table's other columns). A [`Contract`] with its
 /// id took 40 bytes, 1 GB of a report on 26M customers, and each reader matched the ids again.
@@ -755,8 +766,8 @@ pub(crate) struct ContractSpan {
 pub(crate) struct Contracts {
     /// Positions in the purchase summaries.
     pub spans: Vec<ContractSpan>,
-    /// The same contracts with positions in the activity summaries, when activity includes
-    /// interactions (other customers, another order).
+    /// The same contracts with positions in the activity summaries, when these list other
+    /// customers than the purchase summaries.
     pub active: Option<Vec<ContractSpan>>,
 }
 

@@ -47,6 +47,55 @@ fn retention_and_churn_by_hand() {
 }
 
 #[test]
+fn contract_revenue_churn_reads_the_activity_customers_when_interactions_count() {
+    // `a` only chats and never bought: a contract without revenue in either activity
+    // definition (a customer is acquired by a purchase, so activity leaves a out too). All
+    // three signed up on Jan 1; a and b cancel on Mar 1. Revenue churn of March: b's February
+    // revenue (50) of that of the contracts at March's start (50): 1. Of February: none lost,
+    // of 130 (b 100, c 30).
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let mut spec = DatasetSpec::default();
+    spec.transactions = vec![write(
+        "tx.csv",
+        "customer_id,order_date,amount\nb,2024-01-10,100\nb,2024-02-10,50\nc,2024-01-15,30\nc,2024-03-05,20\n",
+    )];
+    spec.interactions = vec![write(
+        "ix.csv",
+        "customer_id,date,channel\na,2024-01-20,chat\n",
+    )];
+    spec.customers = vec![write(
+        "cu.csv",
+        "customer_id,signup_date,cancelled_date\na,2024-01-01,2024-03-01\nb,2024-01-01,2024-03-01\nc,2024-01-01,\n",
+    )];
+    let data = Dataset::load(&spec).unwrap();
+    for active_on in [ActiveOn::Transactions, ActiveOn::AnyInteraction] {
+        let mut options = ReportOptions::default();
+        options.active_on = active_on;
+        let r = Report::build(&data, &options).unwrap();
+        let got: Vec<(String, u64, u64, Option<f64>)> = r
+            .contractual_churn
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.period, p.customers_start, p.churned, p.revenue_churn_rate))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("2024-01".to_string(), 0, 0, None),
+                ("2024-02".to_string(), 3, 0, Some(0.0)),
+                ("2024-03".to_string(), 3, 2, Some(1.0)),
+            ],
+            "{active_on:?}"
+        );
+    }
+}
+
+#[test]
 fn interactions_count_as_activity_when_asked() {
     // retention_small plus interactions: c answers a survey in Feb, b chats in Feb, b's call
     // before the first purchase and e (never bought) are left out.
