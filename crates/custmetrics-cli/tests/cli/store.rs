@@ -109,6 +109,10 @@ fn every_command_from_a_store_matches_the_exports() {
             "nps", "--by", "channel", "--period", "quarter", "-f", "json",
         ],
         &["csat", "--csat-satisfied", "5", "-f", "json"],
+        // The scores alone read only the purchases' last day from a store (their default end).
+        &["nps", "--from", "2024-06-01", "-f", "json"],
+        &["csat", "--as-of", "2024-06-30", "-f", "json"],
+        &["nps", "--from", "2031-01-01", "-f", "json"],
         &["rfm", "-f", "csv"],
         &[
             "rfm",

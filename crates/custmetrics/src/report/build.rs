@@ -660,6 +660,10 @@ pub(super) fn stage1_options(options: &ReportOptions) -> Stage1Options {
             true => Parts::All,
             false => Parts::Customers,
         },
+        reads_transactions: options
+            .sections
+            .iter()
+            .any(|s| !matches!(s, Section::Nps | Section::Csat)),
     }
 }
 

@@ -166,7 +166,9 @@ impl ReportOptions {
         read.interaction_rows = stage1.activity_from_interactions
             || stage1.interactions_overview
             || stage1.survey.is_some();
-        read.defer_purchases = stage1.only_retention;
+        // Retention alone is counted from the purchase days; the scores alone read only the
+        // purchases' last day, from the manifest.
+        read.defer_purchases = stage1.only_retention || !stage1.reads_transactions;
         read
     }
 }

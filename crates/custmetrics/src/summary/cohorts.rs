@@ -475,6 +475,7 @@ mod tests {
             holdout_from: None,
             only_retention: counted,
             parts: crate::summary::Parts::All,
+            reads_transactions: true,
         };
         prepare(&mut data, &options).unwrap()
     }

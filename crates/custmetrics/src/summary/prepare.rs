@@ -60,6 +60,9 @@ pub(crate) struct Stage1Options {
     /// The purchase summaries to build: without a section that reads activity rows or gaps
     /// (retention, churn, survival, supporting figures), the customer rows only.
     pub parts: Parts,
+    /// A section reads the transactions (all but the survey scores): without one, a store's
+    /// purchases are left in it and only their last day is read (the scores' default end).
+    pub reads_transactions: bool,
 }
 
 /// The results of stage 1: everything later stages read, without the input rows.
@@ -109,6 +112,7 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
         *data = owned.without_rows();
         return Ok(stage1);
     }
+    let last_day_in_store = last_day_left_in_store(&mut owned, options);
     let mut stage_one = None;
     let mut early_overview = None;
     if let Some(deferred) = owned.deferred_transactions.take() {
@@ -160,7 +164,32 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
         stage_one = Some(summaries);
     }
     *data = owned.without_rows();
-    from_tables(owned, stage_one, early_overview, options)
+    from_tables(owned, stage_one, early_overview, last_day_in_store, options)
+}
+
+/// When no section reads the transactions and they were left in a store: their last date (the
+/// default end of the survey scores, as the summaries would give it), from the store's
+/// manifest, with no row decoded; the transactions table then holds their accounting. `None`
+/// otherwise, and when there is no purchase from `--from` on or no day range: the store is then
+/// read as usual.
+fn last_day_left_in_store(data: &mut Dataset, options: &Stage1Options) -> Option<NaiveDate> {
+    if options.reads_transactions {
+        return None;
+    }
+    let store = data
+        .deferred_transactions
+        .as_ref()
+        .and_then(|d| d.rows())
+        .and_then(|rows| rows.as_any().downcast_ref::<StorePurchases>())?;
+    // No purchase from `from` on: the general path says so, as from the exports.
+    let last = store.last_day().filter(|&last| {
+        options
+            .from
+            .is_none_or(|from| last >= days_since_epoch(from))
+    })?;
+    data.transactions = Some(store.accounting());
+    data.deferred_transactions = None;
+    Some(date_from_days(last))
 }
 
 /// Stage 1 of a report whose only transaction section is retention, from a store's purchase
@@ -228,6 +257,7 @@ fn from_tables(
     mut data: Dataset,
     stage_one: Option<Option<Summaries>>,
     overview_early: Option<(u64, Vec<ChannelCount>)>,
+    last_day_in_store: Option<NaiveDate>,
     options: &Stage1Options,
 ) -> Result<Stage1> {
     // Order ids only serve to merge order lines while loading; nothing in the report reads
@@ -268,9 +298,10 @@ fn from_tables(
     // cut at the summaries' own as-of date (the last transaction date unless given).
     let as_of_hint = match options.as_of {
         Some(d) => Some(d),
-        None => match &stage_one {
-            Some(s) => s.as_ref().map(|s| s.as_of),
-            None => last_transaction_date(data.transactions.as_ref(), options.from)?,
+        None => match (&stage_one, last_day_in_store) {
+            (Some(s), _) => s.as_ref().map(|s| s.as_of),
+            (None, Some(last)) => Some(last),
+            (None, None) => last_transaction_date(data.transactions.as_ref(), options.from)?,
         },
     };
     let interactions_overview = match (&data.interactions, overview_early) {
@@ -329,7 +360,8 @@ fn from_tables(
         Some((s, a)) => (Some(s), a),
         None => (None, None),
     };
-    let as_of = purchases.as_ref().map(|s| s.as_of).or(options.as_of);
+    // Without summaries of purchases left in a store, their last day, as the summaries give it.
+    let as_of = (purchases.as_ref().map(|s| s.as_of).or(options.as_of)).or(last_day_in_store);
     // The survey scores were cut at this date before stage 1 computed it.
     debug_assert!(
         purchases

@@ -1246,6 +1246,11 @@ impl StorePurchases {
         Ok(by_code)
     }
 
+    /// The last day of the purchases held (days since 1970-01-01), as the manifest records it.
+    pub(super) fn last_day(&self) -> Option<i32> {
+        self.table.days.map(|(_, last)| last)
+    }
+
     /// The transactions table without rows: all of its accounting, rejections and files.
     pub(super) fn accounting(&self) -> Table {
         self.table(self.template.frame.clone(), true)
