@@ -163,6 +163,7 @@ impl ReportOptions {
         let stage1 = build::stage1_options(self);
         let mut read = crate::summary::StoreRead::new(self.dimensions());
         read.partitions = partitions;
+        read.interaction_events = stage1.activity_from_interactions || stage1.interactions_overview;
         read.interaction_rows = stage1.activity_from_interactions
             || stage1.interactions_overview
             || stage1.survey.is_some();

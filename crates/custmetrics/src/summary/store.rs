@@ -185,6 +185,11 @@ pub struct StoreRead {
     /// holds its accounting and no rows: enough for a report with no section that reads them
     /// (the overview's interaction counts, NPS, CSAT, activity from interactions).
     pub interaction_rows: bool,
+    /// With `interaction_rows`, decode the interaction events (a row per customer, day and
+    /// channel: 45M at 100M transactions), which the overview's counts and activity from
+    /// interactions read. Without them only the survey answers are decoded: enough for NPS and
+    /// CSAT.
+    pub interaction_events: bool,
     /// Leave the purchases in the store even in one partition, for the report's stage 1 to
     /// read: a report whose only transaction section is retention counts the purchase days
     /// straight from the store, without decoding them into rows.
@@ -197,6 +202,7 @@ impl Default for StoreRead {
             by: Vec::new(),
             partitions: 1,
             interaction_rows: true,
+            interaction_events: true,
             defer_purchases: false,
         }
     }
@@ -820,6 +826,7 @@ impl SummaryStore {
             Some(&dims),
             !in_partitions,
             read.interaction_rows,
+            read.interaction_events,
             !in_partitions,
         )?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
@@ -872,7 +879,7 @@ impl SummaryStore {
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(dims, true, true, true)?;
+        let frames = self.read_frames(dims, true, true, true, true)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         self.decode(&frames, &ids, &dictionary, true)
     }
@@ -1003,12 +1010,14 @@ impl SummaryStore {
 
     /// The tables a report reads, with only the dimension columns in `dims` when given (the
     /// customers' attributes included; and without the purchases unless `purchases`, without
-    /// the interactions and survey answers unless `interactions`).
+    /// the interactions and survey answers unless `interactions`, without the interaction
+    /// events unless `events` too).
     fn read_frames(
         &self,
         dims: Option<&[String]>,
         purchases: bool,
         interactions: bool,
+        events: bool,
         ids: bool,
     ) -> Result<Frames> {
         let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
@@ -1043,7 +1052,7 @@ impl SummaryStore {
             },
             line_keys: Vec::new(),
             order_keys: Vec::new(),
-            interactions: match interactions {
+            interactions: match interactions && events {
                 true => table("interactions")?,
                 false => None,
             },
