@@ -248,17 +248,10 @@ mod tests {
         assert_eq!(values, ['e', 'f', 'a', 'd', 'c', 'b']);
     }
 
-    fn customer(id: &str) -> CustomerRow {
-        CustomerRow {
-            customer_id: id.into(),
-            first_day: 0,
-            last_day: 0,
-            orders: 1,
-            purchase_days: 1,
-            revenue: 0.0,
-            first_day_revenue: 0.0,
-            segments: vec![],
-        }
+    use crate::summary::tests::summaries;
+
+    fn ids_of(s: &Summaries) -> Vec<&str> {
+        s.customers.iter().map(|c| c.customer_id.as_str()).collect()
     }
 
     #[test]
@@ -266,7 +259,7 @@ mod tests {
         // Three runs (one empty, one of a single id); ids in byte order, so `B` < `a` and
         // `a` < `ab`.
         let ids = ["a", "c", "d", "B", "ab", "e", "z"];
-        let customers: Vec<CustomerRow> = ids.iter().map(|id| customer(id)).collect();
+        let customers = summaries(&ids).customers;
         let order = merged_id_order(&customers, &[0, 3, 3, 6]);
         let merged: Vec<&str> = order.iter().map(|&i| ids[i as usize]).collect();
         assert_eq!(merged, ["B", "a", "ab", "c", "d", "e", "z"]);
@@ -276,29 +269,14 @@ mod tests {
 
     #[test]
     fn a_part_out_of_id_order_is_sorted_when_merged() {
-        let part = |ids: &[&str]| Summaries {
-            customers: ids.iter().map(|id| customer(id)).collect(),
-            activity: vec![],
-            gaps: vec![],
-            period: crate::period::Period::Month,
-            as_of: chrono::NaiveDate::from_ymd_opt(2024, 1, 31).unwrap(),
-            by: vec![],
-        };
-        for second in [["d", "b"], ["b", "d"]] {
-            let merged = merge_partitions(vec![part(&["c", "a"]), part(&second)]).unwrap();
-            let ids: Vec<&str> = merged
-                .customers
-                .iter()
-                .map(|c| c.customer_id.as_str())
-                .collect();
-            assert_eq!(ids, ["a", "b", "c", "d"]);
+        // Out of order in both parts, in one, and in neither.
+        for (first, second) in [
+            (["c", "a"], ["d", "b"]),
+            (["c", "a"], ["b", "d"]),
+            (["a", "c"], ["b", "d"]),
+        ] {
+            let merged = merge_partitions(vec![summaries(&first), summaries(&second)]).unwrap();
+            assert_eq!(ids_of(&merged), ["a", "b", "c", "d"]);
         }
-        let merged = merge_partitions(vec![part(&["a", "c"]), part(&["b", "d"])]).unwrap();
-        let ids: Vec<&str> = merged
-            .customers
-            .iter()
-            .map(|c| c.customer_id.as_str())
-            .collect();
-        assert_eq!(ids, ["a", "b", "c", "d"]);
     }
 }

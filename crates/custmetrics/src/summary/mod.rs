@@ -395,10 +395,11 @@ pub(crate) fn unknown_by_column(table: &str, column: &str, schema: &Schema) -> E
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn summaries(ids: &[&str]) -> Summaries {
+    /// Summaries of customers with these ids (one purchase each), in the order given.
+    pub(crate) fn summaries(ids: &[&str]) -> Summaries {
         Summaries {
             customers: ids
                 .iter()
