@@ -164,6 +164,7 @@ impl ReportOptions {
         let mut read = crate::summary::StoreRead::new(self.dimensions());
         read.partitions = partitions;
         read.interaction_events = stage1.activity_from_interactions || stage1.interactions_overview;
+        read.customer_rows = stage1.reads_transactions;
         read.interaction_rows = stage1.activity_from_interactions
             || stage1.interactions_overview
             || stage1.survey.is_some();

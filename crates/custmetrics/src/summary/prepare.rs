@@ -387,7 +387,10 @@ fn from_tables(
     // The ids were read for the matching only: released before the columns aligned by it
     // are built (0.4 GB at 26M customers), keeping which rows had one.
     let mut has_id = None;
-    if let Some(t) = data.customers.as_mut() {
+    // (A store read for the survey scores alone has no ids: `StoreRead::customer_rows`.)
+    if let Some(t) = data.customers.as_mut()
+        && t.frame.get_column_index(col::CUSTOMER_ID).is_some()
+    {
         has_id = Some(t.frame.column(col::CUSTOMER_ID)?.is_not_null());
         t.frame = t.frame.drop(col::CUSTOMER_ID)?;
     }

@@ -190,6 +190,10 @@ pub struct StoreRead {
     /// interactions read. Without them only the survey answers are decoded: enough for NPS and
     /// CSAT.
     pub interaction_events: bool,
+    /// Decode the customers snapshot's ids, signup and end dates and acquisition costs, which
+    /// every section but the survey scores reads. Without them only its attributes among `by`
+    /// are decoded (26M ids at 100M transactions are not); the table keeps its accounting.
+    pub customer_rows: bool,
     /// Leave the purchases in the store even in one partition, for the report's stage 1 to
     /// read: a report whose only transaction section is retention counts the purchase days
     /// straight from the store, without decoding them into rows.
@@ -203,6 +207,7 @@ impl Default for StoreRead {
             partitions: 1,
             interaction_rows: true,
             interaction_events: true,
+            customer_rows: true,
             defer_purchases: false,
         }
     }
@@ -827,6 +832,7 @@ impl SummaryStore {
             !in_partitions,
             read.interaction_rows,
             read.interaction_events,
+            read.customer_rows,
             !in_partitions,
         )?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
@@ -879,7 +885,7 @@ impl SummaryStore {
     }
 
     fn read_dataset(&self, dims: Option<&[String]>) -> Result<Dataset> {
-        let frames = self.read_frames(dims, true, true, true, true)?;
+        let frames = self.read_frames(dims, true, true, true, true, true)?;
         let (ids, dictionary) = frames.ids_and_dictionary()?;
         self.decode(&frames, &ids, &dictionary, true)
     }
@@ -1011,13 +1017,15 @@ impl SummaryStore {
     /// The tables a report reads, with only the dimension columns in `dims` when given (the
     /// customers' attributes included; and without the purchases unless `purchases`, without
     /// the interactions and survey answers unless `interactions`, without the interaction
-    /// events unless `events` too).
+    /// events unless `events` too, and of the customers snapshot only the dimensions unless
+    /// `customer_rows`: without any, its rows and no column).
     fn read_frames(
         &self,
         dims: Option<&[String]>,
         purchases: bool,
         interactions: bool,
         events: bool,
+        customer_rows: bool,
         ids: bool,
     ) -> Result<Frames> {
         let keep_dims = |schema: &Schema| -> Option<Vec<String>> {
@@ -1064,7 +1072,10 @@ impl SummaryStore {
             // those are read beside the ids, dates and costs.
             customers: self.read_table_with("customers", &|schema: &Schema| {
                 let dims = dims?;
-                let fixed = super::CUSTOMER_COLUMNS_READ;
+                let fixed: &[&str] = match customer_rows {
+                    true => &super::CUSTOMER_COLUMNS_READ,
+                    false => &[],
+                };
                 Some(
                     schema
                         .iter_names()
