@@ -101,6 +101,22 @@ pub(crate) struct Stage1 {
 /// the rest of stage 2 run without the input tables in memory. On 100M transactions that is
 /// several GB off the peak.
 pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Stage1> {
+    // A store read for the survey scores alone leaves the customers' ids out
+    // (`StoreRead::customer_rows`); the sections that read transactions would silently lose the
+    // signup dates, contracts and costs: refused.
+    if let Some(t) = &data.customers
+        && options.reads_transactions
+        && t.frame.height() > 0
+        && t.frame.get_column_index(col::CUSTOMER_ID).is_none()
+    {
+        return Err(Error::InvalidSetting {
+            setting: "customer_rows".into(),
+            message: "the customers table was read without its ids \
+                      (StoreRead::customer_rows = false), which only the survey scores allow; \
+                      read it with them"
+                .into(),
+        });
+    }
     let mut owned = std::mem::take(data);
     // Of the customers table, stage 1 reads the ids, the dates and costs, and the attributes
     // it splits by: the other attributes (plans, regions, channels as text: ~1.2 GB at 26M

@@ -329,6 +329,29 @@ fn a_report_without_interaction_sections_reads_no_interaction_rows() {
         json(&Report::from_store(&store, &o).unwrap()),
         json(&Report::build(&raw, &o).unwrap())
     );
+    // The scores alone read no customer row, only the attributes they split by; a report
+    // that aligns customers with its summaries refuses a table read without its ids (its
+    // cohorts would silently lose the signup dates).
+    o.sections = vec![custmetrics::Section::Nps, custmetrics::Section::Csat];
+    let scores = o.store_read(1);
+    assert!(!scores.customer_rows);
+    let customers = store.read(&scores).unwrap().customers.unwrap();
+    let columns: Vec<String> = (customers.frame.get_column_names().iter())
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(columns, ["region"]);
+    assert_eq!(
+        customers.frame.height(),
+        raw.customers.as_ref().unwrap().frame.height()
+    );
+    assert_eq!(
+        json(&Report::from_store(&store, &o).unwrap()),
+        json(&Report::build(&raw, &o).unwrap())
+    );
+    o.sections = vec![custmetrics::Section::Retention];
+    let without_ids = store.read(&scores).unwrap();
+    let refused = Report::build(&without_ids, &o).unwrap_err().to_string();
+    assert!(refused.contains("without its ids"), "{refused}");
 }
 
 #[test]
