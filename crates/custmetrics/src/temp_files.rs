@@ -55,21 +55,24 @@ pub(crate) fn track(path: &Path) -> Tracked {
 /// under the registry's lock, like [`create_in`]'s outputs: an interrupt at any moment either
 /// finds it registered or stops the process before it exists. The guard unregisters it.
 pub(crate) fn named_temp() -> io::Result<(tempfile::NamedTempFile, Tracked)> {
-    let file = tempfile::Builder::new()
-        .prefix(".custmetrics-input-")
-        .make(|path| {
-            let mut v = registry();
-            v.push(path.to_path_buf());
-            let created = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create_new(true)
-                .open(path);
-            if created.is_err() {
-                unregister(&mut v, path);
-            }
-            created
-        })?;
+    named_temp_prefixed(".custmetrics-input-")
+}
+
+/// As [`named_temp`], named with another prefix (what the file holds).
+pub(crate) fn named_temp_prefixed(prefix: &str) -> io::Result<(tempfile::NamedTempFile, Tracked)> {
+    let file = tempfile::Builder::new().prefix(prefix).make(|path| {
+        let mut v = registry();
+        v.push(path.to_path_buf());
+        let created = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path);
+        if created.is_err() {
+            unregister(&mut v, path);
+        }
+        created
+    })?;
     let tracked = Tracked(file.path().to_path_buf());
     Ok((file, tracked))
 }

@@ -45,7 +45,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 use crate::period::date_from_days;
 pub use crate::summary::Contract;
 pub(crate) use crate::summary::ContractSpan;
-use crate::summary::{CustomerId, CustomerRow, Summaries, quantile_sorted};
+use crate::summary::{ActivityVisit, CustomerId, CustomerRow, Summaries, quantile_sorted};
 
 /// Churn in one period.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -373,19 +373,22 @@ pub fn contractual_churn(
             customer: positions.as_ref().and_then(|p| p.get(i).copied().flatten()),
         })
         .collect();
-    contractual_churn_of(&spans, period, as_of_day, s)
+    let activity = s.map(|s| (s, s.activity.as_slice()));
+    let Ok(churn) = contractual_churn_of(&spans, period, as_of_day, activity);
+    churn
 }
 
 /// [`contractual_churn`] of contracts matched to the customers of `s` already (a report's stage 1
-/// matches the customers table once, for every column it reads).
-pub(crate) fn contractual_churn_of(
+/// matches the customers table once, for every column it reads), with the activity rows of `s`
+/// read from `rows` (its own, or spilled by a merge of partitions).
+pub(crate) fn contractual_churn_of<A: ActivityVisit + ?Sized>(
     contracts: &[ContractSpan],
     period: crate::period::Period,
     as_of_day: i32,
-    s: Option<&Summaries>,
-) -> Vec<PeriodChurn> {
+    activity: Option<(&Summaries, &A)>,
+) -> Result<Vec<PeriodChurn>, A::Error> {
     let Some(first) = contracts.iter().map(|c| c.start_day).min() else {
-        return Vec::new();
+        return Ok(Vec::new());
     };
     let lookup = crate::period::PeriodLookup::new(
         period,
@@ -406,52 +409,67 @@ pub(crate) fn contractual_churn_of(
         counter.add(a, e);
     }
     // Revenue churn: a contract at the start of p carries its customer's revenue in p − 1.
-    // Each contract visits its customer's activity rows (found by id once). The sums are exact
-    // (millionths), so they do not depend on the contracts' order (a customers table read in
-    // partitions, or from a summary store's parts, lists them in another order).
+    // The customers' rows are visited in order, each with its contracts (a customer → contracts
+    // index). The sums are exact (millionths), so they do not depend on the contracts' order (a
+    // customers table read in partitions, or from a summary store's parts, lists them in
+    // another order).
     let n_periods = counter.lost.len();
     let (mut rev_start, mut rev_lost) = (vec![0i64; n_periods], vec![0i64; n_periods]);
-    if let Some(s) = s.filter(|s| s.period == period) {
-        // Activity is sorted by customer: rows of customer i are offsets[i]..offsets[i + 1].
-        let mut offsets = vec![0usize; s.customers.len() + 1];
-        for a in &s.activity {
-            if let Some(o) = offsets.get_mut(a.customer as usize + 1) {
-                *o += 1;
+    if let Some((s, rows)) = activity.filter(|(s, _)| s.period == period) {
+        let n = s.customers.len();
+        // Contracts of customer i: `of_customer[first[i]..first[i + 1]]`.
+        let mut first = vec![0u32; n + 1];
+        for c in contracts {
+            if let Some(slot) = c.customer.and_then(|i| first.get_mut(i as usize + 1)) {
+                *slot += 1;
             }
         }
         let mut running = 0;
-        for o in &mut offsets {
-            running += *o;
-            *o = running;
+        for f in &mut first {
+            running += *f;
+            *f = running;
         }
-        for (contract, &(a, e)) in contracts.iter().zip(&spans) {
-            let Some(i) = contract.customer.map(|i| i as usize) else {
-                continue;
-            };
-            let range = offsets.get(i).copied().zip(offsets.get(i + 1).copied());
-            let rows = range
-                .and_then(|(from, to)| s.activity.get(from..to))
-                .unwrap_or_default();
-            for row in rows {
-                let p = row.period + 1;
-                if p <= a || e.is_some_and(|e| e < p) {
-                    continue;
+        let mut filled = first.clone();
+        let mut of_customer = vec![0u32; running as usize];
+        for (k, c) in contracts.iter().enumerate() {
+            if let Some(next) = c.customer.and_then(|i| filled.get_mut(i as usize)) {
+                if let Some(slot) = of_customer.get_mut(*next as usize) {
+                    *slot = k as u32;
                 }
-                if let Some(slot) = counter.slot(p) {
-                    let micros = crate::money::to_micros(row.revenue);
-                    if let Some(r) = rev_start.get_mut(slot) {
-                        *r += micros;
+                *next += 1;
+            }
+        }
+        drop(filled);
+        rows.visit(n, &mut |customer, own| {
+            let range = first
+                .get(customer)
+                .copied()
+                .zip(first.get(customer + 1).copied());
+            let mine = range
+                .and_then(|(from, to)| of_customer.get(from as usize..to as usize))
+                .unwrap_or_default();
+            for &(a, e) in mine.iter().filter_map(|&k| spans.get(k as usize)) {
+                for row in own {
+                    let p = row.period + 1;
+                    if p <= a || e.is_some_and(|e| e < p) {
+                        continue;
                     }
-                    if e == Some(p)
-                        && let Some(r) = rev_lost.get_mut(slot)
-                    {
-                        *r += micros;
+                    if let Some(slot) = counter.slot(p) {
+                        let micros = crate::money::to_micros(row.revenue);
+                        if let Some(r) = rev_start.get_mut(slot) {
+                            *r += micros;
+                        }
+                        if e == Some(p)
+                            && let Some(r) = rev_lost.get_mut(slot)
+                        {
+                            *r += micros;
+                        }
                     }
                 }
             }
-        }
+        })?;
     }
-    (first_p..=end_p)
+    Ok((first_p..=end_p)
         .zip(counter.counts())
         .zip(rev_start.into_iter().zip(rev_lost))
         .map(|((p, (at_start, lost)), (rev_start, rev_lost))| {
@@ -468,7 +486,7 @@ pub(crate) fn contractual_churn_of(
                 revenue_churn_rate: (rev_start > 0.0).then(|| rev_lost / rev_start),
             }
         })
-        .collect()
+        .collect())
 }
 
 /// One step of a Kaplan–Meier curve.

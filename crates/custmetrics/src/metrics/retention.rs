@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::money::{from_micros, to_micros};
 use crate::period::Period;
-use crate::summary::{ActivityRow, Summaries};
+use crate::summary::{ActivityRow, ActivityVisit, Summaries};
 
 /// One period's retention figures.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,6 +109,23 @@ fn segment_of(c: &crate::summary::CustomerRow) -> Option<&str> {
 /// table; the slice may be shorter, or empty); otherwise the period of the first purchase is
 /// used. When the summaries were built with `by` dimensions, the first one splits the figures.
 pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
+    let Ok(r) = retention_of(s, s.activity.as_slice(), cohort_of);
+    r
+}
+
+/// The counts of one visit of the activity rows: at most this many bytes of counts (all
+/// customers' and each segment's) are filled per visit. Monthly counts over years are a few
+/// kB each, so one visit fills every segment's; daily ones can be MBs, and then a
+/// segment-rich split reads the rows (from disk, when spilled) more than once.
+const COUNTS_PER_VISIT_BYTES: usize = 256 << 20;
+
+/// [`retention`] with the activity rows read from `rows` (the summaries' own, or spilled by a
+/// merge of partitions).
+pub(crate) fn retention_of<A: ActivityVisit + ?Sized>(
+    s: &Summaries,
+    rows: &A,
+    cohort_of: &[Option<i32>],
+) -> Result<Retention, A::Error> {
     let end = s.as_of_period();
     let mut cohorts = s.first_purchase_periods();
     for (cohort, known) in cohorts.iter_mut().zip(cohort_of) {
@@ -117,54 +134,69 @@ pub fn retention(s: &Summaries, cohort_of: &[Option<i32>]) -> Retention {
         }
     }
     // Every slot of the counts starts at the earliest period a customer is dated by.
-    let lo = s
-        .activity
-        .iter()
-        .map(|a| a.period)
+    let lo = rows
+        .min_period()
+        .into_iter()
         .chain(cohorts.iter().copied())
         .filter(|&p| p <= end)
         .min()
         .unwrap_or(end);
-    let counts_of = |keep: &dyn Fn(usize) -> bool| {
-        let mut counts = RetentionCounts::new(lo, end);
-        let mut rows: Vec<PeriodActivity> = Vec::new();
-        // Activity is sorted by customer: each customer's rows are the next run.
-        let mut activity = s.activity.as_slice();
-        for (customer, &cohort) in cohorts.iter().enumerate() {
-            let run = activity
-                .iter()
-                .take_while(|a| a.customer as usize == customer)
-                .count();
-            let (own, rest) = activity.split_at(run);
-            activity = rest;
-            if keep(customer) {
-                rows.clear();
-                rows.extend(own.iter().map(PeriodActivity::from));
-                counts.add_customer(cohort, &rows);
-            }
-        }
-        counts
-    };
-    let mut r = Retention::from_counts(&counts_of(&|_| true), s.period);
+    // Each customer's segment as an index into the sorted distinct values, so that the
+    // per-row filter compares integers (it used to clone the segment string per row).
+    let mut values: Vec<&str> = Vec::new();
+    let mut code: Vec<Option<usize>> = Vec::new();
     if !s.by.is_empty() {
-        // Each customer's segment as an index into the sorted distinct values, so that the
-        // per-row filter compares integers (it used to clone the segment string per row).
-        let mut values: Vec<&str> = s.customers.iter().filter_map(segment_of).collect();
+        values = s.customers.iter().filter_map(segment_of).collect();
         values.sort_unstable();
         values.dedup();
-        let code: Vec<Option<usize>> = s
+        code = s
             .customers
             .iter()
             .map(|c| segment_of(c).and_then(|v| values.binary_search(&v).ok()))
             .collect();
-        for (k, v) in values.iter().enumerate() {
-            let keep = |i: usize| code.get(i).copied().flatten() == Some(k);
-            let (p, c) = counts_of(&keep).figures(s.period, Some(v));
+    }
+    // Group 0 is every customer, group k + 1 the customers of segment k; as many groups as fit
+    // are counted per visit of the rows, in group order.
+    let groups = values.len() + 1;
+    let per_visit =
+        (COUNTS_PER_VISIT_BYTES / RetentionCounts::new(lo, end).bytes().max(1)).clamp(1, groups);
+    let mut r = Retention {
+        period: s.period.name().into(),
+        periods: Vec::new(),
+        cohorts: Vec::new(),
+    };
+    let mut period_rows: Vec<PeriodActivity> = Vec::new();
+    for first in (0..groups).step_by(per_visit) {
+        let batch = first..(first + per_visit).min(groups);
+        let mut counts: Vec<RetentionCounts> = batch
+            .clone()
+            .map(|_| RetentionCounts::new(lo, end))
+            .collect();
+        rows.visit(s.customers.len(), &mut |customer, own| {
+            let Some(&cohort) = cohorts.get(customer) else {
+                return;
+            };
+            let segment = code.get(customer).copied().flatten().map(|k| k + 1);
+            let wanted = [Some(0), segment]
+                .into_iter()
+                .flatten()
+                .filter(|g| batch.contains(g));
+            period_rows.clear();
+            period_rows.extend(own.iter().map(PeriodActivity::from));
+            for g in wanted {
+                if let Some(c) = counts.get_mut(g - first) {
+                    c.add_customer(cohort, &period_rows);
+                }
+            }
+        })?;
+        for (g, c) in batch.zip(&counts) {
+            let segment = g.checked_sub(1).and_then(|k| values.get(k)).copied();
+            let (p, c) = c.figures(s.period, segment);
             r.periods.extend(p);
             r.cohorts.extend(c);
         }
     }
-    r
+    Ok(r)
 }
 
 impl Retention {
@@ -260,6 +292,13 @@ impl RetentionCounts {
             cells: vec![(0, 0); cells],
             last_active: vec![0; cells],
         }
+    }
+
+    /// The memory the counts hold, in bytes (to bound how many are filled at once).
+    fn bytes(&self) -> usize {
+        self.periods.len() * std::mem::size_of::<PeriodCounts>()
+            + self.cohort_sizes.len() * 8
+            + self.cells.len() * (std::mem::size_of::<(u64, i64)>() + 8)
     }
 
     /// The periods the counts have slots for, `lo..=end`.

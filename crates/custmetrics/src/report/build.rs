@@ -22,7 +22,8 @@ use crate::models::covariates::CovariateColumn;
 use crate::money;
 use crate::period::{date_from_days, days_since_epoch};
 use crate::summary::{
-    self, ContractSpan, Contracts, HoldoutSplit, Parts, Stage1, Stage1Options, Summaries,
+    self, ActivityRuns, ActivityVisit, ContractSpan, Contracts, HoldoutSplit, Parts,
+    SpilledActivity, Stage1, Stage1Options, Summaries,
 };
 
 impl Report {
@@ -58,7 +59,7 @@ impl Report {
     /// different date formats or decimal separators in one file.
     pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
         let stage1 = summary::prepare(data, &stage1_options(options))?;
-        Ok(build(data, stage1, options))
+        build(data, stage1, options)
     }
 
     /// Builds the report from a summary store (stage 2 only): the same report as from the
@@ -87,7 +88,10 @@ impl Report {
 }
 
 /// The report from stage 1's results; `data` holds the tables' accounting, without rows.
-fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
+///
+/// # Errors
+/// Reading activity rows spilled to disk by a merge of partitions.
+fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Result<Report> {
     let mut skips = Skips {
         wanted: &options.sections,
         skipped: Vec::new(),
@@ -100,6 +104,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     let Stage1 {
         purchases: mut summaries,
         mut activity,
+        spilled_activity,
         as_of,
         interactions_overview,
         survey,
@@ -133,6 +138,10 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
     // Purchases drive revenue, RFM and CLV; activity (purchases, or any interaction when
     // asked) drives retention, churn and survival.
     let active = activity.as_ref().or(summaries.as_ref());
+    // The active customers' activity rows: their own, or spilled to disk by a merge of
+    // partitions (which refuses activity from interactions, so they are the purchases').
+    let spilled = spilled_activity.as_ref().filter(|_| activity.is_none());
+    let activity_rows = |s| activity_runs(s, spilled);
     let overview = skips.wants(Section::Overview).then(|| {
         overview(
             data.transactions.is_some(),
@@ -141,9 +150,13 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         )
     });
     let supporting = match &summaries {
-        Some(s) if skips.wants(Section::Supporting) => {
-            Some(supporting(s, &cohort_of, &acquisition_costs, options))
-        }
+        Some(s) if skips.wants(Section::Supporting) => Some(supporting(
+            s,
+            activity_rows(s),
+            &cohort_of,
+            &acquisition_costs,
+            options,
+        )?),
         _ => None,
     };
     // Each of stage 1's results is released after its last reader, so that no step holds
@@ -154,12 +167,24 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         Some(counts) if skips.wants(Section::Retention) => {
             Some(Retention::from_counts(&counts, options.period))
         }
-        _ => retention(active, &cohort_of, &mut skips, no_tx),
+        _ => retention(
+            active.map(|s| (s, activity_rows(s))),
+            &cohort_of,
+            &mut skips,
+            no_tx,
+        )?,
     };
     drop(cohort_of);
     // The contracts' revenue churn is the last reader of the activity rows: churn and
     // survival read the customer rows and the gaps.
-    let contractual_churn = contractual_churn(contracts.as_ref(), as_of, active, options, &skips);
+    let contractual_churn = contractual_churn(
+        contracts.as_ref(),
+        as_of,
+        active.map(|s| (s, activity_rows(s))),
+        options,
+        &skips,
+    )?;
+    drop(spilled_activity);
     for s in [activity.as_mut(), summaries.as_mut()]
         .into_iter()
         .flatten()
@@ -220,7 +245,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         &mut skips,
         no_tx,
     );
-    Report {
+    Ok(Report {
         schema_version: SCHEMA_VERSION,
         settings: ReportSettings {
             period: options.period.name().into(),
@@ -247,7 +272,7 @@ fn build(data: &Dataset, stage1: Stage1, options: &ReportOptions) -> Report {
         headlines: Vec::new(),
         generated_at: None,
     }
-    .with_headlines()
+    .with_headlines())
 }
 
 /// The sections asked for, and why those that could not be built were left out (in report
@@ -273,6 +298,14 @@ impl Skips<'_> {
     }
 }
 
+/// The activity rows of `s`: its own, or `spilled` when a merge of partitions left them on disk.
+fn activity_runs<'a>(s: &'a Summaries, spilled: Option<&'a SpilledActivity>) -> ActivityRuns<'a> {
+    match spilled {
+        Some(spilled) => ActivityRuns::Spilled(spilled),
+        None => ActivityRuns::Held(&s.activity),
+    }
+}
+
 /// Row accounting per input table.
 fn accounting(data: &Dataset) -> BTreeMap<String, crate::io::Accounting> {
     let mut accounting = BTreeMap::new();
@@ -286,16 +319,18 @@ fn accounting(data: &Dataset) -> BTreeMap<String, crate::io::Accounting> {
 }
 
 fn retention(
-    active: Option<&Summaries>,
+    active: Option<(&Summaries, ActivityRuns<'_>)>,
     cohort_of: &[Option<i32>],
     skips: &mut Skips<'_>,
     no_tx: &str,
-) -> Option<Retention> {
+) -> Result<Option<Retention>> {
     match active {
-        Some(s) if skips.wants(Section::Retention) => Some(retention::retention(s, cohort_of)),
+        Some((s, rows)) if skips.wants(Section::Retention) => {
+            Ok(Some(retention::retention_of(s, &rows, cohort_of)?))
+        }
         _ => {
             skips.skip(Section::Retention, no_tx);
-            None
+            Ok(None)
         }
     }
 }
@@ -329,19 +364,19 @@ fn churn(
 fn contractual_churn(
     contracts: Option<&Contracts>,
     as_of: Option<NaiveDate>,
-    active: Option<&Summaries>,
+    active: Option<(&Summaries, ActivityRuns<'_>)>,
     options: &ReportOptions,
     skips: &Skips<'_>,
-) -> Option<Vec<PeriodChurn>> {
-    match (contracts, as_of) {
+) -> Result<Option<Vec<PeriodChurn>>> {
+    Ok(match (contracts, as_of) {
         (Some(cs), Some(a)) if skips.wants(Section::Churn) => Some(churn::contractual_churn_of(
             cs.matched_to_activity(),
             options.period,
             days_since_epoch(a),
-            active,
-        )),
+            active.as_ref().map(|(s, rows)| (*s, rows)),
+        )?),
         _ => None,
-    }
+    })
 }
 
 fn survival(
@@ -777,10 +812,11 @@ fn overview(
 
 fn supporting(
     s: &Summaries,
+    rows: ActivityRuns<'_>,
     cohort_of: &[Option<i32>],
     cac: &[Option<f64>],
     options: &ReportOptions,
-) -> Supporting {
+) -> Result<Supporting> {
     let n = s.customers.len().max(1) as f64;
     let orders: f64 = s.customers.iter().map(|c| f64::from(c.orders)).sum();
     let revenue = money::exact_total(s.customers.iter().map(|c| c.revenue));
@@ -823,7 +859,7 @@ fn supporting(
     let rule = churn::AtRiskRule::new(s, options.inactive_after_days);
     let current = s.as_of_period();
     let w = options.inactive_after_days;
-    let max_gap = max_gap_by_customer(s);
+    let max_gap = max_gap_by_customer(s, &rows)?;
     let mut lifecycle: BTreeMap<String, u64> =
         ["new", "active", "at_risk", "churned", "reactivated"]
             .iter()
@@ -894,7 +930,7 @@ fn supporting(
             }
         })
         .collect();
-    Supporting {
+    Ok(Supporting {
         average_order_value: if orders > 0.0 { revenue / orders } else { 0.0 },
         purchase_frequency: orders / n,
         repeat_purchase_rate: repeaters / n,
@@ -902,26 +938,27 @@ fn supporting(
         by_cohort,
         lifecycle,
         by_segment,
-    }
+    })
 }
 
 /// Longest gap between consecutive active periods' first days, per customer, approximated at the
 /// period level (activity is per period): gap = (periods between activity − 1) × period length.
-fn max_gap_by_customer(s: &Summaries) -> Vec<i32> {
+fn max_gap_by_customer(s: &Summaries, rows: &ActivityRuns<'_>) -> Result<Vec<i32>> {
     let mut out = vec![0i32; s.customers.len()];
-    let mut prev: Option<(u32, i32)> = None;
-    for a in s.activity.iter().filter(|a| a.is_active()) {
-        if let Some((c, p)) = prev
-            && c == a.customer
-            && a.period > p + 1
-        {
-            let gap =
-                days_since_epoch(s.period.start(a.period)) - days_since_epoch(s.period.end(p));
-            if let Some(slot) = out.get_mut(a.customer as usize) {
-                *slot = (*slot).max(gap);
+    rows.visit(s.customers.len(), &mut |customer, own| {
+        let mut prev: Option<i32> = None;
+        for a in own.iter().filter(|a| a.is_active()) {
+            if let Some(p) = prev
+                && a.period > p + 1
+            {
+                let gap =
+                    days_since_epoch(s.period.start(a.period)) - days_since_epoch(s.period.end(p));
+                if let Some(slot) = out.get_mut(customer) {
+                    *slot = (*slot).max(gap);
+                }
             }
+            prev = Some(a.period);
         }
-        prev = Some((a.customer, a.period));
-    }
-    out
+    })?;
+    Ok(out)
 }

@@ -6,8 +6,9 @@ use std::collections::binary_heap::PeekMut;
 
 use rayon::prelude::*;
 
+use super::activity::{ActivitySpill, SpilledActivity};
 use super::summarise::{sort_ids, sort_small_values};
-use super::{CustomerRow, Summaries};
+use super::{ActivityVisit, CustomerRow, Summaries};
 use crate::{Error, Result};
 
 /// Merges the summaries of disjoint customer partitions (each customer in one part, as
@@ -40,6 +41,9 @@ pub struct PartitionMerger {
     /// Every part's customers were in id order (as summaries are): the merged order is then
     /// a merge of the parts, not a sort.
     parts_sorted: bool,
+    /// The parts' activity rows, written to disk instead of merged
+    /// ([`PartitionMerger::spilling_activity`]).
+    spill: Option<ActivitySpill>,
 }
 
 impl PartitionMerger {
@@ -51,6 +55,17 @@ impl PartitionMerger {
             pushed: 0,
             starts: Vec::new(),
             parts_sorted: true,
+            spill: None,
+        }
+    }
+
+    /// A merger that writes each part's activity rows to a temporary file instead of merging
+    /// them ([`PartitionMerger::finish_spilled`] reads them back in the merged order, one
+    /// customer at a time): a partitioned report's peak then holds no activity row.
+    pub(crate) fn spilling_activity(parts: usize) -> PartitionMerger {
+        PartitionMerger {
+            spill: Some(ActivitySpill::default()),
+            ..PartitionMerger::new(parts)
         }
     }
 
@@ -58,7 +73,11 @@ impl PartitionMerger {
     ///
     /// # Errors
     /// [`Error::InvalidSetting`] when the part has another period or other dimensions.
-    pub fn push(&mut self, part: Summaries) -> Result<()> {
+    pub fn push(&mut self, mut part: Summaries) -> Result<()> {
+        if let Some(spill) = self.spill.as_mut() {
+            spill.push(&part.activity)?;
+            part.activity = Vec::new();
+        }
         self.pushed += 1;
         self.parts_sorted &= in_id_order(&part.customers);
         self.starts
@@ -116,19 +135,49 @@ impl PartitionMerger {
     /// # Errors
     /// [`Error::InsufficientData`] when no part was added.
     pub fn finish(self) -> Result<Summaries> {
+        let (mut merged, spilled) = self.finish_spilled()?;
+        if let Some(spilled) = spilled {
+            let mut activity = Vec::new();
+            spilled.visit(merged.customers.len(), &mut |_, rows| {
+                activity.extend_from_slice(rows)
+            })?;
+            merged.activity = activity;
+        }
+        Ok(merged)
+    }
+
+    /// As [`PartitionMerger::finish`], with the activity rows left on disk when they were
+    /// spilled ([`PartitionMerger::spilling_activity`]): the merged summaries then have none,
+    /// and the spill reads them in the merged order.
+    pub(crate) fn finish_spilled(self) -> Result<(Summaries, Option<SpilledActivity>)> {
         let Some(mut merged) = self.merged else {
             return Err(Error::InsufficientData {
                 what: "customer metrics".into(),
                 message: "no transactions (after the date filter)".into(),
             });
         };
+        let mut spill = self.spill;
         if self.pushed == 1 {
             // A single part is in order already (summaries are), and sorting its ids again
             // cost a store read in one partition a tenth of its time.
             merged.customers.shrink_to_fit();
             merged.activity.shrink_to_fit();
             merged.gaps.shrink_to_fit();
-            return Ok(merged);
+            let spilled = spill.map(|s| s.finish(vec![0; merged.customers.len()]));
+            return Ok((merged, spilled));
+        }
+        // Spilled rows are read back in the merged order one part after another, which needs
+        // each part's customers in their own order there: so when parts came in id order.
+        // Otherwise (parts built by hand) the rows are merged here, as without a spill.
+        if let Some(s) = spill.take_if(|_| !self.parts_sorted) {
+            for (part, &start) in self.starts.iter().enumerate() {
+                merged
+                    .activity
+                    .extend(s.read_part(part)?.into_iter().map(|mut a| {
+                        a.customer += start as u32;
+                        a
+                    }));
+            }
         }
         let order = match self.parts_sorted {
             true => merged_id_order(&merged.customers, &self.starts),
@@ -147,6 +196,16 @@ impl PartitionMerger {
                 *slot = new as u32;
             }
         }
+        // The part each merged customer came from (a part's customers start at its `start`).
+        let part_of = spill.as_ref().map(|_| {
+            order
+                .iter()
+                .map(|&old| {
+                    let after = self.starts.partition_point(|&s| s <= old as usize);
+                    after.saturating_sub(1) as u32
+                })
+                .collect::<Vec<u32>>()
+        });
         drop(order);
         permute_in_place(&mut merged.customers, &new_index);
         merged.activity.par_iter_mut().for_each(|a| {
@@ -163,7 +222,8 @@ impl PartitionMerger {
         merged.customers.shrink_to_fit();
         merged.activity.shrink_to_fit();
         merged.gaps.shrink_to_fit();
-        Ok(merged)
+        let spilled = spill.zip(part_of).map(|(s, part_of)| s.finish(part_of));
+        Ok((merged, spilled))
     }
 }
 

@@ -5,11 +5,14 @@
 //!
 //! - `summarise.rs`: [`summarise`], the one pass over a transactions frame;
 //! - `merge.rs`: [`merge_partitions`], summaries of customer partitions merged exactly;
+//! - `activity.rs`: the activity rows read customer by customer, held or spilled to disk by
+//!   a merge of partitions;
 //! - `partitions.rs`: stage 1 over transactions read one customer partition at a time;
 //! - `holdout.rs`: the calibration/holdout split for checking CLV predictions;
 //! - `prepare.rs`: `prepare`, the report's one entry point into stage 1: everything it needs
 //!   from a [`crate::io::Dataset`]'s rows, after which the rows are released.
 
+mod activity;
 mod cohorts;
 mod holdout;
 mod merge;
@@ -27,6 +30,7 @@ use crate::Error;
 use crate::io::col;
 use crate::period::{Period, PeriodLookup, days_since_epoch};
 
+pub(crate) use activity::{ActivityRuns, ActivityVisit, SpilledActivity};
 pub(crate) use holdout::HoldoutSplit;
 pub use merge::{PartitionMerger, merge_partitions};
 pub use prepare::ChannelCount;

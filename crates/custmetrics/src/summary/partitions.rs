@@ -2,7 +2,7 @@
 
 use super::prepare::{Stage1Options, purchases};
 use super::summarise::summarise_parts;
-use super::{PartitionMerger, Summaries};
+use super::{PartitionMerger, SpilledActivity, Summaries};
 use crate::io::table::merge_partition_tables;
 use crate::io::{Dataset, DeferredTransactions, Table};
 use crate::{Error, Result};
@@ -12,12 +12,14 @@ use crate::{Error, Result};
 /// stage 1's working memory for them) are held; the parts then merge exactly
 /// ([`super::merge_partitions`]). Returns the transactions' accounting (a table without
 /// rows, with every partition's rows, rejections and file details) and the purchase
-/// summaries (`None` when no row was usable).
+/// summaries (`None` when no row was usable). With more than one partition, the summaries'
+/// activity rows are left on disk ([`SpilledActivity`]), read back customer by customer by the
+/// sections that need them.
 pub(super) fn partitioned_stage_one(
     data: &Dataset,
     deferred: &DeferredTransactions,
     options: &Stage1Options,
-) -> Result<(Table, Option<Summaries>)> {
+) -> Result<(Table, Option<(Summaries, Option<SpilledActivity>)>)> {
     let unsupported = |what: &str| Error::InvalidSetting {
         setting: "partitions".into(),
         message: format!(
@@ -33,7 +35,10 @@ pub(super) fn partitioned_stage_one(
     let customers_frame = data.customers.as_ref().map(|t| &t.frame);
     let count = deferred.partitions();
     let mut accounting: Option<Table> = None;
-    let mut merged = PartitionMerger::new(count as usize);
+    let mut merged = match count {
+        0 | 1 => PartitionMerger::new(1),
+        _ => PartitionMerger::spilling_activity(count as usize),
+    };
     let mut summarised = false;
     let mut no_rows_left = None;
     for index in 0..count {
@@ -81,7 +86,7 @@ pub(super) fn partitioned_stage_one(
     let summaries = match (summarised, no_rows_left) {
         (false, Some(e)) => return Err(e),
         (false, None) => None,
-        (true, _) => Some(merged.finish()?),
+        (true, _) => Some(merged.finish_spilled()?),
     };
     Ok((table, summaries))
 }

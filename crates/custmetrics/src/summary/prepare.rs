@@ -13,7 +13,7 @@ use super::partitions::partitioned_stage_one;
 use super::scores::{ScoreOptions, SurveyCounts, survey_counts};
 use super::store::StorePurchases;
 use super::summarise::summarise_parts;
-use super::{CustomerId, Parts, Summaries, filter_dates, summarise};
+use super::{CustomerId, Parts, SpilledActivity, Summaries, filter_dates, summarise};
 use crate::io::{Dataset, Table, col};
 use crate::metrics::retention::RetentionCounts;
 use crate::period::{Period, PeriodLookup, date_from_days, days_since_epoch};
@@ -72,6 +72,9 @@ pub(crate) struct Stage1 {
     pub purchases: Option<Summaries>,
     /// Activity summaries (purchases and interactions), when interactions count as activity.
     pub activity: Option<Summaries>,
+    /// The purchase summaries' activity rows when a merge of partitions left them on disk
+    /// (`purchases` then has none; activity from interactions is refused with partitions).
+    pub spilled_activity: Option<SpilledActivity>,
     /// The observation end: the summaries', or the one given.
     pub as_of: Option<NaiveDate>,
     /// The interactions' count and channel breakdown (`None`: not asked, or no interactions).
@@ -130,6 +133,7 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
     }
     let last_day_in_store = last_day_left_in_store(&mut owned, options);
     let mut stage_one = None;
+    let mut spilled_activity = None;
     let mut early_overview = None;
     if let Some(deferred) = owned.deferred_transactions.take() {
         // The interactions overview does not depend on the observation end: done before
@@ -177,10 +181,16 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
         }
         let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
         owned.transactions = Some(table);
+        let (summaries, spill) = summaries.unzip();
+        spilled_activity = spill.flatten();
         stage_one = Some(summaries);
     }
     *data = owned.without_rows();
-    from_tables(owned, stage_one, early_overview, last_day_in_store, options)
+    let stage1 = from_tables(owned, stage_one, early_overview, last_day_in_store, options)?;
+    Ok(Stage1 {
+        spilled_activity,
+        ..stage1
+    })
 }
 
 /// When no section reads the transactions and they were left in a store: their last date (the
@@ -243,6 +253,7 @@ fn retention_from_store(data: &mut Dataset, options: &Stage1Options) -> Result<O
     Ok(Some(Stage1 {
         purchases: None,
         activity: None,
+        spilled_activity: None,
         as_of: Some(date_from_days(as_of)),
         interactions_overview: None,
         survey: None,
@@ -449,6 +460,7 @@ fn from_tables(
     Ok(Stage1 {
         purchases,
         activity,
+        spilled_activity: None,
         as_of,
         interactions_overview,
         survey,
