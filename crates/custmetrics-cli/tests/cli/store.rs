@@ -254,6 +254,7 @@ fn a_store_read_in_partitions_gives_the_same_output() {
         let store = store.to_str().unwrap();
         for command in [
             &["report", "-f", "json"][..],
+            &["report", "--by", "plan", "-f", "json"],
             &[
                 "report",
                 "-f",

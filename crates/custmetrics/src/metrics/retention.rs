@@ -126,6 +126,16 @@ pub(crate) fn retention_of<A: ActivityVisit + ?Sized>(
     rows: &A,
     cohort_of: &[Option<i32>],
 ) -> Result<Retention, A::Error> {
+    retention_in_visits(s, rows, cohort_of, COUNTS_PER_VISIT_BYTES)
+}
+
+/// [`retention_of`], filling at most `budget` bytes of counts per visit of the rows.
+fn retention_in_visits<A: ActivityVisit + ?Sized>(
+    s: &Summaries,
+    rows: &A,
+    cohort_of: &[Option<i32>],
+    budget: usize,
+) -> Result<Retention, A::Error> {
     let end = s.as_of_period();
     let mut cohorts = s.first_purchase_periods();
     for (cohort, known) in cohorts.iter_mut().zip(cohort_of) {
@@ -158,8 +168,7 @@ pub(crate) fn retention_of<A: ActivityVisit + ?Sized>(
     // Group 0 is every customer, group k + 1 the customers of segment k; as many groups as fit
     // are counted per visit of the rows, in group order.
     let groups = values.len() + 1;
-    let per_visit =
-        (COUNTS_PER_VISIT_BYTES / RetentionCounts::new(lo, end).bytes().max(1)).clamp(1, groups);
+    let per_visit = (budget / RetentionCounts::new(lo, end).bytes().max(1)).clamp(1, groups);
     let mut r = Retention {
         period: s.period.name().into(),
         periods: Vec::new(),
@@ -628,6 +637,28 @@ pub(crate) mod tests {
                 .map(|d| d.active)
                 .sum();
             assert_eq!(active, c.active, "{} +{}", c.cohort, c.offset);
+        }
+    }
+
+    #[test]
+    fn segments_counted_a_few_at_a_time_give_the_same_figures() {
+        // Three segments and the whole: one visit of the rows (the default budget), one per
+        // group, and two groups per visit (a last visit with one).
+        let mut s = fixture();
+        s.by = vec!["seg".into()];
+        for (c, v) in s
+            .customers
+            .iter_mut()
+            .zip([Some("x"), Some("z"), None, Some("y")])
+        {
+            c.segments = vec![v.map(String::from)];
+        }
+        let r = retention(&s, &[]);
+        assert_eq!(r.periods.len(), 4 * 3);
+        let one = RetentionCounts::new(2024 * 12, 2024 * 12 + 2).bytes();
+        for budget in [1, 2 * one] {
+            let Ok(again) = retention_in_visits(&s, s.activity.as_slice(), &[], budget);
+            assert_eq!(again, r, "{budget} bytes a visit");
         }
     }
 

@@ -327,6 +327,71 @@ mod tests {
         assert!(in_id_order(&customers[..3]) && !in_id_order(&customers[..4]));
     }
 
+    /// Summaries of `ids` with activity rows `(customer, period)` (one order each).
+    fn with_activity(ids: &[&str], rows: &[(u32, i32)]) -> Summaries {
+        let mut s = summaries(ids);
+        s.activity = rows
+            .iter()
+            .map(|&(customer, period)| crate::summary::ActivityRow {
+                customer,
+                period,
+                revenue: f64::from(period) + 0.5,
+                orders: 1,
+            })
+            .collect();
+        s
+    }
+
+    #[test]
+    fn spilled_activity_reads_back_as_the_merged_rows() {
+        // Parts in id order (the spill is read in the merged order) and out of it (the rows
+        // are merged instead): either way the rows are those of the merge in memory.
+        let in_order = || {
+            vec![
+                with_activity(&["b", "d"], &[(0, 1), (1, 2), (1, 3)]),
+                with_activity(&[], &[]),
+                with_activity(&["a", "c", "e"], &[(0, 5), (1, 1), (2, 4), (2, 6)]),
+            ]
+        };
+        let out_of_order = || {
+            vec![
+                with_activity(&["d", "b"], &[(0, 2), (0, 3), (1, 1)]),
+                with_activity(&["a", "c"], &[(0, 5), (1, 1)]),
+            ]
+        };
+        for (parts, spills) in [(in_order(), true), (out_of_order(), false)] {
+            let held = merge_partitions(parts.clone()).unwrap();
+            assert!(!held.activity.is_empty());
+            let mut merger = PartitionMerger::spilling_activity(parts.len());
+            for part in parts.clone() {
+                merger.push(part).unwrap();
+            }
+            let (merged, spilled) = merger.finish_spilled().unwrap();
+            assert_eq!(ids_of(&merged), ids_of(&held));
+            assert_eq!(spilled.is_some(), spills);
+            let rows = match &spilled {
+                Some(spilled) => {
+                    assert!(merged.activity.is_empty());
+                    let mut rows = Vec::new();
+                    spilled
+                        .visit(merged.customers.len(), &mut |_, own| {
+                            rows.extend_from_slice(own)
+                        })
+                        .unwrap();
+                    rows
+                }
+                None => merged.activity,
+            };
+            assert_eq!(rows, held.activity);
+            // `finish` reads the spill back into the summaries.
+            let mut merger = PartitionMerger::spilling_activity(parts.len());
+            for part in parts {
+                merger.push(part).unwrap();
+            }
+            assert_eq!(merger.finish().unwrap().activity, held.activity);
+        }
+    }
+
     #[test]
     fn a_part_out_of_id_order_is_sorted_when_merged() {
         // Out of order in both parts, in one, and in neither.

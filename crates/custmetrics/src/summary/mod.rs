@@ -195,16 +195,23 @@ pub fn filter_dates(frame: LazyFrame, from: Option<NaiveDate>, to: Option<NaiveD
 /// default and polars' `linear` method). Integer values (the summaries' gaps) are read as they
 /// are: a copy of 74M gaps as `f64` was 0.6 GB of a 100M-row report's churn step.
 pub(crate) fn quantile_sorted<T: Copy + Into<f64>>(sorted: &[T], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
+    quantile_of_sorted(sorted.len(), |i| sorted.get(i).copied().map(Into::into), q)
+}
+
+/// [`quantile_sorted`] of `len` sorted values read through `value(i)` (values held in another
+/// order or inside other records, read without a sorted copy).
+pub(crate) fn quantile_of_sorted(
+    len: usize,
+    value: impl Fn(usize) -> Option<f64>,
+    q: f64,
+) -> Option<f64> {
+    if len == 0 {
         return None;
     }
-    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let pos = q.clamp(0.0, 1.0) * (len - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
-    let (a, b): (f64, f64) = (
-        sorted.get(lo).copied()?.into(),
-        sorted.get(hi).copied()?.into(),
-    );
+    let (a, b) = (value(lo)?, value(hi)?);
     Some(a + (b - a) * (pos - lo as f64))
 }
 

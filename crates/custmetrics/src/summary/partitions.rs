@@ -17,7 +17,7 @@ use crate::{Error, Result};
 /// sections that need them.
 pub(super) fn partitioned_stage_one(
     data: &Dataset,
-    deferred: &DeferredTransactions,
+    deferred: DeferredTransactions,
     options: &Stage1Options,
 ) -> Result<(Table, Option<(Summaries, Option<SpilledActivity>)>)> {
     let unsupported = |what: &str| Error::InvalidSetting {
@@ -72,6 +72,9 @@ pub(super) fn partitioned_stage_one(
             Some(acc) => merge_partition_tables(acc, table)?,
         });
     }
+    // The source is done with: a store's holds every customer's id (0.6 GB at 26M customers),
+    // released before the merge's own peak.
+    drop(deferred);
     let Some(mut table) = accounting else {
         return Err(Error::InvalidSetting {
             setting: "partitions".into(),

@@ -179,7 +179,7 @@ pub(crate) fn prepare(data: &mut Dataset, options: &Stage1Options) -> Result<Sta
                 _ => t.frame.clear(),
             };
         }
-        let (table, summaries) = partitioned_stage_one(&owned, &deferred, options)?;
+        let (table, summaries) = partitioned_stage_one(&owned, deferred, options)?;
         owned.transactions = Some(table);
         let (summaries, spill) = summaries.unzip();
         spilled_activity = spill.flatten();
