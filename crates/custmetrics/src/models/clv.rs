@@ -324,9 +324,14 @@ pub fn score_clv_top(
             .unwrap_or(f64::NAN)
     };
     // Every customer is scored as a light record; ids are cloned only for the `ranked_limit`
-    // customers listed.
-    // (index into the table, P(alive), expected purchases, expected spend, CLV).
-    type Scored = (usize, f64, f64, f64, f64);
+    // customers listed, and expected purchases (P(alive) times the customer's curve) are
+    // computed again where read rather than held (8 bytes a customer).
+    // (index into the table, P(alive), expected spend, CLV).
+    type Scored = (usize, f64, f64, f64);
+    let expected_of = |&(i, alive, ..): &Scored| {
+        let curve = curve_of.get(i).and_then(|&k| curves.get(k as usize));
+        curve.map_or(f64::NAN, |&(_, expected)| alive * expected)
+    };
     let mut scored: Vec<Scored> = rfm
         .customers
         .par_iter()
@@ -334,7 +339,7 @@ pub fn score_clv_top(
         .enumerate()
         .map(|(i, (c, o))| -> Result<Option<Scored>> {
             let curve = curve_of.get(i).and_then(|&k| curves.get(k as usize));
-            let Some(&(discounted, expected)) = curve else {
+            let Some(&(discounted, _)) = curve else {
                 return Ok(None);
             };
             let alive = purchase_model.probability_alive(o.frequency, o.recency, o.t);
@@ -352,13 +357,7 @@ pub fn score_clv_top(
             }
             let m =
                 gamma_gamma.conditional_expected_average_profit(o.frequency, c.monetary_value)?;
-            Ok(Some((
-                i,
-                alive,
-                alive * expected,
-                m,
-                m * alive * discounted,
-            )))
+            Ok(Some((i, alive, m, m * alive * discounted)))
         })
         .filter_map(Result::transpose)
         .collect::<Result<_>>()?;
@@ -366,7 +365,7 @@ pub fn score_clv_top(
     // order (a fixed summation order), times each curve's block values.
     let mut alive_by_curve = vec![0.0; curves.len()];
     let mut value_by_curve = vec![0.0; curves.len()];
-    for &(i, alive, _, m, _) in &scored {
+    for &(i, alive, m, _) in &scored {
         if let Some(&k) = curve_of.get(i)
             && let (Some(a), Some(v)) = (
                 alive_by_curve.get_mut(k as usize),
@@ -397,15 +396,15 @@ pub fn score_clv_top(
         .collect();
     // Highest CLV first, ties by id: a total order, so an unstable sort is deterministic.
     let id = |i: usize| rfm.customers.get(i).map(|c| c.customer_id.as_str());
-    scored.par_sort_unstable_by(|a, b| b.4.total_cmp(&a.4).then_with(|| id(a.0).cmp(&id(b.0))));
+    scored.par_sort_unstable_by(|a, b| b.3.total_cmp(&a.3).then_with(|| id(a.0).cmp(&id(b.0))));
     let n = scored.len();
-    let total: f64 = scored.iter().map(|c| c.4).sum();
+    let total: f64 = scored.iter().map(|c| c.3).sum();
     // Read backwards, the CLVs are sorted in `total_cmp` order, as a sort of a copy would give
     // them (equal under `total_cmp` is equal bits); the copy was 0.2 GB at 26M customers.
     let ascending = |k: usize| {
         n.checked_sub(k + 1)
             .and_then(|i| scored.get(i))
-            .map(|c| c.4)
+            .map(|c| c.3)
     };
     let clv_percentiles = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99]
         .iter()
@@ -441,7 +440,8 @@ pub fn score_clv_top(
         .iter()
         .take(ranked_limit)
         .enumerate()
-        .filter_map(|(k, &(i, alive, expected, m, clv))| {
+        .filter_map(|(k, record)| {
+            let &(i, alive, m, clv) = record;
             let (c, o) = (rfm.customers.get(i)?, observations.get(i)?);
             Some(ClvCustomer {
                 customer_id: c.customer_id.clone(),
@@ -451,7 +451,7 @@ pub fn score_clv_top(
                 monetary_value: c.monetary_value,
                 probability_alive: alive,
                 probability_alive_at_horizon: alive * survival_of(i),
-                expected_purchases: expected,
+                expected_purchases: expected_of(record),
                 expected_average_spend: m,
                 clv,
                 intervals: listed_intervals.get(k).copied(),
@@ -473,7 +473,7 @@ pub fn score_clv_top(
         customers: n as u64,
         total_clv: total,
         mean_clv: if n > 0 { total / n as f64 } else { 0.0 },
-        expected_purchases: scored.iter().map(|c| c.2).sum(),
+        expected_purchases: scored.iter().map(expected_of).sum(),
         likely_lapsed: scored.iter().filter(|c| c.1 < 0.5).count() as u64,
         alive_mean: (n > 0).then(|| scored.iter().map(|c| c.1).sum::<f64>() / n as f64),
         alive_mean_at_horizon: (n > 0).then(|| alive_at_end / n as f64),
@@ -851,7 +851,7 @@ mod tests {
                 r_score: 1,
                 f_score: 1,
                 m_score: 1,
-                segment: "",
+                segment: None,
             })
             .collect();
         let rfm = Rfm {

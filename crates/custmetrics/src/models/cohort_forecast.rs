@@ -348,7 +348,7 @@ mod tests {
             r_score: 1,
             f_score: 1,
             m_score: 1,
-            segment: "",
+            segment: None,
         }
     }
 

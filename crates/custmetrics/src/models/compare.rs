@@ -244,7 +244,7 @@ mod tests {
                 r_score: 1,
                 f_score: 1,
                 m_score: 1,
-                segment: "",
+                segment: None,
             })
             .collect();
         let rfm = Rfm {

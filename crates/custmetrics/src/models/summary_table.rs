@@ -242,7 +242,7 @@ pub fn read_rfm_summary<S: AsRef<str>>(paths: &[S], time_unit_days: u32) -> Resu
                 r_score: 0,
                 f_score: 0,
                 m_score: 0,
-                segment: "",
+                segment: None,
             });
         }
     }

@@ -1,7 +1,7 @@
 //! RFM: segment sizes, segments per dimension, and the per-customer scores.
 
 use super::{Block, Chart, Fmt, Plot, ValueFormat, put, table, table_on_demand};
-use crate::metrics::rfm::Rfm;
+use crate::metrics::rfm::{Rfm, RfmSegment};
 use crate::report::Section;
 
 /// The segment table, the segments by dimension when split, and the per-customer table (its
@@ -73,7 +73,7 @@ pub(super) fn view<'r>(rfm: &'r Rfm, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 put(r, c.r_score);
                 put(f, c.f_score);
                 put(m, c.m_score);
-                put(segment, c.segment);
+                put(segment, c.segment.map_or("", RfmSegment::name));
             },
         ));
     }
