@@ -852,7 +852,7 @@ impl SummaryStore {
                 store: self.clone(),
                 parts: self.parts("purchases")?,
                 dims,
-                ids: std::sync::OnceLock::new(),
+                customers: std::sync::OnceLock::new(),
                 dictionary,
                 table: table.clone(),
                 template,
@@ -904,7 +904,7 @@ impl SummaryStore {
         for t in &self.manifest.tables {
             let frame = match t.kind {
                 TableKind::Transactions => match &frames.purchases {
-                    Some(p) => decode_purchases(p, ids, dictionary, t)?,
+                    Some(p) => decode_purchases(p, ids, 0, dictionary, t)?,
                     // Transactions with no usable row (written with `allow_empty`).
                     None => DataFrame::new_infer_height(vec![
                         Column::new_empty(col::CUSTOMER_ID.into(), &DataType::String),
@@ -1131,8 +1131,8 @@ pub(super) struct StorePurchases {
     dims: Vec<String>,
     /// The store, to read the ids from.
     store: SummaryStore,
-    /// Every customer's id, by code, once read ([`StorePurchases::ids`]).
-    ids: std::sync::OnceLock<Series>,
+    /// The number of customer codes, once counted ([`StorePurchases::customers`]).
+    customers: std::sync::OnceLock<u64>,
     dictionary: Dictionary,
     table: StoredTable,
     /// The transactions table without rows: its accounting, rejections and files, handed out
@@ -1144,7 +1144,7 @@ impl std::fmt::Debug for StorePurchases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StorePurchases")
             .field("parts", &self.parts)
-            .field("customers", &self.ids.get().map(|ids| ids.len()))
+            .field("customers", &self.customers.get())
             .finish_non_exhaustive()
     }
 }
@@ -1153,9 +1153,9 @@ impl PartitionedRows for StorePurchases {
     fn load_partition(&self, index: u32, count: u32) -> Result<Table> {
         // Codes are dense (0..customers), so equal ranges of codes are equal numbers of
         // customers; each part is scanned with the range as a filter, so only its rows are
-        // decoded.
-        let ids = self.ids()?;
-        let customers = ids.len() as u64;
+        // decoded, and only the range's ids are read (every id was 0.6 GB at 26M customers,
+        // held through every partition).
+        let customers = self.customers()?;
         let bound = |i: u32| -> i32 {
             i32::try_from(customers * u64::from(i) / u64::from(count.max(1))).unwrap_or(i32::MAX)
         };
@@ -1201,7 +1201,8 @@ impl PartitionedRows for StorePurchases {
                     ..UnionArgs::default()
                 };
                 let rows = concat(frames, args)?.collect()?;
-                decode_purchases(&rows, ids, &self.dictionary, &self.table)?
+                let ids = self.ids_of_codes(lo, hi)?;
+                decode_purchases(&rows, &ids, lo as u32, &self.dictionary, &self.table)?
             }
         };
         Ok(self.table(frame, index == 0))
@@ -1213,13 +1214,75 @@ impl PartitionedRows for StorePurchases {
 }
 
 impl StorePurchases {
-    /// Every customer's id by code, in one chunk, read once.
-    fn ids(&self) -> Result<&Series> {
-        if let Some(ids) = self.ids.get() {
-            return Ok(ids);
+    /// The number of customer codes (the rows of the store's id table, from its parts'
+    /// footers), counted once.
+    fn customers(&self) -> Result<u64> {
+        if let Some(&n) = self.customers.get() {
+            return Ok(n);
         }
-        let ids = self.read_ids()?;
-        Ok(self.ids.get_or_init(|| ids))
+        let mut n = 0u64;
+        for path in self.store.parts("customer_ids")? {
+            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let rows = ParquetReader::new(file)
+                .num_rows()
+                .map_err(|e| Error::Store {
+                    path: path.clone(),
+                    message: format!("cannot read: {e}"),
+                })?;
+            n += rows as u64;
+        }
+        Ok(*self.customers.get_or_init(|| n))
+    }
+
+    /// The ids of codes `lo..hi`, in code order, in one chunk: the id table's rows of those
+    /// codes (it holds one row per code, in code order, as the store writes it; checked).
+    fn ids_of_codes(&self, lo: i32, hi: i32) -> Result<Series> {
+        let dir = self.store.data_dir();
+        let mut frames = Vec::new();
+        for path in self.store.parts("customer_ids")? {
+            let broken = |e: PolarsError| Error::Store {
+                path: path.clone(),
+                message: format!("cannot read: {e}"),
+            };
+            let scan = LazyFrame::scan_parquet(
+                PlRefPath::try_from_path(&path)?,
+                ScanArgsParquet::default(),
+            )
+            .map_err(broken)?;
+            let rows = scan
+                .select([col("customer"), col(col::CUSTOMER_ID)])
+                .filter(
+                    col("customer")
+                        .gt_eq(lit(lo))
+                        .and(col("customer").lt(lit(hi))),
+                )
+                .collect()
+                .map_err(broken)?;
+            frames.push(rows.lazy());
+        }
+        let frame = match frames.is_empty() {
+            true => ids_or_none(None)?,
+            false => concat(frames, UnionArgs::default())?.collect()?,
+        };
+        let codes = frame.column("customer")?.cast(&DataType::Int32)?;
+        let in_order = codes
+            .i32()?
+            .iter()
+            .zip(lo..)
+            .all(|(code, expected)| code == Some(expected));
+        if !in_order || frame.height() as i64 != i64::from(hi) - i64::from(lo) {
+            return Err(Error::Store {
+                path: dir,
+                message: format!(
+                    "the customer ids do not list codes {lo} to {} once each, in order",
+                    hi - 1
+                ),
+            });
+        }
+        Ok(frame
+            .column(col::CUSTOMER_ID)?
+            .as_materialized_series()
+            .rechunk())
     }
 
     /// Every customer's id by code, in one chunk, read from the store.
@@ -1245,10 +1308,7 @@ impl StorePurchases {
         }
         // Read for the matching only, not kept: the counted path reads no other id, and at
         // 26M customers they are 0.6 GB beside the purchase days.
-        let ids = match self.ids.get() {
-            Some(ids) => std::borrow::Cow::Borrowed(ids),
-            None => std::borrow::Cow::Owned(self.read_ids()?),
-        };
+        let ids = self.read_ids()?;
         let ids = ids.str()?;
         let list: Vec<&str> = ids.iter().map(Option::unwrap_or_default).collect();
         let rows = customers.column(col::CUSTOMER_ID)?.str()?;
@@ -2806,13 +2866,14 @@ fn for_each_pair<A: PolarsNumericType, B: PolarsNumericType>(
 fn decode_purchases(
     p: &DataFrame,
     ids: &Series,
+    first_code: u32,
     dictionary: &Dictionary,
     t: &StoredTable,
 ) -> Result<DataFrame> {
     // The ids' gather (a view per row) runs beside the other columns' casts: at 10M rows each
     // half is a few hundred milliseconds of one thread, the first step of every store command.
     let (customers, rest) = rayon::join(
-        || customer_columns(p, ids),
+        || customer_columns(p, ids, first_code),
         || -> Result<Vec<Column>> {
             let mut columns = vec![p.column(col::DATE)?.cast(&DataType::Date)?];
             // As `from_micros`, on the whole column.
@@ -2848,7 +2909,7 @@ fn decode_interactions(
     let mut parts = Vec::new();
     if let Some(e) = events {
         let mut columns: Vec<Column> = match ids {
-            Some(ids) => customer_columns(e, ids)?.into(),
+            Some(ids) => customer_columns(e, ids, 0)?.into(),
             None => vec![
                 Column::full_null(col::CUSTOMER_ID.into(), e.height(), &DataType::String),
                 e.column("customer")?
@@ -2899,10 +2960,16 @@ fn decode_interactions(
     .collect()?)
 }
 
-/// The customer ids of a store frame's rows, and their codes ([`col::CUSTOMER_CODE`]).
-fn customer_columns(frame: &DataFrame, ids: &Series) -> Result<[Column; 2]> {
+/// The customer ids of a store frame's rows, and their codes ([`col::CUSTOMER_CODE`]); `ids`
+/// holds the ids of the codes from `first_code` on.
+fn customer_columns(frame: &DataFrame, ids: &Series, first_code: u32) -> Result<[Column; 2]> {
     let codes = frame.column("customer")?.cast(&DataType::UInt32)?;
-    let idx = codes.cast(&IDX_DTYPE)?;
+    let idx = match first_code {
+        0 => codes.cast(&IDX_DTYPE)?,
+        first => (codes.as_materialized_series() - first)
+            .cast(&IDX_DTYPE)?
+            .into_column(),
+    };
     Ok([
         ids.take(idx.idx()?)?
             .with_name(col::CUSTOMER_ID.into())
