@@ -757,7 +757,7 @@ mod tests {
                     purchase_days: 2,
                     revenue: 0.0,
                     first_day_revenue: 0.0,
-                    segments: vec![],
+                    segments: Box::default(),
                 })
                 .collect(),
             activity: vec![],
@@ -899,7 +899,7 @@ mod tests {
                 purchase_days: 1,
                 revenue: 0.0,
                 first_day_revenue: 0.0,
-                segments: vec![],
+                segments: Box::default(),
             })
             .collect();
         let activity: Vec<crate::summary::ActivityRow> = (0..n)
@@ -1045,7 +1045,7 @@ mod tests {
                     purchase_days: 1,
                     revenue: 0.0,
                     first_day_revenue: 0.0,
-                    segments: vec![Some(if i % 2 == 0 { "even" } else { "odd" }.to_string())],
+                    segments: Box::new([Some(if i % 2 == 0 { "even" } else { "odd" }.to_string())]),
                 })
                 .collect();
             let activity: Vec<ActivityRow> = (0..customers.len())

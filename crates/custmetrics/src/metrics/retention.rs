@@ -547,7 +547,7 @@ pub(crate) mod tests {
                 purchase_days: months.len() as u32,
                 revenue: 10.0 * months.len() as f64,
                 first_day_revenue: 10.0,
-                segments: vec![],
+                segments: Box::default(),
             });
             for &m in months {
                 activity.push(ActivityRow {
@@ -602,7 +602,7 @@ pub(crate) mod tests {
         let mut s = fixture();
         s.by = vec!["seg".into()];
         for (c, v) in s.customers.iter_mut().zip(["x", "x", "y", "y"]) {
-            c.segments = vec![Some(v.to_string())];
+            c.segments = Box::new([Some(v.to_string())]);
         }
         let r = retention(&s, &[]);
         let overall: Vec<&PeriodRetention> =
@@ -651,7 +651,7 @@ pub(crate) mod tests {
             .iter_mut()
             .zip([Some("x"), Some("z"), None, Some("y")])
         {
-            c.segments = vec![v.map(String::from)];
+            c.segments = Box::new([v.map(String::from)]);
         }
         let r = retention(&s, &[]);
         // Three months for the whole, x and z; y's one customer first buys in February.

@@ -355,7 +355,7 @@ mod tests {
         let mut s = fixture();
         s.by = vec!["region".into()];
         for (c, region) in s.customers.iter_mut().zip(["north", "north", " ", "north"]) {
-            c.segments = vec![Some(region.to_string())];
+            c.segments = Box::new([Some(region.to_string())]);
         }
         let r = rfm(&s, 1);
         let rows: Vec<(&str, &str, u64)> = r

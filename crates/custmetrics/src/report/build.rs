@@ -668,7 +668,9 @@ fn drop_trailing_dims(s: &mut Summaries, n: usize) {
     let keep = s.by.len().saturating_sub(n);
     s.by.truncate(keep);
     for c in &mut s.customers {
-        c.segments.truncate(keep);
+        let mut segments = std::mem::take(&mut c.segments).into_vec();
+        segments.truncate(keep);
+        c.segments = segments.into_boxed_slice();
     }
 }
 

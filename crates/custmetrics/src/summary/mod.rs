@@ -88,8 +88,10 @@ pub struct CustomerRow {
     pub revenue: f64,
     /// Net revenue on the first purchase day, so that repeat spend = revenue − this.
     pub first_day_revenue: f64,
-    /// Segment value per `by` dimension: the value on the customer's first purchase.
-    pub segments: Vec<Option<String>>,
+    /// Segment value per `by` dimension: the value on the customer's first purchase. A boxed
+    /// slice, not a `Vec`: 8 bytes less in every customer row (0.2 GB at 26M customers, at
+    /// each of a large report's peaks).
+    pub segments: Box<[Option<String>]>,
 }
 
 /// One customer's purchases and refunds in one period. The customer is *active* in the period
@@ -422,7 +424,7 @@ pub(crate) mod tests {
                     purchase_days: 1,
                     revenue: 0.0,
                     first_day_revenue: 0.0,
-                    segments: Vec::new(),
+                    segments: Box::default(),
                 })
                 .collect(),
             activity: Vec::new(),
@@ -436,6 +438,12 @@ pub(crate) mod tests {
     #[test]
     fn an_activity_row_has_no_padding() {
         assert_eq!(std::mem::size_of::<ActivityRow>(), 20);
+    }
+
+    #[test]
+    fn a_customer_row_is_72_bytes() {
+        // Id (24), segments (16), money (16), days and counts (16).
+        assert_eq!(std::mem::size_of::<CustomerRow>(), 72);
     }
 
     #[test]

@@ -436,6 +436,15 @@ fn from_tables(
         _ => None,
     };
     drop(active_rows);
+    // The dates were read for the cohorts and contracts only: released before the costs are
+    // aligned (0.2 GB at 26M customers).
+    if let Some(t) = data.customers.as_mut() {
+        for dates in [col::SIGNUP_DATE, col::END_DATE] {
+            if t.frame.get_column_index(dates).is_some() && !options.by.iter().any(|b| b == dates) {
+                t.frame = t.frame.drop(dates)?;
+            }
+        }
+    }
     let acquisition_costs = match (&customer_rows, &data.customers) {
         (Some(rows), Some(t))
             if options.acquisition_costs && customer_has(Some(&t.frame), col::ACQUISITION_COST) =>

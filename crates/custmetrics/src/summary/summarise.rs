@@ -758,12 +758,12 @@ mod tests {
         assert_eq!((a.orders, a.purchase_days), (2, 1));
         // Money is summed in millionths: 0.1 + 0.2 is exactly 0.3 here.
         assert_eq!((a.revenue, a.first_day_revenue), (0.3, 0.3));
-        assert_eq!(a.segments, vec![Some("phone".to_string())]);
+        assert_eq!(*a.segments, [Some("phone".to_string())]);
         let b = &s.customers[1];
         assert_eq!((b.orders, b.purchase_days), (3, 2));
         assert_eq!((b.revenue, b.first_day_revenue), (19.25, 15.25));
         assert_eq!(b.last_day - b.first_day, 65);
-        assert_eq!(b.segments, vec![Some("shop".to_string())]);
+        assert_eq!(*b.segments, [Some("shop".to_string())]);
         let b_periods: Vec<(i32, f64, u32)> = s
             .activity
             .iter()

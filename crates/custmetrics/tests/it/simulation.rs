@@ -171,7 +171,7 @@ fn purchasers(rng: &mut ChaCha8Rng, n: usize, p: f64, q: f64) -> (Summaries, Vec
             purchase_days: days,
             revenue: 0.0,
             first_day_revenue: 0.0,
-            segments: Vec::new(),
+            segments: Box::default(),
         });
     }
     let summaries = Summaries {

@@ -396,3 +396,45 @@ fn a_days_segment_in_the_store_is_its_smallest_value_whatever_order_values_came_
         .collect();
     assert_eq!(segment_of_first_cohort, ["Zürich", "Ärhus"]);
 }
+
+#[test]
+fn a_store_whose_ids_are_out_of_code_order_is_refused_when_read_in_partitions() {
+    // A store read in partitions takes each range of codes' ids from the id table's rows of
+    // those codes, which the store writes one per code in code order: a table that breaks it
+    // (written by another engine, say) must be an error, not ids given to the wrong customers.
+    use polars::prelude::{ParquetReader, ParquetWriter, SerReader};
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let spec = spec(
+        vec![super::testdata("demo/transactions.csv")],
+        Vec::new(),
+        false,
+    );
+    SummaryStore::write(&store_dir, &spec, &StoreOptions::default()).unwrap();
+    let store = SummaryStore::open(&store_dir).unwrap();
+    let whole = Report::from_store(&store, &options()).unwrap();
+    assert_eq!(
+        json(&Report::from_store_in_partitions(&store, &options(), 3).unwrap()),
+        json(&whole)
+    );
+    let ids_file = store
+        .files()
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("customer_ids")
+        })
+        .unwrap();
+    let frame = ParquetReader::new(std::fs::File::open(&ids_file).unwrap())
+        .finish()
+        .unwrap();
+    let mut reversed = frame.reverse();
+    ParquetWriter::new(std::fs::File::create(&ids_file).unwrap())
+        .finish(&mut reversed)
+        .unwrap();
+    let err = Report::from_store_in_partitions(&store, &options(), 3).unwrap_err();
+    assert!(err.to_string().contains("do not list codes 0 to"), "{err}");
+}
