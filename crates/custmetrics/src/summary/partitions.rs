@@ -7,6 +7,9 @@ use crate::io::table::merge_partition_tables;
 use crate::io::{Dataset, DeferredTransactions, Table};
 use crate::{Error, Result};
 
+/// The merged summaries of the partitions, and their activity rows when left on disk.
+pub(super) type MergedPurchases = (Summaries, Option<SpilledActivity>);
+
 /// Stage 1 over transactions read one customer partition at a time: each partition is
 /// loaded, summarised and released before the next, so that only a partition's rows (and
 /// stage 1's working memory for them) are held; the parts then merge exactly
@@ -19,7 +22,7 @@ pub(super) fn partitioned_stage_one(
     data: &Dataset,
     deferred: DeferredTransactions,
     options: &Stage1Options,
-) -> Result<(Table, Option<(Summaries, Option<SpilledActivity>)>)> {
+) -> Result<(Table, Option<MergedPurchases>)> {
     let unsupported = |what: &str| Error::InvalidSetting {
         setting: "partitions".into(),
         message: format!(
