@@ -304,6 +304,42 @@ fn a_store_read_in_partitions_gives_the_same_output() {
 }
 
 #[test]
+fn a_report_in_partitions_keeps_its_activity_rows_in_the_temporary_directory() {
+    // The activity rows of a report read in partitions go to files in TMPDIR: none is left
+    // behind, and a temporary directory that cannot be written to is an error naming it (the
+    // store read whole writes none there, so it still runs).
+    let dir = tempfile::tempdir().unwrap();
+    let (whole, _) = demo_stores(dir.path(), 1);
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let report = |tmpdir: &Path, partitions: &str| {
+        let mut cmd = assert_cmd::Command::cargo_bin("custmetrics").unwrap();
+        cmd.current_dir(dir.path())
+            .args(["report", "-f", "json", "--store", whole.to_str().unwrap()])
+            .args(["--partitions", partitions])
+            .env("TMPDIR", tmpdir)
+            .env("NO_COLOR", "1");
+        cmd.output().unwrap()
+    };
+    let out = report(&tmp, "3");
+    assert_code(&out, 0);
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "files left in TMPDIR"
+    );
+    let missing = dir.path().join("no-such-dir");
+    let out = report(&missing, "3");
+    assert_code(&out, 1);
+    assert!(
+        stderr(&out).contains("no-such-dir") && stderr(&out).contains("TMPDIR"),
+        "{}",
+        stderr(&out)
+    );
+    assert_code(&report(&missing, "1"), 0);
+}
+
+#[test]
 fn summarize_in_partitions_writes_the_same_store() {
     let dir = tempfile::tempdir().unwrap();
     let (whole, parts) = demo_stores(dir.path(), 3);

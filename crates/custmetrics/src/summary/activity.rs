@@ -131,7 +131,13 @@ impl ActivitySpill {
     /// period) to a new temporary file.
     pub(crate) fn push(&mut self, rows: &[ActivityRow]) -> Result<()> {
         let (file, tracked) = crate::temp_files::named_temp_prefixed(".custmetrics-activity-")
-            .map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            .map_err(|e| {
+                let why = format!(
+                    "cannot create a file for the activity rows of a report read in partitions \
+                     (TMPDIR names where they go): {e}"
+                );
+                Error::io(std::env::temp_dir(), std::io::Error::new(e.kind(), why))
+            })?;
         let path = file.path().to_path_buf();
         let mut out = BufWriter::with_capacity(1 << 20, file.as_file());
         let mut buf = [0u8; ROW_BYTES];
