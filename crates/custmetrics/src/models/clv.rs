@@ -98,9 +98,11 @@ pub struct ClvCustomer {
     pub expected_average_spend: f64,
     /// Discounted CLV over the horizon.
     pub clv: f64,
-    /// Intervals of P(alive), expected purchases and CLV, when asked for.
+    /// Intervals of P(alive), expected purchases and CLV, when asked for. Boxed: they are
+    /// given for the listed customers only when asked, and inline they took 56 of this row's
+    /// 152 bytes for every customer listed (1.3 GB when `clv` lists 26M customers).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub intervals: Option<CustomerIntervals>,
+    pub intervals: Option<Box<CustomerIntervals>>,
 }
 
 /// The scored customer base.
@@ -412,10 +414,10 @@ pub fn score_clv_top(
         .collect();
     // Intervals for the totals and the listed customers: the whole scoring again per parameter
     // draw. A model that cannot give them leaves the point predictions standing, with the reason.
-    let listed: Vec<usize> = scored.iter().take(ranked_limit).map(|c| c.0).collect();
     let (intervals, listed_intervals, intervals_unavailable) = match options.intervals {
         None => (None, Vec::new(), None),
         Some(interval_options) => {
+            let listed: Vec<usize> = scored.iter().take(ranked_limit).map(|c| c.0).collect();
             let monetary: Vec<f64> = rfm.customers.iter().map(|c| c.monetary_value).collect();
             let scoring = Scoring {
                 observations: &observations,
@@ -436,28 +438,32 @@ pub fn score_clv_top(
             }
         }
     };
-    let ranked = scored
-        .iter()
-        .take(ranked_limit)
-        .enumerate()
-        .filter_map(|(k, record)| {
-            let &(i, alive, m, clv) = record;
-            let (c, o) = (rfm.customers.get(i)?, observations.get(i)?);
-            Some(ClvCustomer {
-                customer_id: c.customer_id.clone(),
-                frequency: o.frequency,
-                recency: o.recency,
-                t: o.t,
-                monetary_value: c.monetary_value,
-                probability_alive: alive,
-                probability_alive_at_horizon: alive * survival_of(i),
-                expected_purchases: expected_of(record),
-                expected_average_spend: m,
-                clv,
-                intervals: listed_intervals.get(k).copied(),
-            })
-        })
-        .collect();
+    // Sized once: `clv` lists every customer, and growing by doubling held the old and the new
+    // buffer at once (up to three times the list, 26M rows of 104 bytes).
+    let mut ranked = Vec::with_capacity(scored.len().min(ranked_limit));
+    ranked.extend(
+        scored
+            .iter()
+            .take(ranked_limit)
+            .enumerate()
+            .filter_map(|(k, record)| {
+                let &(i, alive, m, clv) = record;
+                let (c, o) = (rfm.customers.get(i)?, observations.get(i)?);
+                Some(ClvCustomer {
+                    customer_id: c.customer_id.clone(),
+                    frequency: o.frequency,
+                    recency: o.recency,
+                    t: o.t,
+                    monetary_value: c.monetary_value,
+                    probability_alive: alive,
+                    probability_alive_at_horizon: alive * survival_of(i),
+                    expected_purchases: expected_of(record),
+                    expected_average_spend: m,
+                    clv,
+                    intervals: listed_intervals.get(k).copied().map(Box::new),
+                })
+            }),
+    );
     let alive_at_end: f64 = scored
         .iter()
         .filter_map(|&(i, alive, ..)| observations.get(i).map(|_| alive * survival_of(i)))
@@ -800,6 +806,12 @@ pub fn holdout_tracking(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listed_customer_is_104_bytes() {
+        // Id (24), nine figures (72), boxed intervals (8): `clv` lists every customer.
+        assert_eq!(std::mem::size_of::<ClvCustomer>(), 104);
+    }
 
     #[test]
     fn deciles_split_evenly_and_in_order() {

@@ -224,7 +224,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             };
             let mut cells = cells.iter_mut();
             let mut next = || cells.next();
-            let iv = x.intervals.filter(|_| with_intervals);
+            let iv = x.intervals.as_deref().copied().filter(|_| with_intervals);
             if let Some(cell) = next() {
                 put(cell, &x.customer_id);
             }
