@@ -56,7 +56,9 @@ impl Report {
     /// # Errors
     /// As [`Report::build`]; [`crate::Error::InvalidSetting`] for what partitioned transactions
     /// do not support (a CLV holdout, activity from interactions), or for partitions that detect
-    /// different date formats or decimal separators in one file.
+    /// different date formats or decimal separators in one file; [`crate::Error::Io`] when the
+    /// activity rows of more than one partition cannot be written to or read back from the
+    /// temporary directory (`TMPDIR`).
     pub fn build_taking_rows(data: &mut Dataset, options: &ReportOptions) -> Result<Report> {
         let stage1 = summary::prepare(data, &stage1_options(options))?;
         build(data, stage1, options)
