@@ -75,8 +75,8 @@ pub(super) fn partitioned_stage_one(
             Some(acc) => merge_partition_tables(acc, table)?,
         });
     }
-    // The source is done with: a store's holds every customer's id (0.6 GB at 26M customers),
-    // released before the merge's own peak.
+    // The source is done with: released before the merge's own peak (it held a store's every
+    // customer id when the partitions read them up front, 0.6 GB at 26M customers).
     drop(deferred);
     let Some(mut table) = accounting else {
         return Err(Error::InvalidSetting {

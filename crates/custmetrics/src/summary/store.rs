@@ -1160,37 +1160,19 @@ impl PartitionedRows for StorePurchases {
             i32::try_from(customers * u64::from(i) / u64::from(count.max(1))).unwrap_or(i32::MAX)
         };
         let (lo, hi) = (bound(index), bound(index + 1));
-        let broken = |path: &Path, e: PolarsError| Error::Store {
-            path: path.to_path_buf(),
-            message: format!("cannot read: {e}"),
-        };
         let mut frames = Vec::with_capacity(self.parts.len());
         for path in &self.parts {
-            let scan = LazyFrame::scan_parquet(
-                PlRefPath::try_from_path(path)?,
-                ScanArgsParquet::default(),
-            )
-            .map_err(|e| broken(path, e))?;
-            let mut scan = scan;
-            let schema = scan.collect_schema().map_err(|e| broken(path, e))?;
-            let keep: Vec<Expr> = schema
-                .iter_names()
-                .filter(|c| {
-                    c.strip_prefix(DIM_PREFIX)
-                        .is_none_or(|d| self.dims.iter().any(|w| w == d))
-                })
-                .map(|c| col(c.clone()))
-                .collect();
-            let frame = scan
-                .select(keep)
-                .filter(
-                    col("customer")
-                        .gt_eq(lit(lo))
-                        .and(col("customer").lt(lit(hi))),
-                )
-                .collect()
-                .map_err(|e| broken(path, e))?;
-            frames.push(frame.lazy());
+            let keep = |schema: &Schema| -> Vec<Expr> {
+                schema
+                    .iter_names()
+                    .filter(|c| {
+                        c.strip_prefix(DIM_PREFIX)
+                            .is_none_or(|d| self.dims.iter().any(|w| w == d))
+                    })
+                    .map(|c| col(c.clone()))
+                    .collect()
+            };
+            frames.push(read_code_range(path, keep, lo, hi)?.lazy());
         }
         // Parts written by different runs may differ in their dimension columns.
         let frame = match frames.is_empty() {
@@ -1220,17 +1202,7 @@ impl StorePurchases {
         if let Some(&n) = self.customers.get() {
             return Ok(n);
         }
-        let mut n = 0u64;
-        for path in self.store.parts("customer_ids")? {
-            let file = File::open(&path).map_err(|e| Error::io(&path, e))?;
-            let rows = ParquetReader::new(file)
-                .num_rows()
-                .map_err(|e| Error::Store {
-                    path: path.clone(),
-                    message: format!("cannot read: {e}"),
-                })?;
-            n += rows as u64;
-        }
+        let n = rows_in_parts(&self.store.parts("customer_ids")?)? as u64;
         Ok(*self.customers.get_or_init(|| n))
     }
 
@@ -1240,25 +1212,8 @@ impl StorePurchases {
         let dir = self.store.data_dir();
         let mut frames = Vec::new();
         for path in self.store.parts("customer_ids")? {
-            let broken = |e: PolarsError| Error::Store {
-                path: path.clone(),
-                message: format!("cannot read: {e}"),
-            };
-            let scan = LazyFrame::scan_parquet(
-                PlRefPath::try_from_path(&path)?,
-                ScanArgsParquet::default(),
-            )
-            .map_err(broken)?;
-            let rows = scan
-                .select([col("customer"), col(col::CUSTOMER_ID)])
-                .filter(
-                    col("customer")
-                        .gt_eq(lit(lo))
-                        .and(col("customer").lt(lit(hi))),
-                )
-                .collect()
-                .map_err(broken)?;
-            frames.push(rows.lazy());
+            let columns = |_: &Schema| vec![col("customer"), col(col::CUSTOMER_ID)];
+            frames.push(read_code_range(&path, columns, lo, hi)?.lazy());
         }
         let frame = match frames.is_empty() {
             true => ids_or_none(None)?,
@@ -1379,16 +1334,7 @@ impl StorePurchases {
         const COLUMNS: [&str; 4] = ["customer", col::DATE, "orders", "revenue_micros"];
         // Room for every row (from the parts' footers), so that the columns are not copied
         // as they grow; the parts are then read one at a time.
-        let mut rows = 0;
-        for path in &self.parts {
-            let file = File::open(path).map_err(|e| Error::io(path, e))?;
-            rows += ParquetReader::new(file)
-                .num_rows()
-                .map_err(|e| Error::Store {
-                    path: path.clone(),
-                    message: format!("cannot read: {e}"),
-                })?;
-        }
+        let rows = rows_in_parts(&self.parts)?;
         let mut days = super::cohorts::PurchaseDays::with_capacity(rows);
         let window = from.unwrap_or(i32::MIN)..=to.unwrap_or(i32::MAX);
         for path in &self.parts {
@@ -1477,6 +1423,48 @@ fn ids_or_none(ids: Option<DataFrame>) -> Result<DataFrame> {
             Column::new_empty(col::CUSTOMER_ID.into(), &DataType::String),
         ])?),
     }
+}
+
+/// The rows of Parquet files, from their footers (no row is decoded).
+fn rows_in_parts(parts: &[PathBuf]) -> Result<usize> {
+    let mut rows = 0;
+    for path in parts {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        rows += ParquetReader::new(file)
+            .num_rows()
+            .map_err(|e| Error::Store {
+                path: path.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
+    }
+    Ok(rows)
+}
+
+/// The rows of one store part whose customer code is in `lo..hi`, with the columns `columns`
+/// picks from its schema: the part is scanned with the range as a filter, so only those rows
+/// are decoded.
+fn read_code_range(
+    path: &Path,
+    columns: impl FnOnce(&Schema) -> Vec<Expr>,
+    lo: i32,
+    hi: i32,
+) -> Result<DataFrame> {
+    let broken = |e: PolarsError| Error::Store {
+        path: path.to_path_buf(),
+        message: format!("cannot read: {e}"),
+    };
+    let mut scan =
+        LazyFrame::scan_parquet(PlRefPath::try_from_path(path)?, ScanArgsParquet::default())
+            .map_err(broken)?;
+    let schema = scan.collect_schema().map_err(broken)?;
+    scan.select(columns(&schema))
+        .filter(
+            col("customer")
+                .gt_eq(lit(lo))
+                .and(col("customer").lt(lit(hi))),
+        )
+        .collect()
+        .map_err(broken)
 }
 
 /// Reads one Parquet file, with the columns `columns` picks from its schema (all: `None`).
