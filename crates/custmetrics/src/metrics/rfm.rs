@@ -155,7 +155,45 @@ pub struct RfmSegmentCount {
 }
 
 /// Quintile scores 1–5 of `values` where higher is better; ties share the lower score.
+///
+/// A value's score is `1 + ⌊5·b/n⌋`, where `b` is how many values are below it (the position
+/// of its tie's first member in sorted order). That is at least `k + 1` exactly when
+/// `b ≥ ⌈k·n/5⌉`, that is when the value is above the `⌈k·n/5⌉`-th smallest value. So four
+/// order statistics (found by selection, in linear time) score every value: the sort of each
+/// score's 2.6M values it replaces was a sixth of `rfm --store`. With a NaN among the values
+/// (NaNs never tie, not even with themselves) the scores come from a sort instead.
 fn quintiles(values: &[f64]) -> Vec<u8> {
+    if values.iter().any(|v| v.is_nan()) {
+        return quintiles_by_sort(values);
+    }
+    // -0.0 and 0.0 are equal, so they tie: one key for both.
+    let key = |v: f64| total_order_key(if v == 0.0 { 0.0 } else { v });
+    let n = values.len();
+    let mut keys: Vec<u64> = values.iter().map(|&v| key(v)).collect();
+    let mut cuts = [None; 4];
+    let mut from = 0usize;
+    for (k, cut) in (1..=4usize).zip(&mut cuts) {
+        // The (⌈k·n/5⌉)-th smallest, at index ⌈k·n/5⌉ - 1; those below `from` are no larger.
+        let Some(at) = (k * n).div_ceil(5).checked_sub(1) else {
+            continue;
+        };
+        if let Some(rest) = keys.get_mut(from..) {
+            let (_, &mut nth, _) = rest.select_nth_unstable(at - from);
+            *cut = Some(nth);
+        }
+        from = at;
+    }
+    values
+        .iter()
+        .map(|&v| {
+            let kv = key(v);
+            1 + cuts.iter().filter(|c| c.is_some_and(|c| kv > c)).count() as u8
+        })
+        .collect()
+}
+
+/// [`quintiles`] by sorting every value.
+fn quintiles_by_sort(values: &[f64]) -> Vec<u8> {
     let n = values.len();
     // Sorted by a key in the order of `f64::total_cmp` held beside the index, not by indices
     // compared through `values` (a random read per comparison: 2.6M customers' three scores
@@ -386,6 +424,24 @@ mod tests {
         assert!(r.segments.keys().is_sorted());
     }
 
+    proptest::proptest! {
+        /// Selection scores as the sort does, ties (zeros of both signs among them) included.
+        #[test]
+        fn quintiles_by_selection_are_those_of_the_sort(
+            values in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Strategy::prop_map(-4i32..12, f64::from),
+                    proptest::prelude::Just(-0.0),
+                    -1e6f64..1e6,
+                    proptest::prelude::Just(f64::INFINITY),
+                ],
+                0..120,
+            ),
+        ) {
+            proptest::prop_assert_eq!(quintiles(&values), quintiles_by_sort(&values));
+        }
+    }
+
     #[test]
     fn total_order_keys_sort_as_total_cmp() {
         let mut values = vec![
@@ -420,6 +476,13 @@ mod tests {
     #[test]
     fn quintiles_share_ties() {
         assert_eq!(quintiles(&[1.0, 1.0, 1.0, 5.0, 9.0]), vec![1, 1, 1, 4, 5]);
+        assert_eq!(quintiles(&[0.0, -0.0, 2.0]), vec![1, 1, 4]);
+        assert_eq!(quintiles(&[7.0]), vec![1]);
+        assert!(quintiles(&[]).is_empty());
+        assert_eq!(
+            quintiles(&[f64::NAN, 1.0, f64::NAN]),
+            quintiles_by_sort(&[f64::NAN, 1.0, f64::NAN])
+        );
         assert_eq!(quintiles(&[3.0, 1.0, 2.0, 5.0, 4.0]), vec![3, 1, 2, 5, 4]);
     }
 }
