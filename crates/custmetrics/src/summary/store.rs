@@ -2462,8 +2462,8 @@ impl Builder {
 /// The (customer code, day) key of each row that has both, with the row, sorted by key and then
 /// by row. A run's codes are dense (its new customers are coded one after another), so a
 /// counting sort by code gathers each customer's rows in row order in two linear passes, and
-/// only each customer's few rows are then sorted by day: the comparison sort of all the keys
-/// it replaces was a tenth of a 10M-row summarize. Codes spread much wider than the rows (an
+/// only each customer's few rows are then sorted by day, where a comparison sort took
+/// `n log n` steps. Codes spread much wider than the rows (an
 /// update that meets a few of a large store's customers) are sorted by comparison instead.
 fn sorted_day_keys(codes: &[Option<i32>], days: &[Option<i32>]) -> Vec<(u64, u32)> {
     use rayon::prelude::*;
