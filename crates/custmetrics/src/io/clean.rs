@@ -4,8 +4,6 @@
 //! refunds without a purchase, repeated customers).
 
 use std::collections::{BTreeMap, HashSet};
-
-use std::hash::{Hash, Hasher};
 use std::path::PathBuf;
 
 use polars::prelude::*;
@@ -328,11 +326,13 @@ pub(super) fn reject_repeated_customers(
 ///
 /// Order ids are usually all distinct, and both `n_unique` (one thread) and a group-by (a hash
 /// table and an index list per id: most of a 10M-row run's page faults) are costly for that. So
-/// the values are hashed in parallel and the hashes sorted: no two equal hashes proves the ids
-/// distinct; only when hashes collide is the exact check run.
+/// the values are hashed in parallel (xxh3) and the hashes sorted in buckets and deduplicated
+/// ([`super::load::sort_hashes`]): no hash lost proves the ids distinct; only when hashes
+/// collide is the exact check run. (A SipHash of each id and a comparison sort were ~3% of a
+/// 10M-row summarize.)
 pub(super) fn all_distinct(frame: &DataFrame, column: &str) -> Result<bool> {
     use rayon::prelude::*;
-    use std::hash::DefaultHasher;
+    use xxhash_rust::xxh3::xxh3_64;
     let text = frame.column(column)?.cast(&DataType::String)?;
     let ca = text.str()?;
     let chunk = 1 << 16;
@@ -340,19 +340,18 @@ pub(super) fn all_distinct(frame: &DataFrame, column: &str) -> Result<bool> {
         .into_par_iter()
         .flat_map_iter(|i| {
             let part = ca.slice((i * chunk) as i64, chunk);
+            // A null hashes as 0: two nulls (or a null and an id hashing to 0) only send the
+            // column to the exact check.
             let hashed: Vec<u64> = part
                 .iter()
-                .map(|v| {
-                    let mut h = DefaultHasher::new();
-                    v.hash(&mut h);
-                    h.finish()
-                })
+                .map(|v| v.map_or(0, |v| xxh3_64(v.as_bytes())))
                 .collect();
             hashed
         })
         .collect();
-    hashes.par_sort_unstable();
-    if hashes.windows(2).all(|w| w.first() != w.get(1)) {
+    let n = hashes.len();
+    super::load::sort_hashes(&mut hashes, |h| (h >> 48) as u16);
+    if hashes.len() == n {
         return Ok(true);
     }
     Ok(text.n_unique()? == frame.height())

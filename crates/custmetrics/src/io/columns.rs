@@ -989,15 +989,49 @@ pub(super) fn parse_par<T: Send>(
 
 /// Whether every value of a text column is present and already trimmed, so that the column can
 /// be used as it is (no copy of millions of strings).
+///
+/// Checked in slices on every core, each value by its end bytes: only a value that starts or
+/// ends with a non-ASCII byte needs `str::trim`'s Unicode test. (Five columns of 10M values
+/// checked with `trim` on one core were ~0.6 s of a 10M-row summarize.)
 pub(super) fn is_clean_text(ca: &StringChunked, allow_null: bool) -> bool {
-    ca.iter().all(|v| match v {
-        Some(s) => !s.is_empty() && s.trim().len() == s.len(),
-        None => allow_null,
+    use rayon::prelude::*;
+    const SLICE: usize = 1 << 16;
+    if !allow_null && ca.null_count() > 0 {
+        return false;
+    }
+    ca.downcast_iter().all(|values| {
+        let n = values.len();
+        (0..n.div_ceil(SLICE)).into_par_iter().all(|s| {
+            (s * SLICE..((s + 1) * SLICE).min(n)).all(|i| values.get(i).is_none_or(is_trimmed))
+        })
     })
 }
 
+/// Whether `s` is non-empty and neither starts nor ends with whitespace (`char::is_whitespace`,
+/// as `str::trim`).
+fn is_trimmed(s: &str) -> bool {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(&a), Some(&z)) if a.is_ascii() && z.is_ascii() => {
+            !is_ascii_whitespace_char(a) && !is_ascii_whitespace_char(z)
+        }
+        (Some(_), Some(_)) => s.trim().len() == s.len(),
+        _ => false,
+    }
+}
+
+/// The ASCII bytes `char::is_whitespace` accepts: tab, line feed, vertical tab, form feed,
+/// carriage return and space (`u8::is_ascii_whitespace` leaves out the vertical tab).
+fn is_ascii_whitespace_char(b: u8) -> bool {
+    matches!(b, b' ' | b'\t'..=b'\r')
+}
+
 pub(super) fn is_cancellation_invoice(id: &str) -> bool {
-    let mut chars = id.trim().chars();
+    // Most ids start with a visible ASCII character: then there is nothing to trim in front.
+    let id = match id.as_bytes().first() {
+        Some(&b) if b.is_ascii() && !is_ascii_whitespace_char(b) => id,
+        _ => id.trim(),
+    };
+    let mut chars = id.chars();
     chars.next() == Some('C') && chars.next().is_some_and(|c| c.is_ascii_digit())
 }
 
@@ -1007,5 +1041,70 @@ pub(super) fn any_to_string(v: &AnyValue<'_>) -> String {
         AnyValue::String(s) => (*s).to_string(),
         AnyValue::StringOwned(s) => s.to_string(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn trimmed_by_end_bytes_agrees_with_trim_on_unicode_and_control_ends() {
+        let cases = [
+            "",
+            " ",
+            "a",
+            "ab",
+            " a",
+            "a ",
+            "\ta",
+            "a\r",
+            "\u{b}a",
+            "a\u{c}",
+            "\u{1c}a",
+            "\u{a0}a",
+            "a\u{85}",
+            "\u{2003}a",
+            "é",
+            "éa",
+            "aé",
+            "日本",
+            "\u{3000}日本",
+            "C12",
+            " C12",
+        ];
+        for s in cases {
+            assert_eq!(
+                is_trimmed(s),
+                !s.is_empty() && s.trim().len() == s.len(),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn clean_text_columns_in_many_slices() {
+        let n = (1 << 16) * 3 + 5;
+        let mut values: Vec<Option<String>> = (0..n).map(|i| Some(format!("id{i}"))).collect();
+        let clean = StringChunked::from_iter(values.iter().map(Option::as_deref));
+        assert!(is_clean_text(&clean, false));
+        values[n - 2] = Some("id ".into());
+        let padded = StringChunked::from_iter(values.iter().map(Option::as_deref));
+        assert!(!is_clean_text(&padded, true));
+        values[n - 2] = None;
+        let with_null = StringChunked::from_iter(values.iter().map(Option::as_deref));
+        assert!(is_clean_text(&with_null, true));
+        assert!(!is_clean_text(&with_null, false));
+    }
+
+    proptest! {
+        #[test]
+        fn trimmed_agrees_with_trim(s in "[ \\t\\u{b}\\u{a0}\\u{85}a-zé日C0-9]{0,6}") {
+            prop_assert_eq!(is_trimmed(&s), !s.is_empty() && s.trim().len() == s.len());
+            let mut chars = s.trim().chars();
+            let expected = chars.next() == Some('C') && chars.next().is_some_and(|c| c.is_ascii_digit());
+            prop_assert_eq!(is_cancellation_invoice(&s), expected);
+        }
     }
 }
