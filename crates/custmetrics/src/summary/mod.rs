@@ -15,6 +15,7 @@
 mod activity;
 mod cohorts;
 mod holdout;
+mod id_codes;
 mod merge;
 mod partitions;
 mod prepare;

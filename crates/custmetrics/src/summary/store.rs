@@ -43,6 +43,7 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::CustomerId;
+use super::id_codes::IdCodes;
 use crate::io::dataset::PartitionedRows;
 use crate::io::{
     Accounting, Dataset, DatasetSpec, DeferredTransactions, FileReport, InputPath, LoadOptions,
@@ -1672,13 +1673,140 @@ fn write_parts(dir: &Path, suffix: &str, parts: &NewParts) -> Result<()> {
             "line_keys" | "order_keys" => ParquetCompression::Uncompressed,
             _ => ParquetCompression::default(),
         };
-        ParquetWriter::new(&mut file)
-            .with_statistics(StatisticsOptions::full())
-            .with_compression(compression)
-            .finish(&mut frame)?;
+        write_parquet(&mut file, &mut frame, compression.into())?;
         file.sync_all().map_err(|e| Error::io(&path, e))?;
     }
     Ok(())
+}
+
+/// Rows per row group: polars' writer's default.
+const ROW_GROUP_ROWS: usize = 512 * 512;
+
+/// Writes `frame` as polars' `ParquetWriter` does (row groups of [`ROW_GROUP_ROWS`], full
+/// statistics, the Arrow schema in the footer), but with each column's encoding chosen by
+/// [`column_encoding`], and each row group's columns encoded and compressed in parallel, a few
+/// row groups at a time. polars 0.55's writer tries a dictionary on every integer column and,
+/// where the values span more than 2^16, estimates their cardinality and then builds the
+/// dictionary with a hash table; it encodes and compresses the pages on the writing thread.
+/// On the purchases' customer codes and money and on the keys (hashes), that was ~3 s of a
+/// 10M-row summarize, most of it on one core.
+fn write_parquet(
+    file: &mut File,
+    frame: &mut DataFrame,
+    compression: polars_parquet::write::CompressionOptions,
+) -> Result<()> {
+    use polars_parquet::write::{
+        CompressedPage, DynIter, DynStreamingIterator, FileWriter, Version, WriteOptions,
+        array_to_columns, compress, fallible_streaming_iterator,
+    };
+    use rayon::prelude::*;
+    let chunked = polars::frame::chunk_df_for_writing(frame, ROW_GROUP_ROWS)?;
+    let schema = chunked.schema().to_arrow(CompatLevel::newest());
+    let encodings: Vec<Vec<polars_parquet::write::Encoding>> = chunked
+        .columns()
+        .iter()
+        .zip(schema.iter_values())
+        .map(|(column, field)| column_encoding(column, &field.dtype))
+        .collect::<Result<_>>()?;
+    let options = WriteOptions {
+        statistics: StatisticsOptions::full(),
+        version: Version::V1,
+        compression,
+        data_page_size: None,
+    };
+    let mut writer = FileWriter::try_new(file, schema, options)?;
+    let fields = writer.parquet_schema().fields().to_vec();
+    let batches: Vec<_> = chunked
+        .iter_chunks(CompatLevel::newest(), false)
+        .filter(|b| !b.is_empty())
+        .collect();
+    // Enough row groups at a time to keep every core busy, few enough that their compressed
+    // pages are a small fraction of the frame.
+    let at_once = rayon::current_num_threads() * 2;
+    for group in batches.chunks(at_once) {
+        let encoded: Vec<Vec<Vec<CompressedPage>>> = group
+            .par_iter()
+            .map(|batch| {
+                let columns: Vec<Vec<Vec<CompressedPage>>> = batch
+                    .columns()
+                    .par_iter()
+                    .zip(&fields)
+                    .zip(&encodings)
+                    .map(|((array, field), encoding)| {
+                        array_to_columns(array, field.clone(), options, encoding)?
+                            .into_iter()
+                            .map(|pages| {
+                                pages
+                                    .map(|page| Ok(compress(page?, Vec::new(), compression)?))
+                                    .collect::<PolarsResult<Vec<CompressedPage>>>()
+                            })
+                            .collect::<PolarsResult<Vec<_>>>()
+                    })
+                    .collect::<PolarsResult<_>>()?;
+                Ok(columns.into_iter().flatten().collect())
+            })
+            .collect::<PolarsResult<_>>()?;
+        for (batch, columns) in group.iter().zip(&encoded) {
+            let row_group = DynIter::new(columns.iter().map(|pages| {
+                Ok(DynStreamingIterator::new(
+                    fallible_streaming_iterator::convert(pages.iter().map(PolarsResult::Ok)),
+                ))
+            }));
+            writer.write(batch.len() as u64, row_group)?;
+        }
+    }
+    writer.end(None)?;
+    Ok(())
+}
+
+/// A column's Parquet encoding: polars' choice (a dictionary tried on every primitive and
+/// string column), except for integers spanning more than 2^16 values (customer codes, money,
+/// hashes), which are written plain. polars too keeps a dictionary of integers only when they
+/// span at most 2^16 values or it estimates them mostly repeated; the store's wide integers are
+/// mostly distinct within a row group (hashes, money), or sorted runs (customer codes) that the
+/// compression shrinks as well as a dictionary does.
+/// `max - min` of integer values, in slices on every core. Nulls' slots count too (only the
+/// encoding depends on it, and a wider span only means plain pages): polars' `min`/`max`
+/// visited each value through the validity bitmap, ~0.4 s for the 10M-row store's columns.
+fn span_of<'a, T>(chunks: impl Iterator<Item = &'a [T]>) -> Option<i128>
+where
+    T: Copy + Ord + Send + Sync + Into<i128> + 'a,
+{
+    use rayon::prelude::*;
+    let ranges: Vec<(T, T)> = chunks
+        .flat_map(|values| values.chunks(1 << 16))
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .filter_map(|slice| Some((*slice.iter().min()?, *slice.iter().max()?)))
+        .collect();
+    let lo = ranges.iter().map(|r| r.0).min()?;
+    let hi = ranges.iter().map(|r| r.1).max()?;
+    Some(hi.into() - lo.into())
+}
+
+fn column_encoding(
+    column: &Column,
+    dtype: &ArrowDataType,
+) -> Result<Vec<polars_parquet::write::Encoding>> {
+    use polars_parquet::write::{Encoding, get_dtype_encoding};
+    let span = match column.dtype() {
+        DataType::Int32 | DataType::Date => {
+            let values = column.as_materialized_series().to_physical_repr();
+            span_of(values.i32()?.downcast_iter().map(|a| a.values().as_slice()))
+        }
+        DataType::Int64 => span_of(
+            column
+                .as_materialized_series()
+                .i64()?
+                .downcast_iter()
+                .map(|a| a.values().as_slice()),
+        ),
+        _ => None,
+    };
+    Ok(match span {
+        Some(span) if span > i128::from(u16::MAX) => vec![Encoding::Plain],
+        _ => get_dtype_encoding(dtype),
+    })
 }
 
 /// A table merged from partitions, its rejections in file order (as a whole read lists them).
@@ -1801,21 +1929,37 @@ impl Dictionary {
         let key = (kind, dim.to_string());
         let codes = self.codes.entry(key.clone()).or_default();
         let list = self.values.entry(key).or_default();
-        // Values are looked up borrowed, and copied once each when first seen.
-        let mut local: PlHashMap<&str, i32> = PlHashMap::new();
-        values
+        encode_values(codes, list, values).collect()
+    }
+
+    /// [`Dictionary::encode`] of several dimensions' columns, each on its own core (each
+    /// dimension has its own values and codes).
+    fn encode_all(
+        &mut self,
+        kind: TableKind,
+        columns: &[(&str, &StringChunked)],
+    ) -> Vec<Vec<Option<i32>>> {
+        use rayon::prelude::*;
+        let mut taken: Vec<(PlHashMap<String, i32>, Vec<String>)> = columns
             .iter()
-            .map(|v| {
-                v.map(|v| {
-                    *local.entry(v).or_insert_with(|| {
-                        *codes.entry(v.to_string()).or_insert_with(|| {
-                            list.push(v.to_string());
-                            (list.len() - 1) as i32
-                        })
-                    })
-                })
+            .map(|(dim, _)| {
+                let key = (kind, dim.to_string());
+                (
+                    self.codes.remove(&key).unwrap_or_default(),
+                    self.values.remove(&key).unwrap_or_default(),
+                )
             })
-            .collect()
+            .collect();
+        let coded = taken
+            .par_iter_mut()
+            .zip(columns)
+            .map(|((codes, list), (_, values))| encode_values(codes, list, values).collect())
+            .collect();
+        for ((dim, _), (codes, list)) in columns.iter().zip(taken) {
+            self.codes.insert((kind, dim.to_string()), codes);
+            self.values.insert((kind, dim.to_string()), list);
+        }
+        coded
     }
 
     /// The rank of each code's value among the dimension's values in byte (code point) order.
@@ -1859,6 +2003,27 @@ impl Dictionary {
     }
 }
 
+/// The codes of `values` in a dimension whose values so far are `list` (by code) and `codes`,
+/// a value first seen given the next code.
+fn encode_values<'a>(
+    codes: &'a mut PlHashMap<String, i32>,
+    list: &'a mut Vec<String>,
+    values: &'a StringChunked,
+) -> impl Iterator<Item = Option<i32>> + 'a {
+    // Values are looked up borrowed, and copied once each when first seen.
+    let mut local: PlHashMap<&str, i32> = PlHashMap::new();
+    values.iter().map(move |v| {
+        v.map(|v| {
+            *local.entry(v).or_insert_with(|| {
+                *codes.entry(v.to_string()).or_insert_with(|| {
+                    list.push(v.to_string());
+                    (list.len() - 1) as i32
+                })
+            })
+        })
+    })
+}
+
 fn table_kind(name: &str) -> Result<TableKind> {
     [
         TableKind::Transactions,
@@ -1883,7 +2048,7 @@ struct Builder {
     ids: Vec<CustomerId>,
     /// Codes of the ids met so far: the store's ones are learned only for ids of the rows
     /// being coded ([`Builder::learn_store_codes`]), not for all the store's customers.
-    code_of: PlHashMap<CustomerId, i32>,
+    code_of: IdCodes,
     /// The store's ids by code (an update).
     store_ids: Option<StringChunked>,
     dictionary: Dictionary,
@@ -1961,7 +2126,7 @@ impl Builder {
 
     /// The code of a customer id, given one the first time it is seen.
     fn code(&mut self, id: &str) -> i32 {
-        if let Some(&c) = self.code_of.get(id) {
+        if let Some(c) = self.code_of.get(id) {
             return c;
         }
         let c = (self.first_new_id + self.ids.len()) as i32;
@@ -1981,7 +2146,7 @@ impl Builder {
         let wanted: PlHashSet<&str> = ids
             .iter()
             .flatten()
-            .filter(|id| !self.code_of.contains_key(*id))
+            .filter(|id| !self.code_of.contains(id))
             .collect();
         if wanted.is_empty() {
             return;
@@ -2014,8 +2179,16 @@ impl Builder {
     }
 
     fn encode_ids(&mut self, ids: &StringChunked) -> Int32Chunked {
+        self.code_rows(ids).into_iter().collect()
+    }
+
+    /// The code of each row's id, new ids coded in the order they are first seen.
+    fn code_rows(&mut self, ids: &StringChunked) -> Vec<Option<i32>> {
         self.learn_store_codes(ids);
-        ids.iter().map(|id| id.map(|id| self.code(id))).collect()
+        let next = self.first_new_id + self.ids.len();
+        let (codes, new_ids) = self.code_of.code_all(ids, next);
+        self.ids.extend(new_ids);
+        codes
     }
 
     /// Adds the tables of `data` (reading deferred transactions, and with them `interactions`,
@@ -2294,8 +2467,15 @@ impl Builder {
         } else {
             let mut keys = std::mem::take(&mut self.line_keys);
             sort_hashes(&mut keys, |k| (k >> 112) as u16);
-            let high = keys.iter().map(|k| (k >> 64) as u64 as i64).collect();
-            let low = keys.iter().map(|k| *k as u64 as i64).collect();
+            use rayon::prelude::*;
+            let mut high = Vec::new();
+            let mut low = Vec::new();
+            keys.par_iter()
+                .map(|k| (k >> 64) as u64 as i64)
+                .collect_into_vec(&mut high);
+            keys.par_iter()
+                .map(|k| *k as u64 as i64)
+                .collect_into_vec(&mut low);
             Some(DataFrame::new_infer_height(vec![
                 Int64Chunked::from_vec("key_high".into(), high).into_column(),
                 Int64Chunked::from_vec("key_low".into(), low).into_column(),
@@ -2343,7 +2523,7 @@ impl Builder {
             &rows,
         )?;
         spill.next += 1;
-        self.code_of = PlHashMap::default();
+        self.code_of = IdCodes::default();
         self.spill = Some(spill);
         Ok(())
     }
@@ -2393,19 +2573,20 @@ impl Builder {
         let days = tx.column(col::DATE)?.cast(&DataType::Int32)?;
         let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
         let (ids, days, amounts) = (ids.str()?, days.i32()?, amounts.f64()?);
-        self.learn_store_codes(ids);
-        let codes: Vec<Option<i32>> = ids.iter().map(|id| id.map(|id| self.code(id))).collect();
+        let codes = self.code_rows(ids);
         let names = transaction_dimensions(tx);
-        let dim_codes: Vec<Vec<Option<i32>>> = names
+        let texts: Vec<Column> = names
             .iter()
-            .map(|d| -> Result<Vec<Option<i32>>> {
-                let text = tx.column(d)?.cast(&DataType::String)?;
-                let codes = self
-                    .dictionary
-                    .encode(TableKind::Transactions, d, text.str()?);
-                Ok(codes.iter().collect())
-            })
+            .map(|d| Ok(tx.column(d)?.cast(&DataType::String)?))
             .collect::<Result<_>>()?;
+        let columns: Vec<(&str, &StringChunked)> = names
+            .iter()
+            .zip(&texts)
+            .map(|(d, text)| Ok((d.as_str(), text.str()?)))
+            .collect::<Result<_>>()?;
+        let dim_codes = self
+            .dictionary
+            .encode_all(TableKind::Transactions, &columns);
         // A dimension's values compared by the rank of their code in the values' order (equal
         // values share a code): reading each row's text back from its (many-chunked) column
         // was a sixth of a 10M-row summarize.
@@ -2853,21 +3034,35 @@ fn order_keys(frame: &DataFrame) -> Result<Vec<(usize, u64)>> {
     if frame.get_column_index(col::ORDER_ID).is_none() {
         return Ok(Vec::new());
     }
+    use rayon::prelude::*;
     let orders = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
     let customers = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
-    let mut bytes = Vec::with_capacity(64);
-    Ok(orders
-        .str()?
-        .iter()
-        .zip(customers.str()?.iter())
-        .enumerate()
-        .filter_map(|(i, (o, c))| {
-            let (o, c) = (o?, c.unwrap_or_default());
-            bytes.clear();
-            bytes.extend_from_slice(&(o.len() as u32).to_le_bytes());
-            bytes.extend_from_slice(o.as_bytes());
-            bytes.extend_from_slice(c.as_bytes());
-            Some((i, xxhash_rust::xxh3::xxh3_64(&bytes)))
+    let (orders, customers) = (orders.str()?, customers.str()?);
+    // Hashed in slices on every core (one core took ~0.2 s of a 10M-row summarize), the
+    // slices' keys concatenated in row order.
+    const SLICE: usize = 1 << 16;
+    Ok((0..frame.height().div_ceil(SLICE))
+        .into_par_iter()
+        .flat_map_iter(|s| {
+            let (o, c) = (
+                orders.slice((s * SLICE) as i64, SLICE),
+                customers.slice((s * SLICE) as i64, SLICE),
+            );
+            let mut bytes = Vec::with_capacity(64);
+            let keys: Vec<(usize, u64)> = o
+                .iter()
+                .zip(c.iter())
+                .enumerate()
+                .filter_map(|(i, (o, c))| {
+                    let (o, c) = (o?, c.unwrap_or_default());
+                    bytes.clear();
+                    bytes.extend_from_slice(&(o.len() as u32).to_le_bytes());
+                    bytes.extend_from_slice(o.as_bytes());
+                    bytes.extend_from_slice(c.as_bytes());
+                    Some((s * SLICE + i, xxhash_rust::xxh3::xxh3_64(&bytes)))
+                })
+                .collect();
+            keys
         })
         .collect())
 }
