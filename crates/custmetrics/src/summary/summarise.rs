@@ -162,35 +162,45 @@ pub(crate) fn summarise_parts(
     // polars' group-by, whose index list per group (millions of small allocations, most of a
     // 10M-row run's page faults) cost more than the reduction itself.
     // Rows read back from a summary store carry the store's customer codes: no hashing.
-    let (codes, distinct) = match store_codes.as_ref().filter(|c| c.null_count() == 0) {
-        Some(store_codes) => {
-            let store_codes = store_codes.u32()?;
-            match store_codes.cont_slice() {
-                Ok(slice) => codes_from_store(slice, ids),
-                Err(_) => {
-                    let copied: Vec<u32> = store_codes.into_no_null_iter().collect();
-                    codes_from_store(&copied, ids)
-                }
-            }
+    let store_codes = match store_codes.as_ref().filter(|c| c.null_count() == 0) {
+        Some(codes) => {
+            let codes = codes.u32()?;
+            Some(match codes.cont_slice() {
+                Ok(slice) => std::borrow::Cow::Borrowed(slice),
+                Err(_) => std::borrow::Cow::Owned(codes.into_no_null_iter().collect()),
+            })
         }
+        None => None,
+    };
+    let sorted_runs = store_codes
+        .as_deref()
+        .and_then(|codes| runs_of_sorted_codes(codes, ids));
+    let (starts, mut grouped, distinct) = match sorted_runs {
+        Some(runs) => runs,
         None => {
-            let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
-            let mut distinct: Vec<&str> = Vec::new();
-            let codes: Vec<u32> = ids
-                .iter()
-                .map(|id| {
-                    let id = id.unwrap_or_default();
-                    *code_of.entry(id).or_insert_with(|| {
-                        distinct.push(id);
-                        (distinct.len() - 1) as u32
-                    })
-                })
-                .collect();
-            (codes, distinct)
+            let (codes, distinct) = match store_codes.as_deref() {
+                Some(store_codes) => codes_from_store(store_codes, ids),
+                None => {
+                    let mut code_of: PlHashMap<&str, u32> = PlHashMap::with_capacity(ids.len() / 4);
+                    let mut distinct: Vec<&str> = Vec::new();
+                    let codes: Vec<u32> = ids
+                        .iter()
+                        .map(|id| {
+                            let id = id.unwrap_or_default();
+                            *code_of.entry(id).or_insert_with(|| {
+                                distinct.push(id);
+                                (distinct.len() - 1) as u32
+                            })
+                        })
+                        .collect();
+                    (codes, distinct)
+                }
+            };
+            let (starts, grouped) = group_by_code(&codes, distinct.len());
+            (starts, grouped, distinct)
         }
     };
-    let (starts, mut grouped) = group_by_code(&codes, distinct.len());
-    drop(codes);
+    drop(store_codes);
     // Each customer's rows by day, ties in row order (the segment is the first value on the
     // first day); rows are already in row order, so a stable sort by day suffices.
     let mut rest = grouped.as_mut_slice();
@@ -372,20 +382,53 @@ fn codes_from_store<'a>(store_codes: &[u32], ids: &'a StringChunked) -> (Vec<u32
             None => 0,
         })
         .collect();
-    // The first rows' ids, chunk by chunk: a lookup per first row searched the chunks every
-    // time, and iterating every row's id read 10M ids to keep 2.6M.
-    let mut distinct = Vec::with_capacity(first_rows.len());
-    let mut wanted = first_rows.iter().copied().peekable();
+    (codes, ids_at_rows(first_rows.iter().copied(), ids))
+}
+
+/// The ids of `rows` (ascending), chunk by chunk: a lookup per row searched the chunks every
+/// time, and iterating every row's id read 10M ids to keep 2.6M.
+fn ids_at_rows<'a>(rows: impl Iterator<Item = usize>, ids: &'a StringChunked) -> Vec<&'a str> {
+    let mut found = Vec::with_capacity(rows.size_hint().0);
+    let mut wanted = rows.peekable();
     let mut offset = 0usize;
     for chunk in ids.downcast_iter() {
         let end = offset + chunk.len();
         while let Some(row) = wanted.next_if(|&row| row < end) {
             let i = row - offset;
-            distinct.push(chunk.get(i).unwrap_or_default());
+            found.push(chunk.get(i).unwrap_or_default());
         }
         offset = end;
     }
-    (codes, distinct)
+    found
+}
+
+/// [`codes_from_store`] and [`group_by_code`] at once for a store's rows sorted by customer
+/// code (a store's purchases are written so): each customer's rows are one run, coded in run
+/// order, in row order. `None` when the codes are not sorted (or there are none). Found on
+/// every core, without the passes over every row on one (~0.3 s of a 10M-row `rfm --store`).
+fn runs_of_sorted_codes<'a>(
+    store_codes: &[u32],
+    ids: &'a StringChunked,
+) -> Option<(Vec<u32>, Vec<u32>, Vec<&'a str>)> {
+    let sorted = store_codes.par_windows(2).all(|w| w.first() <= w.last());
+    if store_codes.is_empty() || !sorted {
+        return None;
+    }
+    let n = store_codes.len() as u32;
+    let changes: Vec<u32> = store_codes
+        .par_windows(2)
+        .enumerate()
+        .filter(|(_, w)| w.first() != w.last())
+        .map(|(i, _)| i as u32 + 1)
+        .collect();
+    let mut starts = Vec::with_capacity(changes.len() + 2);
+    starts.push(0);
+    starts.extend(changes);
+    let distinct = ids_at_rows(starts.iter().map(|&s| s as usize), ids);
+    starts.push(n);
+    let mut rows = Vec::new();
+    (0..n).into_par_iter().collect_into_vec(&mut rows);
+    Some((starts, rows, distinct))
 }
 
 /// The indices of `ids` in byte order of the ids.

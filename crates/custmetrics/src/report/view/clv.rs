@@ -1,7 +1,9 @@
 //! Predicted CLV: the purchase and spend models' figures, the holdout check, percentiles and the
 //! ranked customers.
 
-use super::{Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, table, table_on_demand};
+use super::{
+    Block, Chart, Fmt, Line, Plot, ValueFormat, figures, put, put_text, table, table_on_demand,
+};
 use crate::models::clv::{ClvResult, HoldoutValidation};
 use crate::models::cohort_forecast::CohortForecast;
 use crate::models::compare::ModelComparison;
@@ -226,7 +228,7 @@ pub(super) fn view<'r>(c: &'r ClvResult, fm: Fmt, out: &mut Vec<Block<'r>>) {
             let mut next = || cells.next();
             let iv = x.intervals.as_deref().copied().filter(|_| with_intervals);
             if let Some(cell) = next() {
-                put(cell, &x.customer_id);
+                put_text(cell, x.customer_id.as_str());
             }
             for (value, decimals) in [(x.frequency, 0), (x.recency, 1), (x.t, 1)] {
                 if let Some(cell) = next() {

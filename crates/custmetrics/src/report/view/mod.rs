@@ -323,7 +323,7 @@ fn put_plain(cell: &mut String, x: f64) {
     cell.clear();
     let magnitude = x.abs();
     if x.fract() == 0.0 && (1.0..1e15).contains(&magnitude) {
-        let _ = write!(cell, "{}", x as i64);
+        cell.push_str(itoa::Buffer::new().format(x as i64));
     } else if (1e-4..1e15).contains(&magnitude) {
         cell.push_str(ryu::Buffer::new().format_finite(x));
     } else {
@@ -335,6 +335,19 @@ fn put_plain(cell: &mut String, x: f64) {
 fn put(cell: &mut String, value: impl std::fmt::Display) {
     cell.clear();
     let _ = write!(cell, "{value}");
+}
+
+/// Overwrites a reused cell with text, as [`put`] writes it without the formatting machinery
+/// (a per-customer table writes millions of cells).
+fn put_text(cell: &mut String, text: &str) {
+    cell.clear();
+    cell.push_str(text);
+}
+
+/// Overwrites a reused cell with an integer, as [`put`] writes it (itoa's digits are std's).
+fn put_int(cell: &mut String, value: impl itoa::Integer) {
+    cell.clear();
+    cell.push_str(itoa::Buffer::new().format(value));
 }
 
 fn table<'r>(name: &str, headers: &[&str], numeric: &[bool], rows: Vec<Vec<String>>) -> Block<'r> {

@@ -1,6 +1,6 @@
 //! RFM: segment sizes, segments per dimension, and the per-customer scores.
 
-use super::{Block, Chart, Fmt, Plot, ValueFormat, put, table, table_on_demand};
+use super::{Block, Chart, Fmt, Plot, ValueFormat, put_int, put_text, table, table_on_demand};
 use crate::metrics::rfm::{Rfm, RfmSegment};
 use crate::report::Section;
 
@@ -65,15 +65,15 @@ pub(super) fn view<'r>(rfm: &'r Rfm, fm: Fmt, out: &mut Vec<Block<'r>>) {
                 else {
                     return;
                 };
-                put(id, &c.customer_id);
-                put(frequency, c.frequency);
+                put_text(id, c.customer_id.as_str());
+                put_int(frequency, c.frequency);
                 fm.put_num(recency, c.recency, 2);
                 fm.put_num(t, c.t, 2);
                 fm.put_num(monetary, c.monetary_value, 2);
-                put(r, c.r_score);
-                put(f, c.f_score);
-                put(m, c.m_score);
-                put(segment, c.segment.map_or("", RfmSegment::name));
+                put_int(r, c.r_score);
+                put_int(f, c.f_score);
+                put_int(m, c.m_score);
+                put_text(segment, c.segment.map_or("", RfmSegment::name));
             },
         ));
     }
