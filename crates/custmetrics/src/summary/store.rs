@@ -1931,40 +1931,100 @@ impl Dictionary {
     }
 
     fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
-        let key = (kind, dim.to_string());
-        let codes = self.codes.entry(key.clone()).or_default();
-        let list = self.values.entry(key).or_default();
-        encode_values(codes, list, values).collect()
+        let coded = self.encode_all(kind, &[(dim, values)]);
+        coded
+            .into_iter()
+            .next()
+            .unwrap_or_default()
+            .into_iter()
+            .collect()
     }
 
-    /// [`Dictionary::encode`] of several dimensions' columns, each on its own core (each
-    /// dimension has its own values and codes).
+    /// [`Dictionary::encode`] of several dimensions' columns, in slices of rows on every core:
+    /// each slice codes its values in first-seen order by itself, then the slices' new values
+    /// get the dimension's codes slice by slice (in row order, so the codes are those one pass
+    /// gives), and the rows' codes are translated. One core per dimension left a core idle
+    /// with three dimensions (~0.3 s of a 10M-row summarize).
     fn encode_all(
         &mut self,
         kind: TableKind,
         columns: &[(&str, &StringChunked)],
     ) -> Vec<Vec<Option<i32>>> {
         use rayon::prelude::*;
-        let mut taken: Vec<(PlHashMap<String, i32>, Vec<String>)> = columns
+        const SLICE: usize = 1 << 16;
+        let jobs: Vec<(usize, usize)> = columns
             .iter()
-            .map(|(dim, _)| {
-                let key = (kind, dim.to_string());
-                (
-                    self.codes.remove(&key).unwrap_or_default(),
-                    self.values.remove(&key).unwrap_or_default(),
-                )
+            .enumerate()
+            .flat_map(|(c, (_, values))| (0..values.len().div_ceil(SLICE)).map(move |s| (c, s)))
+            .collect();
+        // Each slice's values in first-seen order, and its rows' indices into them.
+        let sliced: Vec<(Vec<String>, Vec<Option<u32>>)> = jobs
+            .par_iter()
+            .map(|&(c, s)| {
+                let Some((_, values)) = columns.get(c) else {
+                    return (Vec::new(), Vec::new());
+                };
+                let part = values.slice((s * SLICE) as i64, SLICE);
+                let mut local: PlHashMap<&str, u32> = PlHashMap::new();
+                let mut seen: Vec<String> = Vec::new();
+                let codes = part
+                    .iter()
+                    .map(|v| {
+                        v.map(|v| {
+                            *local.entry(v).or_insert_with(|| {
+                                seen.push(v.to_string());
+                                (seen.len() - 1) as u32
+                            })
+                        })
+                    })
+                    .collect();
+                (seen, codes)
             })
             .collect();
-        let coded = taken
-            .par_iter_mut()
-            .zip(columns)
-            .map(|((codes, list), (_, values))| encode_values(codes, list, values).collect())
+        // The dimension's code of each slice's values, slices in row order.
+        let translations: Vec<Vec<i32>> = jobs
+            .iter()
+            .zip(&sliced)
+            .map(|(&(c, _), (seen, _))| {
+                let dim = columns.get(c).map_or("", |(dim, _)| *dim);
+                let key = (kind, dim.to_string());
+                let codes = self.codes.entry(key.clone()).or_default();
+                let list = self.values.entry(key).or_default();
+                seen.iter()
+                    .map(|v| match codes.get(v.as_str()) {
+                        Some(&code) => code,
+                        None => {
+                            list.push(v.clone());
+                            let code = (list.len() - 1) as i32;
+                            codes.insert(v.clone(), code);
+                            code
+                        }
+                    })
+                    .collect()
+            })
             .collect();
-        for ((dim, _), (codes, list)) in columns.iter().zip(taken) {
-            self.codes.insert((kind, dim.to_string()), codes);
-            self.values.insert((kind, dim.to_string()), list);
-        }
-        coded
+        let mut first_job = 0;
+        columns
+            .iter()
+            .enumerate()
+            .map(|(c, (_, values))| {
+                let jobs_here = jobs.iter().filter(|(jc, _)| *jc == c).count();
+                let range = first_job..first_job + jobs_here;
+                first_job += jobs_here;
+                let parts = sliced.get(range.clone()).unwrap_or_default();
+                let translated = translations.get(range).unwrap_or_default();
+                let mut out = Vec::new();
+                (0..values.len())
+                    .into_par_iter()
+                    .map(|row| {
+                        let (s, i) = (row / SLICE, row % SLICE);
+                        let local = parts.get(s)?.1.get(i).copied().flatten()?;
+                        translated.get(s)?.get(local as usize).copied()
+                    })
+                    .collect_into_vec(&mut out);
+                out
+            })
+            .collect()
     }
 
     /// The rank of each code's value among the dimension's values in byte (code point) order.
@@ -2006,27 +2066,6 @@ impl Dictionary {
         }
         Ok(df!("table" => t, "dimension" => d, "code" => c, "value" => v)?)
     }
-}
-
-/// The codes of `values` in a dimension whose values so far are `list` (by code) and `codes`,
-/// a value first seen given the next code.
-fn encode_values<'a>(
-    codes: &'a mut PlHashMap<String, i32>,
-    list: &'a mut Vec<String>,
-    values: &'a StringChunked,
-) -> impl Iterator<Item = Option<i32>> + 'a {
-    // Values are looked up borrowed, and copied once each when first seen.
-    let mut local: PlHashMap<&str, i32> = PlHashMap::new();
-    values.iter().map(move |v| {
-        v.map(|v| {
-            *local.entry(v).or_insert_with(|| {
-                *codes.entry(v.to_string()).or_insert_with(|| {
-                    list.push(v.to_string());
-                    (list.len() - 1) as i32
-                })
-            })
-        })
-    })
 }
 
 fn table_kind(name: &str) -> Result<TableKind> {
@@ -2398,7 +2437,12 @@ impl Builder {
             });
         }
         self.order_keys.extend(orders.into_iter().map(|(_, k)| k));
-        self.line_keys.extend(std::mem::take(&mut t.line_keys));
+        // Moved, not copied, into an empty list (160 MB of keys at 10M lines).
+        if self.line_keys.is_empty() {
+            self.line_keys = std::mem::take(&mut t.line_keys);
+        } else {
+            self.line_keys.extend(std::mem::take(&mut t.line_keys));
+        }
         if t.frame.height() == 0 {
             return Ok(None);
         }
