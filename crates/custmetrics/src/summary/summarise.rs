@@ -387,7 +387,7 @@ fn codes_from_store<'a>(store_codes: &[u32], ids: &'a StringChunked) -> (Vec<u32
 
 /// The ids of `rows` (ascending), chunk by chunk: a lookup per row searched the chunks every
 /// time, and iterating every row's id read 10M ids to keep 2.6M.
-fn ids_at_rows<'a>(rows: impl Iterator<Item = usize>, ids: &'a StringChunked) -> Vec<&'a str> {
+fn ids_at_rows(rows: impl Iterator<Item = usize>, ids: &StringChunked) -> Vec<&str> {
     let mut found = Vec::with_capacity(rows.size_hint().0);
     let mut wanted = rows.peekable();
     let mut offset = 0usize;
