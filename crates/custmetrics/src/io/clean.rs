@@ -87,21 +87,16 @@ pub(super) fn refunds_to_keep(
     if without_purchase.is_empty() {
         return Ok(None);
     }
-    let keep: Vec<bool> = (0..slices)
-        .into_par_iter()
-        .flat_map_iter(|s| {
+    let mut keep = vec![true; frame.height()];
+    keep.par_chunks_mut(SLICE)
+        .enumerate()
+        .for_each(|(s, keep)| {
             let (ids, amounts) = in_slice(s);
-            let keep: Vec<bool> = ids
-                .iter()
-                .zip(amounts.iter())
-                .map(|(id, a)| {
-                    let refund = a.is_some_and(|a| a < 0.0);
-                    !(refund && id.is_some_and(|id| without_purchase.contains(id)))
-                })
-                .collect();
-            keep
-        })
-        .collect();
+            for ((k, id), a) in keep.iter_mut().zip(ids.iter()).zip(amounts.iter()) {
+                let refund = a.is_some_and(|a| a < 0.0);
+                *k = !(refund && id.is_some_and(|id| without_purchase.contains(id)));
+            }
+        });
     Ok(Some(BooleanChunked::from_slice(PlSmallStr::EMPTY, &keep)))
 }
 

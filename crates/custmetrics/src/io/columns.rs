@@ -203,7 +203,11 @@ pub(super) fn parse_file_columns(
                     days_since_epoch(high.unwrap_or_default()),
                 );
                 let physical = days.date()?.physical();
-                if physical.iter().flatten().any(|d| d < low || d > high) {
+                // polars' min and max (vectorised) first: a pass over every row on one core
+                // was a visible part of loading 10M rows.
+                let outside = physical.min().is_some_and(|d| d < low)
+                    || physical.max().is_some_and(|d| d > high);
+                if outside {
                     let kept: Int32Chunked = physical
                         .iter()
                         .enumerate()
@@ -274,8 +278,10 @@ pub(super) fn parse_file_columns(
         };
         if required {
             // Typed inputs can hold nulls too.
-            if let Ok(ca) = dates.date() {
-                for (i, v) in ca.physical().iter().enumerate() {
+            if let Ok(ca) = dates.date().map(|ca| ca.physical())
+                && ca.null_count() > 0
+            {
+                for (i, v) in ca.iter().enumerate() {
                     if v.is_none() {
                         status.reject(i, RejectReason::MissingDate, idx);
                     }

@@ -2643,8 +2643,7 @@ impl Builder {
             .iter()
             .map(|d| self.dictionary.ranks(TableKind::Transactions, d))
             .collect();
-        let day_values: Vec<Option<i32>> = days.iter().collect();
-        let amount_values: Vec<Option<f64>> = amounts.iter().collect();
+        let (day_values, amount_values) = rayon::join(|| options_of(days), || options_of(amounts));
         let keyed = sorted_day_keys(&codes, &day_values);
         // Runs of one customer's day never straddle two slices, so the slices reduce in
         // parallel to the rows a single pass gives, in the same order.
@@ -2693,6 +2692,20 @@ impl Builder {
         }
         Ok(DataFrame::new_infer_height(columns)?)
     }
+}
+
+/// A column's values as options, copied in slices on every core.
+fn options_of<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
+    use rayon::prelude::*;
+    const SLICE: usize = 1 << 16;
+    let mut out = vec![None; values.len()];
+    out.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
+        let slice = values.slice((s * SLICE) as i64, out.len());
+        for (o, v) in out.iter_mut().zip(slice.iter()) {
+            *o = v;
+        }
+    });
+    out
 }
 
 /// The (customer code, day) key of each row that has both, with the row, sorted by key and then
