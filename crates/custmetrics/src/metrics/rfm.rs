@@ -163,13 +163,17 @@ pub struct RfmSegmentCount {
 /// score's 2.6M values it replaces was a sixth of `rfm --store`. With a NaN among the values
 /// (NaNs never tie, not even with themselves) the scores come from a sort instead.
 fn quintiles(values: &[f64]) -> Vec<u8> {
-    if values.iter().any(|v| v.is_nan()) {
+    if values.par_iter().any(|v| v.is_nan()) {
         return quintiles_by_sort(values);
     }
     // -0.0 and 0.0 are equal, so they tie: one key for both.
     let key = |v: f64| total_order_key(if v == 0.0 { 0.0 } else { v });
     let n = values.len();
-    let mut keys: Vec<u64> = values.iter().map(|&v| key(v)).collect();
+    let mut keys: Vec<u64> = Vec::new();
+    values
+        .par_iter()
+        .map(|&v| key(v))
+        .collect_into_vec(&mut keys);
     let mut cuts = [None; 4];
     let mut from = 0usize;
     for (k, cut) in (1..=4usize).zip(&mut cuts) {
@@ -183,13 +187,15 @@ fn quintiles(values: &[f64]) -> Vec<u8> {
         }
         from = at;
     }
+    let mut scores = Vec::new();
     values
-        .iter()
+        .par_iter()
         .map(|&v| {
             let kv = key(v);
             1 + cuts.iter().filter(|c| c.is_some_and(|c| kv > c)).count() as u8
         })
-        .collect()
+        .collect_into_vec(&mut scores);
+    scores
 }
 
 /// [`quintiles`] by sorting every value.
@@ -265,8 +271,13 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
     let end = s.as_of_day();
     // Each score's values are made for its quintiles only and released before the next (at
     // 26M customers each is 0.2 GB, beside the customer rows and the table being built).
-    let scores_of = |value: &dyn Fn(&CustomerRow) -> f64| {
-        quintiles(&s.customers.iter().map(value).collect::<Vec<f64>>())
+    let scores_of = |value: &(dyn Fn(&CustomerRow) -> f64 + Sync)| {
+        let mut values = Vec::new();
+        s.customers
+            .par_iter()
+            .map(value)
+            .collect_into_vec(&mut values);
+        quintiles(&values)
     };
     let rs = scores_of(&|c| -f64::from(end - c.last_day));
     let fs = scores_of(&|c| f64::from(c.orders));

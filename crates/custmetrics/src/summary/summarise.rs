@@ -202,19 +202,33 @@ pub(crate) fn summarise_parts(
     };
     drop(store_codes);
     // Each customer's rows by day, ties in row order (the segment is the first value on the
-    // first day); rows are already in row order, so a stable sort by day suffices.
-    let mut rest = grouped.as_mut_slice();
-    for w in starts.windows(2) {
-        let len = w.get(1).copied().unwrap_or_default() - w.first().copied().unwrap_or_default();
-        let Some((members, tail)) = rest.split_at_mut_checked(len as usize) else {
-            break;
-        };
-        // A store's rows, and most exports' rows, are already in day order per customer.
-        let day_of = |i: &u32| days.get(*i as usize).copied().unwrap_or_default();
-        if members.len() > 1 && !members.is_sorted_by_key(day_of) {
-            members.sort_by_key(day_of);
+    // first day); rows are already in row order, so a stable sort by day suffices. A store's
+    // rows, and most exports' rows, are already in day order per customer: that is checked on
+    // every core first.
+    let day_of = |i: &u32| days.get(*i as usize).copied().unwrap_or_default();
+    let in_day_order = starts.par_windows(2).all(|w| {
+        let (from, to) = (w.first().copied(), w.get(1).copied());
+        let (from, to) = (
+            from.unwrap_or_default() as usize,
+            to.unwrap_or_default() as usize,
+        );
+        grouped
+            .get(from..to)
+            .is_none_or(|members| members.is_sorted_by_key(day_of))
+    });
+    if !in_day_order {
+        let mut rest = grouped.as_mut_slice();
+        for w in starts.windows(2) {
+            let len =
+                w.get(1).copied().unwrap_or_default() - w.first().copied().unwrap_or_default();
+            let Some((members, tail)) = rest.split_at_mut_checked(len as usize) else {
+                break;
+            };
+            if members.len() > 1 && !members.is_sorted_by_key(day_of) {
+                members.sort_by_key(day_of);
+            }
+            rest = tail;
         }
-        rest = tail;
     }
     let members_of = |code: u32| -> &[u32] {
         let (from, to) = (
