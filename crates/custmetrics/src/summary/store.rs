@@ -1673,8 +1673,8 @@ fn write_parts(dir: &Path, suffix: &str, parts: &NewParts) -> Result<()> {
             let mut file = File::create(&path).map_err(|e| Error::io(&path, e))?;
             let mut frame = frame.clone();
             // Keys are hashes: compressing them saved 3% of their size and took a twentieth
-            // of a 10M-row summarize. zstd's level 1 compresses the rest about as well as its
-            // default (3), in ~half the time.
+            // of a 10M-row summarize. zstd's level 1 rather than its default (3): its fast
+            // strategy compresses in about half the time, for 13% more `purchases` bytes.
             let compression = match name {
                 "line_keys" | "order_keys" => ParquetCompression::Uncompressed,
                 _ => ParquetCompression::Zstd(polars_parquet::write::ZstdLevel::try_new(1).ok()),
