@@ -44,15 +44,30 @@ pub(super) fn refunds_to_keep(
 ) -> Result<Option<BooleanChunked>> {
     const SLICE: usize = 1 << 16;
     let amounts = frame.column(col::AMOUNT)?.f64()?;
-    if amounts.iter().flatten().all(|a| a >= 0.0) {
-        return Ok(None);
-    }
     let ids = frame.column(col::CUSTOMER_ID)?.str()?;
-    let mut without_purchase: PlHashSet<&str> = ids
-        .iter()
-        .zip(amounts.iter())
-        .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
-        .filter_map(|(id, _)| id)
+    let slices = frame.height().div_ceil(SLICE);
+    let in_slice = |s: usize| {
+        let (offset, len) = ((s * SLICE) as i64, SLICE);
+        (ids.slice(offset, len), amounts.slice(offset, len))
+    };
+    // The refunds' rows, found in slices (two passes over every row on one core, the refunds'
+    // customers then collected from them, were ~0.4 s of a 10M-row load).
+    let refund_rows: Vec<usize> = (0..slices)
+        .into_par_iter()
+        .flat_map_iter(|s| {
+            let rows: Vec<usize> = amounts
+                .slice((s * SLICE) as i64, SLICE)
+                .iter()
+                .enumerate()
+                .filter(|(_, a)| a.is_some_and(|a| a < 0.0))
+                .map(|(i, _)| s * SLICE + i)
+                .collect();
+            rows
+        })
+        .collect();
+    let mut without_purchase: PlHashSet<&str> = refund_rows
+        .into_iter()
+        .filter_map(|row| ids.get(row))
         .collect();
     if let Some(prior) = prior {
         let bought_before = prior.purchasers_among(&without_purchase);
@@ -61,11 +76,6 @@ pub(super) fn refunds_to_keep(
     if without_purchase.is_empty() {
         return Ok(None);
     }
-    let slices = frame.height().div_ceil(SLICE);
-    let in_slice = |s: usize| {
-        let (offset, len) = ((s * SLICE) as i64, SLICE);
-        (ids.slice(offset, len), amounts.slice(offset, len))
-    };
     // The refunders each slice has a purchase of, as the set's own `&str` (they borrow the
     // frame, not the slice).
     let bought: Vec<&str> = (0..slices)

@@ -146,6 +146,19 @@ where
     *keys = par_bucket_sort(all, 1 << 12, |k| usize::from(bucket(k) >> 4), true);
 }
 
+/// `len` copies of `value`, written on every core. `vec![value; len]` writes (or, for zeros,
+/// has the allocator clear) every page on one core, and the first touch of fresh pages is
+/// most of the cost of a large buffer.
+pub(crate) fn par_filled<T: Copy + Send + Sync>(value: T, len: usize) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut out = Vec::new();
+    (0..len)
+        .into_par_iter()
+        .map(|_| value)
+        .collect_into_vec(&mut out);
+    out
+}
+
 /// `keys` sorted (and without repeats when `dedup`), on every core. `bucket` must order the
 /// keys coarsely (every key of bucket `b` below every key of bucket `b + 1`, all in
 /// `0..buckets`): a few slices per core count their keys of each bucket, which places every
@@ -189,11 +202,7 @@ where
             counts
         })
         .collect();
-    let mut out = Vec::new();
-    (0..keys.len())
-        .into_par_iter()
-        .map(|_| T::default())
-        .collect_into_vec(&mut out);
+    let mut out = par_filled(T::default(), keys.len());
     // `out` cut into the buckets, in order, and each bucket into a part per slice.
     let mut places: Vec<Vec<&mut [T]>> =
         counts.iter().map(|_| Vec::with_capacity(buckets)).collect();

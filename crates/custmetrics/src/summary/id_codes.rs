@@ -94,29 +94,102 @@ impl IdCodes {
     }
 
     /// [`IdCodes::code_all`] by shard, in parallel.
+    ///
+    /// Rows are taken in slices (never across chunks): each slice hashes its ids to shards and
+    /// writes its rows into each shard's list at the slice's place (the slices before it count
+    /// the rows ahead), the shards code their rows, and each slice then reads its rows' codes
+    /// back from its places in the shards' results. Scattering the rows to the shards and
+    /// gathering the codes one row after another were ~0.3 s of a 10M-row summarize on one core.
     fn code_in_shards(
         &mut self,
         ids: &StringChunked,
         next: usize,
     ) -> (Vec<Option<i32>>, Vec<CustomerId>) {
         use rayon::prelude::*;
-        let chunks: Vec<_> = ids.downcast_iter().collect();
-        // The rows of each shard, in row order; each row's shard is hashed on every core.
-        let mut rows: Vec<Vec<u32>> = vec![Vec::new(); SHARDS];
+        /// Rows per slice.
+        const SLICE: usize = 1 << 16;
+        /// The shard of a null id: none.
+        const NO_SHARD: u8 = SHARDS as u8;
+        struct Slice<'a> {
+            chunk: &'a polars_arrow::array::Utf8ViewArray,
+            /// The slice's first row in its chunk and in the frame.
+            from: usize,
+            first_row: usize,
+            len: usize,
+        }
+        let chunks: Vec<&polars_arrow::array::Utf8ViewArray> = ids.downcast_iter().collect();
+        let mut slices = Vec::new();
         let mut offset = 0usize;
-        for chunk in &chunks {
-            let mut shard_of_row: Vec<Option<u8>> = Vec::new();
-            (0..chunk.len())
-                .into_par_iter()
-                .map(|i| chunk.get(i).map(|id| shard_of(id) as u8))
-                .collect_into_vec(&mut shard_of_row);
-            for (i, s) in shard_of_row.into_iter().enumerate() {
-                if let Some(list) = s.and_then(|s| rows.get_mut(usize::from(s))) {
-                    list.push((offset + i) as u32);
-                }
+        for &chunk in &chunks {
+            for from in (0..chunk.len()).step_by(SLICE) {
+                slices.push(Slice {
+                    chunk,
+                    from,
+                    first_row: offset + from,
+                    len: SLICE.min(chunk.len() - from),
+                });
             }
             offset += chunk.len();
         }
+        // Each row's shard, and each slice's count of rows per shard.
+        let hashed: Vec<(Vec<u8>, [usize; SHARDS])> = slices
+            .par_iter()
+            .map(|slice| {
+                let mut counts = [0usize; SHARDS];
+                let shards = (slice.from..slice.from + slice.len)
+                    .map(|i| match slice.chunk.get(i) {
+                        Some(id) => {
+                            let s = shard_of(id);
+                            if let Some(n) = counts.get_mut(s) {
+                                *n += 1;
+                            }
+                            s as u8
+                        }
+                        None => NO_SHARD,
+                    })
+                    .collect();
+                (shards, counts)
+            })
+            .collect();
+        // Where each slice's rows start in each shard's list.
+        let mut starts: Vec<[usize; SHARDS]> = Vec::with_capacity(hashed.len());
+        let mut totals = [0usize; SHARDS];
+        for (_, counts) in &hashed {
+            starts.push(totals);
+            for (total, n) in totals.iter_mut().zip(counts) {
+                *total += n;
+            }
+        }
+        // The rows of each shard, in row order.
+        let mut rows: Vec<Vec<u32>> = totals
+            .par_iter()
+            .map(|&n| crate::io::load::par_filled(0, n))
+            .collect();
+        let mut places: Vec<Vec<&mut [u32]>> =
+            slices.iter().map(|_| Vec::with_capacity(SHARDS)).collect();
+        for (s, list) in rows.iter_mut().enumerate() {
+            let mut rest = list.as_mut_slice();
+            for ((_, counts), places) in hashed.iter().zip(places.iter_mut()) {
+                let n = counts.get(s).copied().unwrap_or_default();
+                let (place, tail) = rest.split_at_mut(n.min(rest.len()));
+                places.push(place);
+                rest = tail;
+            }
+        }
+        slices.par_iter().zip(&hashed).zip(places).for_each(
+            |((slice, (shards, _)), mut places)| {
+                let mut filled = [0usize; SHARDS];
+                for (i, &s) in shards.iter().enumerate() {
+                    let s = usize::from(s);
+                    if let (Some(place), Some(f)) = (places.get_mut(s), filled.get_mut(s))
+                        && let Some(cell) = place.get_mut(*f)
+                    {
+                        *cell = (slice.first_row + i) as u32;
+                        *f += 1;
+                    }
+                }
+            },
+        );
         // Where each chunk ends, to find a row's chunk walking the rows in order.
         let ends: Vec<usize> = chunks
             .iter()
@@ -129,7 +202,7 @@ impl IdCodes {
         // counts the shard's new ids (`firsts` holds the row where each was first seen).
         #[derive(Default)]
         struct Coded {
-            values: Vec<Option<i32>>,
+            values: Vec<i32>,
             firsts: Vec<u32>,
             new_ids: Vec<CustomerId>,
         }
@@ -149,8 +222,12 @@ impl IdCodes {
                         start = end;
                         c += 1;
                     }
-                    let id = chunks.get(c).and_then(|chunk| chunk.get(row - start));
-                    coded.values.push(id.map(|id| match map.get(id) {
+                    // Every listed row has an id.
+                    let id = chunks
+                        .get(c)
+                        .and_then(|chunk| chunk.get(row - start))
+                        .unwrap_or_default();
+                    coded.values.push(match map.get(id) {
                         Some(&v) => v,
                         None => {
                             let v = -(coded.new_ids.len() as i32) - 1;
@@ -160,11 +237,12 @@ impl IdCodes {
                             map.insert(id, v);
                             v
                         }
-                    }));
+                    });
                 }
                 coded
             })
             .collect();
+        drop(rows);
         // The new ids ranked by their first row give their codes.
         let mut order: Vec<(u32, usize, usize)> = coded
             .iter()
@@ -178,15 +256,22 @@ impl IdCodes {
             .collect();
         order.par_sort_unstable_by_key(|&(row, _, _)| row);
         let mut finals: Vec<Vec<i32>> = coded.iter().map(|c| vec![0; c.firsts.len()]).collect();
-        let mut new_ids = Vec::with_capacity(order.len());
         for (rank, &(_, s, j)) in order.iter().enumerate() {
             if let Some(code) = finals.get_mut(s).and_then(|f| f.get_mut(j)) {
                 *code = (next + rank) as i32;
             }
-            if let Some(id) = coded.get(s).and_then(|c| c.new_ids.get(j)) {
-                new_ids.push(id.clone());
-            }
         }
+        let mut new_ids = Vec::new();
+        order
+            .par_iter()
+            .map(|&(_, s, j)| {
+                coded
+                    .get(s)
+                    .and_then(|c| c.new_ids.get(j))
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect_into_vec(&mut new_ids);
         let finals = &finals;
         let resolve = |s: usize, v: i32| -> Option<i32> {
             if v < 0 {
@@ -200,14 +285,31 @@ impl IdCodes {
                 *v = resolve(s, *v).unwrap_or(*v);
             }
         });
-        let mut codes = vec![None; ids.len()];
-        for (s, (rows, c)) in rows.iter().zip(&coded).enumerate() {
-            for (&row, &v) in rows.iter().zip(&c.values) {
-                if let Some(slot) = codes.get_mut(row as usize) {
-                    *slot = v.and_then(|v| resolve(s, v));
-                }
-            }
+        // Each slice reads its rows' codes from its places in the shards' values.
+        let mut codes = crate::io::load::par_filled(None, ids.len());
+        let mut parts: Vec<&mut [Option<i32>]> = Vec::with_capacity(slices.len());
+        let mut rest = codes.as_mut_slice();
+        for slice in &slices {
+            let (part, tail) = rest.split_at_mut(slice.len.min(rest.len()));
+            parts.push(part);
+            rest = tail;
         }
+        parts.into_par_iter().zip(&hashed).zip(&starts).for_each(
+            |((part, (shards, _)), starts)| {
+                let mut cursor = *starts;
+                for (slot, &s) in part.iter_mut().zip(shards) {
+                    let s = usize::from(s);
+                    let Some(at) = cursor.get_mut(s) else {
+                        continue;
+                    };
+                    *slot = coded
+                        .get(s)
+                        .and_then(|c| c.values.get(*at))
+                        .and_then(|&v| resolve(s, v));
+                    *at += 1;
+                }
+            },
+        );
         (codes, new_ids)
     }
 }

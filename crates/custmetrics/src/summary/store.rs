@@ -2511,12 +2511,12 @@ impl Builder {
                 ids.into_column(),
             ])?)
         };
+        use rayon::prelude::*;
         let line_keys = if self.line_keys.is_empty() {
             None
         } else {
             let mut keys = std::mem::take(&mut self.line_keys);
             sort_hashes(&mut keys, |k| (k >> 112) as u16);
-            use rayon::prelude::*;
             let mut high = Vec::new();
             let mut low = Vec::new();
             keys.par_iter()
@@ -2698,7 +2698,7 @@ impl Builder {
 fn options_of<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
     use rayon::prelude::*;
     const SLICE: usize = 1 << 16;
-    let mut out = vec![None; values.len()];
+    let mut out = crate::io::load::par_filled(None, values.len());
     out.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
         let slice = values.slice((s * SLICE) as i64, out.len());
         for (o, v) in out.iter_mut().zip(slice.iter()) {
@@ -2716,12 +2716,34 @@ fn options_of<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::N
 fn sorted_day_keys(codes: &[Option<i32>], days: &[Option<i32>]) -> Vec<(u64, u32)> {
     use rayon::prelude::*;
     let key = |c: i32, d: i32| (u64::from(c as u32) << 32) | u64::from(d as u32);
-    let keyed: Vec<(u64, u32)> = codes
-        .par_iter()
-        .zip(days)
-        .enumerate()
-        .filter_map(|(row, (c, d))| Some((key((*c)?, (*d)?), row as u32)))
-        .collect();
+    // Usually every row has both: then the keys are written in place (a filtered collect
+    // gathers per-thread lists and copies them together on one core).
+    let (all_coded, all_dated) = rayon::join(
+        || codes.par_iter().all(Option::is_some),
+        || days.par_iter().all(Option::is_some),
+    );
+    let keyed: Vec<(u64, u32)> = if all_coded && all_dated && codes.len() == days.len() {
+        let mut keyed = Vec::new();
+        codes
+            .par_iter()
+            .zip(days)
+            .enumerate()
+            .map(|(row, (c, d))| {
+                (
+                    key(c.unwrap_or_default(), d.unwrap_or_default()),
+                    row as u32,
+                )
+            })
+            .collect_into_vec(&mut keyed);
+        keyed
+    } else {
+        codes
+            .par_iter()
+            .zip(days)
+            .enumerate()
+            .filter_map(|(row, (c, d))| Some((key((*c)?, (*d)?), row as u32)))
+            .collect()
+    };
     let code = |k: &(u64, u32)| (k.0 >> 32) as u32;
     let Some(lo) = keyed.par_iter().map(code).min() else {
         return keyed;
@@ -2768,15 +2790,16 @@ struct DayRowsMut<'a> {
 }
 
 impl DayRows {
-    /// `rows` rows of zeros (nulls for the dimensions), written in place.
+    /// `rows` rows of zeros (nulls for the dimensions), written in place on every core.
     fn zeroed(dimensions: usize, rows: usize) -> DayRows {
+        use crate::io::load::par_filled;
         DayRows {
-            customer: vec![0; rows],
-            day: vec![0; rows],
-            orders: vec![0; rows],
-            micros: vec![0; rows],
+            customer: par_filled(0, rows),
+            day: par_filled(0, rows),
+            orders: par_filled(0, rows),
+            micros: par_filled(0, rows),
             dims: (0..dimensions)
-                .map(|_| (vec![0; rows], vec![false; rows]))
+                .map(|_| (par_filled(0, rows), par_filled(false, rows)))
                 .collect(),
         }
     }
@@ -3382,7 +3405,10 @@ mod tests {
             spread in 1i32..100_000,
             offset in 0i32..1_000_000,
         ) {
-            for stretch in [1, spread] {
+            // With rows lacking a value, and with every row complete (keys written in place).
+            let complete: Vec<(Option<i32>, Option<i32>)> =
+                rows.iter().map(|(c, d)| (c.or(Some(7)), d.or(Some(3)))).collect();
+            for (stretch, rows) in [(1, &rows), (spread, &rows), (spread, &complete)] {
                 let codes: Vec<Option<i32>> =
                     rows.iter().map(|(c, _)| c.map(|c| offset + c * stretch)).collect();
                 let days: Vec<Option<i32>> = rows.iter().map(|(_, d)| *d).collect();
