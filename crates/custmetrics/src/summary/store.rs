@@ -2422,8 +2422,12 @@ impl Builder {
             apply_overlap(t, p, overlap)?;
         }
         let orders = order_keys(&t.frame)?;
-        let in_store = held_in_sorted(orders.iter().map(|&(_, k)| k), &self.store_orders);
-        if let Some(&(row, _)) = orders.iter().find(|(_, k)| in_store.contains(k)) {
+        let in_store = held_in_sorted(orders.keys.iter().copied(), &self.store_orders);
+        let first_held = match in_store.is_empty() {
+            true => None,
+            false => orders.keys.iter().position(|k| in_store.contains(k)),
+        };
+        if let Some(row) = first_held.map(|i| orders.row(i)) {
             let frame = &t.frame;
             let order = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
             let customer = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
@@ -2436,8 +2440,13 @@ impl Builder {
                 ),
             });
         }
-        self.order_keys.extend(orders.into_iter().map(|(_, k)| k));
-        // Moved, not copied, into an empty list (160 MB of keys at 10M lines).
+        // Moved, not copied, into an empty list (80 MB of order keys, 160 MB of line keys at
+        // 10M lines).
+        if self.order_keys.is_empty() {
+            self.order_keys = orders.keys;
+        } else {
+            self.order_keys.extend(orders.keys);
+        }
         if self.line_keys.is_empty() {
             self.line_keys = std::mem::take(&mut t.line_keys);
         } else {
@@ -3130,41 +3139,79 @@ fn is_keyed(t: &Table, prior: Option<&StoredTable>) -> bool {
 
 /// The key of each order (order id and customer: an order is an order id of one customer)
 /// with its row, for rows with an order id.
-fn order_keys(frame: &DataFrame) -> Result<Vec<(usize, u64)>> {
+fn order_keys(frame: &DataFrame) -> Result<OrderKeys> {
     if frame.get_column_index(col::ORDER_ID).is_none() {
-        return Ok(Vec::new());
+        return Ok(OrderKeys::default());
     }
     use rayon::prelude::*;
     let orders = frame.column(col::ORDER_ID)?.cast(&DataType::String)?;
     let customers = frame.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
     let (orders, customers) = (orders.str()?, customers.str()?);
-    // Hashed in slices on every core (one core took ~0.2 s of a 10M-row summarize), the
-    // slices' keys concatenated in row order.
+    // Hashed in slices on every core (one core took ~0.2 s of a 10M-row summarize).
     const SLICE: usize = 1 << 16;
-    Ok((0..frame.height().div_ceil(SLICE))
+    let in_slice = |s: usize| {
+        (
+            orders.slice((s * SLICE) as i64, SLICE),
+            customers.slice((s * SLICE) as i64, SLICE),
+        )
+    };
+    let key = |bytes: &mut Vec<u8>, o: &str, c: Option<&str>| {
+        bytes.clear();
+        bytes.extend_from_slice(&(o.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(o.as_bytes());
+        bytes.extend_from_slice(c.unwrap_or_default().as_bytes());
+        xxhash_rust::xxh3::xxh3_64(bytes)
+    };
+    if orders.null_count() == 0 {
+        // Every row an order (the usual case): each slice writes its keys in place, where a
+        // filtered collect copied the slices' lists together on one core (160 MB at 10M rows).
+        let mut keys = crate::io::load::par_filled(0u64, frame.height());
+        keys.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
+            let (o, c) = in_slice(s);
+            let mut bytes = Vec::with_capacity(64);
+            for (slot, (o, c)) in out.iter_mut().zip(o.iter().zip(c.iter())) {
+                *slot = key(&mut bytes, o.unwrap_or_default(), c);
+            }
+        });
+        return Ok(OrderKeys { keys, rows: None });
+    }
+    let keyed: Vec<(u32, u64)> = (0..frame.height().div_ceil(SLICE))
         .into_par_iter()
         .flat_map_iter(|s| {
-            let (o, c) = (
-                orders.slice((s * SLICE) as i64, SLICE),
-                customers.slice((s * SLICE) as i64, SLICE),
-            );
+            let (o, c) = in_slice(s);
             let mut bytes = Vec::with_capacity(64);
-            let keys: Vec<(usize, u64)> = o
+            let keys: Vec<(u32, u64)> = o
                 .iter()
                 .zip(c.iter())
                 .enumerate()
-                .filter_map(|(i, (o, c))| {
-                    let (o, c) = (o?, c.unwrap_or_default());
-                    bytes.clear();
-                    bytes.extend_from_slice(&(o.len() as u32).to_le_bytes());
-                    bytes.extend_from_slice(o.as_bytes());
-                    bytes.extend_from_slice(c.as_bytes());
-                    Some((s * SLICE + i, xxhash_rust::xxh3::xxh3_64(&bytes)))
-                })
+                .filter_map(|(i, (o, c))| Some(((s * SLICE + i) as u32, key(&mut bytes, o?, c))))
                 .collect();
             keys
         })
-        .collect())
+        .collect();
+    let (rows, keys) = keyed.into_iter().unzip();
+    Ok(OrderKeys {
+        keys,
+        rows: Some(rows),
+    })
+}
+
+/// The key of each order row of a frame (hash of order id and customer id), in row order.
+#[derive(Default)]
+struct OrderKeys {
+    keys: Vec<u64>,
+    /// The row of each key; none when every row has an order id (key `i` is row `i`'s).
+    rows: Option<Vec<u32>>,
+}
+
+impl OrderKeys {
+    /// The row of the `i`th key.
+    fn row(&self, i: usize) -> usize {
+        match &self.rows {
+            Some(rows) => rows.get(i).map_or(i, |&r| r as usize),
+            None => i,
+        }
+    }
 }
 
 fn line_keys_of(frame: &DataFrame) -> Result<Vec<u128>> {
@@ -3310,10 +3357,27 @@ fn customer_columns(frame: &DataFrame, ids: &Series, first_code: u32) -> Result<
             .cast(&IDX_DTYPE)?
             .into_column(),
     };
+    // Gathered in a few slices on every core (one `take` of 10M ids was ~0.2 s of
+    // `rfm --store` on one core); the slices become the column's chunks.
+    use rayon::prelude::*;
+    let idx = idx.idx()?;
+    let slice = idx
+        .len()
+        .div_ceil(rayon::current_num_threads() * 2)
+        .max(1 << 16);
+    let parts: Vec<Series> = (0..idx.len().div_ceil(slice))
+        .into_par_iter()
+        .map(|s| ids.take(&idx.slice((s * slice) as i64, slice)))
+        .collect::<PolarsResult<_>>()?;
+    let mut parts = parts.into_iter();
+    let mut gathered = parts
+        .next()
+        .unwrap_or_else(|| Series::new_empty(col::CUSTOMER_ID.into(), ids.dtype()));
+    for part in parts {
+        gathered.append_owned(part)?;
+    }
     Ok([
-        ids.take(idx.idx()?)?
-            .with_name(col::CUSTOMER_ID.into())
-            .into_column(),
+        gathered.with_name(col::CUSTOMER_ID.into()).into_column(),
         codes.with_name(col::CUSTOMER_CODE.into()),
     ])
 }
