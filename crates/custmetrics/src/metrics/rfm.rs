@@ -290,28 +290,51 @@ fn rfm_table(s: &Summaries, time_unit_days: u32, with_customers: bool) -> Rfm {
         )
     };
     // Counted in an array per segment (a map entry per customer was a visible part of `rfm` on
-    // millions of customers); the rows are built in parallel.
-    let mut segments = [0u64; SEGMENTS.len()];
+    // millions of customers), by slices of customers on every core, then added up; the rows
+    // are built in parallel.
     let named = |seg: usize| SEGMENTS.get(seg).copied();
     let name = |seg: usize| named(seg).map_or("", RfmSegment::name);
     // By group, then by segment name (the order of the JSON and the tables).
-    let mut by: BTreeMap<(&str, &str), u64> = BTreeMap::new();
-    for (i, c) in s.customers.iter().enumerate() {
-        let (r, f, _) = scores(i);
-        let seg = segment(r, f, c.orders);
-        if let Some(n) = segments.get_mut(seg) {
-            *n += 1;
-        }
-        if !s.by.is_empty() {
-            let group = c
-                .segments
-                .first()
-                .and_then(|v| v.as_deref())
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or("(none)");
-            *by.entry((group, name(seg))).or_insert(0) += 1;
-        }
-    }
+    type Counts<'a> = (
+        [u64; SEGMENTS.len()],
+        BTreeMap<(&'a str, &'static str), u64>,
+    );
+    let (segments, by): Counts<'_> = s
+        .customers
+        .par_iter()
+        .enumerate()
+        .fold(
+            || ([0u64; SEGMENTS.len()], BTreeMap::new()),
+            |(mut segments, mut by): Counts<'_>, (i, c)| {
+                let (r, f, _) = scores(i);
+                let seg = segment(r, f, c.orders);
+                if let Some(n) = segments.get_mut(seg) {
+                    *n += 1;
+                }
+                if !s.by.is_empty() {
+                    let group = c
+                        .segments
+                        .first()
+                        .and_then(|v| v.as_deref())
+                        .filter(|v| !v.trim().is_empty())
+                        .unwrap_or("(none)");
+                    *by.entry((group, name(seg))).or_insert(0) += 1;
+                }
+                (segments, by)
+            },
+        )
+        .reduce(
+            || ([0u64; SEGMENTS.len()], BTreeMap::new()),
+            |(mut segments, mut by), (more, more_by)| {
+                for (n, m) in segments.iter_mut().zip(more) {
+                    *n += m;
+                }
+                for (key, n) in more_by {
+                    *by.entry(key).or_insert(0) += n;
+                }
+                (segments, by)
+            },
+        );
     let mut customers = Vec::new();
     if with_customers {
         s.customers
