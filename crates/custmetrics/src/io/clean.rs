@@ -97,7 +97,7 @@ pub(super) fn refunds_to_keep(
     if without_purchase.is_empty() {
         return Ok(None);
     }
-    let mut keep = vec![true; frame.height()];
+    let mut keep = super::load::par_filled(true, frame.height());
     keep.par_chunks_mut(SLICE)
         .enumerate()
         .for_each(|(s, keep)| {

@@ -3138,7 +3138,7 @@ fn is_keyed(t: &Table, prior: Option<&StoredTable>) -> bool {
 }
 
 /// The key of each order (order id and customer: an order is an order id of one customer)
-/// with its row, for rows with an order id.
+/// of the rows with an order id, in row order, with their rows when some rows have none.
 fn order_keys(frame: &DataFrame) -> Result<OrderKeys> {
     if frame.get_column_index(col::ORDER_ID).is_none() {
         return Ok(OrderKeys::default());
@@ -3510,6 +3510,34 @@ mod tests {
             assert!(slices.len() <= pieces.max(1) + 1);
         }
         assert!(split_at_runs(&[], 4).is_empty());
+    }
+
+    #[test]
+    fn order_keys_skip_rows_without_an_order_and_say_which_rows_they_are() {
+        let frame = |orders: &[Option<&str>], customers: &[&str]| {
+            DataFrame::new_infer_height(vec![
+                Column::new(col::ORDER_ID.into(), orders),
+                Column::new(col::CUSTOMER_ID.into(), customers),
+            ])
+            .unwrap()
+        };
+        // Every row an order: keys in row order, rows implied.
+        let all = order_keys(&frame(
+            &[Some("o1"), Some("o2"), Some("o1")],
+            &["a", "a", "b"],
+        ))
+        .unwrap();
+        assert!(all.rows.is_none());
+        assert_eq!(all.keys.len(), 3);
+        assert_ne!(
+            all.keys[0], all.keys[2],
+            "the same order id of another customer"
+        );
+        // A row without an order: left out, and the others keep their rows and keys.
+        let some = order_keys(&frame(&[Some("o1"), None, Some("o1")], &["a", "a", "b"])).unwrap();
+        assert_eq!(some.rows.as_deref(), Some(&[0u32, 2][..]));
+        assert_eq!(some.keys, [all.keys[0], all.keys[2]]);
+        assert_eq!(some.row(1), 2);
     }
 
     #[test]
