@@ -463,7 +463,12 @@ pub(crate) fn load_opened(
                 seen_lines.extend(keys.iter().copied());
             }
             if options.keep_line_keys {
-                all_keys.extend(keys);
+                // Moved, not copied, for the first file (160 MB at 10M rows, on one core).
+                if all_keys.is_empty() {
+                    all_keys = keys;
+                } else {
+                    all_keys.extend(keys);
+                }
             }
             if let Some(frame) = frame {
                 parsed.frame = frame;
