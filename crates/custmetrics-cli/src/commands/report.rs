@@ -233,7 +233,7 @@ pub fn emit(
         }
         custmetrics::output::refuse_inputs(dir, inputs)?;
         render::write_csv_dir(&report, dir)?;
-        return Ok(check_thresholds(&report, thresholds));
+        return Ok(finish(report, thresholds));
     }
     let render_options = {
         let mut o = RenderOptions::default();
@@ -254,7 +254,16 @@ pub fn emit(
             stdout.flush()?;
         }
     }
-    Ok(check_thresholds(&report, thresholds))
+    Ok(finish(report, thresholds))
+}
+
+/// Checks the thresholds of a written report, whose memory is then left to the process's exit:
+/// freeing a per-customer table (an id string per customer) one allocation at a time was
+/// ~50 ms of `rfm` on 2.6M customers, just before the exit that frees it all at once.
+fn finish(report: Report, thresholds: &[Threshold]) -> ExitStatus {
+    let status = check_thresholds(&report, thresholds);
+    std::mem::forget(report);
+    status
 }
 
 /// Reports crossed thresholds on stderr; the report has already been written.
