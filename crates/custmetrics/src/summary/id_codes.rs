@@ -51,6 +51,30 @@ impl IdCodes {
         }
     }
 
+    /// Inserts each `(code, id)`, the shards filled in parallel, each reserving room for its
+    /// ids first.
+    pub(super) fn insert_all(&mut self, codes: &[(usize, &str)]) {
+        use rayon::prelude::*;
+        let mut shard_of_each = Vec::new();
+        codes
+            .par_iter()
+            .map(|(_, id)| shard_of(id))
+            .collect_into_vec(&mut shard_of_each);
+        self.shards.par_iter_mut().enumerate().for_each(|(s, map)| {
+            let mine = || {
+                codes
+                    .iter()
+                    .zip(&shard_of_each)
+                    .filter(move |(_, shard)| **shard == s)
+                    .map(|(pair, _)| pair)
+            };
+            map.reserve(mine().count());
+            for &(code, id) in mine() {
+                map.insert(CustomerId::from(id), code as i32);
+            }
+        });
+    }
+
     /// The code of each row's id (none for a null id). Ids not met before get the codes
     /// `next, next + 1, ...` in the order of the row where each is first seen; they are
     /// returned in that order.
@@ -352,6 +376,30 @@ mod tests {
         for s in 0..SHARDS {
             assert_eq!(a.shards[s], b.shards[s]);
         }
+    }
+
+    #[test]
+    fn codes_inserted_together_are_those_inserted_one_by_one() {
+        let ids: Vec<String> = (0..5_000).map(|i| format!("C{}", i * 37)).collect();
+        let codes: Vec<(usize, &str)> = ids
+            .iter()
+            .enumerate()
+            .map(|(c, id)| (c + 10, id.as_str()))
+            .collect();
+        let mut together = IdCodes::default();
+        together.insert(CustomerId::from("known"), 3);
+        together.insert_all(&codes);
+        let mut one_by_one = IdCodes::default();
+        one_by_one.insert(CustomerId::from("known"), 3);
+        for &(code, id) in &codes {
+            one_by_one.insert(CustomerId::from(id), code as i32);
+        }
+        for s in 0..SHARDS {
+            assert_eq!(together.shards[s], one_by_one.shards[s]);
+        }
+        assert_eq!(together.get("C37"), Some(11));
+        assert_eq!(together.get("known"), Some(3));
+        assert_eq!(together.get("C38"), None);
     }
 
     #[test]
