@@ -24,7 +24,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// peak near that of one big load (10M rows, `retention --partitions 4`: 1.09 GiB, against
 /// 0.58-0.61 GiB returning it at once; BENCHMARKS.md). The same as `MIMALLOC_PURGE_DELAY=0`,
 /// for the process only. And no transparent huge pages: they are faster, but a partly used
-/// 2 MiB page counts whole (+9% peak in that run), and the 100M-row report's peak was measured
+/// 2 MiB page counts whole (+10% peak in that run), and the 100M-row report's peak was measured
 /// under 4 GiB without them.
 fn bound_memory() {
     // `mi_option_purge_delay` and `mi_option_allow_thp` in mimalloc.h (v3, as vendored by
