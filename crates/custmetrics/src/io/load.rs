@@ -99,19 +99,26 @@ impl PriorRows {
 
     /// Those of `ids` who bought in the store.
     pub(crate) fn purchasers_among<'a>(&self, ids: &PlHashSet<&'a str>) -> PlHashSet<&'a str> {
-        let mut found = PlHashSet::default();
+        use rayon::prelude::*;
         if ids.is_empty() {
-            return found;
+            return PlHashSet::default();
         }
-        for (id, bought) in self.customers.iter().zip(&self.bought) {
-            if let Some(id) = id
-                && *bought
-                && let Some(&wanted) = ids.get(id)
-            {
-                found.insert(wanted);
-            }
-        }
-        found
+        // In slices on every core: one core looking up the store's every id was ~0.1 s of a
+        // monthly update at 2.6M customers.
+        const SLICE: usize = 1 << 16;
+        (0..self.customers.len().div_ceil(SLICE))
+            .into_par_iter()
+            .flat_map_iter(|s| {
+                let customers = self.customers.slice((s * SLICE) as i64, SLICE);
+                let bought = self.bought.get(s * SLICE..).unwrap_or(&[]);
+                let found: Vec<&'a str> = customers
+                    .iter()
+                    .zip(bought)
+                    .filter_map(|(id, &bought)| ids.get(id.filter(|_| bought)?).copied())
+                    .collect();
+                found
+            })
+            .collect()
     }
 
     /// Whether the store holds the order line with this key.

@@ -1099,8 +1099,11 @@ impl SummaryStore {
         for path in self.parts("order_keys")? {
             let part = read_parquet(&path, |_| None)?;
             let keys = part.column("key")?.i64()?;
-            let mut values = Vec::with_capacity(keys.len());
-            for_each_pair(keys, keys, |k, _| values.push(k as u64));
+            let values = par_map_pairs(keys, keys, |k, _| k as u64).unwrap_or_else(|| {
+                let mut values = Vec::with_capacity(keys.len());
+                for_each_pair(keys, keys, |k, _| values.push(k as u64));
+                values
+            });
             order_keys.push(values);
         }
         let required = |name: &str| -> Result<DataFrame> {
@@ -3240,11 +3243,56 @@ fn line_keys_of(frame: &DataFrame) -> Result<Vec<u128>> {
     let high = frame.column("key_high")?.i64()?;
     let low = frame.column("key_low")?.i64()?;
     let key = |h: i64, l: i64| (u128::from(h as u64) << 64) | u128::from(l as u64);
+    if let Some(keys) = par_map_pairs(high, low, key) {
+        return Ok(keys);
+    }
     // Reserved at the final size: a filtered collect grew the vector by copies (10M keys,
     // 160 MB) and was a tenth of an update's time.
     let mut keys = Vec::with_capacity(high.len());
     for_each_pair(high, low, |h, l| keys.push(key(h, l)));
     Ok(keys)
+}
+
+/// `f` of each row's values of two columns, on every core, when neither has a null and their
+/// chunks line up (as the columns of one Parquet file read back do); `None` otherwise (then
+/// [`for_each_pair`]). An update reads the store's 10M line and order keys this way: on one
+/// core that was a seventh of its time.
+fn par_map_pairs<A, B, T>(
+    a: &ChunkedArray<A>,
+    b: &ChunkedArray<B>,
+    f: impl Fn(A::Native, B::Native) -> T + Sync,
+) -> Option<Vec<T>>
+where
+    A: PolarsNumericType,
+    B: PolarsNumericType,
+    T: Copy + Default + Send + Sync,
+{
+    use rayon::prelude::*;
+    let chunks: Vec<(&[A::Native], &[B::Native])> = a
+        .downcast_iter()
+        .zip(b.downcast_iter())
+        .map(|(x, y)| (x.values().as_slice(), y.values().as_slice()))
+        .collect();
+    let aligned = a.chunks().len() == b.chunks().len()
+        && a.len() == b.len()
+        && chunks.iter().all(|(x, y)| x.len() == y.len());
+    if !aligned || a.null_count() + b.null_count() > 0 {
+        return None;
+    }
+    let mut out = crate::io::load::par_filled(T::default(), a.len());
+    let mut rest: &mut [T] = &mut out;
+    let mut jobs = Vec::with_capacity(chunks.len());
+    for (x, y) in chunks {
+        let (head, tail) = rest.split_at_mut_checked(x.len())?;
+        jobs.push((head, x, y));
+        rest = tail;
+    }
+    jobs.into_par_iter().for_each(|(out, x, y)| {
+        for ((o, &x), &y) in out.iter_mut().zip(x).zip(y) {
+            *o = f(x, y);
+        }
+    });
+    Some(out)
 }
 
 /// Calls `f` with the values of each row where both columns have one, in row order. A store as
@@ -3610,6 +3658,30 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(codes, [Some(3), Some(2)]);
+    }
+
+    #[test]
+    fn pairs_mapped_in_parallel_are_the_rows_pairs_or_none_when_they_cannot_be() {
+        let chunked = |parts: &[&[i64]]| {
+            let mut ca = Int64Chunked::from_slice("a".into(), parts[0]);
+            for part in &parts[1..] {
+                ca.append(&Int64Chunked::from_slice("a".into(), part))
+                    .unwrap();
+            }
+            ca
+        };
+        let a = chunked(&[&[1, 2, 3], &[4], &[5, 6]]);
+        let b = chunked(&[&[10, 20, 30], &[40], &[50, 60]]);
+        let mut serial = Vec::new();
+        for_each_pair(&a, &b, |x, y| serial.push(x * 100 + y));
+        assert_eq!(par_map_pairs(&a, &b, |x, y| x * 100 + y), Some(serial));
+        // Chunks that do not line up, and nulls: the caller reads row by row.
+        let c = chunked(&[&[10, 20], &[30, 40], &[50, 60]]);
+        assert_eq!(par_map_pairs(&a, &c, |x, y| x + y), None);
+        let d = Int64Chunked::from_iter_options("d".into(), [Some(1), None].into_iter());
+        assert_eq!(par_map_pairs(&d, &d, |x, y| x + y), None);
+        let empty = Int64Chunked::from_slice("e".into(), &[]);
+        assert_eq!(par_map_pairs(&empty, &empty, |x, y| x + y), Some(vec![]));
     }
 
     #[test]

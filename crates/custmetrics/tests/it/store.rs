@@ -229,10 +229,43 @@ fn a_store_reads_back_the_accounting_of_every_export() {
     assert_eq!(written.rejections, read.rejections);
     assert_eq!(written.files, read.files);
     assert_eq!(store.manifest().inputs.len(), 1);
+    // The input's size and checksum (hashed mapped, on every core) are those of its bytes.
+    let input = &store.manifest().inputs[0];
+    let bytes = std::fs::read(super::testdata("formats/uci_online_retail.csv")).unwrap();
+    assert_eq!(input.bytes, Some(bytes.len() as u64));
     assert_eq!(
-        store.manifest().inputs[0].blake3.as_deref().map(str::len),
-        Some(64)
+        input.blake3.as_deref(),
+        Some(blake3::hash(&bytes).to_hex().as_str())
     );
+    // Files every command reads are LZ4 (fast to decode); the keys, hashes that do not
+    // compress, are written as they are (docs/summary-store.md).
+    use polars_parquet::parquet::compression::Compression;
+    let mut files = 0;
+    for part in std::fs::read_dir(&store_dir).unwrap() {
+        let part = part.unwrap().path();
+        if !part.is_dir() {
+            continue;
+        }
+        for file in std::fs::read_dir(&part).unwrap() {
+            let file = file.unwrap().path();
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            let metadata =
+                polars_parquet::read::read_metadata(&mut std::fs::File::open(&file).unwrap())
+                    .unwrap();
+            let expected = if name.starts_with("line_keys") || name.starts_with("order_keys") {
+                Compression::Uncompressed
+            } else {
+                Compression::Lz4Raw
+            };
+            for group in &metadata.row_groups {
+                for column in group.parquet_columns() {
+                    assert_eq!(column.compression(), expected, "{name}");
+                }
+            }
+            files += 1;
+        }
+    }
+    assert!(files >= 4, "{files} store files");
 }
 
 #[test]
