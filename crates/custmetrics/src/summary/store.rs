@@ -3268,7 +3268,7 @@ where
     T: Copy + Default + Send + Sync,
 {
     use rayon::prelude::*;
-    let chunks: Vec<(&[A::Native], &[B::Native])> = a
+    let chunks: Vec<_> = a
         .downcast_iter()
         .zip(b.downcast_iter())
         .map(|(x, y)| (x.values().as_slice(), y.values().as_slice()))
