@@ -257,35 +257,63 @@ where
 /// one merge walk along each list. An update checks its new keys against every key of the
 /// store (millions); the walk reads them in order, where a binary search per new key was
 /// random reads of them and most of an update's time.
-pub(crate) fn held_in_sorted<T: Ord + Copy + std::hash::Hash>(
+pub(crate) fn held_in_sorted<T: Ord + Copy + std::hash::Hash + Send + Sync>(
     wanted: impl Iterator<Item = T>,
     lists: &[Vec<T>],
 ) -> PlHashSet<T> {
-    let mut held = PlHashSet::default();
+    held_in_slices(wanted, lists, 1 << 18)
+}
+
+/// [`held_in_sorted`], each list walked in slices of `slice` values on every core, each slice
+/// against the wanted values within its first and last (a monthly update's two walks, along
+/// the store's 10M line keys and 10M order keys, ran on one core: a tenth of its time).
+fn held_in_slices<T: Ord + Copy + std::hash::Hash + Send + Sync>(
+    wanted: impl Iterator<Item = T>,
+    lists: &[Vec<T>],
+    slice: usize,
+) -> PlHashSet<T> {
+    use rayon::prelude::*;
     if lists.iter().all(Vec::is_empty) {
-        return held;
+        return PlHashSet::default();
     }
     let mut wanted: Vec<T> = wanted.collect();
-    wanted.sort_unstable();
+    wanted.par_sort_unstable();
     wanted.dedup();
-    for list in lists {
-        let (mut w, mut l) = (wanted.iter().peekable(), list.iter().peekable());
-        while let (Some(&&a), Some(&&b)) = (w.peek(), l.peek()) {
-            match a.cmp(&b) {
-                std::cmp::Ordering::Less => {
-                    w.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    l.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    held.insert(a);
-                    w.next();
-                    l.next();
+    let wanted = &wanted;
+    let found: Vec<T> = lists
+        .par_iter()
+        .flat_map(|list| list.par_chunks(slice.max(1)))
+        .flat_map_iter(|part| {
+            let (Some(first), Some(last)) = (part.first(), part.last()) else {
+                return Vec::new();
+            };
+            let from = wanted.partition_point(|w| w < first);
+            let to = wanted.partition_point(|w| w <= last);
+            let mut found = Vec::new();
+            let (mut w, mut l) = (
+                wanted.get(from..to).unwrap_or(&[]).iter().peekable(),
+                part.iter().peekable(),
+            );
+            while let (Some(&&a), Some(&&b)) = (w.peek(), l.peek()) {
+                match a.cmp(&b) {
+                    std::cmp::Ordering::Less => {
+                        w.next();
+                    }
+                    std::cmp::Ordering::Greater => {
+                        l.next();
+                    }
+                    std::cmp::Ordering::Equal => {
+                        found.push(a);
+                        w.next();
+                        l.next();
+                    }
                 }
             }
-        }
-    }
+            found
+        })
+        .collect();
+    let mut held = PlHashSet::with_capacity(found.len());
+    held.extend(found);
     held
 }
 
@@ -708,6 +736,10 @@ mod tests {
                 prop_assert_eq!(held.contains(k), searched);
             }
             prop_assert!(held.iter().all(|k| wanted.contains(k)));
+            // Walked in slices as small as one value (repeats may straddle two), the same.
+            for slice in [1, 2, 3, 7] {
+                prop_assert_eq!(&super::held_in_slices(wanted.iter().copied(), &lists, slice), &held);
+            }
         }
     }
 }
