@@ -67,15 +67,12 @@ pub(super) fn refunds_to_keep(
         .collect();
     // Their ids looked up and made distinct on every core, the set then built at its size
     // (~0.1 s of a 10M-row load on one core, growing the set as it went).
-    let mut refunders: Vec<&str> = refund_rows
-        .into_par_iter()
-        .filter_map(|row| ids.get(row))
-        .collect();
-    refunders.par_sort_unstable();
-    refunders.dedup();
-    let mut without_purchase: PlHashSet<&str> =
-        PlHashSet::with_capacity_and_hasher(refunders.len(), Default::default());
-    without_purchase.extend(refunders);
+    let mut without_purchase = super::load::distinct_set(
+        refund_rows
+            .into_par_iter()
+            .filter_map(|row| ids.get(row))
+            .collect(),
+    );
     if let Some(prior) = prior {
         let bought_before = prior.purchasers_among(&without_purchase);
         without_purchase.retain(|id| !bought_before.contains(id));

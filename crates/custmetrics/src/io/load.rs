@@ -166,6 +166,17 @@ pub(crate) fn par_filled<T: Copy + Send + Sync>(value: T, len: usize) -> Vec<T> 
     out
 }
 
+/// The distinct values of `values` as a set: deduplicated by a parallel sort, then the set
+/// built at its size (growing a set one value at a time, repeats included, ran on one core).
+pub(crate) fn distinct_set<T: Ord + std::hash::Hash + Send>(mut values: Vec<T>) -> PlHashSet<T> {
+    use rayon::prelude::*;
+    values.par_sort_unstable();
+    values.dedup();
+    let mut set = PlHashSet::with_capacity(values.len());
+    set.extend(values);
+    set
+}
+
 /// `keys` sorted (and without repeats when `dedup`), on every core. `bucket` must order the
 /// keys coarsely (every key of bucket `b` below every key of bucket `b + 1`, all in
 /// `0..buckets`): a few slices per core count their keys of each bucket, which places every

@@ -219,7 +219,7 @@ fn check_text(path: &Path) -> std::io::Result<TextCheck> {
 /// Whether every byte of the file is ASCII (UTF-8, and what [`check_text`] finds of such a file):
 /// most exports are, and blocks read on every core answer it in about half the time of the
 /// serial reading that the other cases need (~70 ms of a 500 MB export on one core). `false`
-/// sends the caller to that reading.
+/// (found at the first block that is not ASCII) sends the caller to that reading.
 #[cfg(unix)]
 fn all_ascii(path: &Path) -> std::io::Result<bool> {
     use rayon::prelude::*;
@@ -244,7 +244,8 @@ fn all_ascii(path: &Path) -> std::io::Result<bool> {
                 Ok(buf.get(..filled).is_some_and(<[u8]>::is_ascii))
             },
         )
-        .try_reduce(|| true, |a, b| Ok(a && b))
+        .find_any(|ascii| !matches!(ascii, Ok(true)))
+        .unwrap_or(Ok(true))
 }
 
 #[cfg(not(unix))]

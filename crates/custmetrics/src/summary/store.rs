@@ -679,11 +679,7 @@ impl SummaryStore {
     /// not copied: 16 bytes a line) and the customers with a purchase (read from the
     /// purchases' customer and orders columns only).
     fn prior_rows(&self, frames: &mut Frames) -> Result<PriorRows> {
-        let ids = frames
-            .customer_ids
-            .column(col::CUSTOMER_ID)?
-            .str()?
-            .rechunk();
+        let ids = frames.customer_ids.column(col::CUSTOMER_ID)?.str()?.clone();
         let mut bought = vec![false; ids.len()];
         if let Some(p) = self.read_table("purchases", Some(&["customer", "orders"]))? {
             let customers = p.column("customer")?.i32()?;
@@ -698,7 +694,7 @@ impl SummaryStore {
         }
         Ok(PriorRows::new(
             std::mem::take(&mut frames.line_keys),
-            ids.into_owned(),
+            ids,
             bought,
         ))
     }
@@ -2174,9 +2170,11 @@ impl Builder {
     /// A builder that continues the store of `old` (its order keys are taken, not copied).
     fn from_frames(old: &mut Frames) -> Result<Builder> {
         let mut b = Builder::default();
-        let ids = old.customer_ids.column(col::CUSTOMER_ID)?.str()?.rechunk();
+        // Kept in the parts' chunks: every pass over them goes chunk by chunk (a rechunk was a
+        // serial copy of the store's every id).
+        let ids = old.customer_ids.column(col::CUSTOMER_ID)?.str()?.clone();
         b.first_new_id = ids.len();
-        b.store_ids = Some(ids.into_owned());
+        b.store_ids = Some(ids);
         b.dictionary = Dictionary::from_frame(&old.dimensions)?;
         b.store_orders = std::mem::take(&mut old.order_keys);
         Ok(b)
@@ -2206,7 +2204,7 @@ impl Builder {
         // The rows' distinct ids not coded yet, found in slices on every core and deduplicated
         // by a parallel sort before the set is built at its size (growing a set one id at a
         // time, and the code maps below, was a quarter of a monthly update, on one core).
-        let mut unknown: Vec<&str> = ids
+        let unknown: Vec<&str> = ids
             .downcast_iter()
             .flat_map(|chunk| (0..chunk.len().div_ceil(SLICE)).map(move |s| (chunk, s * SLICE)))
             .collect::<Vec<_>>()
@@ -2217,10 +2215,7 @@ impl Builder {
                     .filter(|id| !self.code_of.contains(id))
             })
             .collect();
-        unknown.par_sort_unstable();
-        unknown.dedup();
-        let mut wanted: PlHashSet<&str> = PlHashSet::with_capacity(unknown.len());
-        wanted.extend(unknown);
+        let wanted = crate::io::load::distinct_set(unknown);
         if wanted.is_empty() {
             return;
         }
