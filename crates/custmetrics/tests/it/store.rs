@@ -8,11 +8,15 @@ use custmetrics::{Dataset, DatasetSpec, Report, ReportOptions, SummaryStore};
 use proptest::prelude::*;
 
 /// A generated dataset (transactions with refunds and order ids, interactions with NPS and
-/// CSAT answers, customers), written once.
+/// CSAT answers, customers), written once per run under cargo's scratch directory for
+/// integration tests (inside the target directory, so `cargo clean` removes it: a static is
+/// never dropped, so a `TempDir` here would leave a directory in /tmp after every run).
 fn generated() -> &'static Path {
     static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("custmetrics-store-it-{}", std::process::id()));
+        // The process id keeps two runs sharing a target directory apart.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("store-it-generated-{}", std::process::id()));
         let mut options = GenerateOptions::default();
         options.customers = 150;
         options.seed = 11;
