@@ -3260,7 +3260,7 @@ fn par_map_pairs<A, B, T>(
 where
     A: PolarsNumericType,
     B: PolarsNumericType,
-    T: Copy + Default + Send + Sync,
+    T: Send,
 {
     use rayon::prelude::*;
     let chunks: Vec<_> = a
@@ -3274,19 +3274,12 @@ where
     if !aligned || a.null_count() + b.null_count() > 0 {
         return None;
     }
-    let mut out = crate::io::load::par_filled(T::default(), a.len());
-    let mut rest: &mut [T] = &mut out;
-    let mut jobs = Vec::with_capacity(chunks.len());
+    // Each chunk's values written in place on every core (an indexed `par_extend` fills the
+    // reserved tail directly): one pass, no filling first.
+    let mut out = Vec::with_capacity(a.len());
     for (x, y) in chunks {
-        let (head, tail) = rest.split_at_mut_checked(x.len())?;
-        jobs.push((head, x, y));
-        rest = tail;
+        out.par_extend(x.par_iter().zip(y).map(|(&x, &y)| f(x, y)));
     }
-    jobs.into_par_iter().for_each(|(out, x, y)| {
-        for ((o, &x), &y) in out.iter_mut().zip(x).zip(y) {
-            *o = f(x, y);
-        }
-    });
     Some(out)
 }
 
