@@ -1905,6 +1905,9 @@ impl DeferredTables {
     }
 }
 
+/// [`Dictionary::encode_all`]'s code of a null value (values are coded 0, 1, 2, ...).
+const NULL_CODE: i32 = -1;
+
 /// Codes of the dimension values, per (table, dimension).
 #[derive(Default)]
 struct Dictionary {
@@ -1941,97 +1944,77 @@ impl Dictionary {
     }
 
     fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
-        let coded = self.encode_all(kind, &[(dim, values)]);
-        coded
+        let codes = self
+            .encode_all(kind, &[(dim, values)])
             .into_iter()
             .next()
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
+            .unwrap_or_default();
+        let validity = codes.contains(&NULL_CODE).then(|| {
+            polars_arrow::bitmap::Bitmap::from_iter(codes.iter().map(|&c| c != NULL_CODE))
+        });
+        Int32Chunked::from_vec_validity(PlSmallStr::EMPTY, codes, validity)
     }
 
-    /// [`Dictionary::encode`] of several dimensions' columns, in slices of rows on every core:
-    /// each slice codes its values in first-seen order by itself, then the slices' new values
-    /// get the dimension's codes slice by slice (in row order, so the codes are those one pass
-    /// gives), and the rows' codes are translated. One core per dimension left a core idle
-    /// with three dimensions (~0.3 s of a 10M-row summarize).
-    fn encode_all(
-        &mut self,
-        kind: TableKind,
-        columns: &[(&str, &StringChunked)],
-    ) -> Vec<Vec<Option<i32>>> {
+    /// [`Dictionary::encode`] of several dimensions' columns, each row's code ([`NULL_CODE`]
+    /// for a null) written straight into one buffer per column, in slices of rows on every
+    /// core: each slice first writes its own codes (its values in first-seen order), then the
+    /// slices' new values get the dimension's codes slice by slice (in row order, so the codes
+    /// are those one pass gives), and each slice translates its rows in place. Collecting
+    /// each slice's codes as options and then the rows' as options again was 16 bytes a row
+    /// and dimension, the largest share of a 10M-row summarize's page faults (on these hosts
+    /// its peak memory is much of its time; BENCHMARKS.md).
+    fn encode_all(&mut self, kind: TableKind, columns: &[(&str, &StringChunked)]) -> Vec<Vec<i32>> {
         use rayon::prelude::*;
         const SLICE: usize = 1 << 16;
-        let jobs: Vec<(usize, usize)> = columns
+        columns
             .iter()
-            .enumerate()
-            .flat_map(|(c, (_, values))| (0..values.len().div_ceil(SLICE)).map(move |s| (c, s)))
-            .collect();
-        // Each slice's values in first-seen order, and its rows' indices into them.
-        let sliced: Vec<(Vec<String>, Vec<Option<u32>>)> = jobs
-            .par_iter()
-            .map(|&(c, s)| {
-                let Some((_, values)) = columns.get(c) else {
-                    return (Vec::new(), Vec::new());
-                };
-                let part = values.slice((s * SLICE) as i64, SLICE);
-                let mut local: PlHashMap<&str, u32> = PlHashMap::new();
-                let mut seen: Vec<String> = Vec::new();
-                let codes = part
-                    .iter()
-                    .map(|v| {
-                        v.map(|v| {
-                            *local.entry(v).or_insert_with(|| {
-                                seen.push(v.to_string());
-                                (seen.len() - 1) as u32
-                            })
-                        })
+            .map(|&(dim, values)| {
+                let mut out = crate::io::load::par_filled(NULL_CODE, values.len());
+                // Each slice's values in first-seen order; its rows hold indices into them.
+                let seen: Vec<Vec<String>> = out
+                    .par_chunks_mut(SLICE)
+                    .enumerate()
+                    .map(|(s, part)| {
+                        let slice = values.slice((s * SLICE) as i64, part.len());
+                        let mut local: PlHashMap<&str, i32> = PlHashMap::new();
+                        let mut seen: Vec<String> = Vec::new();
+                        for (cell, v) in part.iter_mut().zip(slice.iter()) {
+                            if let Some(v) = v {
+                                *cell = *local.entry(v).or_insert_with(|| {
+                                    seen.push(v.to_string());
+                                    (seen.len() - 1) as i32
+                                });
+                            }
+                        }
+                        seen
                     })
                     .collect();
-                (seen, codes)
-            })
-            .collect();
-        // The dimension's code of each slice's values, slices in row order.
-        let translations: Vec<Vec<i32>> = jobs
-            .iter()
-            .zip(&sliced)
-            .map(|(&(c, _), (seen, _))| {
-                let dim = columns.get(c).map_or("", |(dim, _)| *dim);
                 let key = (kind, dim.to_string());
                 let codes = self.codes.entry(key.clone()).or_default();
                 let list = self.values.entry(key).or_default();
-                seen.iter()
-                    .map(|v| match codes.get(v.as_str()) {
-                        Some(&code) => code,
-                        None => {
-                            list.push(v.clone());
-                            let code = (list.len() - 1) as i32;
-                            codes.insert(v.clone(), code);
-                            code
+                let translations: Vec<Vec<i32>> = seen
+                    .iter()
+                    .map(|seen| {
+                        seen.iter()
+                            .map(|v| match codes.get(v.as_str()) {
+                                Some(&code) => code,
+                                None => {
+                                    list.push(v.clone());
+                                    let code = (list.len() - 1) as i32;
+                                    codes.insert(v.clone(), code);
+                                    code
+                                }
+                            })
+                            .collect()
+                    })
+                    .collect();
+                out.par_chunks_mut(SLICE)
+                    .zip(&translations)
+                    .for_each(|(part, translated)| {
+                        for cell in part.iter_mut().filter(|c| **c != NULL_CODE) {
+                            *cell = translated.get(*cell as usize).copied().unwrap_or(NULL_CODE);
                         }
-                    })
-                    .collect()
-            })
-            .collect();
-        let mut first_job = 0;
-        columns
-            .iter()
-            .enumerate()
-            .map(|(c, (_, values))| {
-                let jobs_here = jobs.iter().filter(|(jc, _)| *jc == c).count();
-                let range = first_job..first_job + jobs_here;
-                first_job += jobs_here;
-                let parts = sliced.get(range.clone()).unwrap_or_default();
-                let translated = translations.get(range).unwrap_or_default();
-                let mut out = Vec::new();
-                (0..values.len())
-                    .into_par_iter()
-                    .map(|row| {
-                        let (s, i) = (row / SLICE, row % SLICE);
-                        let local = parts.get(s)?.1.get(i).copied().flatten()?;
-                        translated.get(s)?.get(local as usize).copied()
-                    })
-                    .collect_into_vec(&mut out);
+                    });
                 out
             })
             .collect()
@@ -2475,7 +2458,11 @@ impl Builder {
         if t.frame.height() == 0 {
             return Ok(None);
         }
-        Ok(Some(self.purchase_days(&t.frame)?))
+        // The rows are reduced here and not needed after; the table keeps its columns' names
+        // (the manifest lists them).
+        let empty = t.frame.clear();
+        let frame = std::mem::replace(&mut t.frame, empty);
+        Ok(Some(self.purchase_days(frame)?))
     }
 
     /// First and last day of a table's rows so far (written parts included).
@@ -2645,26 +2632,33 @@ impl Builder {
     /// sorted (so a day's rows keep their order) and each run of equal days is one row: a
     /// hash table of every day, and before it a polars group-by on the id strings, were
     /// several times slower on 10M rows.
-    fn purchase_days(&mut self, tx: &DataFrame) -> Result<DataFrame> {
+    ///
+    /// The frame is taken, and each of its columns dropped as soon as it has been turned into
+    /// what the reduction needs: its strings are ~0.9 GB at 10M rows, and holding them to the
+    /// end put them under everything built here (on these hosts a run's peak memory is much
+    /// of its time; BENCHMARKS.md).
+    fn purchase_days(&mut self, mut tx: DataFrame) -> Result<DataFrame> {
         use rayon::prelude::*;
-        let ids = tx.column(col::CUSTOMER_ID)?.cast(&DataType::String)?;
-        let days = tx.column(col::DATE)?.cast(&DataType::Int32)?;
-        let amounts = tx.column(col::AMOUNT)?.cast(&DataType::Float64)?;
-        let (ids, days, amounts) = (ids.str()?, days.i32()?, amounts.f64()?);
-        let codes = self.code_rows(ids);
-        let names = transaction_dimensions(tx);
-        let texts: Vec<Column> = names
-            .iter()
-            .map(|d| Ok(tx.column(d)?.cast(&DataType::String)?))
-            .collect::<Result<_>>()?;
-        let columns: Vec<(&str, &StringChunked)> = names
-            .iter()
-            .zip(&texts)
-            .map(|(d, text)| Ok((d.as_str(), text.str()?)))
-            .collect::<Result<_>>()?;
-        let dim_codes = self
-            .dictionary
-            .encode_all(TableKind::Transactions, &columns);
+        if tx.get_column_index(col::ORDER_ID).is_some() {
+            tx.drop_in_place(col::ORDER_ID)?;
+        }
+        let names = transaction_dimensions(&tx);
+        let dim_codes = {
+            let texts: Vec<Column> = names
+                .iter()
+                .map(|d| Ok(tx.column(d)?.cast(&DataType::String)?))
+                .collect::<Result<_>>()?;
+            let columns: Vec<(&str, &StringChunked)> = names
+                .iter()
+                .zip(&texts)
+                .map(|(d, text)| Ok((d.as_str(), text.str()?)))
+                .collect::<Result<_>>()?;
+            self.dictionary
+                .encode_all(TableKind::Transactions, &columns)
+        };
+        for d in &names {
+            tx.drop_in_place(d)?;
+        }
         // A dimension's values compared by the rank of their code in the values' order (equal
         // values share a code): reading each row's text back from its (many-chunked) column
         // was a sixth of a 10M-row summarize.
@@ -2672,8 +2666,23 @@ impl Builder {
             .iter()
             .map(|d| self.dictionary.ranks(TableKind::Transactions, d))
             .collect();
-        let (day_values, amount_values) = rayon::join(|| options_of(days), || options_of(amounts));
-        let keyed = sorted_day_keys(&codes, &day_values);
+        let codes = {
+            let ids = tx
+                .drop_in_place(col::CUSTOMER_ID)?
+                .cast(&DataType::String)?;
+            self.code_rows(ids.str()?)
+        };
+        let keyed = {
+            let days = tx.drop_in_place(col::DATE)?.cast(&DataType::Int32)?;
+            sorted_day_keys(&codes, &options_of(days.i32()?))
+        };
+        drop(codes);
+        let amount_values = {
+            let amounts = tx.drop_in_place(col::AMOUNT)?.cast(&DataType::Float64)?;
+            drop(tx);
+            // A null amount counts as zero (a purchase of nothing), as it always has.
+            values_or_zero(amounts.f64()?)
+        };
         // Runs of one customer's day never straddle two slices, so the slices reduce in
         // parallel to the rows a single pass gives, in the same order.
         let values = DayValues {
@@ -2721,6 +2730,20 @@ impl Builder {
         }
         Ok(DataFrame::new_infer_height(columns)?)
     }
+}
+
+/// A column's values, nulls as zeros, copied in slices on every core.
+fn values_or_zero<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<T::Native> {
+    use rayon::prelude::*;
+    const SLICE: usize = 1 << 16;
+    let mut out = crate::io::load::par_filled(T::Native::default(), values.len());
+    out.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
+        let slice = values.slice((s * SLICE) as i64, out.len());
+        for (o, v) in out.iter_mut().zip(slice.iter()) {
+            *o = v.unwrap_or_default();
+        }
+    });
+    out
 }
 
 /// A column's values as options, copied in slices on every core.
@@ -2793,8 +2816,10 @@ fn sorted_day_keys(codes: &[Option<i32>], days: &[Option<i32>]) -> Vec<(u64, u32
 /// The per-row values [`Builder::purchase_days`] reduces: amounts, and each dimension's codes
 /// with the rank of each code's value.
 struct DayValues<'a> {
-    amounts: &'a [Option<f64>],
-    dim_codes: &'a [Vec<Option<i32>>],
+    /// Nulls as zeros.
+    amounts: &'a [f64],
+    /// [`NULL_CODE`] for a null.
+    dim_codes: &'a [Vec<i32>],
     ranks: &'a [Vec<u32>],
 }
 
@@ -2891,15 +2916,16 @@ impl DayValues<'_> {
             // Each dimension's smallest value among the day's purchases (by rank; its code).
             firsts.fill(None);
             for &(_, row) in run {
-                let amount = self.amounts.get(row as usize).copied().flatten();
-                m += to_micros(amount.unwrap_or_default());
-                if amount.is_some_and(|a| a < 0.0) {
+                let amount = self.amounts.get(row as usize).copied().unwrap_or_default();
+                m += to_micros(amount);
+                if amount < 0.0 {
                     continue;
                 }
                 n += 1;
                 let dims = self.dim_codes.iter().zip(self.ranks);
                 for ((codes, ranks), first) in dims.zip(&mut firsts) {
-                    let Some(code) = codes.get(row as usize).copied().flatten() else {
+                    let Some(code) = codes.get(row as usize).copied().filter(|&c| c != NULL_CODE)
+                    else {
                         continue;
                     };
                     let rank = ranks.get(code as usize).copied().unwrap_or(u32::MAX);
