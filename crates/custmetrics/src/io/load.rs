@@ -196,31 +196,53 @@ pub(crate) fn par_bucket_sort<T>(
 where
     T: Ord + Copy + Default + Send + Sync,
 {
+    par_bucket_sort_of(keys.len(), |i| keys.get(i).copied(), buckets, bucket, dedup)
+}
+
+/// [`par_bucket_sort`] of the keys `key(i)` gives for `i` in `0..len` (`None`: no key), each
+/// computed where it is counted and again where it is placed, so that the keys are never held
+/// unsorted: a 10M-row summarize's (customer, day) keys are 160 MB, which a sorted copy
+/// doubled at its peak.
+pub(crate) fn par_bucket_sort_of<T>(
+    len: usize,
+    key: impl Fn(usize) -> Option<T> + Sync,
+    buckets: usize,
+    bucket: impl Fn(&T) -> usize + Sync,
+    dedup: bool,
+) -> Vec<T>
+where
+    T: Ord + Copy + Default + Send + Sync,
+{
     use rayon::prelude::*;
     let buckets = buckets.max(1);
     let bucket = |k: &T| bucket(k).min(buckets - 1);
-    if keys.len() < 1 << 16 {
-        let mut keys = keys;
+    if len < 1 << 16 {
+        let mut keys: Vec<T> = (0..len).filter_map(&key).collect();
         keys.par_sort_unstable();
         if dedup {
             keys.dedup();
         }
         return keys;
     }
-    let slice = keys.len().div_ceil(rayon::current_num_threads() * 4);
-    let counts: Vec<Vec<usize>> = keys
-        .par_chunks(slice)
-        .map(|keys| {
+    let slice = len.div_ceil(rayon::current_num_threads() * 4);
+    let slices: Vec<std::ops::Range<usize>> = (0..len)
+        .step_by(slice)
+        .map(|from| from..(from + slice).min(len))
+        .collect();
+    let counts: Vec<Vec<usize>> = slices
+        .par_iter()
+        .map(|rows| {
             let mut counts = vec![0usize; buckets];
-            for k in keys {
-                if let Some(c) = counts.get_mut(bucket(k)) {
+            for k in rows.clone().filter_map(&key) {
+                if let Some(c) = counts.get_mut(bucket(&k)) {
                     *c += 1;
                 }
             }
             counts
         })
         .collect();
-    let mut out = par_filled(T::default(), keys.len());
+    let total = counts.iter().flatten().sum();
+    let mut out = par_filled(T::default(), total);
     // `out` cut into the buckets, in order, and each bucket into a part per slice.
     let mut places: Vec<Vec<&mut [T]>> =
         counts.iter().map(|_| Vec::with_capacity(buckets)).collect();
@@ -235,21 +257,21 @@ where
             *size += n;
         }
     }
-    keys.par_chunks(slice)
+    slices
+        .into_par_iter()
         .zip(places)
-        .for_each(|(keys, mut places)| {
+        .for_each(|(rows, mut places)| {
             let mut filled = vec![0usize; buckets];
-            for k in keys {
-                let b = bucket(k);
+            for k in rows.filter_map(&key) {
+                let b = bucket(&k);
                 if let (Some(place), Some(f)) = (places.get_mut(b), filled.get_mut(b))
                     && let Some(cell) = place.get_mut(*f)
                 {
-                    *cell = *k;
+                    *cell = k;
                     *f += 1;
                 }
             }
         });
-    drop(keys);
     let mut ranges = Vec::with_capacity(buckets);
     let mut rest = out.as_mut_slice();
     for size in sizes {
