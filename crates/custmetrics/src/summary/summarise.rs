@@ -460,6 +460,16 @@ where
     std::borrow::Cow::Owned(out)
 }
 
+/// A numeric column without nulls as one chunk ([`contiguous`]'s copy, kept as the column),
+/// so that every later reader borrows it; a column with nulls is returned as it is.
+pub(crate) fn one_chunk<T: PolarsNumericType>(values: &ChunkedArray<T>) -> ChunkedArray<T> {
+    if values.null_count() > 0 || values.chunks().len() <= 1 {
+        return values.clone();
+    }
+    let copied = contiguous(values, T::Native::default()).into_owned();
+    ChunkedArray::from_vec(values.name().clone(), copied)
+}
+
 /// The indices of `ids` in byte order of the ids.
 ///
 /// Sorting indices with a string comparison behind each (a pointer chase and a `memcmp`) was
@@ -751,6 +761,22 @@ mod tests {
     use super::*;
     use crate::period::days_since_epoch;
     use crate::summary::merge_partitions;
+
+    #[test]
+    fn one_chunk_copies_several_chunks_into_one_and_leaves_nulls_alone() {
+        let mut days = Int32Chunked::from_vec("day".into(), vec![3, 1]);
+        days.append(&Int32Chunked::from_vec("day".into(), vec![4, 1, 5]))
+            .unwrap();
+        let joined = one_chunk(&days);
+        assert_eq!(joined.chunks().len(), 1);
+        assert_eq!(joined.name().as_str(), "day");
+        assert_eq!(joined.cont_slice().unwrap(), [3, 1, 4, 1, 5]);
+        let mut with_null: Int32Chunked = [Some(1), None].into_iter().collect();
+        with_null.append(&days).unwrap();
+        let kept = one_chunk(&with_null);
+        assert_eq!(kept.chunks().len(), with_null.chunks().len());
+        assert!(kept.equal_missing(&with_null).all());
+    }
 
     fn frame() -> LazyFrame {
         let d = |s: &str| days_since_epoch(NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap());
