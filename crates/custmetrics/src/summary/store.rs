@@ -2234,7 +2234,13 @@ impl Builder {
         self.learn_store_codes(ids);
         let next = self.first_new_id + self.ids.len();
         let (codes, new_ids) = self.code_of.code_all(ids, next);
-        self.ids.extend(new_ids);
+        // Moved when it is the first list (extending an empty one copied 63 MB of ids at
+        // 2.6M customers).
+        if self.ids.is_empty() {
+            self.ids = new_ids;
+        } else {
+            self.ids.extend(new_ids);
+        }
         codes
     }
 
