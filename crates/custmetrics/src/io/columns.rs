@@ -98,7 +98,7 @@ pub(super) fn parse_file_columns(
     let mut select: Vec<Expr> = vec![col(ROW)];
     select.extend(wanted.iter().map(|c| col(c.as_str())));
     let shown = PathBuf::from(&opened.display);
-    let typed = read_typed_csv(kind, opened, &resolved, &select, options);
+    let typed = read_typed_csv(kind, opened, &resolved, &select, &wanted, options);
     let raw = match typed {
         Some(frame) => frame,
         None => in_partition(opened.frame.clone(), &resolved, options)
@@ -861,6 +861,7 @@ pub(super) fn read_typed_csv(
     opened: &OpenedFile,
     resolved: &ResolvedColumns,
     select: &[Expr],
+    wanted: &[String],
     options: &LoadOptions,
 ) -> Option<DataFrame> {
     opened.csv_path.as_ref()?;
@@ -914,9 +915,23 @@ pub(super) fn read_typed_csv(
         .map(|d| (d.to_string(), DataType::Date))
         .chain(amounts.iter().map(|a| (a.to_string(), DataType::Float64)))
         .collect();
-    let frame = in_partition(opened.typed_csv_scan(&types)?, resolved, options)
+    // Read whole when the run is not in partitions (a partition's scan keeps only its
+    // customers' rows while it reads, which bounds its memory).
+    let read_whole = options.partition.is_none_or(|p| p.count <= 1);
+    let read = match read_whole {
+        true => opened.typed_csv_read(&types, wanted),
+        false => None,
+    };
+    let (lf, engine) = match read {
+        Some(read) => (read.lazy(), Engine::InMemory),
+        None => (
+            in_partition(opened.typed_csv_scan(&types)?, resolved, options),
+            Engine::Streaming,
+        ),
+    };
+    let frame = lf
         .select(select)
-        .collect_with_engine(Engine::Streaming)
+        .collect_with_engine(engine)
         .ok()?
         .unwrap_single();
     let finite = amounts.iter().all(|a| {

@@ -1048,6 +1048,63 @@ impl OpenedFile {
     }
 }
 
+impl OpenedFile {
+    /// [`OpenedFile::typed_csv_scan`] read whole by polars' CSV reader, only the `wanted`
+    /// columns (named as in [`OpenedFile::columns`]) and the row index; `None` for other inputs
+    /// or when polars fails (the caller then scans). The streaming scan reads 512 KiB at a
+    /// time: a 10M-row export came in ~1,000 chunks of ~10,000 rows allocated by polars'
+    /// streaming threads, and their memory, freed by the threads that code the columns, was
+    /// not reused (~500 MB more at a CSV `summarize`'s peak than from Parquet; BENCHMARKS.md).
+    /// This reader parses pieces of up to 16 MB on polars' thread pool.
+    pub(crate) fn typed_csv_read(
+        &self,
+        types: &[(String, DataType)],
+        wanted: &[String],
+    ) -> Option<DataFrame> {
+        let (path, delimiter) = (self.csv_path.as_ref()?, self.delimiter?);
+        let raw = |name: &str| {
+            let i = self.columns.iter().position(|c| c == name)?;
+            self.raw_columns.get(i)
+        };
+        let schema: Schema = types
+            .iter()
+            .filter_map(|(name, dtype)| Some((raw(name)?.as_str().into(), dtype.clone())))
+            .collect();
+        let projection: Vec<PlSmallStr> = wanted
+            .iter()
+            .map(|w| raw(w).map(|r| r.as_str().into()))
+            .collect::<Option<_>>()?;
+        let mut frame = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(0))
+            .with_schema_overwrite(Some(Arc::new(schema)))
+            .with_row_index(Some(RowIndex {
+                name: ROW.into(),
+                offset: 0,
+            }))
+            .with_raise_if_empty(true)
+            // Chunks of a few hundred thousand rows are kept: one chunk would copy the frame.
+            .with_rechunk(false)
+            .with_columns(Some(projection.into()))
+            .map_parse_options(|o| o.with_separator(delimiter).with_missing_is_null(true))
+            .try_into_reader_with_file_path(Some(path.clone()))
+            .ok()?
+            .finish()
+            .ok()?;
+        for w in wanted {
+            let r = raw(w)?;
+            if r != w {
+                // A rename onto a name still in use would need a swap: scan instead.
+                if frame.get_column_index(w).is_some() {
+                    return None;
+                }
+                frame.rename(r, w.as_str().into()).ok()?;
+            }
+        }
+        Some(frame)
+    }
+}
+
 /// Picks the delimiter among `,` `;` tab `|` that splits the first lines into the same,
 /// largest number of fields; quoted fields are skipped. Falls back to `,`.
 pub(crate) fn sniff_delimiter(text: &str) -> u8 {
