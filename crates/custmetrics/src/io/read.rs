@@ -1032,14 +1032,7 @@ impl OpenedFile {
     /// value polars cannot parse fails the whole scan, and the caller falls back to text.
     pub(crate) fn typed_csv_scan(&self, types: &[(String, DataType)]) -> Option<LazyFrame> {
         let (path, delimiter) = (self.csv_path.as_ref()?, self.delimiter?);
-        let schema: Schema = types
-            .iter()
-            .filter_map(|(name, dtype)| {
-                let i = self.columns.iter().position(|c| c == name)?;
-                Some((self.raw_columns.get(i)?.as_str().into(), dtype.clone()))
-            })
-            .collect();
-        let lf = csv_scan(path, delimiter, Some(Arc::new(schema))).ok()?;
+        let lf = csv_scan(path, delimiter, Some(Arc::new(self.raw_types(types)))).ok()?;
         Some(if self.raw_columns != self.columns {
             lf.rename(self.raw_columns.clone(), self.columns.clone(), true)
         } else {
@@ -1062,17 +1055,10 @@ impl OpenedFile {
         wanted: &[String],
     ) -> Option<DataFrame> {
         let (path, delimiter) = (self.csv_path.as_ref()?, self.delimiter?);
-        let raw = |name: &str| {
-            let i = self.columns.iter().position(|c| c == name)?;
-            self.raw_columns.get(i)
-        };
-        let schema: Schema = types
-            .iter()
-            .filter_map(|(name, dtype)| Some((raw(name)?.as_str().into(), dtype.clone())))
-            .collect();
+        let schema = self.raw_types(types);
         let projection: Vec<PlSmallStr> = wanted
             .iter()
-            .map(|w| raw(w).map(|r| r.as_str().into()))
+            .map(|w| self.raw_column(w).map(|r| r.as_str().into()))
             .collect::<Option<_>>()?;
         let mut frame = CsvReadOptions::default()
             .with_has_header(true)
@@ -1092,7 +1078,7 @@ impl OpenedFile {
             .finish()
             .ok()?;
         for w in wanted {
-            let r = raw(w)?;
+            let r = self.raw_column(w)?;
             if r != w {
                 // A rename onto a name still in use would need a swap: scan instead.
                 if frame.get_column_index(w).is_some() {
@@ -1102,6 +1088,23 @@ impl OpenedFile {
             }
         }
         Some(frame)
+    }
+
+    /// The header name, as written in the file, of the column this crate calls `name`.
+    fn raw_column(&self, name: &str) -> Option<&String> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        self.raw_columns.get(i)
+    }
+
+    /// The dtypes to force on a CSV read, keyed by the file's own header names (polars
+    /// matches a schema to the header before any rename).
+    fn raw_types(&self, types: &[(String, DataType)]) -> Schema {
+        types
+            .iter()
+            .filter_map(|(name, dtype)| {
+                Some((self.raw_column(name)?.as_str().into(), dtype.clone()))
+            })
+            .collect()
     }
 }
 
@@ -1354,6 +1357,49 @@ pub(crate) fn csv_lines(path: &Path, _delimiter: u8, rows: &[u64]) -> Vec<Option
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_typed_csv_read_whole_equals_the_typed_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("padded.csv");
+        // Padded header names: the file's names differ from the ones the crate uses.
+        std::fs::write(
+            &p,
+            " order_id ,customer , day ,amount,note\no1,c1,2024-01-05,12.5,x\no2,c2,2024-02-29,,y\n",
+        )
+        .unwrap();
+        let opened = open(&InputPath::File(p)).unwrap();
+        assert_ne!(opened.raw_columns, opened.columns);
+        let types = [
+            ("day".to_string(), DataType::Date),
+            ("amount".to_string(), DataType::Float64),
+        ];
+        let wanted = [
+            "customer".to_string(),
+            "day".to_string(),
+            "amount".to_string(),
+        ];
+        let read = opened.typed_csv_read(&types, &wanted).unwrap();
+        let mut names: Vec<String> = read
+            .get_column_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["__row", "amount", "customer", "day"]);
+        let keep = [col(ROW), col("customer"), col("day"), col("amount")];
+        let read = read.lazy().select(keep.clone()).collect().unwrap();
+        let scanned = opened
+            .typed_csv_scan(&types)
+            .unwrap()
+            .select(keep)
+            .collect()
+            .unwrap();
+        assert!(read.equals_missing(&scanned), "{read}\n{scanned}");
+        assert_eq!(read.column("day").unwrap().dtype(), &DataType::Date);
+        assert_eq!(read.column("amount").unwrap().null_count(), 1);
+        assert_eq!(read.height(), 2);
+    }
 
     #[test]
     fn text_check_finds_utf8_across_chunks_and_clear_windows_1252() {

@@ -2686,8 +2686,9 @@ impl Builder {
         let amount_values = {
             let amounts = tx.drop_in_place(col::AMOUNT)?.cast(&DataType::Float64)?;
             drop(tx);
-            // A null amount counts as zero (a purchase of nothing), as it always has.
-            values_or_zero(amounts.f64()?)
+            // A null amount counts as zero (a purchase of nothing), as it always has. Owned,
+            // so the column's chunks are freed here (they are many: the copy is made anyway).
+            super::summarise::contiguous(amounts.f64()?, 0.0).into_owned()
         };
         // Runs of one customer's day never straddle two slices, so the slices reduce in
         // parallel to the rows a single pass gives, in the same order.
@@ -2736,20 +2737,6 @@ impl Builder {
         }
         Ok(DataFrame::new_infer_height(columns)?)
     }
-}
-
-/// A column's values, nulls as zeros, copied in slices on every core.
-fn values_or_zero<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<T::Native> {
-    use rayon::prelude::*;
-    const SLICE: usize = 1 << 16;
-    let mut out = crate::io::load::par_filled(T::Native::default(), values.len());
-    out.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
-        let slice = values.slice((s * SLICE) as i64, out.len());
-        for (o, v) in out.iter_mut().zip(slice.iter()) {
-            *o = v.unwrap_or_default();
-        }
-    });
-    out
 }
 
 /// A column's values as options, copied in slices on every core.

@@ -426,7 +426,10 @@ fn runs_of_sorted_codes<'a>(
 /// without nulls, else its chunks copied into place on every core. A store's columns come in
 /// a chunk per row group, and `rechunk` copied them on one core (~0.15 s of `rfm --store` at
 /// 10M rows).
-fn contiguous<T>(values: &ChunkedArray<T>, null: T::Native) -> std::borrow::Cow<'_, [T::Native]>
+pub(crate) fn contiguous<T>(
+    values: &ChunkedArray<T>,
+    null: T::Native,
+) -> std::borrow::Cow<'_, [T::Native]>
 where
     T: PolarsNumericType,
 {
