@@ -128,7 +128,10 @@ pub(super) fn drop_lines_seen_before(
     prior: Option<&super::load::PriorRows>,
     seen: &PlHashSet<u128>,
 ) -> Result<(Option<DataFrame>, RepeatedLines)> {
-    let held = prior.map(|p| p.lines_held(keys)).unwrap_or_default();
+    let held = match prior {
+        Some(p) => p.lines_held(keys)?,
+        None => PlHashSet::default(),
+    };
     let keep: Vec<bool> = keys
         .iter()
         .map(|k| !seen.contains(k) && !held.contains(k))

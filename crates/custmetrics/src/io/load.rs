@@ -61,21 +61,35 @@ pub struct LoadOptions {
 }
 
 /// What a summary store already holds of a transactions table (see [`LoadOptions::prior`]).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PriorRows {
-    /// Keys of the order lines held ([`Table::line_keys`]), in parts, each sorted: looked up
-    /// by binary search, so that an update builds no table of every line the store holds.
-    pub lines: Vec<Vec<u128>>,
+    /// Keys of the order lines held ([`Table::line_keys`]), sorted: walked where they are (a
+    /// store's files), so that an update holds no list of every line the store has.
+    lines: std::sync::Arc<dyn SortedKeys<u128>>,
     /// The store's customer ids by code, and whether each bought: looked up only for the few
     /// customers an update's refunds need, in one pass (no table of every stored customer).
     customers: StringChunked,
     bought: Vec<bool>,
 }
 
+impl Default for PriorRows {
+    fn default() -> Self {
+        PriorRows::new(
+            std::sync::Arc::new(Vec::<Vec<u128>>::new()),
+            StringChunked::default(),
+            Vec::new(),
+        )
+    }
+}
+
+/// The same store's rows: the same line keys (by identity: they may be files), customers and
+/// purchases.
 impl PartialEq for PriorRows {
     fn eq(&self, other: &Self) -> bool {
-        self.lines == other.lines
-            && self.bought == other.bought
+        std::ptr::addr_eq(
+            std::sync::Arc::as_ptr(&self.lines),
+            std::sync::Arc::as_ptr(&other.lines),
+        ) && self.bought == other.bought
             && self.customers.len() == other.customers.len()
             && self
                 .customers
@@ -88,8 +102,12 @@ impl PartialEq for PriorRows {
 impl Eq for PriorRows {}
 
 impl PriorRows {
-    /// The store's line keys (sorted parts), its customer ids by code and which bought.
-    pub fn new(lines: Vec<Vec<u128>>, customers: StringChunked, bought: Vec<bool>) -> PriorRows {
+    /// The store's line keys, its customer ids by code and which bought.
+    pub fn new(
+        lines: std::sync::Arc<dyn SortedKeys<u128>>,
+        customers: StringChunked,
+        bought: Vec<bool>,
+    ) -> PriorRows {
         PriorRows {
             lines,
             customers,
@@ -121,20 +139,40 @@ impl PriorRows {
             .collect()
     }
 
-    /// Whether the store holds the order line with this key.
-    pub fn has_line(&self, key: &u128) -> bool {
-        self.lines
-            .iter()
-            .any(|part| part.binary_search(key).is_ok())
-    }
-
-    /// Those of `keys` whose order lines the store holds ([`held_in_sorted`]).
-    pub(crate) fn lines_held(&self, keys: &[u128]) -> PlHashSet<u128> {
-        held_in_sorted(keys.iter().copied(), &self.lines)
+    /// Those of `keys` whose order lines the store holds.
+    ///
+    /// # Errors
+    /// The store's keys could not be read, or are not sorted.
+    pub(crate) fn lines_held(&self, keys: &[u128]) -> crate::Result<PlHashSet<u128>> {
+        let wanted = sorted_unique(keys.iter().copied());
+        Ok(self.lines.held(&wanted)?.into_iter().collect())
     }
 
     fn has_lines(&self) -> bool {
-        self.lines.iter().any(|part| !part.is_empty())
+        !self.lines.is_empty()
+    }
+}
+
+/// Sorted lists of keys, asked which of some keys they hold: a summary store's key files,
+/// walked a few row groups at a time, or lists in memory.
+pub trait SortedKeys<T>: Send + Sync + std::fmt::Debug {
+    /// Those of `wanted` (sorted, without repeats) that the lists hold, in any order.
+    ///
+    /// # Errors
+    /// The lists could not be read, or one is not sorted.
+    fn held(&self, wanted: &[T]) -> crate::Result<Vec<T>>;
+
+    /// Whether the lists hold no key.
+    fn is_empty(&self) -> bool;
+}
+
+impl<T: Ord + Copy + Send + Sync + std::fmt::Debug> SortedKeys<T> for Vec<Vec<T>> {
+    fn held(&self, wanted: &[T]) -> crate::Result<Vec<T>> {
+        Ok(held_in_lists(wanted, self, 1 << 18))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.iter().all(Vec::is_empty)
     }
 }
 
@@ -286,68 +324,67 @@ where
     out
 }
 
-/// The values of `wanted` that one of the sorted `lists` holds: `wanted` sorted once, then
-/// one merge walk along each list. An update checks its new keys against every key of the
-/// store (millions); the walk reads them in order, where a binary search per new key was
-/// random reads of them and most of an update's time.
-pub(crate) fn held_in_sorted<T: Ord + Copy + std::hash::Hash + Send + Sync>(
-    wanted: impl Iterator<Item = T>,
-    lists: &[Vec<T>],
-) -> PlHashSet<T> {
-    held_in_slices(wanted, lists, 1 << 18)
+/// Keys sorted, without repeats: what [`held_in_run`] looks up.
+pub(crate) fn sorted_unique<T: Ord + Send>(keys: impl Iterator<Item = T>) -> Vec<T> {
+    use rayon::prelude::*;
+    let mut keys: Vec<T> = keys.collect();
+    keys.par_sort_unstable();
+    keys.dedup();
+    keys
 }
 
-/// [`held_in_sorted`], each list walked in slices of `slice` values on every core, each slice
-/// against the wanted values within its first and last (a monthly update's two walks, along
-/// the store's 10M line keys and 10M order keys, ran on one core: a tenth of its time).
-fn held_in_slices<T: Ord + Copy + std::hash::Hash + Send + Sync>(
-    wanted: impl Iterator<Item = T>,
+/// The values of `wanted` (sorted, without repeats) that one of the sorted `lists` holds:
+/// [`held_in_run`] along each list in slices of `slice` values, on every core, each slice
+/// against the wanted values within its first and last. An update checks its new keys against
+/// every key of the store (millions); the walk reads them in order, where a binary search per
+/// new key was random reads of them and most of an update's time.
+fn held_in_lists<T: Ord + Copy + Send + Sync>(
+    wanted: &[T],
     lists: &[Vec<T>],
     slice: usize,
-) -> PlHashSet<T> {
+) -> Vec<T> {
     use rayon::prelude::*;
-    if lists.iter().all(Vec::is_empty) {
-        return PlHashSet::default();
-    }
-    let mut wanted: Vec<T> = wanted.collect();
-    wanted.par_sort_unstable();
-    wanted.dedup();
-    let wanted = &wanted;
-    let found: Vec<T> = lists
+    lists
         .par_iter()
         .flat_map(|list| list.par_chunks(slice.max(1)))
-        .flat_map_iter(|part| {
-            let (Some(first), Some(last)) = (part.first(), part.last()) else {
-                return Vec::new();
-            };
-            let from = wanted.partition_point(|w| w < first);
-            let to = wanted.partition_point(|w| w <= last);
-            let mut found = Vec::new();
-            let (mut w, mut l) = (
-                wanted.get(from..to).unwrap_or(&[]).iter().peekable(),
-                part.iter().peekable(),
-            );
-            while let (Some(&&a), Some(&&b)) = (w.peek(), l.peek()) {
-                match a.cmp(&b) {
-                    std::cmp::Ordering::Less => {
-                        w.next();
-                    }
-                    std::cmp::Ordering::Greater => {
-                        l.next();
-                    }
-                    std::cmp::Ordering::Equal => {
-                        found.push(a);
-                        w.next();
-                        l.next();
-                    }
-                }
+        .flat_map_iter(|part| held_in_run(wanted, part.len(), |i| part[i]))
+        .collect()
+}
+
+/// Those of `wanted` (sorted, without repeats) among the `len` sorted values `at(0..len)`,
+/// found by one merge walk over the wanted values between the first and the last of them.
+/// `at` lets the values stay where they are (a store's keys are two columns of a Parquet
+/// file read back: a key is built from both as it is compared).
+pub(crate) fn held_in_run<T: Ord + Copy>(
+    wanted: &[T],
+    len: usize,
+    at: impl Fn(usize) -> T,
+) -> Vec<T> {
+    let Some(end) = len.checked_sub(1) else {
+        return Vec::new();
+    };
+    let (first, last) = (at(0), at(end));
+    let from = wanted.partition_point(|w| *w < first);
+    let to = wanted.partition_point(|w| *w <= last);
+    let wanted = wanted.get(from..to).unwrap_or(&[]);
+    let mut found = Vec::new();
+    let (mut w, mut l) = (wanted.iter().peekable(), 0);
+    while let Some(&&a) = w.peek()
+        && l < len
+    {
+        match a.cmp(&at(l)) {
+            std::cmp::Ordering::Less => {
+                w.next();
             }
-            found
-        })
-        .collect();
-    let mut held = PlHashSet::with_capacity(found.len());
-    held.extend(found);
-    held
+            std::cmp::Ordering::Greater => l += 1,
+            std::cmp::Ordering::Equal => {
+                found.push(a);
+                w.next();
+                l += 1;
+            }
+        }
+    }
+    found
 }
 
 /// One of `count` disjoint parts of a table, by customer: a row belongs to part
@@ -681,7 +718,7 @@ fn concat_frames(frames: Vec<DataFrame>) -> Result<DataFrame> {
 mod tests {
     use proptest::prelude::*;
 
-    use super::{held_in_sorted, sort_hashes};
+    use super::{SortedKeys, held_in_lists, sort_hashes, sorted_unique};
 
     /// Bucketed, as at 10M keys (over 2^16 keys), hashes and keys all in one bucket come out
     /// as a sort and a dedup give them.
@@ -740,13 +777,15 @@ mod tests {
     fn held_keys_by_hand() {
         // Two sorted parts; wanted unsorted, with a repeat and keys outside both.
         let lists = vec![vec![2u64, 5, 9], vec![1, 5, 7, 40]];
-        let mut held: Vec<u64> = held_in_sorted([7, 3, 9, 9, 0, 41, 1].into_iter(), &lists)
-            .into_iter()
-            .collect();
+        let wanted = sorted_unique([7, 3, 9, 9, 0, 41, 1].into_iter());
+        assert_eq!(wanted, [0, 1, 3, 7, 9, 41]);
+        let mut held = lists.held(&wanted).unwrap();
         held.sort_unstable();
         assert_eq!(held, [1, 7, 9]);
-        assert!(held_in_sorted([1u64].into_iter(), &[vec![], vec![]]).is_empty());
-        assert!(held_in_sorted(std::iter::empty::<u64>(), &lists).is_empty());
+        let empty: Vec<Vec<u64>> = vec![vec![], vec![]];
+        assert!(SortedKeys::is_empty(&empty));
+        assert!(empty.held(&[1]).unwrap().is_empty());
+        assert!(lists.held(&[]).unwrap().is_empty());
     }
 
     proptest! {
@@ -763,7 +802,8 @@ mod tests {
                     l
                 })
                 .collect();
-            let held = held_in_sorted(wanted.iter().copied(), &lists);
+            let held: std::collections::HashSet<u64> =
+                lists.held(&sorted_unique(wanted.iter().copied())).unwrap().into_iter().collect();
             for k in &wanted {
                 let searched = lists.iter().any(|l| l.binary_search(k).is_ok());
                 prop_assert_eq!(held.contains(k), searched);
@@ -771,7 +811,9 @@ mod tests {
             prop_assert!(held.iter().all(|k| wanted.contains(k)));
             // Walked in slices as small as one value (repeats may straddle two), the same.
             for slice in [1, 2, 3, 7] {
-                prop_assert_eq!(&super::held_in_slices(wanted.iter().copied(), &lists, slice), &held);
+                let walked: std::collections::HashSet<u64> =
+                    held_in_lists(&sorted_unique(wanted.iter().copied()), &lists, slice).into_iter().collect();
+                prop_assert_eq!(&walked, &held);
             }
         }
     }

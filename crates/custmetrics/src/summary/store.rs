@@ -48,7 +48,7 @@ use crate::io::dataset::PartitionedRows;
 use crate::io::{
     Accounting, Dataset, DatasetSpec, DeferredTransactions, FileReport, InputPath, LoadOptions,
     Rejection, Table, TableKind, col, expand_inputs,
-    load::{PriorRows, held_in_sorted, sort_hashes},
+    load::{PriorRows, held_in_run, sort_hashes, sorted_unique},
 };
 use crate::money::to_micros;
 use crate::{Error, Result};
@@ -231,14 +231,12 @@ pub struct SummaryStore {
     manifest: Manifest,
 }
 
-/// A store's tables in memory: each table's parts, concatenated in order (for the key tables,
-/// one sorted list per part).
+/// A store's tables in memory: each table's parts, concatenated in order (the key tables are
+/// walked where they are: [`StoredKeys`]).
 struct Frames {
     customer_ids: DataFrame,
     dimensions: DataFrame,
     purchases: Option<DataFrame>,
-    line_keys: Vec<Vec<u128>>,
-    order_keys: Vec<Vec<u64>>,
     interactions: Option<DataFrame>,
     survey: Option<DataFrame>,
     customers: Option<DataFrame>,
@@ -675,10 +673,10 @@ impl SummaryStore {
     }
 
     /// What the store holds of the transactions, for loading an update
-    /// ([`crate::io::LoadOptions::prior`]): the keys of its order lines (taken from `frames`,
-    /// not copied: 16 bytes a line) and the customers with a purchase (read from the
-    /// purchases' customer and orders columns only).
-    fn prior_rows(&self, frames: &mut Frames) -> Result<PriorRows> {
+    /// ([`crate::io::LoadOptions::prior`]): the keys of its order lines (walked in its files)
+    /// and the customers with a purchase (read from the purchases' customer and orders
+    /// columns only).
+    fn prior_rows(&self, frames: &Frames) -> Result<PriorRows> {
         let ids = frames.customer_ids.column(col::CUSTOMER_ID)?.str()?.clone();
         let mut bought = vec![false; ids.len()];
         if let Some(p) = self.read_table("purchases", Some(&["customer", "orders"]))? {
@@ -693,7 +691,7 @@ impl SummaryStore {
             });
         }
         Ok(PriorRows::new(
-            std::mem::take(&mut frames.line_keys),
+            Arc::new(StoredKeys::of(self, "line_keys")?),
             ids,
             bought,
         ))
@@ -714,10 +712,10 @@ impl SummaryStore {
     /// that the store already has other lines of; every error of [`Dataset::load`]; I/O and
     /// query errors.
     pub fn update(&mut self, spec: &DatasetSpec, options: &StoreOptions) -> Result<Dataset> {
-        // The update reads the store's ids, dimension values and keys, never its rows: its
-        // cost grows with the new exports (and the store's keys), not with the history.
-        let mut old = self.read_keys()?;
-        let prior = Arc::new(self.prior_rows(&mut old)?);
+        // The update reads the store's ids and dimension values and walks its keys, never its
+        // rows: its cost grows with the new exports (and the store's keys), not with the history.
+        let old = self.read_keys()?;
+        let prior = Arc::new(self.prior_rows(&old)?);
         let spec = store_spec(spec, Some(prior));
         let run = self
             .manifest
@@ -732,7 +730,7 @@ impl SummaryStore {
         let staging = stage(&self.dir)?;
         let deferred = DeferredTables::split(&mut spec)?;
         let mut data = Dataset::load(&spec)?;
-        let mut builder = Builder::from_frames(&mut old)?;
+        let mut builder = Builder::from_frames(&old, StoredKeys::of(self, "order_keys")?)?;
         if data.deferred_transactions.is_some() {
             builder.spill = Some(Spill::new(staging.path(), run));
         }
@@ -1055,8 +1053,6 @@ impl SummaryStore {
                 true => table("purchases")?,
                 false => None,
             },
-            line_keys: Vec::new(),
-            order_keys: Vec::new(),
             interactions: match interactions && events {
                 true => table("interactions")?,
                 false => None,
@@ -1084,24 +1080,9 @@ impl SummaryStore {
         })
     }
 
-    /// What an update reads: the ids, the dimension values and the keys (one sorted list per
-    /// part), not the rows.
+    /// What an update reads: the ids and the dimension values, not the rows (nor the keys:
+    /// [`StoredKeys`]).
     fn read_keys(&self) -> Result<Frames> {
-        let mut line_keys = Vec::new();
-        for path in self.parts("line_keys")? {
-            line_keys.push(line_keys_of(&read_parquet(&path, |_| None)?)?);
-        }
-        let mut order_keys = Vec::new();
-        for path in self.parts("order_keys")? {
-            let part = read_parquet(&path, |_| None)?;
-            let keys = part.column("key")?.i64()?;
-            let values = par_map_pairs(keys, keys, |k, _| k as u64).unwrap_or_else(|| {
-                let mut values = Vec::with_capacity(keys.len());
-                for_each_pair(keys, keys, |k, _| values.push(k as u64));
-                values
-            });
-            order_keys.push(values);
-        }
         let required = |name: &str| -> Result<DataFrame> {
             self.read_table(name, None)?.ok_or_else(|| Error::Store {
                 path: self.dir.clone(),
@@ -1112,12 +1093,170 @@ impl SummaryStore {
             customer_ids: ids_or_none(self.read_table("customer_ids", None)?)?,
             dimensions: required("dimensions")?,
             purchases: None,
-            line_keys,
-            order_keys,
             interactions: None,
             survey: None,
             customers: None,
         })
+    }
+}
+
+/// A store's keys (`line_keys` or `order_keys`), sorted within each part, walked in its files
+/// [`KEY_BATCH_ROWS`] rows at a time: an update asks which of its new keys the store holds
+/// without loading them all. Loaded, a 10M-line store's keys were 240 MB read and 240 MB more
+/// copied into lists, most of an update's memory and of its time in page faults.
+#[derive(Debug)]
+struct StoredKeys {
+    parts: Vec<PathBuf>,
+    /// Whether the parts hold any key.
+    empty: bool,
+}
+
+/// Rows of a key part read at a time: four row groups as written (16 MB of line keys).
+const KEY_BATCH_ROWS: usize = 4 * ROW_GROUP_ROWS;
+
+impl StoredKeys {
+    fn of(store: &SummaryStore, table: &str) -> Result<StoredKeys> {
+        let parts = store.parts(table)?;
+        let empty = rows_in_parts(&parts)? == 0;
+        Ok(StoredKeys { parts, empty })
+    }
+
+    /// Those of `wanted` (sorted, without repeats) in the parts, whose `columns` give each key:
+    /// `runs` turns one batch read (and its file) into runs of values in file order (a run per
+    /// row group), `len` and `at` read a run (keys are built as they are compared).
+    fn held<T, R>(
+        &self,
+        wanted: &[T],
+        columns: &[&str],
+        runs: impl Fn(&Path, &DataFrame) -> Result<Vec<R>>,
+        len: impl Fn(&R) -> usize + Sync,
+        at: impl Fn(&R, usize) -> T + Sync,
+    ) -> Result<Vec<T>>
+    where
+        T: Ord + Copy + Send + Sync,
+        R: Sync,
+    {
+        use rayon::prelude::*;
+        let mut found = Vec::new();
+        if wanted.is_empty() || self.empty {
+            return Ok(found);
+        }
+        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
+        for path in &self.parts {
+            let broken = |e: PolarsError| Error::Store {
+                path: path.clone(),
+                message: format!("cannot read: {e}"),
+            };
+            let open = || -> Result<ParquetReader<File>> {
+                let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                Ok(ParquetReader::new(file).with_columns(Some(columns.clone())))
+            };
+            let mut first = open()?;
+            let metadata = first.get_metadata().map_err(broken)?.clone();
+            let rows = metadata.num_rows;
+            // The last key of the batches before: each batch must start at or after it.
+            let mut last: Option<T> = None;
+            for offset in (0..rows).step_by(KEY_BATCH_ROWS) {
+                let mut reader = open()?.with_slice(Some((offset, KEY_BATCH_ROWS)));
+                reader.set_metadata(metadata.clone());
+                let batch = reader.finish().map_err(broken)?;
+                let runs = runs(path, &batch)?;
+                // Each run sorted, and each after the one before: a store whose keys are out
+                // of order would let repeated lines through, counted twice.
+                let sorted = runs
+                    .par_iter()
+                    .all(|r| (1..len(r)).all(|i| at(r, i - 1) <= at(r, i)));
+                let bounds = runs.iter().filter_map(|r| {
+                    let end = len(r).checked_sub(1)?;
+                    Some((at(r, 0), at(r, end)))
+                });
+                let mut in_order = sorted;
+                for (first, end) in bounds {
+                    in_order &= last.is_none_or(|l| l <= first);
+                    last = Some(end);
+                }
+                if !in_order {
+                    return Err(Error::Store {
+                        path: path.clone(),
+                        message: format!(
+                            "its keys are not sorted (rows {offset} to {}): the store was not written by custmetrics or is damaged; summarise the exports again",
+                            offset + batch.height()
+                        ),
+                    });
+                }
+                found.par_extend(
+                    runs.par_iter()
+                        .flat_map_iter(|r| held_in_run(wanted, len(r), |i| at(r, i))),
+                );
+            }
+        }
+        Ok(found)
+    }
+
+    /// [`StoredKeys::held`] for order keys (`key`, int64 holding the u64 hash).
+    fn held_orders(&self, wanted: &[u64]) -> Result<Vec<u64>> {
+        self.held(
+            wanted,
+            &["key"],
+            |path, batch| {
+                let keys = batch.column("key")?.i64()?;
+                no_nulls(keys, path)?;
+                Ok(keys.downcast_iter().cloned().collect::<Vec<_>>())
+            },
+            |r: &KeyArray| r.len(),
+            |r: &KeyArray, i| r.values()[i] as u64,
+        )
+    }
+}
+
+impl crate::io::load::SortedKeys<u128> for StoredKeys {
+    /// The line keys held (`key_high`, `key_low`: the u128 hash's halves).
+    fn held(&self, wanted: &[u128]) -> Result<Vec<u128>> {
+        StoredKeys::held(
+            self,
+            wanted,
+            &["key_high", "key_low"],
+            |path, batch| {
+                let high = batch.column("key_high")?.i64()?;
+                let low = batch.column("key_low")?.i64()?;
+                no_nulls(high, path)?;
+                no_nulls(low, path)?;
+                let (high, low) = match high.chunk_lengths().eq(low.chunk_lengths()) {
+                    true => (high.clone(), low.clone()),
+                    false => (high.rechunk().into_owned(), low.rechunk().into_owned()),
+                };
+                Ok(high
+                    .downcast_iter()
+                    .cloned()
+                    .zip(low.downcast_iter().cloned())
+                    .collect::<Vec<_>>())
+            },
+            |(h, _): &(KeyArray, KeyArray)| h.len(),
+            |(h, l): &(KeyArray, KeyArray), i| {
+                (u128::from(h.values()[i] as u64) << 64) | u128::from(l.values()[i] as u64)
+            },
+        )
+    }
+
+    fn is_empty(&self) -> bool {
+        self.empty
+    }
+}
+
+/// One chunk of a key column (a row group read back).
+type KeyArray = polars_arrow::array::PrimitiveArray<i64>;
+
+/// Refuses a key column with a null: custmetrics never writes one, and a key skipped would
+/// let its line through twice.
+fn no_nulls(keys: &Int64Chunked, path: &Path) -> Result<()> {
+    match keys.null_count() {
+        0 => Ok(()),
+        n => Err(Error::Store {
+            path: path.to_path_buf(),
+            message: format!(
+                "{n} of its keys are null: the store was not written by custmetrics or is damaged; summarise the exports again"
+            ),
+        }),
     }
 }
 
@@ -2093,9 +2232,9 @@ struct Builder {
     /// `dim_*` (earlier parts first).
     purchases: Vec<DataFrame>,
     line_keys: Vec<u128>,
-    /// Keys of the orders read in this run, and those of the store updated (sorted parts).
+    /// Keys of the orders read in this run, and those of the store updated (an update).
     order_keys: Vec<u64>,
-    store_orders: Vec<Vec<u64>>,
+    store_orders: Option<StoredKeys>,
     /// Codes from here on are customers first seen in this run.
     first_new_id: usize,
     interactions: Vec<DataFrame>,
@@ -2150,8 +2289,8 @@ fn day_range(frames: &[DataFrame], known: Option<(i32, i32)>) -> Result<Option<(
 }
 
 impl Builder {
-    /// A builder that continues the store of `old` (its order keys are taken, not copied).
-    fn from_frames(old: &mut Frames) -> Result<Builder> {
+    /// A builder that continues the store of `old`, whose orders are `orders`.
+    fn from_frames(old: &Frames, orders: StoredKeys) -> Result<Builder> {
         let mut b = Builder::default();
         // Kept in the parts' chunks: every pass over them goes chunk by chunk (a rechunk was a
         // serial copy of the store's every id).
@@ -2159,7 +2298,7 @@ impl Builder {
         b.first_new_id = ids.len();
         b.store_ids = Some(ids);
         b.dictionary = Dictionary::from_frame(&old.dimensions)?;
-        b.store_orders = std::mem::take(&mut old.order_keys);
+        b.store_orders = Some(orders);
         Ok(b)
     }
 
@@ -2431,7 +2570,13 @@ impl Builder {
             apply_overlap(t, p, overlap)?;
         }
         let orders = order_keys(&t.frame)?;
-        let in_store = held_in_sorted(orders.keys.iter().copied(), &self.store_orders);
+        let in_store: PlHashSet<u64> = match &self.store_orders {
+            Some(store) => store
+                .held_orders(&sorted_unique(orders.keys.iter().copied()))?
+                .into_iter()
+                .collect(),
+            None => PlHashSet::default(),
+        };
         let first_held = match in_store.is_empty() {
             true => None,
             false => orders.keys.iter().position(|k| in_store.contains(k)),
@@ -3232,55 +3377,6 @@ impl OrderKeys {
     }
 }
 
-fn line_keys_of(frame: &DataFrame) -> Result<Vec<u128>> {
-    let high = frame.column("key_high")?.i64()?;
-    let low = frame.column("key_low")?.i64()?;
-    let key = |h: i64, l: i64| (u128::from(h as u64) << 64) | u128::from(l as u64);
-    if let Some(keys) = par_map_pairs(high, low, key) {
-        return Ok(keys);
-    }
-    // Reserved at the final size: a filtered collect grew the vector by copies (10M keys,
-    // 160 MB) and was a tenth of an update's time.
-    let mut keys = Vec::with_capacity(high.len());
-    for_each_pair(high, low, |h, l| keys.push(key(h, l)));
-    Ok(keys)
-}
-
-/// `f` of each row's values of two columns, on every core, when neither has a null and their
-/// chunks line up (as the columns of one Parquet file read back do); `None` otherwise (then
-/// [`for_each_pair`]). An update reads the store's 10M line and order keys this way: on one
-/// core that was a seventh of its time.
-fn par_map_pairs<A, B, T>(
-    a: &ChunkedArray<A>,
-    b: &ChunkedArray<B>,
-    f: impl Fn(A::Native, B::Native) -> T + Sync,
-) -> Option<Vec<T>>
-where
-    A: PolarsNumericType,
-    B: PolarsNumericType,
-    T: Send,
-{
-    use rayon::prelude::*;
-    let chunks: Vec<_> = a
-        .downcast_iter()
-        .zip(b.downcast_iter())
-        .map(|(x, y)| (x.values().as_slice(), y.values().as_slice()))
-        .collect();
-    let aligned = a.chunks().len() == b.chunks().len()
-        && a.len() == b.len()
-        && chunks.iter().all(|(x, y)| x.len() == y.len());
-    if !aligned || a.null_count() + b.null_count() > 0 {
-        return None;
-    }
-    // Each chunk's values written in place on every core (an indexed `par_extend` fills the
-    // reserved tail directly): one pass, no filling first.
-    let mut out = Vec::with_capacity(a.len());
-    for (x, y) in chunks {
-        out.par_extend(x.par_iter().zip(y).map(|(&x, &y)| f(x, y)));
-    }
-    Some(out)
-}
-
 /// Calls `f` with the values of each row where both columns have one, in row order. A store as
 /// written has no nulls in its key, code and count columns: their values are then read plain,
 /// which the optional values' iterator was not (a tenth of an update's time on 10M rows). A
@@ -3683,27 +3779,90 @@ mod tests {
     }
 
     #[test]
-    fn pairs_mapped_in_parallel_are_the_rows_pairs_or_none_when_they_cannot_be() {
-        let chunked = |parts: &[&[i64]]| {
-            let mut ca = Int64Chunked::from_slice("a".into(), parts[0]);
-            for part in &parts[1..] {
-                ca.append(&Int64Chunked::from_slice("a".into(), part))
-                    .unwrap();
-            }
-            ca
+    fn stored_keys_walked_in_batches_are_those_held_and_must_be_sorted() {
+        use crate::io::load::SortedKeys;
+        let dir = tempfile::tempdir().unwrap();
+        let write = |name: &str, frame: DataFrame| -> PathBuf {
+            let path = dir.path().join(name);
+            let mut file = File::create(&path).unwrap();
+            let mut frame = frame;
+            write_parquet(
+                &mut file,
+                &mut frame,
+                ParquetCompression::Uncompressed.into(),
+            )
+            .unwrap();
+            path
         };
-        let a = chunked(&[&[1, 2, 3], &[4], &[5, 6]]);
-        let b = chunked(&[&[10, 20, 30], &[40], &[50, 60]]);
-        let mut serial = Vec::new();
-        for_each_pair(&a, &b, |x, y| serial.push(x * 100 + y));
-        assert_eq!(par_map_pairs(&a, &b, |x, y| x * 100 + y), Some(serial));
-        // Chunks that do not line up, and nulls: the caller reads row by row.
-        let c = chunked(&[&[10, 20], &[30, 40], &[50, 60]]);
-        assert_eq!(par_map_pairs(&a, &c, |x, y| x + y), None);
-        let d = Int64Chunked::from_iter_options("d".into(), [Some(1), None].into_iter());
-        assert_eq!(par_map_pairs(&d, &d, |x, y| x + y), None);
-        let empty = Int64Chunked::from_slice("e".into(), &[]);
-        assert_eq!(par_map_pairs(&empty, &empty, |x, y| x + y), Some(vec![]));
+        // More keys than one batch, in two parts; every third number from each part's start,
+        // so that a wanted key may fall between two held ones or past the last.
+        let n = KEY_BATCH_ROWS + ROW_GROUP_ROWS / 2 + 7;
+        let part = |start: u64| -> Vec<u64> { (0..n as u64).map(|i| start + 3 * i).collect() };
+        let (a, b) = (part(1 << 63), part(5));
+        let orders = |keys: &[u64]| {
+            DataFrame::new_infer_height(vec![
+                Int64Chunked::from_iter_values("key".into(), keys.iter().map(|&k| k as i64))
+                    .into_column(),
+            ])
+            .unwrap()
+        };
+        let stored = StoredKeys {
+            parts: vec![
+                write("o0.parquet", orders(&a)),
+                write("o1.parquet", orders(&b)),
+            ],
+            empty: false,
+        };
+        let last_of_b = *b.last().unwrap();
+        let mut wanted = vec![5, 6, 8, last_of_b, last_of_b + 3, 1 << 63, (1 << 63) + 4];
+        wanted.extend([a[KEY_BATCH_ROWS - 1], a[KEY_BATCH_ROWS], b[ROW_GROUP_ROWS]]);
+        let wanted = sorted_unique(wanted.into_iter());
+        let mut held = stored.held_orders(&wanted).unwrap();
+        held.sort_unstable();
+        let mut expected: Vec<u64> = wanted
+            .iter()
+            .copied()
+            .filter(|k| a.binary_search(k).is_ok() || b.binary_search(k).is_ok())
+            .collect();
+        expected.sort_unstable();
+        assert_eq!(held, expected);
+        assert_eq!(expected.len(), 7);
+        // Line keys: the halves of u128 keys, compared as the whole keys.
+        let lines: Vec<u128> = a.iter().map(|&k| (u128::from(k) << 64) | 9).collect();
+        let frame = DataFrame::new_infer_height(vec![
+            Int64Chunked::from_iter_values(
+                "key_high".into(),
+                lines.iter().map(|k| (k >> 64) as u64 as i64),
+            )
+            .into_column(),
+            Int64Chunked::from_iter_values(
+                "key_low".into(),
+                lines.iter().map(|&k| k as u64 as i64),
+            )
+            .into_column(),
+        ])
+        .unwrap();
+        let stored = StoredKeys {
+            parts: vec![write("l0.parquet", frame)],
+            empty: false,
+        };
+        let wanted = [lines[0], lines[0] + 1, lines[KEY_BATCH_ROWS], lines[n - 1]];
+        let mut held = SortedKeys::held(&stored, &wanted).unwrap();
+        held.sort_unstable();
+        assert_eq!(held, [lines[0], lines[KEY_BATCH_ROWS], lines[n - 1]]);
+        // Out of order across two batches, and within one: refused, not walked past.
+        let mut swapped = b.clone();
+        swapped.swap(KEY_BATCH_ROWS - 1, KEY_BATCH_ROWS);
+        let mut unsorted = b.clone();
+        unsorted.swap(10, 11);
+        for keys in [swapped, unsorted] {
+            let stored = StoredKeys {
+                parts: vec![write("bad.parquet", orders(&keys))],
+                empty: false,
+            };
+            let err = stored.held_orders(&[5]).unwrap_err().to_string();
+            assert!(err.contains("not sorted"), "{err}");
+        }
     }
 
     #[test]
