@@ -347,32 +347,29 @@ fn held_in_lists<T: Ord + Copy + Send + Sync>(
     lists
         .par_iter()
         .flat_map(|list| list.par_chunks(slice.max(1)))
-        .flat_map_iter(|part| held_in_run(wanted, part.len(), |i| part[i]))
+        .flat_map_iter(|part| held_in_run(wanted, part.len(), |i| part.get(i).copied()))
         .collect()
 }
 
 /// Those of `wanted` (sorted, without repeats) among the `len` sorted values `at(0..len)`,
 /// found by one merge walk over the wanted values between the first and the last of them.
 /// `at` lets the values stay where they are (a store's keys are two columns of a Parquet
-/// file read back: a key is built from both as it is compared).
+/// file read back: a key is built from both as it is compared); `None` ends the values.
 pub(crate) fn held_in_run<T: Ord + Copy>(
     wanted: &[T],
     len: usize,
-    at: impl Fn(usize) -> T,
+    at: impl Fn(usize) -> Option<T>,
 ) -> Vec<T> {
-    let Some(end) = len.checked_sub(1) else {
+    let (Some(first), Some(last)) = (at(0), len.checked_sub(1).and_then(&at)) else {
         return Vec::new();
     };
-    let (first, last) = (at(0), at(end));
     let from = wanted.partition_point(|w| *w < first);
     let to = wanted.partition_point(|w| *w <= last);
     let wanted = wanted.get(from..to).unwrap_or(&[]);
     let mut found = Vec::new();
     let (mut w, mut l) = (wanted.iter().peekable(), 0);
-    while let Some(&&a) = w.peek()
-        && l < len
-    {
-        match a.cmp(&at(l)) {
+    while let (Some(&&a), Some(b)) = (w.peek(), at(l).filter(|_| l < len)) {
+        match a.cmp(&b) {
             std::cmp::Ordering::Less => {
                 w.next();
             }

@@ -1130,7 +1130,7 @@ impl StoredKeys {
         columns: &[&str],
         runs: impl Fn(&Path, &DataFrame) -> Result<Vec<R>>,
         len: impl Fn(&R) -> usize + Sync,
-        at: impl Fn(&R, usize) -> T + Sync,
+        at: impl Fn(&R, usize) -> Option<T> + Sync,
     ) -> Result<Vec<T>>
     where
         T: Ord + Copy + Send + Sync,
@@ -1168,7 +1168,7 @@ impl StoredKeys {
                     .all(|r| (1..len(r)).all(|i| at(r, i - 1) <= at(r, i)));
                 let bounds = runs.iter().filter_map(|r| {
                     let end = len(r).checked_sub(1)?;
-                    Some((at(r, 0), at(r, end)))
+                    at(r, 0).zip(at(r, end))
                 });
                 let mut in_order = sorted;
                 for (first, end) in bounds {
@@ -1204,7 +1204,7 @@ impl StoredKeys {
                 Ok(keys.downcast_iter().cloned().collect::<Vec<_>>())
             },
             |r: &KeyArray| r.len(),
-            |r: &KeyArray, i| r.values()[i] as u64,
+            |r: &KeyArray, i| r.values().get(i).map(|&k| k as u64),
         )
     }
 }
@@ -1233,7 +1233,8 @@ impl crate::io::load::SortedKeys<u128> for StoredKeys {
             },
             |(h, _): &(KeyArray, KeyArray)| h.len(),
             |(h, l): &(KeyArray, KeyArray), i| {
-                (u128::from(h.values()[i] as u64) << 64) | u128::from(l.values()[i] as u64)
+                let (&h, &l) = h.values().get(i).zip(l.values().get(i))?;
+                Some((u128::from(h as u64) << 64) | u128::from(l as u64))
             },
         )
     }
