@@ -3780,7 +3780,7 @@ mod tests {
     }
 
     #[test]
-    fn stored_keys_walked_in_batches_are_those_held_and_must_be_sorted() {
+    fn stored_keys_walked_in_batches_are_those_held_sorted_and_not_null() {
         use crate::io::load::SortedKeys;
         let dir = tempfile::tempdir().unwrap();
         let write = |name: &str, frame: DataFrame| -> PathBuf {
@@ -3864,6 +3864,18 @@ mod tests {
             let err = stored.held_orders(&[5]).unwrap_err().to_string();
             assert!(err.contains("not sorted"), "{err}");
         }
+        // A null key (a line that could not be recognised again): refused too.
+        let with_null = DataFrame::new_infer_height(vec![
+            Int64Chunked::from_iter_options("key".into(), [Some(1), None, Some(3)].into_iter())
+                .into_column(),
+        ])
+        .unwrap();
+        let stored = StoredKeys {
+            parts: vec![write("null.parquet", with_null)],
+            empty: false,
+        };
+        let err = stored.held_orders(&[1]).unwrap_err().to_string();
+        assert!(err.contains("1 of its keys are null"), "{err}");
     }
 
     #[test]
