@@ -2118,12 +2118,35 @@ impl Dictionary {
                         let slice = values.slice((s * SLICE) as i64, part.len());
                         let mut local: PlHashMap<&str, i32> = PlHashMap::new();
                         let mut seen: Vec<String> = Vec::new();
-                        for (cell, v) in part.iter_mut().zip(slice.iter()) {
-                            if let Some(v) = v {
-                                *cell = *local.entry(v).or_insert_with(|| {
-                                    seen.push(v.to_string());
-                                    (seen.len() - 1) as i32
-                                });
+                        let mut cells = part.iter_mut();
+                        for chunk in slice.downcast_iter() {
+                            // Rows are looked up by their 16-byte view, and a view not met
+                            // before by its text: equal views of one array are equal values
+                            // (a short value is held in its view, a longer one is where the
+                            // view points in this array's buffers). A dimension has a few
+                            // values, and hashing and comparing each row's text was most of
+                            // the cost of the dimensions in a 10M-row summarize.
+                            let mut by_view: PlHashMap<u128, i32> = PlHashMap::new();
+                            let validity = polars_arrow::array::Array::validity(chunk);
+                            for (i, view) in chunk.views().iter().enumerate() {
+                                let Some(cell) = cells.next() else {
+                                    break;
+                                };
+                                if validity.is_some_and(|v| !v.get_bit(i)) {
+                                    continue;
+                                }
+                                *cell = match by_view.get(&view.as_u128()) {
+                                    Some(&code) => code,
+                                    None => {
+                                        let v = chunk.value(i);
+                                        let code = *local.entry(v).or_insert_with(|| {
+                                            seen.push(v.to_string());
+                                            (seen.len() - 1) as i32
+                                        });
+                                        by_view.insert(view.as_u128(), code);
+                                        code
+                                    }
+                                };
                             }
                         }
                         seen
@@ -2826,7 +2849,7 @@ impl Builder {
         };
         let keyed = {
             let days = tx.drop_in_place(col::DATE)?.cast(&DataType::Int32)?;
-            sorted_day_keys(&codes, &options_of(days.i32()?))
+            sorted_day_keys(&codes, &super::summarise::contiguous(days.i32()?, NO_DAY))
         };
         drop(codes);
         let amount_values = {
@@ -2885,19 +2908,8 @@ impl Builder {
     }
 }
 
-/// A column's values as options, copied in slices on every core.
-fn options_of<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::Native>> {
-    use rayon::prelude::*;
-    const SLICE: usize = 1 << 16;
-    let mut out = crate::io::load::par_filled(None, values.len());
-    out.par_chunks_mut(SLICE).enumerate().for_each(|(s, out)| {
-        let slice = values.slice((s * SLICE) as i64, out.len());
-        for (o, v) in out.iter_mut().zip(slice.iter()) {
-            *o = v;
-        }
-    });
-    out
-}
+/// [`sorted_day_keys`]'s day of a row without one (no date is that many days from 1970).
+const NO_DAY: i32 = i32::MIN;
 
 /// The (customer code, day) key of each row that has both, with the row, sorted by key and then
 /// by row: built and sorted on every core ([`crate::io::load::par_bucket_sort_of`], bucketed by
@@ -2905,11 +2917,11 @@ fn options_of<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Vec<Option<T::N
 /// key written straight to its bucket (a list of the keys in row order, sorted into a second
 /// one, was 160 MB more at a 10M-row summarize's peak). A counting sort by code did the same
 /// in linear passes, but on one core (~0.5 s of a 10M-row summarize).
-fn sorted_day_keys(codes: &[Option<i32>], days: &[Option<i32>]) -> Vec<(u64, u32)> {
+fn sorted_day_keys(codes: &[Option<i32>], days: &[i32]) -> Vec<(u64, u32)> {
     use rayon::prelude::*;
     let key_of = |row: usize| -> Option<(u64, u32)> {
         let code = (*codes.get(row)?)? as u32;
-        let day = (*days.get(row)?)? as u32;
+        let day = days.get(row).copied().filter(|&d| d != NO_DAY)? as u32;
         Some(((u64::from(code) << 32) | u64::from(day), row as u32))
     };
     let coded = || codes.par_iter().filter_map(|c| c.map(|c| c as u32));
@@ -3640,6 +3652,7 @@ mod tests {
                 let codes: Vec<Option<i32>> =
                     rows.iter().map(|(c, _)| c.map(|c| offset + c * stretch)).collect();
                 let days: Vec<Option<i32>> = rows.iter().map(|(_, d)| *d).collect();
+                let plain_days: Vec<i32> = days.iter().map(|d| d.unwrap_or(NO_DAY)).collect();
                 let mut expected: Vec<(u64, u32)> = codes
                     .iter()
                     .zip(&days)
@@ -3649,7 +3662,7 @@ mod tests {
                     })
                     .collect();
                 expected.sort_unstable();
-                proptest::prop_assert_eq!(sorted_day_keys(&codes, &days), expected);
+                proptest::prop_assert_eq!(sorted_day_keys(&codes, &plain_days), expected);
             }
         }
     }
@@ -3679,7 +3692,8 @@ mod tests {
             .collect();
         expected.sort_unstable();
         assert!(expected.len() > 190_000);
-        assert_eq!(sorted_day_keys(&codes, &days), expected);
+        let plain_days: Vec<i32> = days.iter().map(|d| d.unwrap_or(NO_DAY)).collect();
+        assert_eq!(sorted_day_keys(&codes, &plain_days), expected);
     }
 
     #[test]
@@ -3777,6 +3791,39 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(codes, [Some(3), Some(2)]);
+    }
+
+    #[test]
+    fn long_values_are_coded_by_their_text_in_every_chunk() {
+        // Values longer than a view holds point into their array's buffers: the same value in
+        // two chunks (two arrays) has other views, and one chunk may hold it twice in its
+        // buffers (here: a column built row by row, not from a dictionary).
+        let long = ["a region with a long name", "another long region name"];
+        let rows = |n: usize| -> Vec<Option<String>> {
+            (0..n)
+                .map(|i| match i % 5 {
+                    0 => None,
+                    1 | 3 => Some(long[0].to_string()),
+                    2 => Some(long[1].to_string()),
+                    _ => Some("short".to_string()),
+                })
+                .collect()
+        };
+        let mut values: StringChunked = rows(70_001).into_iter().collect();
+        let second: StringChunked = rows(9).into_iter().rev().collect();
+        values.append(&second).unwrap();
+        assert_eq!(values.chunks().len(), 2);
+        let mut d = Dictionary::default();
+        let codes: Vec<Option<i32>> = d
+            .encode(TableKind::Transactions, "region", &values)
+            .iter()
+            .collect();
+        let order = [long[0], long[1], "short"];
+        let expected: Vec<Option<i32>> = values
+            .iter()
+            .map(|v| v.map(|v| order.iter().position(|&w| w == v).unwrap() as i32))
+            .collect();
+        assert_eq!(codes, expected);
     }
 
     #[test]
