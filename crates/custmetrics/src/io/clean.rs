@@ -260,8 +260,9 @@ pub(super) fn merge_order_lines(frame: DataFrame, dimensions: &[String]) -> Resu
     {
         if names.contains(&keep) {
             // The smallest value among the lines, not the first: the same whatever the lines'
-            // order in the file (and in an engine's SQL, which has none).
-            aggs.push(col(keep.as_str()).min());
+            // order in the file (and in an engine's SQL, which has none). As text: a column
+            // read as categories is compared by its values, not their codes.
+            aggs.push(col(keep.as_str()).cast(DataType::String).min());
         }
     }
     Ok(frame

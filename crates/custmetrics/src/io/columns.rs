@@ -102,7 +102,9 @@ pub(super) fn parse_file_columns(
     let raw = match typed {
         Some(frame) => frame,
         None => in_partition(opened.frame.clone(), &resolved, options)
-            .select(select)
+            .select(categorical_select(
+                kind, opened, &resolved, &wanted, options,
+            )?)
             .collect_with_engine(Engine::Streaming)
             .map(|r| r.unwrap_single())
             .map_err(|e| Error::Format {
@@ -591,7 +593,16 @@ pub(super) fn parse_file_columns(
     // Whether the order ids are already trimmed (then their distinctness below holds as loaded).
     let mut order_ids_clean = false;
     for (name, canonical) in &text_columns {
-        let s = source(name)?.cast(&DataType::String)?;
+        let s = source(name)?;
+        // Read as categories (`LoadOptions::dimensions_as_categories`): their values are
+        // checked, not the rows', and a column whose values are clean stays coded.
+        if let DataType::Categorical(..) = s.dtype()
+            && clean_categories(s.cat32()?)
+        {
+            out.push(s.with_name(canonical.as_str().into()).into());
+            continue;
+        }
+        let s = s.cast(&DataType::String)?;
         let clean = is_clean_text(s.str()?, true);
         if canonical == col::ORDER_ID {
             order_ids_clean = clean && s.null_count() == 0;
@@ -986,6 +997,63 @@ pub(super) fn in_partition(
     }
 }
 
+/// The columns [`parse_file_columns`] reads from a file's scan: the row index and `wanted`,
+/// where the dimensions and the currency of a transactions table read from a Parquet or Arrow
+/// IPC file with [`LoadOptions::dimensions_as_categories`] are cast to `Categorical` (those
+/// that are text in the file), so that the scan casts each batch of rows as it reads it and
+/// never holds the whole column as text.
+fn categorical_select(
+    kind: TableKind,
+    opened: &OpenedFile,
+    resolved: &ResolvedColumns,
+    wanted: &[String],
+    options: &LoadOptions,
+) -> Result<Vec<Expr>> {
+    use super::read::FileFormat;
+    let typed = matches!(opened.format, FileFormat::Parquet | FileFormat::Ipc);
+    let coded: Vec<&str> =
+        match options.dimensions_as_categories && typed && kind == TableKind::Transactions {
+            true => {
+                let schema = opened.frame.clone().collect_schema()?;
+                resolved
+                    .dimensions
+                    .iter()
+                    .map(String::as_str)
+                    .chain(resolved.column(Role::Currency))
+                    .filter(|c| wanted.iter().any(|w| w == c))
+                    .filter(|c| schema.get(c) == Some(&DataType::String))
+                    .collect()
+            }
+            false => Vec::new(),
+        };
+    let mut select = vec![col(ROW)];
+    select.extend(wanted.iter().map(|c| match coded.contains(&c.as_str()) {
+        true => col(c.as_str()).cast(DataType::from_categories(Categories::global())),
+        false => col(c.as_str()),
+    }));
+    Ok(select)
+}
+
+/// Whether every value a categorical column holds is clean text ([`is_clean_text`]): its
+/// categories are checked, each once, not its rows.
+fn clean_categories(ca: &Categorical32Chunked) -> bool {
+    let mapping = ca.get_mapping();
+    let mut checked = vec![false; mapping.num_cats_upper_bound()];
+    ca.physical().downcast_iter().all(|keys| {
+        keys.iter().flatten().all(|&key| {
+            let slot = checked.get_mut(key as usize);
+            match slot {
+                Some(true) => true,
+                Some(slot) => {
+                    *slot = true;
+                    mapping.cat_to_str(key).is_some_and(is_trimmed)
+                }
+                None => false,
+            }
+        })
+    })
+}
+
 /// `YYYY-MM-DD` exactly.
 pub(super) fn is_iso_date(v: &str) -> bool {
     let b = v.as_bytes();
@@ -1088,6 +1156,48 @@ pub(super) fn any_to_string(v: &AnyValue<'_>) -> String {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn dimensions_of_a_parquet_file_are_read_as_categories_when_asked_and_clean() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let mut frame = df!(
+            "order_id" => ["o1", "o2", "o3", "o4"],
+            "customer_id" => ["a", "b", "a", "c"],
+            "order_date" => ["2024-01-01", "2024-01-02", "2024-02-01", "2024-03-01"],
+            "amount" => [1.0, 2.0, 3.0, 4.0],
+            "currency" => ["USD", "USD", "USD", "USD"],
+            "region" => [Some("north"), None, Some("a region with a long name"), Some("north")],
+            "channel" => ["web", " web ", "store", "web"],
+            "plan" => [1i64, 2, 1, 2],
+        )
+        .unwrap();
+        ParquetWriter::new(std::fs::File::create(&path).unwrap())
+            .finish(&mut frame)
+            .unwrap();
+        let inputs = [path.display().to_string()];
+        let mut options = LoadOptions::default();
+        let dtype = |t: &crate::io::Table, c: &str| t.frame.column(c).unwrap().dtype().clone();
+        let plain =
+            crate::io::load::load_table(TableKind::Transactions, &inputs, &options).unwrap();
+        options.dimensions_as_categories = true;
+        let coded =
+            crate::io::load::load_table(TableKind::Transactions, &inputs, &options).unwrap();
+        assert_eq!(dtype(&plain, "region"), DataType::String);
+        assert!(matches!(dtype(&coded, "region"), DataType::Categorical(..)));
+        assert!(matches!(
+            dtype(&coded, col::CURRENCY),
+            DataType::Categorical(..)
+        ));
+        // An untrimmed value: the column is cleaned as text; a number stays a number.
+        assert_eq!(dtype(&coded, "channel"), DataType::String);
+        assert_eq!(dtype(&coded, "plan"), dtype(&plain, "plan"));
+        for c in ["region", "channel", col::CURRENCY, "plan"] {
+            let text =
+                |t: &crate::io::Table| t.frame.column(c).unwrap().cast(&DataType::String).unwrap();
+            assert_eq!(text(&coded), text(&plain), "{c}");
+        }
+    }
 
     #[test]
     fn trimmed_by_end_bytes_agrees_with_trim_on_unicode_and_control_ends() {

@@ -1710,6 +1710,7 @@ fn store_spec(spec: &DatasetSpec, prior: Option<Arc<PriorRows>>) -> DatasetSpec 
         o.read_dimensions = None;
     }
     spec.transactions_options.keep_line_keys = true;
+    spec.transactions_options.dimensions_as_categories = true;
     spec.transactions_options.prior = prior;
     spec
 }
@@ -2048,6 +2049,98 @@ impl DeferredTables {
 /// [`Dictionary::encode_all`]'s code of a null value (values are coded 0, 1, 2, ...).
 const NULL_CODE: i32 = -1;
 
+/// A dimension column as the store codes it: text, or categories (a transactions table read
+/// with [`crate::io::LoadOptions::dimensions_as_categories`]).
+#[derive(Clone, Copy)]
+enum DimColumn<'a> {
+    Text(&'a StringChunked),
+    Categories(&'a Categorical32Chunked),
+}
+
+impl DimColumn<'_> {
+    fn len(&self) -> usize {
+        match self {
+            DimColumn::Text(values) => values.len(),
+            DimColumn::Categories(values) => values.len(),
+        }
+    }
+
+    /// The values of rows `from..from + part.len()` in the order each is first met, and in
+    /// `part` each row's index into them ([`NULL_CODE`] left for a null). Each distinct view
+    /// (text) or category is looked up by its value once, not each row: a dimension has a few
+    /// values, and hashing and comparing each row's text was most of the cost of coding the
+    /// dimensions.
+    fn first_seen_in(&self, from: usize, part: &mut [i32]) -> Vec<String> {
+        // Met once per distinct view or category of a slice: owned keys cost nothing here.
+        let mut local: PlHashMap<String, i32> = PlHashMap::new();
+        let mut seen: Vec<String> = Vec::new();
+        let mut index_of = |v: &str| -> i32 {
+            if let Some(&index) = local.get(v) {
+                return index;
+            }
+            seen.push(v.to_string());
+            let index = (seen.len() - 1) as i32;
+            local.insert(v.to_string(), index);
+            index
+        };
+        let len = part.len();
+        let mut cells = part.iter_mut();
+        match self {
+            DimColumn::Text(values) => {
+                let slice = values.slice(from as i64, len);
+                for chunk in slice.downcast_iter() {
+                    // Equal views of one array are equal values (a short value is held in its
+                    // view, a longer one is where the view points in this array's buffers).
+                    let mut by_view: PlHashMap<u128, i32> = PlHashMap::new();
+                    let validity = polars_arrow::array::Array::validity(chunk);
+                    for (i, view) in chunk.views().iter().enumerate() {
+                        let Some(cell) = cells.next() else {
+                            break;
+                        };
+                        if validity.is_some_and(|v| !v.get_bit(i)) {
+                            continue;
+                        }
+                        *cell = match by_view.get(&view.as_u128()) {
+                            Some(&index) => index,
+                            None => {
+                                let index = index_of(chunk.value(i));
+                                by_view.insert(view.as_u128(), index);
+                                index
+                            }
+                        };
+                    }
+                }
+            }
+            DimColumn::Categories(values) => {
+                let mapping = values.get_mapping();
+                let slice = values.physical().slice(from as i64, len);
+                let mut by_category: PlHashMap<u32, i32> = PlHashMap::new();
+                for chunk in slice.downcast_iter() {
+                    for category in chunk.iter() {
+                        let Some(cell) = cells.next() else {
+                            break;
+                        };
+                        let Some(&category) = category else {
+                            continue;
+                        };
+                        *cell = match by_category.get(&category) {
+                            Some(&index) => index,
+                            None => {
+                                // Every category of a column is in its mapping.
+                                let value = mapping.cat_to_str(category).unwrap_or_default();
+                                let index = index_of(value);
+                                by_category.insert(category, index);
+                                index
+                            }
+                        };
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
 /// Codes of the dimension values, per (table, dimension).
 #[derive(Default)]
 struct Dictionary {
@@ -2085,7 +2178,7 @@ impl Dictionary {
 
     fn encode(&mut self, kind: TableKind, dim: &str, values: &StringChunked) -> Int32Chunked {
         let codes = self
-            .encode_all(kind, &[(dim, values)])
+            .encode_all(kind, &[(dim, DimColumn::Text(values))])
             .into_iter()
             .next()
             .unwrap_or_default();
@@ -2103,7 +2196,7 @@ impl Dictionary {
     /// each slice's codes as options and then the rows' as options again was 16 bytes a row
     /// and dimension, the largest share of a 10M-row summarize's page faults (on these hosts
     /// its peak memory is much of its time; BENCHMARKS.md).
-    fn encode_all(&mut self, kind: TableKind, columns: &[(&str, &StringChunked)]) -> Vec<Vec<i32>> {
+    fn encode_all(&mut self, kind: TableKind, columns: &[(&str, DimColumn<'_>)]) -> Vec<Vec<i32>> {
         use rayon::prelude::*;
         const SLICE: usize = 1 << 16;
         columns
@@ -2114,43 +2207,7 @@ impl Dictionary {
                 let seen: Vec<Vec<String>> = out
                     .par_chunks_mut(SLICE)
                     .enumerate()
-                    .map(|(s, part)| {
-                        let slice = values.slice((s * SLICE) as i64, part.len());
-                        let mut local: PlHashMap<&str, i32> = PlHashMap::new();
-                        let mut seen: Vec<String> = Vec::new();
-                        let mut cells = part.iter_mut();
-                        for chunk in slice.downcast_iter() {
-                            // Rows are looked up by their 16-byte view, and a view not met
-                            // before by its text: equal views of one array are equal values
-                            // (a short value is held in its view, a longer one is where the
-                            // view points in this array's buffers). A dimension has a few
-                            // values, and hashing and comparing each row's text was most of
-                            // the cost of the dimensions in a 10M-row summarize.
-                            let mut by_view: PlHashMap<u128, i32> = PlHashMap::new();
-                            let validity = polars_arrow::array::Array::validity(chunk);
-                            for (i, view) in chunk.views().iter().enumerate() {
-                                let Some(cell) = cells.next() else {
-                                    break;
-                                };
-                                if validity.is_some_and(|v| !v.get_bit(i)) {
-                                    continue;
-                                }
-                                *cell = match by_view.get(&view.as_u128()) {
-                                    Some(&code) => code,
-                                    None => {
-                                        let v = chunk.value(i);
-                                        let code = *local.entry(v).or_insert_with(|| {
-                                            seen.push(v.to_string());
-                                            (seen.len() - 1) as i32
-                                        });
-                                        by_view.insert(view.as_u128(), code);
-                                        code
-                                    }
-                                };
-                            }
-                        }
-                        seen
-                    })
+                    .map(|(s, part)| values.first_seen_in(s * SLICE, part))
                     .collect();
                 let key = (kind, dim.to_string());
                 let codes = self.codes.entry(key.clone()).or_default();
@@ -2819,14 +2876,29 @@ impl Builder {
         }
         let names = transaction_dimensions(&tx);
         let dim_codes = {
-            let texts: Vec<Column> = names
+            // Categories as read, anything else as text.
+            let read: Vec<Column> = names
                 .iter()
-                .map(|d| Ok(tx.column(d)?.cast(&DataType::String)?))
+                .map(|d| {
+                    let c = tx.column(d)?;
+                    Ok(match c.dtype() {
+                        DataType::Categorical(..) => c.clone(),
+                        _ => c.cast(&DataType::String)?,
+                    })
+                })
                 .collect::<Result<_>>()?;
-            let columns: Vec<(&str, &StringChunked)> = names
+            let columns: Vec<(&str, DimColumn<'_>)> = names
                 .iter()
-                .zip(&texts)
-                .map(|(d, text)| Ok((d.as_str(), text.str()?)))
+                .zip(&read)
+                .map(|(d, c)| {
+                    Ok((
+                        d.as_str(),
+                        match c.dtype() {
+                            DataType::Categorical(..) => DimColumn::Categories(c.cat32()?),
+                            _ => DimColumn::Text(c.str()?),
+                        },
+                    ))
+                })
                 .collect::<Result<_>>()?;
             self.dictionary
                 .encode_all(TableKind::Transactions, &columns)
@@ -3824,6 +3896,22 @@ mod tests {
             .map(|v| v.map(|v| order.iter().position(|&w| w == v).unwrap() as i32))
             .collect();
         assert_eq!(codes, expected);
+        // Read as categories (a Parquet export in a store), the rows get the same codes.
+        let categories = values
+            .clone()
+            .into_series()
+            .cast(&DataType::from_categories(Categories::global()))
+            .unwrap();
+        let mut d = Dictionary::default();
+        let coded = d.encode_all(
+            TableKind::Transactions,
+            &[("region", DimColumn::Categories(categories.cat32().unwrap()))],
+        );
+        let as_options: Vec<Option<i32>> = coded[0]
+            .iter()
+            .map(|&c| (c != NULL_CODE).then_some(c))
+            .collect();
+        assert_eq!(as_options, expected);
     }
 
     #[test]

@@ -475,3 +475,63 @@ fn a_store_whose_ids_are_out_of_code_order_is_refused_when_read_in_partitions() 
     let err = Report::from_store_in_partitions(&store, &options(), 3).unwrap_err();
     assert!(err.to_string().contains("do not list codes 0 to"), "{err}");
 }
+
+#[test]
+fn a_parquet_export_summarised_with_its_dimensions_as_categories_reports_as_read_whole() {
+    // The store reads a Parquet export's dimensions as categories (cast while the file is
+    // scanned); a report then reads them as text. Here: long values (held outside the string
+    // views), nulls, a column with an untrimmed value (cleaned as text instead), and orders of
+    // two lines whose regions differ (merged by the smallest value, not the smallest code).
+    use polars::prelude::*;
+    let dir = tempfile::tempdir().unwrap();
+    let lines = CsvReadOptions::default()
+        .with_has_header(true)
+        .try_into_reader_with_file_path(Some(generated().join("transactions.csv")))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let id_ends = |digit: &str| col("customer_id").str().ends_with(lit(digit));
+    let edited = lines
+        .lazy()
+        .with_columns([
+            when(id_ends("7"))
+                .then(lit("a region with a long name"))
+                .when(id_ends("3"))
+                .then(lit(NULL).cast(DataType::String))
+                .otherwise(col("region"))
+                .alias("region"),
+            when(id_ends("5"))
+                .then(lit(" web "))
+                .otherwise(col("sales_channel"))
+                .alias("sales_channel"),
+        ])
+        .collect()
+        .unwrap();
+    // Second lines of five orders, in another region ("aaa" sorts first, but is coded last).
+    let second = edited
+        .clone()
+        .lazy()
+        .limit(5)
+        .with_columns([lit("aaa").alias("region"), lit(1.25).alias("amount")])
+        .collect()
+        .unwrap();
+    let mut export = edited.vstack(&second).unwrap();
+    let path = dir.path().join("transactions.parquet");
+    ParquetWriter::new(std::fs::File::create(&path).unwrap())
+        .finish(&mut export)
+        .unwrap();
+    let spec = spec(vec![path.display().to_string()], vec![], true);
+    let store_dir = dir.path().join("store");
+    SummaryStore::write(&store_dir, &spec, &StoreOptions::default()).unwrap();
+    let store = SummaryStore::open(&store_dir).unwrap();
+    let raw = Dataset::load(&spec).unwrap();
+    for by in ["region", "sales_channel", "currency"] {
+        let mut o = options();
+        o.by = vec![by.into()];
+        assert_eq!(
+            json(&Report::from_store(&store, &o).unwrap()),
+            json(&Report::build(&raw, &o).unwrap()),
+            "by {by}"
+        );
+    }
+}
