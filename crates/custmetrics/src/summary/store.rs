@@ -3843,26 +3843,40 @@ mod tests {
             *last = Some("z");
         }
         first.extend([None, Some("b"), None]);
-        let mut values: StringChunked = first.iter().copied().collect();
-        let second: StringChunked = [Some("a"), Some("z"), None].into_iter().collect();
+        let values = two_chunks(
+            first.iter().copied().collect(),
+            [Some("a"), Some("z"), None].into_iter().collect(),
+        );
+        let mut d = Dictionary::default();
+        assert_eq!(
+            codes_of(&mut d, &values),
+            positions_in(&values, &["b", "z", "a"])
+        );
+        let more: StringChunked = [Some("c"), Some("a")].into_iter().collect();
+        assert_eq!(codes_of(&mut d, &more), [Some(3), Some(2)]);
+    }
+
+    /// `first` then `second`, as one column of two chunks.
+    fn two_chunks(first: StringChunked, second: StringChunked) -> StringChunked {
+        let mut values = first;
         values.append(&second).unwrap();
         assert_eq!(values.chunks().len(), 2);
-        let mut d = Dictionary::default();
-        let codes: Vec<Option<i32>> = d
-            .encode(TableKind::Transactions, "region", &values)
+        values
+    }
+
+    /// The codes `d` gives the rows of `values` (none for a null).
+    fn codes_of(d: &mut Dictionary, values: &StringChunked) -> Vec<Option<i32>> {
+        d.encode(TableKind::Transactions, "region", values)
             .iter()
-            .collect();
-        let expected: Vec<Option<i32>> = values
+            .collect()
+    }
+
+    /// Each row's value's position in `order` (the codes of values first seen in that order).
+    fn positions_in(values: &StringChunked, order: &[&str]) -> Vec<Option<i32>> {
+        values
             .iter()
-            .map(|v| v.map(|v| ["b", "z", "a"].iter().position(|&w| w == v).unwrap() as i32))
-            .collect();
-        assert_eq!(codes, expected);
-        let more: StringChunked = [Some("c"), Some("a")].into_iter().collect();
-        let codes: Vec<Option<i32>> = d
-            .encode(TableKind::Transactions, "region", &more)
-            .iter()
-            .collect();
-        assert_eq!(codes, [Some(3), Some(2)]);
+            .map(|v| v.map(|v| order.iter().position(|&w| w == v).unwrap() as i32))
+            .collect()
     }
 
     #[test]
@@ -3881,21 +3895,12 @@ mod tests {
                 })
                 .collect()
         };
-        let mut values: StringChunked = rows(70_001).into_iter().collect();
-        let second: StringChunked = rows(9).into_iter().rev().collect();
-        values.append(&second).unwrap();
-        assert_eq!(values.chunks().len(), 2);
-        let mut d = Dictionary::default();
-        let codes: Vec<Option<i32>> = d
-            .encode(TableKind::Transactions, "region", &values)
-            .iter()
-            .collect();
-        let order = [long[0], long[1], "short"];
-        let expected: Vec<Option<i32>> = values
-            .iter()
-            .map(|v| v.map(|v| order.iter().position(|&w| w == v).unwrap() as i32))
-            .collect();
-        assert_eq!(codes, expected);
+        let values = two_chunks(
+            rows(70_001).into_iter().collect(),
+            rows(9).into_iter().rev().collect(),
+        );
+        let expected = positions_in(&values, &[long[0], long[1], "short"]);
+        assert_eq!(codes_of(&mut Dictionary::default(), &values), expected);
         // Read as categories (a Parquet export in a store), the rows get the same codes.
         let categories = values
             .clone()
