@@ -101,6 +101,9 @@ fn every_command_from_a_store_matches_the_exports() {
         ],
         &["report", "--by", "channel", "--by", "plan", "-f", "json"],
         &["report", "--by", "sales_channel", "-f", "json"],
+        // The currency is a segment like the dimensions, read from an export when named.
+        &["report", "--by", "currency", "-f", "json"],
+        &["rfm", "--by", "currency", "-f", "csv"],
         &["report", "--active-on", "any", "-f", "json"],
         &["report", "--by", "no_such_column"],
         &["retention", "--period", "quarter", "-f", "csv"],
@@ -685,5 +688,42 @@ fn an_interaction_id_is_not_kept_as_a_dimension() {
         stderr(&refused).contains("did not keep interaction_id of the interactions as a dimension"),
         "{}",
         stderr(&refused)
+    );
+}
+
+#[test]
+fn revenue_by_currency_is_split_alike_from_an_export_and_its_store() {
+    // A shop selling in two currencies: summing them is meaningless, splitting by the currency
+    // is what an analyst asks. The export and its store must answer it the same way.
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("orders.csv");
+    std::fs::write(
+        &export,
+        "order_id,customer_id,order_date,amount,currency\n\
+         A1,C1,2024-01-05,10.00,EUR\n\
+         A2,C1,2024-02-07,12.00,EUR\n\
+         A3,C2,2024-01-06,7.00,USD\n\
+         A4,C3,2024-02-06,30.00,USD\n",
+    )
+    .unwrap();
+    let inputs = vec!["-t".to_string(), export.display().to_string()];
+    let store = dir.path().join("store");
+    assert_code(&summarize(dir.path(), &inputs, &store, &["-q"]), 0);
+    for command in [
+        &["rfm", "--by", "currency", "-f", "csv"][..],
+        &["report", "--by", "currency", "-f", "json"],
+        &["retention", "--by", "currency", "-f", "csv"],
+    ] {
+        assert_same_from_store(dir.path(), &inputs, &store, command);
+    }
+    let mut args = vec!["report", "--by", "currency", "-f", "json"];
+    args.extend(inputs.iter().map(String::as_str));
+    let out = run(dir.path(), &args);
+    assert_code(&out, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = report.to_string();
+    assert!(
+        text.contains("\"EUR\"") && text.contains("\"USD\""),
+        "{text}"
     );
 }

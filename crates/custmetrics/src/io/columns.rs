@@ -73,12 +73,14 @@ pub(super) fn parse_file_columns(
             .as_ref()
             .is_none_or(|keep| keep.contains(d))
     };
-    let informational: Vec<&String> = match &options.read_dimensions {
-        Some(_) => [Role::Currency]
+    // The currency is a segment like any dimension (`--by currency` splits revenue by it, as
+    // a store does): unread only when the dimensions are named and it is not among them.
+    let informational: Vec<&String> = match options.reads_currency() {
+        false => [Role::Currency]
             .iter()
             .filter_map(|r| resolved.roles.get(r))
             .collect(),
-        None => vec![],
+        true => vec![],
     };
     let mut wanted: Vec<String> = resolved
         .roles
@@ -535,7 +537,7 @@ pub(super) fn parse_file_columns(
     match kind {
         TableKind::Transactions => {
             text_roles.push((Role::OrderId, col::ORDER_ID));
-            if options.read_dimensions.is_none() {
+            if options.reads_currency() {
                 text_roles.push((Role::Currency, col::CURRENCY));
             }
         }

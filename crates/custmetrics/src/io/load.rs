@@ -40,7 +40,8 @@ pub struct LoadOptions {
     /// The sheet to read from workbooks (.xlsx, .xls, .ods); the first worksheet when `None`.
     pub sheet: Option<String>,
     /// The segment dimensions to read: `None` reads every one detected; `Some(list)` only those
-    /// in the list, and no informational text column (currency) either. Metrics need only their
+    /// in the list, and the currency only when the list names it (`currency`, its canonical
+    /// name: a segment like the dimensions). Metrics need only their
     /// `by` dimensions, and every text column left unread saves parsing and holding millions of
     /// strings (on 10M rows, each costs about a second and 200 MB). The skipped dimensions are
     /// still listed in [`Table::dimensions`] and the file report.
@@ -453,6 +454,15 @@ impl Default for LoadOptions {
             keep_line_keys: false,
             dimensions_as_categories: false,
         }
+    }
+}
+
+impl LoadOptions {
+    /// Whether a transactions load reads the currency column (see `read_dimensions`).
+    pub(crate) fn reads_currency(&self) -> bool {
+        self.read_dimensions
+            .as_ref()
+            .is_none_or(|names| names.iter().any(|n| n == col::CURRENCY))
     }
 }
 

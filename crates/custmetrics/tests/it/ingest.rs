@@ -482,6 +482,35 @@ fn only_the_dimensions_asked_for_are_read() {
 }
 
 #[test]
+fn the_currency_is_read_when_all_dimensions_are_or_when_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("orders.csv");
+    std::fs::write(
+        &path,
+        "order_id,customer_id,order_date,amount,currency,region\nA1,C1,2024-01-05,10.00,EUR,north\nA2,C2,2024-01-06,7.00,USD,south\n",
+    )
+    .unwrap();
+    let path = path.to_str().unwrap();
+    let currencies = |read: Option<Vec<String>>| {
+        let mut options = LoadOptions::default();
+        options.read_dimensions = read;
+        let t = load_table(TableKind::Transactions, &[path], &options).unwrap();
+        t.frame.column("currency").ok().map(|c| {
+            c.str()
+                .unwrap()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        })
+    };
+    let both = Some(vec!["EUR".to_string(), "USD".to_string()]);
+    assert_eq!(currencies(None), both);
+    assert_eq!(currencies(Some(vec!["currency".into()])), both);
+    assert_eq!(currencies(Some(vec!["region".into()])), None);
+    assert_eq!(currencies(Some(vec![])), None);
+}
+
+#[test]
 fn order_ids_equal_once_trimmed_are_one_order() {
     // " A1" and "A1" are distinct as written, so the file's own distinctness check passes; the
     // loaded (trimmed) ids must still be checked, and the two lines merged into one order.
