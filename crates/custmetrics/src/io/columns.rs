@@ -13,6 +13,7 @@ use super::clean::{
     settle_footer,
 };
 use super::load::LoadOptions;
+use super::parquet_keys;
 use super::parse::{
     self, DateDetection, DateFormat, DecimalSeparator, RejectReason, detect_date_format,
     detect_decimal_separator,
@@ -103,20 +104,26 @@ pub(super) fn parse_file_columns(
     let typed = read_typed_csv(kind, opened, &resolved, &select, &wanted, options);
     let raw = match typed {
         Some(frame) => frame,
-        None => in_partition(opened.frame.clone(), &resolved, options)
-            .select(categorical_select(
-                kind, opened, &resolved, &wanted, options,
-            )?)
-            .collect_with_engine(Engine::Streaming)
-            .map(|r| r.unwrap_single())
-            .map_err(|e| Error::Format {
-                path: shown.clone(),
-                // polars' messages suggest Python arguments; say what is wrong and where instead.
-                message: match (&opened.csv_path, opened.delimiter) {
-                    (Some(p), Some(d)) => read::diagnose_csv(p, d).unwrap_or_else(|| e.to_string()),
-                    _ => e.to_string(),
-                },
-            })?,
+        None => {
+            let (select, keyed) = categorical_select(kind, opened, &resolved, &wanted, options)?;
+            let scanned = in_partition(opened.frame.clone(), &resolved, options)
+                .select(select)
+                .collect_with_engine(Engine::Streaming)
+                .map(|r| r.unwrap_single())
+                .map_err(|e| Error::Format {
+                    path: shown.clone(),
+                    // polars' messages suggest Python arguments; say what is wrong and where
+                    // instead.
+                    message: match (&opened.csv_path, opened.delimiter) {
+                        (Some(p), Some(d)) => {
+                            read::diagnose_csv(p, d).unwrap_or_else(|| e.to_string())
+                        }
+                        _ => e.to_string(),
+                    },
+                })?;
+            with_keyed_columns(scanned, &keyed, opened, &resolved, options)
+                .map_err(|e| e.in_file(opened.display.as_str()))?
+        }
     };
     let n = raw.height();
     let table = kind.name().to_string();
@@ -999,18 +1006,20 @@ pub(super) fn in_partition(
     }
 }
 
-/// The columns [`parse_file_columns`] reads from a file's scan: the row index and `wanted`,
-/// where the dimensions and the currency of a transactions table read from a Parquet or Arrow
-/// IPC file with [`LoadOptions::dimensions_as_categories`] are cast to `Categorical` (those
-/// that are text in the file), so that the scan casts each batch of rows as it reads it and
-/// never holds the whole column as text.
+/// The columns [`parse_file_columns`] reads from a file's scan (the row index and `wanted`), and
+/// those it reads apart. The dimensions and the currency of a transactions table read from a
+/// Parquet or Arrow IPC file with [`LoadOptions::dimensions_as_categories`] (those that are
+/// text in the file) come as `Categorical`: from a Parquet file's dictionary keys when its
+/// footer shows them in every row group ([`parquet_keys`]: no text per row at all; added by
+/// [`with_keyed_columns`]), otherwise cast in the scan, batch by batch, so that the whole
+/// column is never held as text.
 fn categorical_select(
     kind: TableKind,
     opened: &OpenedFile,
     resolved: &ResolvedColumns,
     wanted: &[String],
     options: &LoadOptions,
-) -> Result<Vec<Expr>> {
+) -> Result<(Vec<Expr>, Vec<String>)> {
     use super::read::FileFormat;
     let typed = matches!(opened.format, FileFormat::Parquet | FileFormat::Ipc);
     let coded: Vec<&str> =
@@ -1028,12 +1037,71 @@ fn categorical_select(
             }
             false => Vec::new(),
         };
+    let keyed: Vec<String> = match &opened.parquet_path {
+        Some(path) => parquet_keys::dictionary_columns(path, &coded)
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        None => Vec::new(),
+    };
     let mut select = vec![col(ROW)];
-    select.extend(wanted.iter().map(|c| match coded.contains(&c.as_str()) {
-        true => col(c.as_str()).cast(DataType::from_categories(Categories::global())),
-        false => col(c.as_str()),
-    }));
-    Ok(select)
+    for c in wanted {
+        if keyed.contains(c) {
+            continue;
+        }
+        select.push(match coded.contains(&c.as_str()) {
+            true => as_categories(c),
+            false => col(c.as_str()),
+        });
+    }
+    Ok((select, keyed))
+}
+
+/// Column `name` cast to the global categories, batch by batch in a scan.
+fn as_categories(name: &str) -> Expr {
+    col(name).cast(DataType::from_categories(Categories::global()))
+}
+
+/// `scanned` with the columns `keyed` of [`categorical_select`] added: each row's value read
+/// from the Parquet file's dictionary keys at its file row (`ROW`). A column with a page a
+/// writer fell back to plain encoding for is scanned alone instead (the same rows, in the same
+/// order: the same filter over the same file), cast to `Categorical` batch by batch.
+fn with_keyed_columns(
+    mut scanned: DataFrame,
+    keyed: &[String],
+    opened: &OpenedFile,
+    resolved: &ResolvedColumns,
+    options: &LoadOptions,
+) -> Result<DataFrame> {
+    let Some(path) = opened.parquet_path.as_ref().filter(|_| !keyed.is_empty()) else {
+        return Ok(scanned);
+    };
+    let rows = scanned.column(ROW)?.idx()?.rechunk().into_owned();
+    let rows = rows.cont_slice()?;
+    for name in keyed {
+        let column = match parquet_keys::values_at(path, name, rows) {
+            Some(column) => column,
+            None => {
+                let alone = in_partition(opened.frame.clone(), resolved, options)
+                    .select([as_categories(name)])
+                    .collect_with_engine(Engine::Streaming)?
+                    .unwrap_single();
+                if alone.height() != scanned.height() {
+                    return Err(Error::Format {
+                        path: path.clone(),
+                        message: format!(
+                            "column {name}: {} rows read alone, {} with the other columns",
+                            alone.height(),
+                            scanned.height()
+                        ),
+                    });
+                }
+                alone.column(name.as_str())?.clone()
+            }
+        };
+        scanned.with_column(column)?;
+    }
+    Ok(scanned)
 }
 
 /// Whether every value a categorical column holds is clean text ([`is_clean_text`]): its
@@ -1198,6 +1266,41 @@ mod tests {
             let text =
                 |t: &crate::io::Table| t.frame.column(c).unwrap().cast(&DataType::String).unwrap();
             assert_eq!(text(&coded), text(&plain), "{c}");
+        }
+    }
+
+    #[test]
+    fn dimensions_read_by_their_keys_load_as_the_text_read_does_whole_and_in_parts() {
+        // region: dictionary keys throughout (read apart, taken by file row); city: pages that
+        // fell back to plain (cast in the scan). See testdata/README.md.
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/formats/pyarrow_dictionary_fallback.parquet");
+        let inputs = [path.display().to_string()];
+        for partition in [None, Some((0, 3)), Some((2, 3))] {
+            let mut options = LoadOptions {
+                partition: partition.map(|(index, count)| crate::io::Partition { index, count }),
+                ..LoadOptions::default()
+            };
+            let plain =
+                crate::io::load::load_table(TableKind::Transactions, &inputs, &options).unwrap();
+            options.dimensions_as_categories = true;
+            let coded =
+                crate::io::load::load_table(TableKind::Transactions, &inputs, &options).unwrap();
+            assert!(plain.frame.height() > 0);
+            assert_eq!(coded.accounting, plain.accounting, "{partition:?}");
+            for c in ["region", "city"] {
+                let column = coded.frame.column(c).unwrap();
+                assert!(matches!(column.dtype(), DataType::Categorical(..)), "{c}");
+                assert_eq!(
+                    column.cast(&DataType::String).unwrap(),
+                    *plain.frame.column(c).unwrap(),
+                    "{c} {partition:?}"
+                );
+            }
+            assert_eq!(
+                coded.frame.column(col::CUSTOMER_ID).unwrap(),
+                plain.frame.column(col::CUSTOMER_ID).unwrap()
+            );
         }
     }
 

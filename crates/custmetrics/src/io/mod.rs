@@ -3,7 +3,8 @@
 //!
 //! The flow is `read` (find and open files lazily) → `schema` (which column plays which role,
 //! and the canonical column names) → `columns` (one file's columns parsed role by role with
-//! `parse`, a reason for every rejected row) → `clean` (rows settled, lines repeated across
+//! `parse`, a reason for every rejected row; a Parquet file's dictionary-encoded dimensions read
+//! by their keys in `parquet_keys`) → `clean` (rows settled, lines repeated across
 //! files, order lines merged) → `load` (the files of one table together) → [`table`] (the
 //! canonical [`Table`] and its [`Accounting`]) → `dataset` (the three tables of a run).
 //!
@@ -17,6 +18,7 @@ mod columns;
 pub mod dataset;
 pub mod inspect;
 pub mod load;
+mod parquet_keys;
 pub mod parse;
 pub mod read;
 pub mod schema;

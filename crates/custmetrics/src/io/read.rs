@@ -500,6 +500,9 @@ pub(crate) struct OpenedFile {
     pub source_path: Option<PathBuf>,
     /// The plain CSV file actually scanned (a temporary copy for stdin and gzip), for line numbers.
     pub csv_path: Option<PathBuf>,
+    /// The Parquet file actually scanned (a temporary copy for stdin), to read a text column's
+    /// dictionary keys apart from the scan.
+    pub parquet_path: Option<PathBuf>,
     pub format: FileFormat,
     /// The CSV delimiter found.
     pub delimiter: Option<u8>,
@@ -640,7 +643,11 @@ fn open_path(
                 ScanArgsParquet::default(),
             )
             .map_err(|e| format_error(&shown, e))?;
-            open_typed(display, source_path, FileFormat::Parquet, lf, temp, vec![])
+            let opened = open_typed(display, source_path, FileFormat::Parquet, lf, temp, vec![]);
+            opened.map(|o| OpenedFile {
+                parquet_path: Some(path),
+                ..o
+            })
         }
         Magic::Ipc => {
             let lf = LazyFrame::scan_ipc(
@@ -763,6 +770,7 @@ fn open_typed(
         display,
         source_path,
         csv_path: None,
+        parquet_path: None,
         format,
         delimiter: None,
         raw_columns: vec![],
@@ -974,6 +982,7 @@ fn open_csv(
         display,
         source_path,
         csv_path: Some(csv_path),
+        parquet_path: None,
         format,
         delimiter: Some(delimiter),
         raw_columns: raw,
