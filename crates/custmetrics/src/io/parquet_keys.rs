@@ -21,7 +21,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use polars::prelude::*;
-use polars_arrow::array::{DictionaryArray, Utf8ViewArray};
+use polars_arrow::array::{Array, DictionaryArray, Utf8ViewArray};
 use polars_arrow::datatypes::{
     ArrowDataType, DTYPE_CATEGORICAL_NEW, Field as ArrowField, IntegerType, Metadata,
 };
@@ -69,12 +69,12 @@ fn text_chunk<'a>(
 
 /// The values of column `name` of the Parquet file at `path` at the file rows `rows` (0-based,
 /// in any order; a scan keeps them ascending), as a `Categorical` of the global categories.
-/// Only one row group's keys are held at a time, so a partition of a large file costs the rows
-/// it keeps. `None` when a page is not dictionary-encoded (see the module's documentation) or
+/// Only a few row groups' keys are held at a time (a wave of them, decoded in parallel), so a
+/// partition of a large file costs the rows it keeps. `None` when a page is not dictionary-encoded (see the module's documentation) or
 /// the file cannot be read this way.
 pub(super) fn values_at(path: &Path, name: &str, rows: &[IdxSize]) -> Option<Column> {
-    let mut file = File::open(path).ok()?;
-    let metadata = read_metadata(&mut file).ok()?;
+    use rayon::prelude::*;
+    let metadata = read_metadata(&mut File::open(path).ok()?).ok()?;
     // The positions of `rows` in ascending file order (a scan's rows are already).
     let ascending = rows.windows(2).all(|w| w.first() < w.last());
     let order: Vec<usize> = match ascending {
@@ -92,10 +92,15 @@ pub(super) fn values_at(path: &Path, name: &str, rows: &[IdxSize]) -> Option<Col
             order.get(i).copied().unwrap_or(i)
         }
     };
-    // Our codes: 0 for a null, then the distinct values from 1, in the order met.
-    let mut distinct: Vec<String> = Vec::new();
-    let mut code_of: HashMap<String, IdxSize> = HashMap::new();
-    let mut codes: Vec<IdxSize> = vec![0; rows.len()];
+    // The row groups holding some of the rows, each with the positions (in file order) of its
+    // rows.
+    struct Span<'a> {
+        chunk: &'a ColumnChunkMetadata,
+        group_start: usize,
+        group_rows: usize,
+        positions: std::ops::Range<usize>,
+    }
+    let mut spans = Vec::new();
     let mut next = 0usize;
     let mut group_start = 0usize;
     for group in &metadata.row_groups {
@@ -105,41 +110,70 @@ pub(super) fn values_at(path: &Path, name: &str, rows: &[IdxSize]) -> Option<Col
             next += 1;
         }
         if next > first {
-            let chunk = text_chunk(group.columns_under_root_iter(name))?;
-            let group_codes = group_codes(&mut file, chunk, name, &mut distinct, &mut code_of)?;
-            if group_codes.len() != group.num_rows() {
-                return None;
-            }
-            if ascending && next - first == group_codes.len() {
-                // Every row of the group, in order.
-                codes.get_mut(first..next)?.copy_from_slice(&group_codes);
-                group_start = group_end;
-                continue;
-            }
-            for i in first..next {
-                let p = position(i);
-                let row = (rows.get(p).copied()? as usize).checked_sub(group_start)?;
-                *codes.get_mut(p)? = group_codes.get(row).copied()?;
-            }
+            spans.push(Span {
+                chunk: text_chunk(group.columns_under_root_iter(name))?,
+                group_start,
+                group_rows: group.num_rows(),
+                positions: first..next,
+            });
         }
         group_start = group_end;
     }
     if next < rows.len() {
         return None;
     }
+    // Our codes: 0 for a null, then the distinct values from 1, in the order met.
+    let mut distinct: Vec<String> = Vec::new();
+    let mut code_of: HashMap<String, IdxSize> = HashMap::new();
+    let mut codes: Vec<IdxSize> = vec![0; rows.len()];
+    // Row groups are decoded on every core a few at a time (one after another, three text
+    // columns of a 10M-row file kept one core idle for ~0.25 s), so that only a few groups'
+    // keys are held at once; their dictionaries are met in file order, as one pass would.
+    let wave = 4 * rayon::current_num_threads().max(1);
+    for spans in spans.chunks(wave) {
+        let decoded: Vec<Option<Vec<Box<dyn Array>>>> = spans
+            .par_iter()
+            .map(|span| decode_keys(path, span.chunk, name))
+            .collect();
+        let mut decoded_with_codes = Vec::with_capacity(decoded.len());
+        for arrays in decoded {
+            let arrays = arrays?;
+            let local = dictionary_codes(&arrays, &mut distinct, &mut code_of)?;
+            decoded_with_codes.push((arrays, local));
+        }
+        let group_codes: Vec<Option<Vec<IdxSize>>> = spans
+            .par_iter()
+            .zip(&decoded_with_codes)
+            .map(|(span, (arrays, local))| {
+                keyed_codes(arrays, local).filter(|codes| codes.len() == span.group_rows)
+            })
+            .collect();
+        for (span, group_codes) in spans.iter().zip(group_codes) {
+            let group_codes = group_codes?;
+            let range = span.positions.clone();
+            if ascending && range.len() == group_codes.len() {
+                // Every row of the group, in order.
+                codes.get_mut(range)?.copy_from_slice(&group_codes);
+                continue;
+            }
+            for i in range {
+                let p = position(i);
+                let row = (rows.get(p).copied()? as usize).checked_sub(span.group_start)?;
+                *codes.get_mut(p)? = group_codes.get(row).copied()?;
+            }
+        }
+    }
     into_categorical(name, &distinct, codes)
 }
 
-/// One row group's column decoded to our codes, a row each (0 for a null): its keys
-/// decoded by polars-parquet's decoder for polars' own Categoricals (the field says so), each
-/// dictionary value looked up once.
-fn group_codes(
-    file: &mut File,
+/// One row group's column chunk decoded as its dictionaries and keys, by polars-parquet's
+/// decoder for polars' own Categoricals (the field says so).
+fn decode_keys(
+    path: &Path,
     chunk: &ColumnChunkMetadata,
     name: &str,
-    distinct: &mut Vec<String>,
-    code_of: &mut HashMap<String, IdxSize>,
-) -> Option<Vec<IdxSize>> {
+) -> Option<Vec<Box<dyn Array>>> {
+    let mut file = File::open(path).ok()?;
     // A damaged footer may point anywhere: read only what the file holds.
     let range = chunk.byte_range();
     if range.end > file.metadata().ok()?.len() {
@@ -173,7 +207,17 @@ fn group_codes(
         None,
     )
     .ok()?;
-    let mut out = Vec::with_capacity(chunk.num_values().try_into().unwrap_or(0));
+    Some(arrays)
+}
+
+/// Each decoded array's dictionary as our codes (0 for a null), each value looked up once;
+/// values not met before are added to `distinct` in dictionary order.
+fn dictionary_codes(
+    arrays: &[Box<dyn Array>],
+    distinct: &mut Vec<String>,
+    code_of: &mut HashMap<String, IdxSize>,
+) -> Option<Vec<Vec<IdxSize>>> {
+    let mut locals = Vec::with_capacity(arrays.len());
     for array in arrays {
         let dictionary = array.as_any().downcast_ref::<DictionaryArray<u32>>()?;
         let values = dictionary
@@ -195,7 +239,19 @@ fn group_codes(
                 },
             });
         }
-        let keys = dictionary.keys();
+        locals.push(local);
+    }
+    Some(locals)
+}
+
+/// A row group's codes, a row each: each key's entry in its array's dictionary codes.
+fn keyed_codes(arrays: &[Box<dyn Array>], locals: &[Vec<IdxSize>]) -> Option<Vec<IdxSize>> {
+    let mut out = Vec::with_capacity(arrays.iter().map(|a| a.len()).sum());
+    for (array, local) in arrays.iter().zip(locals) {
+        let keys = array
+            .as_any()
+            .downcast_ref::<DictionaryArray<u32>>()?
+            .keys();
         match keys.validity() {
             None => {
                 for &k in keys.values().iter() {
