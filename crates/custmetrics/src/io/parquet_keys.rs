@@ -356,6 +356,29 @@ mod tests {
         assert!(values_at(&path, "region", &[10]).is_none());
     }
 
+    #[test]
+    fn a_column_of_more_row_groups_than_a_wave_keeps_every_row() {
+        // Sixty-one row groups, decoded a wave at a time (4 x threads), each with its own
+        // dictionary, growing from group to group.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.parquet");
+        let n = 300_005;
+        let region: Vec<Option<String>> = (0..n)
+            .map(|i| (i % 11 != 0).then(|| format!("r{}", (i / 20_000 + i % 3) % 40)))
+            .collect();
+        let mut frame = df!("region" => &region).unwrap();
+        write(&path, &mut frame, 5_000);
+        let rows = all_rows(n);
+        let column = values_at(&path, "region", &rows).expect("dictionary-encoded");
+        assert_eq!(text(&column), region);
+        // A partition's rows: every seventh.
+        let some: Vec<IdxSize> = (0..n as IdxSize).step_by(7).collect();
+        let column = values_at(&path, "region", &some).expect("dictionary-encoded");
+        let expected: Vec<Option<String>> =
+            some.iter().map(|&r| region[r as usize].clone()).collect();
+        assert_eq!(text(&column), expected);
+    }
+
     /// Written by pyarrow (testdata/README.md): `region` dictionary-encoded throughout, `city`
     /// falling back to plain pages once its dictionary page is full, as pyarrow does for a
     /// column of many values; three row groups.
