@@ -44,6 +44,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CustomerId;
 use super::id_codes::IdCodes;
+use super::summarise::mapped_one_chunk;
 use crate::io::dataset::PartitionedRows;
 use crate::io::{
     Accounting, Dataset, DatasetSpec, DeferredTransactions, FileReport, InputPath, LoadOptions,
@@ -3505,17 +3506,23 @@ fn decode_purchases(
             let days = p.column(col::DATE)?.cast(&DataType::Int32)?;
             let days = super::summarise::one_chunk(days.i32()?);
             let mut columns = vec![days.into_column().cast(&DataType::Date)?];
-            // As `from_micros`, on the whole column.
-            let micros = p.column("revenue_micros")?.cast(&DataType::Float64)?;
-            let amount = micros.f64()? / 1e6;
-            let amount = super::summarise::one_chunk(&amount);
+            // As `from_micros`, on the whole column. polars divides a column by a number as a
+            // product with its reciprocal (the last bit differs from a division), so that is
+            // what the values are here too.
+            let micros = p.column("revenue_micros")?;
+            let per_micro = 1.0 / 1e6;
+            let amount = match micros.i64().ok().and_then(|values| {
+                mapped_one_chunk::<_, Float64Type>(values, |v| Some(v as f64 * per_micro))
+            }) {
+                Some(amount) => amount,
+                None => {
+                    let micros = micros.cast(&DataType::Float64)?;
+                    super::summarise::one_chunk(&(micros.f64()? / 1e6))
+                }
+            };
             columns.push(amount.with_name(col::AMOUNT.into()).into_column());
-            let orders = p.column("orders")?.cast(&DataType::UInt32)?;
-            columns.push(
-                super::summarise::one_chunk(orders.u32()?)
-                    .with_name(col::ORDERS.into())
-                    .into_column(),
-            );
+            let orders = as_u32_one_chunk(p.column("orders")?)?;
+            columns.push(orders.with_name(col::ORDERS.into()).into_column());
             columns.extend(decode_dims(p, dictionary, TableKind::Transactions, t)?);
             Ok(columns)
         },
@@ -3591,11 +3598,22 @@ fn decode_interactions(
     .collect()?)
 }
 
+/// An int32 store column (customer codes, purchase counts) as one chunk of `u32`, as polars'
+/// cast gives it (a negative value becomes null), without its copies when every value fits.
+fn as_u32_one_chunk(column: &Column) -> Result<UInt32Chunked> {
+    if let Ok(values) = column.i32()
+        && let Some(mapped) = mapped_one_chunk::<_, UInt32Type>(values, |v| u32::try_from(v).ok())
+    {
+        return Ok(mapped);
+    }
+    let cast = column.cast(&DataType::UInt32)?;
+    Ok(super::summarise::one_chunk(cast.u32()?))
+}
+
 /// The customer ids of a store frame's rows, and their codes ([`col::CUSTOMER_CODE`]); `ids`
 /// holds the ids of the codes from `first_code` on.
 fn customer_columns(frame: &DataFrame, ids: &Series, first_code: u32) -> Result<[Column; 2]> {
-    let codes = frame.column("customer")?.cast(&DataType::UInt32)?;
-    let codes = super::summarise::one_chunk(codes.u32()?).into_column();
+    let codes = as_u32_one_chunk(frame.column("customer")?)?.into_column();
     let idx = match first_code {
         0 => codes.cast(&IDX_DTYPE)?,
         first => (codes.as_materialized_series() - first)

@@ -473,6 +473,32 @@ pub(crate) fn one_chunk<T: PolarsNumericType>(values: &ChunkedArray<T>) -> Chunk
     ChunkedArray::from_vec(values.name().clone(), copied)
 }
 
+/// `f` of every value of a column without nulls, in one chunk written in one pass; `None` when
+/// the column has nulls or `f` refuses a value (the caller then casts as polars does).
+///
+/// A store's columns come in a chunk per row group: a cast, then arithmetic, then
+/// [`one_chunk`] wrote every value two or three times, ~240 MB of fresh memory at 10M rows for
+/// the amounts, weights and customer codes of every `--store` command.
+pub(crate) fn mapped_one_chunk<A, B>(
+    values: &ChunkedArray<A>,
+    mut f: impl FnMut(A::Native) -> Option<B::Native>,
+) -> Option<ChunkedArray<B>>
+where
+    A: PolarsNumericType,
+    B: PolarsNumericType,
+{
+    if values.null_count() > 0 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(values.len());
+    for chunk in values.downcast_iter() {
+        for &v in chunk.values().iter() {
+            out.push(f(v)?);
+        }
+    }
+    Some(ChunkedArray::from_vec(values.name().clone(), out))
+}
+
 /// The indices of `ids` in byte order of the ids.
 ///
 /// Sorting indices with a string comparison behind each (a pointer chase and a `memcmp`) was
@@ -779,6 +805,35 @@ mod tests {
         let kept = one_chunk(&with_null);
         assert_eq!(kept.chunks().len(), with_null.chunks().len());
         assert!(kept.equal_missing(&with_null).all());
+    }
+
+    #[test]
+    fn mapped_one_chunk_is_the_cast_then_the_arithmetic_in_one_chunk() {
+        let mut micros = Int64Chunked::from_vec("revenue_micros".into(), vec![1_234_567, -10]);
+        micros
+            .append(&Int64Chunked::from_vec(
+                "revenue_micros".into(),
+                vec![0, 9_007_199_254_740_993, 1],
+            ))
+            .unwrap();
+        // As the store's decoding does it: polars divides by a number as a product with its
+        // reciprocal (-10 / 1e6 differs from it in the last bit).
+        let per_micro = 1.0 / 1e6;
+        let mapped = mapped_one_chunk::<_, Float64Type>(&micros, |v| Some(v as f64 * per_micro))
+            .expect("no nulls");
+        let cast = micros.cast(&DataType::Float64).unwrap();
+        let expected = cast.f64().unwrap() / 1e6;
+        assert_eq!(mapped.chunks().len(), 1);
+        assert_eq!(mapped.name().as_str(), "revenue_micros");
+        let bits =
+            |c: &Float64Chunked| -> Vec<u64> { c.into_no_null_iter().map(f64::to_bits).collect() };
+        assert_eq!(bits(&mapped), bits(&expected));
+        // A value the caller's conversion refuses (a negative count as u32), or a null: left to
+        // polars' cast.
+        let counts = Int32Chunked::from_vec("orders".into(), vec![2, -1]);
+        assert!(mapped_one_chunk::<_, UInt32Type>(&counts, |v| u32::try_from(v).ok()).is_none());
+        let with_null: Int32Chunked = [Some(1), None].into_iter().collect();
+        assert!(mapped_one_chunk::<_, UInt32Type>(&with_null, |v| u32::try_from(v).ok()).is_none());
     }
 
     fn frame() -> LazyFrame {
