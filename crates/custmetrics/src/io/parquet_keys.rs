@@ -70,8 +70,8 @@ fn text_chunk<'a>(
 /// The values of column `name` of the Parquet file at `path` at the file rows `rows` (0-based,
 /// in any order; a scan keeps them ascending), as a `Categorical` of the global categories.
 /// Only a few row groups' keys are held at a time (a wave of them, decoded in parallel), so a
-/// partition of a large file costs the rows it keeps. `None` when a page is not dictionary-encoded (see the module's documentation) or
-/// the file cannot be read this way.
+/// partition of a large file costs the rows it keeps. `None` when a page is not
+/// dictionary-encoded (see the module's documentation) or the file cannot be read this way.
 pub(super) fn values_at(path: &Path, name: &str, rows: &[IdxSize]) -> Option<Column> {
     use rayon::prelude::*;
     let metadata = read_metadata(&mut File::open(path).ok()?).ok()?;

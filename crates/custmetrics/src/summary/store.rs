@@ -3506,14 +3506,12 @@ fn decode_purchases(
             let days = p.column(col::DATE)?.cast(&DataType::Int32)?;
             let days = super::summarise::one_chunk(days.i32()?);
             let mut columns = vec![days.into_column().cast(&DataType::Date)?];
-            // As `from_micros`, on the whole column. polars divides a column by a number as a
-            // product with its reciprocal (the last bit differs from a division), so that is
-            // what the values are here too.
             let micros = p.column("revenue_micros")?;
-            let per_micro = 1.0 / 1e6;
-            let amount = match micros.i64().ok().and_then(|values| {
-                mapped_one_chunk::<_, Float64Type>(values, |v| Some(v as f64 * per_micro))
-            }) {
+            let amount = match micros
+                .i64()
+                .ok()
+                .and_then(|values| mapped_one_chunk(values, |v| Some(amount_of_micros(v))))
+            {
                 Some(amount) => amount,
                 None => {
                     let micros = micros.cast(&DataType::Float64)?;
@@ -3596,6 +3594,14 @@ fn decode_interactions(
         },
     )?
     .collect()?)
+}
+
+/// A store's revenue in millionths as an amount, as the store has always decoded it: polars'
+/// column division (`revenue_micros / 1e6`), which multiplies by the reciprocal. That differs
+/// from [`crate::money::from_micros`] in the last bit for some values (-10 micros); both
+/// print the same cents.
+pub(super) fn amount_of_micros(micros: i64) -> f64 {
+    micros as f64 * (1.0 / 1e6)
 }
 
 /// An int32 store column (customer codes, purchase counts) as one chunk of `u32`, as polars'

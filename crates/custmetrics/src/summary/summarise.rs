@@ -816,11 +816,12 @@ mod tests {
                 vec![0, 9_007_199_254_740_993, 1],
             ))
             .unwrap();
-        // As the store's decoding does it: polars divides by a number as a product with its
-        // reciprocal (-10 / 1e6 differs from it in the last bit).
-        let per_micro = 1.0 / 1e6;
-        let mapped = mapped_one_chunk::<_, Float64Type>(&micros, |v| Some(v as f64 * per_micro))
-            .expect("no nulls");
+        // The store's decoding: the same bits as polars' cast and division (-10 micros is
+        // where a plain division differs in the last bit).
+        let mapped = mapped_one_chunk::<_, Float64Type>(&micros, |v| {
+            Some(super::super::store::amount_of_micros(v))
+        })
+        .expect("no nulls");
         let cast = micros.cast(&DataType::Float64).unwrap();
         let expected = cast.f64().unwrap() / 1e6;
         assert_eq!(mapped.chunks().len(), 1);

@@ -105,8 +105,8 @@ const ROWS_PER_BLOCK: usize = 32_768;
 /// no cell needs quoting (a comma, quote, carriage return or line feed in it) or neutralising
 /// (a risky first character), and the row is not empty (csv writes `""` for a row with no
 /// bytes); otherwise writes nothing and returns `false`. In a per-customer table (ids,
-/// numbers, segment names) every row qualifies, and csv's writer spent a fifth of
-/// `rfm -f csv`'s CPU on them.
+/// numbers, segment names) every row qualifies, and csv's writer (with the neutralising
+/// check) was ~15% of `rfm -f csv`'s CPU.
 fn push_plain_row(out: &mut Vec<u8>, row: &[String]) -> bool {
     let plain = |cell: &String| {
         let bytes = cell.as_bytes();
